@@ -1,0 +1,184 @@
+"""The errors azinfer raises.
+
+Every error azinfer raises on purpose derives from :class:`AzinferError`, so a
+caller can catch the whole family with one ``except``. Each stage of the
+pipeline has its own subclass, and each error carries its context as
+attributes (the file, the JSON pointer, the resource...), so tools can act on
+it without parsing the message. Messages never contain secrets.
+
+::
+
+    AzinferError
+    ├── ProjectFileError        a project file is missing, unreadable or invalid
+    ├── NamingError             a resource name breaks Azure's naming rules
+    ├── ResolutionError         an input (subscription, resource group...) cannot be resolved
+    ├── PlanBlockedError        the plan has problems that stop it from being applied
+    ├── RenderError             a plan cannot be rendered into templates
+    ├── ConfigWriteError        infra/inference.config.json could not be written
+    ├── AzureError              a call to Azure failed (see azinfer.azure)
+    │   ├── CredentialError     no usable credential
+    │   ├── AzurePermissionError the caller lacks a role on a scope
+    │   └── DeploymentFailedError an ARM deployment failed
+    └── ServeError              the inference server cannot start (see azinfer.serve)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from azinfer.plan import Plan, Problem
+
+__all__ = [
+    "AzinferError",
+    "ProjectFileError",
+    "NamingError",
+    "ResolutionError",
+    "PlanBlockedError",
+    "RenderError",
+    "ConfigWriteError",
+    "AzureError",
+    "CredentialError",
+    "AzurePermissionError",
+    "DeploymentFailedError",
+    "ResourceFailure",
+    "ServeError",
+]
+
+
+class AzinferError(Exception):
+    """Base class of every error azinfer raises on purpose."""
+
+
+class ProjectFileError(AzinferError):
+    """A project file is missing, unreadable or does not match its schema.
+
+    :ivar path: the file, as given.
+    :ivar pointer: JSON pointer of the offending value ("" for the whole file).
+    :ivar expected: what was expected there, in words.
+    """
+
+    def __init__(self, path: str, pointer: str, expected: str, *, hint: str | None = None) -> None:
+        self.path = path
+        self.pointer = pointer
+        self.expected = expected
+        self.hint = hint
+        where = f"{path}: {pointer}" if pointer else path
+        message = f"{where}: {expected}"
+        if hint:
+            message += f" ({hint})"
+        super().__init__(message)
+
+
+class NamingError(AzinferError):
+    """A resource name breaks the naming rule of its Azure resource type.
+
+    :ivar resource: the resource kind, e.g. ``"storage account"``.
+    :ivar name: the offending name.
+    :ivar rule: the rule, in words.
+    :ivar source: where the name came from, in words.
+    """
+
+    def __init__(self, resource: str, name: str, rule: str, *, source: str | None = None) -> None:
+        self.resource = resource
+        self.name = name
+        self.rule = rule
+        self.source = source
+        origin = f" (from {source})" if source else ""
+        super().__init__(f"invalid {resource} name {name!r}{origin}: {rule}")
+
+
+class ResolutionError(AzinferError):
+    """An input the plan needs cannot be resolved from the project or the options.
+
+    :ivar field: the input, e.g. ``"subscription"``.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+class PlanBlockedError(AzinferError):
+    """The plan has problems that stop it from being applied.
+
+    :ivar plan: the blocked plan, with every problem in ``plan.problems``.
+    """
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        lines = [f"the plan is blocked by {len(plan.problems)} problem(s):"]
+        lines += [f"- {problem.message}" for problem in plan.problems]
+        super().__init__("\n".join(lines))
+
+    @property
+    def problems(self) -> Sequence[Problem]:
+        """The problems that block the plan."""
+        return self.plan.problems
+
+
+class RenderError(AzinferError):
+    """A plan cannot be rendered into templates."""
+
+
+class ConfigWriteError(AzinferError):
+    """``infra/inference.config.json`` could not be written; the old file is untouched.
+
+    :ivar path: the config file.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        super().__init__(f"{path}: not written: {reason}")
+
+
+class AzureError(AzinferError):
+    """A call to Azure failed."""
+
+
+class CredentialError(AzureError):
+    """No usable Azure credential was found."""
+
+
+class AzurePermissionError(AzureError):
+    """The caller lacks a role on a scope.
+
+    :ivar role: the role that would allow the call.
+    :ivar scope: the ARM scope the role is needed on.
+    """
+
+    def __init__(self, role: str, scope: str, message: str) -> None:
+        self.role = role
+        self.scope = scope
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class ResourceFailure:
+    """One resource that failed inside an ARM deployment."""
+
+    resource_type: str
+    name: str
+    code: str
+    message: str
+
+
+class DeploymentFailedError(AzureError):
+    """An ARM deployment failed.
+
+    :ivar deployment: the deployment name.
+    :ivar failures: each failed resource with ARM's code and message.
+    """
+
+    def __init__(self, deployment: str, failures: Sequence[ResourceFailure], *, message: str = "") -> None:
+        self.deployment = deployment
+        self.failures = tuple(failures)
+        lines = [f"deployment {deployment!r} failed" + (f": {message}" if message else "")]
+        lines += [f"- {f.resource_type} {f.name!r}: {f.code}: {f.message}" for f in self.failures]
+        super().__init__("\n".join(lines))
+
+
+class ServeError(AzinferError):
+    """The inference server cannot start (no model found, bad settings...)."""
