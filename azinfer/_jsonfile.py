@@ -1,0 +1,140 @@
+"""Reading and validating JSON project files, with errors that name the file, the pointer and what was expected."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from azinfer.errors import ProjectFileError
+
+__all__ = ["read_json", "validate", "load_schema", "json_pointer"]
+
+_JSON_TYPES = {
+    dict: "an object",
+    list: "an array",
+    str: "a string",
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    type(None): "null",
+}
+
+
+def _describe(value: Any) -> str:
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _reject_constant(token: str) -> Any:
+    raise ValueError(f"{token} is not valid JSON")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def read_json(path: Path, *, display: str | None = None) -> Any:
+    """Read a JSON file strictly (UTF-8, no NaN, no duplicate keys).
+
+    :raises ProjectFileError: when the file cannot be read or is not valid JSON.
+    """
+    shown = display or str(path)
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise ProjectFileError(shown, "", "file not found") from None
+    except UnicodeDecodeError as exc:
+        raise ProjectFileError(shown, "", f"expected UTF-8 text (bad byte at offset {exc.start})") from None
+    except OSError as exc:
+        raise ProjectFileError(shown, "", f"cannot be read: {exc.strerror}") from None
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise ProjectFileError(shown, "", f"expected JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+    except ValueError as exc:
+        raise ProjectFileError(shown, "", f"expected JSON: {exc}") from None
+    except RecursionError:
+        raise ProjectFileError(shown, "", "expected JSON: nested too deeply") from None
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    """One of azinfer's JSON Schemas (``schemas/<name>``), parsed."""
+    text = resources.files("azinfer.schemas").joinpath(name).read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@cache
+def _validator(name: str) -> Any:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(load_schema(name))
+
+
+def json_pointer(parts: Any) -> str:
+    """RFC 6901 pointer of a path of keys and indexes."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def _expected(error: Any) -> tuple[str, str | None]:
+    """What the schema expected at the error's place, and a hint."""
+    kind = error.validator
+    value = error.instance
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    description = schema.get("description")
+    hint = description
+    if kind == "type":
+        types = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+        wanted = " or ".join(_JSON_TYPES.get(_PY.get(t, type(None)), t) if t != "null" else "null" for t in types)
+        return f"expected {wanted}, got {_describe(value)}", hint
+    if kind == "enum":
+        options = ", ".join(json.dumps(o) for o in error.validator_value)
+        return f"expected one of {options}, got {json.dumps(value)}", hint
+    if kind == "required":
+        missing = [k for k in error.validator_value if isinstance(value, dict) and k not in value]
+        return f"missing required field {missing[0]!r}" if missing else error.message, None
+    if kind == "additionalProperties" and isinstance(value, dict):
+        allowed = sorted(schema.get("properties", {}))
+        unknown = sorted(k for k in value if k not in allowed)
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], allowed, n=1, cutoff=0.5)
+            suggestion = f"did you mean {close[0]!r}?" if close else f"valid names: {', '.join(allowed)}"
+            return f"unknown field {unknown[0]!r}", suggestion
+    if kind == "minimum":
+        return f"expected a number >= {error.validator_value}, got {json.dumps(value)}", hint
+    if kind == "maximum":
+        return f"expected a number <= {error.validator_value}, got {json.dumps(value)}", hint
+    if kind == "minItems":
+        return f"expected at least {error.validator_value} item(s)", hint
+    if kind == "minLength":
+        return f"expected at least {error.validator_value} character(s)", hint
+    if kind == "pattern":
+        return f"{json.dumps(value)} does not have the expected form", hint
+    return error.message, hint
+
+
+_PY = {"object": dict, "array": list, "string": str, "boolean": bool, "integer": int, "number": float}
+
+
+def validate(instance: Any, schema_name: str, *, display: str) -> None:
+    """Validate ``instance`` against ``schemas/<schema_name>``.
+
+    :raises ProjectFileError: naming the file, the JSON pointer of the first
+        (most relevant) error and what was expected there.
+    """
+    from jsonschema.exceptions import best_match
+
+    error = best_match(_validator(schema_name).iter_errors(instance))
+    if error is None:
+        return
+    expected, hint = _expected(error)
+    raise ProjectFileError(display, json_pointer(error.absolute_path), expected, hint=hint)

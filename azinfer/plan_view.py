@@ -1,0 +1,89 @@
+"""Text and HTML forms of a plan, rendered from its JSON form (never from internals).
+
+Both take the dict of :meth:`azinfer.plan.Plan.to_json`, so a plan saved as
+JSON (``azinfer plan --json``) renders the same as a live one.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["format_text", "format_html"]
+
+_SYMBOLS = {"create": "+", "reuse": "=", "update": "~"}
+_LEGEND = {"create": "create", "reuse": "reuse (referenced as existing, never written)", "update": "update"}
+_VERBS = {"create": "will be created", "reuse": "will be reused", "update": "will be updated"}
+_COLORS = {"create": "32", "reuse": "36", "update": "33", "problem": "31", "bold": "1", "dim": "2"}
+
+
+def _paint(text: str, style: str, color: bool) -> str:
+    return f"\x1b[{_COLORS[style]}m{text}\x1b[0m" if color else text
+
+
+def _summary_line(summary: Mapping[str, int]) -> str:
+    return f"{summary['create']} to create, {summary['reuse']} to reuse, {summary['update']} to update."
+
+
+def format_text(plan: Mapping[str, Any], *, color: bool = False) -> str:
+    """A plan as a person reads it: legend, one block per resource, problems, summary line."""
+    location = plan["location"]["value"] or "the resource group's"
+    lines = [
+        _paint(f"azinfer plan: resource group {plan['resourceGroup']['value']!r}", "bold", color),
+        f"  subscription {plan['subscriptionId']['value']} ({plan['subscriptionId']['detail']})",
+        f"  location {location} ({plan['location']['detail']})",
+        f"  GPU {plan['gpu']['profileType']} as workload profile {plan['gpu']['profileName']!r}, "
+        f"replicas {plan['gpu']['minReplicas']} to {plan['gpu']['maxReplicas']}; "
+        f"authentication: {plan['authentication']}",
+        "",
+        "Resource actions are indicated with the following symbols:",
+    ]
+    used = [action for action in _SYMBOLS if any(r["action"] == action for r in plan["resources"])]
+    lines += [f"  {_paint(_SYMBOLS[a], a, color)} {_LEGEND[a]}" for a in used]
+    lines.append("")
+    for resource in plan["resources"]:
+        action = resource["action"]
+        head = f"{_SYMBOLS[action]} {resource['title']} {resource['name']!r} {_VERBS[action]}"
+        lines.append("  " + _paint(head, action, color))
+        lines.append(f"      because {resource['reason']}")
+        source = resource["nameSource"]
+        lines.append(_paint(f"      name from {source['source']}: {source['detail']}", "dim", color))
+        lines.append("")
+    if plan["problems"]:
+        lines.append(_paint(f"Problems ({len(plan['problems'])}):", "problem", color))
+        for problem in plan["problems"]:
+            lines.append("  " + _paint(f"x {problem['resource']}: {problem['message']}", "problem", color))
+        lines.append("")
+    lines.append(_paint("Plan: ", "bold", color) + _summary_line(plan["summary"]))
+    if plan["blocked"]:
+        lines.append(_paint("The plan is blocked: fix the problems above and plan again.", "problem", color))
+    return "\n".join(lines) + "\n"
+
+
+def format_html(plan: Mapping[str, Any]) -> str:
+    """A plan as an HTML table, for notebooks (``Plan._repr_html_``)."""
+    esc = html.escape
+    rows = []
+    for r in plan["resources"]:
+        rows.append(
+            "<tr>"
+            f"<td><code>{esc(_SYMBOLS[r['action']])}</code> {esc(r['action'])}</td>"
+            f"<td>{esc(r['title'])}</td><td><code>{esc(r['name'])}</code></td>"
+            f"<td>{esc(r['reason'])}</td>"
+            f"<td>{esc(r['nameSource']['source'])}: {esc(r['nameSource']['detail'])}</td>"
+            "</tr>"
+        )
+    problems = "".join(f"<li><b>{esc(p['resource'])}</b>: {esc(p['message'])}</li>" for p in plan["problems"])
+    location = plan["location"]["value"] or "the resource group's location"
+    return (
+        '<div class="azinfer-plan">'
+        f"<p><b>azinfer plan</b>: resource group <code>{esc(plan['resourceGroup']['value'])}</code>, "
+        f"subscription <code>{esc(plan['subscriptionId']['value'])}</code>, location {esc(location)}</p>"
+        "<table><thead><tr><th>action</th><th>resource</th><th>name</th><th>reason</th><th>name from</th>"
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        + (f'<p style="color:#b00"><b>Problems</b></p><ul>{problems}</ul>' if problems else "")
+        + f"<p><b>Plan:</b> {esc(_summary_line(plan['summary']))}"
+        + (" <b style=\"color:#b00\">Blocked.</b>" if plan["blocked"] else "")
+        + "</p></div>"
+    )

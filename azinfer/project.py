@@ -1,0 +1,325 @@
+"""Stage 1: the AI Toolkit project files, loaded and validated.
+
+An AI Toolkit project keeps its Azure files under ``infra/``::
+
+    infra/provision/inference.parameters.json    what the user wants (ARM parameters file)
+    infra/provision/finetuning.parameters.json   what fine-tuning asked for
+    infra/finetuning.config.json                 what fine-tuning provisioning produced
+    infra/inference.config.json                  what inference provisioning produced
+
+:func:`load_project` reads them into a :class:`Project`, an immutable value
+the resolver takes next. Every file but the inference parameters may be
+absent; a file that is present must be valid.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from azinfer._jsonfile import read_json, validate
+from azinfer.errors import ProjectFileError
+from azinfer.names import ResourceKind
+
+__all__ = [
+    "GpuProfileType",
+    "Authentication",
+    "InferenceParameters",
+    "FinetuningParameters",
+    "FinetuningConfig",
+    "InferenceConfig",
+    "Project",
+    "load_project",
+    "load_inference_config",
+    "INFERENCE_PARAMETERS",
+    "FINETUNING_PARAMETERS",
+    "FINETUNING_CONFIG",
+    "INFERENCE_CONFIG",
+    "DEFAULT_COMMANDS",
+    "DEFAULT_IMAGE",
+]
+
+INFERENCE_PARAMETERS = "infra/provision/inference.parameters.json"
+FINETUNING_PARAMETERS = "infra/provision/finetuning.parameters.json"
+FINETUNING_CONFIG = "infra/finetuning.config.json"
+INFERENCE_CONFIG = "infra/inference.config.json"
+
+DEFAULT_IMAGE = "docker.io/pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime"
+# The start script installs azinfer[serve] once into a cache on the share and
+# reuses it, instead of reinstalling torch at every replica start.
+DEFAULT_COMMANDS = ("cd /mount", "bash /mount/inference/start.sh")
+
+
+class GpuProfileType(str, Enum):
+    """The GPU workload profile type the container app runs on."""
+
+    NC24_A100 = "NC24-A100"
+    """Dedicated A100 nodes (the AI Toolkit's choice); exists only from environment creation."""
+    CONSUMPTION_NC24_A100 = "Consumption-GPU-NC24-A100"
+    """Serverless A100: billed per second while replicas run, scales to zero."""
+    CONSUMPTION_NC8AS_T4 = "Consumption-GPU-NC8as-T4"
+    """Serverless T4 (16 GB, no bf16): billed per second while replicas run, scales to zero."""
+
+    @property
+    def serverless(self) -> bool:
+        """Whether the profile is serverless (consumption) rather than dedicated."""
+        return self.value.startswith("Consumption-")
+
+
+class Authentication(str, Enum):
+    """How clients authenticate to the endpoint."""
+
+    API_KEY = "apiKey"
+    """``Authorization: Bearer <key>``; the key is a Container Apps secret, never in a file."""
+    NONE = "none"
+    """A public endpoint: anyone who knows the URL can use the GPU."""
+
+
+@dataclass(frozen=True)
+class InferenceParameters:
+    """``infra/provision/inference.parameters.json``: the AI Toolkit's parameters plus azinfer's.
+
+    ``names`` holds only the names the file sets (a null name means the default).
+    ``given`` lists the parameters the file sets, so provenance can tell a
+    value the user chose from a default.
+    """
+
+    default_commands: tuple[str, ...] = DEFAULT_COMMANDS
+    maximum_instance_count: int = 2
+    location: str | None = None
+    names: Mapping[ResourceKind, str] = field(default_factory=dict)
+    gpu_profile_type: GpuProfileType = GpuProfileType.NC24_A100
+    min_replicas: int | None = None
+    max_replicas: int = 1
+    image: str = DEFAULT_IMAGE
+    target_port: int = 7860
+    authentication: Authentication = Authentication.API_KEY
+    given: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", MappingProxyType(dict(self.names)))
+        object.__setattr__(self, "default_commands", tuple(self.default_commands))
+
+    @property
+    def start_command(self) -> str:
+        """``defaultCommands`` joined as the container runs them (``/bin/bash -c <this>``)."""
+        return "; ".join(self.default_commands)
+
+    @property
+    def effective_min_replicas(self) -> int:
+        """``minReplicas``, or its default: 1 on a dedicated profile, 0 (scale to zero) on a serverless one."""
+        if self.min_replicas is not None:
+            return self.min_replicas
+        return 0 if self.gpu_profile_type.serverless else 1
+
+    def to_parameters(self) -> dict[str, Any]:
+        """The ``parameters`` object of an ARM parameters file holding these values."""
+        values: dict[str, Any] = {
+            "defaultCommands": list(self.default_commands),
+            "maximumInstanceCount": self.maximum_instance_count,
+            "location": self.location,
+        }
+        for kind in ResourceKind:
+            values[kind.parameter] = self.names.get(kind)
+        values.update(
+            gpuProfileType=self.gpu_profile_type.value,
+            minReplicas=self.min_replicas,
+            maxReplicas=self.max_replicas,
+            image=self.image,
+            targetPort=self.target_port,
+            authentication=self.authentication.value,
+        )
+        return {name: {"value": value} for name, value in values.items()}
+
+    @classmethod
+    def from_parameters(cls, parameters: Mapping[str, Any]) -> InferenceParameters:
+        """Build from an already validated ``parameters`` object."""
+        v = {name: entry["value"] for name, entry in parameters.items()}
+        kwargs: dict[str, Any] = {}
+        simple = {
+            "defaultCommands": "default_commands",
+            "maximumInstanceCount": "maximum_instance_count",
+            "location": "location",
+            "minReplicas": "min_replicas",
+            "maxReplicas": "max_replicas",
+            "image": "image",
+            "targetPort": "target_port",
+        }
+        for name, attr in simple.items():
+            if v.get(name) is not None:
+                kwargs[attr] = v[name]
+        if v.get("gpuProfileType") is not None:
+            kwargs["gpu_profile_type"] = GpuProfileType(v["gpuProfileType"])
+        if v.get("authentication") is not None:
+            kwargs["authentication"] = Authentication(v["authentication"])
+        names = {kind: v[kind.parameter] for kind in ResourceKind if v.get(kind.parameter) is not None}
+        given = frozenset(name for name, value in v.items() if value is not None)
+        return cls(names=names, given=given, **kwargs)
+
+
+@dataclass(frozen=True)
+class FinetuningParameters:
+    """What azinfer reads of ``infra/provision/finetuning.parameters.json``: names and location."""
+
+    location: str | None = None
+    names: Mapping[ResourceKind, str] = field(default_factory=dict)
+    job_name: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", MappingProxyType(dict(self.names)))
+
+
+@dataclass(frozen=True)
+class FinetuningConfig:
+    """``infra/finetuning.config.json``: the outputs of fine-tuning provisioning."""
+
+    subscription_id: str | None = None
+    resource_group: str | None = None
+    storage_account_name: str | None = None
+    file_share_name: str | None = None
+    job_name: str | None = None
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    """``infra/inference.config.json``: where the endpoint lives. Holds no secret."""
+
+    subscription_id: str
+    resource_group: str
+    storage_account_name: str
+    file_share_name: str
+    app_name: str
+    app_endpoint: str
+
+    def to_json(self) -> dict[str, str]:
+        """The file's JSON object, keys as the AI Toolkit writes them."""
+        return {
+            "SUBSCRIPTION_ID": self.subscription_id,
+            "RESOURCE_GROUP_NAME": self.resource_group,
+            "STORAGE_ACCOUNT_NAME": self.storage_account_name,
+            "FILE_SHARE_NAME": self.file_share_name,
+            "ACA_APP_NAME": self.app_name,
+            "ACA_APP_ENDPOINT": self.app_endpoint,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, str]) -> InferenceConfig:
+        """Build from an already validated JSON object."""
+        return cls(
+            subscription_id=data["SUBSCRIPTION_ID"],
+            resource_group=data["RESOURCE_GROUP_NAME"],
+            storage_account_name=data["STORAGE_ACCOUNT_NAME"],
+            file_share_name=data["FILE_SHARE_NAME"],
+            app_name=data["ACA_APP_NAME"],
+            app_endpoint=data["ACA_APP_ENDPOINT"],
+        )
+
+    @property
+    def url(self) -> str:
+        """The endpoint as an ``https://`` URL, whether the file holds an FQDN or a URL."""
+        endpoint = self.app_endpoint.rstrip("/")
+        return endpoint if "://" in endpoint else f"https://{endpoint}"
+
+
+@dataclass(frozen=True)
+class Project:
+    """The AI Toolkit project files, loaded and validated. Absent files are ``None``."""
+
+    root: Path
+    inference_parameters: InferenceParameters
+    finetuning_parameters: FinetuningParameters | None = None
+    finetuning_config: FinetuningConfig | None = None
+    inference_config: InferenceConfig | None = None
+
+    def path(self, relative: str) -> Path:
+        """A project file's path."""
+        return self.root / relative
+
+
+def _load_validated(root: Path, relative: str, schema: str) -> Any:
+    data = read_json(root / relative, display=relative)
+    validate(data, schema, display=relative)
+    return data
+
+
+def _names_from(parameters: Mapping[str, Any]) -> dict[ResourceKind, str]:
+    return {
+        kind: entry["value"]
+        for kind in ResourceKind
+        if isinstance(entry := parameters.get(kind.parameter), dict) and entry.get("value") is not None
+    }
+
+
+def load_inference_parameters(path: str | os.PathLike[str], *, display: str | None = None) -> InferenceParameters:
+    """Load and validate one inference parameters file.
+
+    :raises ProjectFileError: when the file is missing, not JSON, or does not
+        match ``schemas/inference.parameters.schema.json`` (an unknown
+        parameter names the closest valid one).
+    """
+    data = read_json(Path(path), display=display or str(path))
+    validate(data, "inference.parameters.schema.json", display=display or str(path))
+    return InferenceParameters.from_parameters(data["parameters"])
+
+
+def load_inference_config(path: str | os.PathLike[str], *, display: str | None = None) -> InferenceConfig:
+    """Load and validate an ``inference.config.json`` (written by azinfer or filled in by hand).
+
+    :raises ProjectFileError: when the file is missing, not JSON, or does not
+        match ``schemas/inference.config.schema.json``.
+    """
+    data = read_json(Path(path), display=display or str(path))
+    validate(data, "inference.config.schema.json", display=display or str(path))
+    return InferenceConfig.from_json(data)
+
+
+def load_project(root: str | os.PathLike[str] = ".") -> Project:
+    """Load the AI Toolkit project in ``root``.
+
+    Only ``infra/`` must exist; a missing inference parameters file means
+    every parameter takes its default.
+
+    :raises ProjectFileError: when ``root`` is no AI Toolkit project or a file
+        that is present is invalid; the message names the file, the JSON
+        pointer and what was expected.
+    """
+    base = Path(root)
+    if not (base / "infra").is_dir():
+        raise ProjectFileError(str(base), "", "expected an AI Toolkit project folder with an infra/ folder")
+
+    def present(relative: str) -> bool:
+        return (base / relative).exists()
+
+    inference = (
+        load_inference_parameters(base / INFERENCE_PARAMETERS, display=INFERENCE_PARAMETERS)
+        if present(INFERENCE_PARAMETERS)
+        else InferenceParameters()
+    )
+    finetuning = None
+    if present(FINETUNING_PARAMETERS):
+        data = _load_validated(base, FINETUNING_PARAMETERS, "finetuning.parameters.schema.json")
+        params = data["parameters"]
+        finetuning = FinetuningParameters(
+            location=(params.get("location") or {}).get("value"),
+            names=_names_from(params),
+            job_name=(params.get("acaJobName") or {}).get("value"),
+        )
+    ft_config = None
+    if present(FINETUNING_CONFIG):
+        data = _load_validated(base, FINETUNING_CONFIG, "finetuning.config.schema.json")
+        ft_config = FinetuningConfig(
+            subscription_id=data.get("SUBSCRIPTION_ID"),
+            resource_group=data.get("RESOURCE_GROUP_NAME"),
+            storage_account_name=data.get("STORAGE_ACCOUNT_NAME"),
+            file_share_name=data.get("FILE_SHARE_NAME"),
+            job_name=data.get("ACA_JOB_NAME"),
+        )
+    inference_config = (
+        load_inference_config(base / INFERENCE_CONFIG, display=INFERENCE_CONFIG) if present(INFERENCE_CONFIG) else None
+    )
+    return Project(base, inference, finetuning, ft_config, inference_config)
