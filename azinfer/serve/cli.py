@@ -1,0 +1,102 @@
+"""``azinfer serve``: command-line options, each with an ``AZINFER_*`` environment variable.
+
+Nothing heavy is imported here: torch, transformers, fastapi and gradio load
+only once :func:`run` starts the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from azinfer.errors import ServeError
+from azinfer.serve.settings import DEFAULT_PROMPT_TEMPLATE, ServeSettings
+
+__all__ = ["add_arguments", "run", "settings_from_args"]
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in _TRUE
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    try:
+        return int(value) if value else default
+    except ValueError:
+        raise ServeError(f"{name}={value!r} is not a whole number") from None
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value) if value else None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``serve`` options to *parser*; defaults come from the environment when :func:`run` reads them."""
+    parser.add_argument("--model-dir", type=Path, help="base model folder (env AZINFER_MODEL_DIR; default: found under the mount)")
+    parser.add_argument("--adapter-dir", type=Path, help="LoRA adapter folder (env AZINFER_ADAPTER_DIR; default: the newest under <mount>/models)")
+    parser.add_argument("--base-only", action="store_true", default=None, help="serve the base model without an adapter (env AZINFER_BASE_ONLY)")
+    parser.add_argument("--mount", type=Path, help="where the AI Toolkit share is mounted (env AZINFER_MOUNT, default /mount)")
+    parser.add_argument("--host", help="address to listen on (env AZINFER_HOST; default 0.0.0.0 with an API key, else 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (env AZINFER_PORT, default 7860)")
+    parser.add_argument("--no-merge", action="store_true", default=None, help="keep the adapter unmerged (env AZINFER_NO_MERGE)")
+    parser.add_argument("--load-in-4bit", action="store_true", default=None, help="4-bit weights with bitsandbytes, CUDA only (env AZINFER_LOAD_IN_4BIT)")
+    parser.add_argument("--insecure-no-auth", action="store_true", default=None, help="allow a non-loopback host without AZINFER_API_KEY (env AZINFER_INSECURE_NO_AUTH)")
+    parser.add_argument("--model-name", help="model id the API serves (env AZINFER_MODEL_NAME; default <org>/<name> of the base model)")
+    parser.add_argument("--engine", choices=["batched", "baseline"], help="batched (default) or the AI Toolkit's thread-per-request baseline (env AZINFER_ENGINE)")
+    parser.add_argument("--max-batch-size", type=int, help="requests generated together (env AZINFER_MAX_BATCH_SIZE, default 16)")
+    parser.add_argument("--max-queue", type=int, help="requests waiting beyond the batch before 429 (env AZINFER_MAX_QUEUE, default 64)")
+    parser.add_argument("--prompt-template", help="template with one '{}' for a tokenizer without a chat template (env AZINFER_PROMPT_TEMPLATE)")
+
+
+def settings_from_args(args: argparse.Namespace) -> ServeSettings:
+    """Merge options over ``AZINFER_*`` environment variables over defaults; the API key comes only from the environment.
+
+    :raises ServeError: a value is invalid.
+    """
+    def pick(option: object, env: object) -> object:
+        return option if option is not None else env
+
+    return ServeSettings(
+        mount_root=pick(args.mount, _env_path("AZINFER_MOUNT")) or Path("/mount"),
+        model_dir=pick(args.model_dir, _env_path("AZINFER_MODEL_DIR")),
+        adapter_dir=pick(args.adapter_dir, _env_path("AZINFER_ADAPTER_DIR")),
+        base_only=bool(pick(args.base_only, _env_flag("AZINFER_BASE_ONLY"))),
+        merge=not pick(args.no_merge, _env_flag("AZINFER_NO_MERGE")),
+        load_in_4bit=bool(pick(args.load_in_4bit, _env_flag("AZINFER_LOAD_IN_4BIT"))),
+        host=pick(args.host, os.environ.get("AZINFER_HOST") or None),
+        port=pick(args.port, _env_int("AZINFER_PORT", 7860)),
+        api_key=os.environ.get("AZINFER_API_KEY") or None,
+        insecure_no_auth=bool(pick(args.insecure_no_auth, _env_flag("AZINFER_INSECURE_NO_AUTH"))),
+        model_name=pick(args.model_name, os.environ.get("AZINFER_MODEL_NAME") or None),
+        engine=pick(args.engine, os.environ.get("AZINFER_ENGINE") or "batched"),
+        max_batch_size=pick(args.max_batch_size, _env_int("AZINFER_MAX_BATCH_SIZE", 16)),
+        max_queue=pick(args.max_queue, _env_int("AZINFER_MAX_QUEUE", 64)),
+        prompt_template=pick(args.prompt_template, os.environ.get("AZINFER_PROMPT_TEMPLATE") or DEFAULT_PROMPT_TEMPLATE),
+    )  # type: ignore[arg-type]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until stopped; a :class:`ServeError` is reported on stderr without a traceback.
+
+    :returns: 0 after a clean shutdown, 1 when the server cannot start.
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The adapter's config names a hub id; nothing may try to fetch it.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    try:
+        settings = settings_from_args(args)
+        from azinfer.serve.server import serve
+
+        serve(settings)
+    except ServeError as error:
+        print(f"azinfer serve: error: {error}", file=sys.stderr)
+        return 1
+    return 0

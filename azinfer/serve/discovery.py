@@ -1,0 +1,104 @@
+"""Find the base model and the LoRA adapter in the AI Toolkit's layout of the share.
+
+The toolkit downloads the base model to ``<mount>/model-cache/<org>/<name>``
+and writes adapters (folders with ``adapter_config.json``) under
+``<mount>/models/``. An adapter's ``base_model_name_or_path`` is a hub id; it
+only helps choose among several cached base models, it is never downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from azinfer.errors import ServeError
+from azinfer.serve.settings import ServeSettings
+
+__all__ = ["ModelPaths", "resolve_model_paths"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelPaths:
+    """The folders to load and the name the API serves the model under."""
+
+    model_dir: Path
+    adapter_dir: Path | None
+    model_name: str
+
+
+def _check_model_dir(path: Path) -> Path:
+    if not (path / "config.json").is_file():
+        raise ServeError(f"{path}: not a model folder (no config.json)")
+    return path
+
+
+def _check_adapter_dir(path: Path) -> Path:
+    if not (path / "adapter_config.json").is_file():
+        raise ServeError(f"{path}: not an adapter folder (no adapter_config.json)")
+    return path
+
+
+def _adapter_base_id(adapter_dir: Path) -> str | None:
+    try:
+        config = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ServeError(f"{adapter_dir / 'adapter_config.json'}: unreadable: {error}") from error
+    base = config.get("base_model_name_or_path") if isinstance(config, dict) else None
+    return base if isinstance(base, str) else None
+
+
+def _newest_adapter(mount_root: Path) -> Path | None:
+    models = mount_root / "models"
+    configs = sorted(models.rglob("adapter_config.json"), key=lambda p: p.stat().st_mtime) if models.is_dir() else []
+    return configs[-1].parent if configs else None
+
+
+def _cached_base_model(mount_root: Path, wanted: str | None) -> Path:
+    cache = mount_root / "model-cache"
+    candidates = sorted(p.parent for p in cache.glob("*/*/config.json")) if cache.is_dir() else []
+    if not candidates:
+        raise ServeError(f"no base model under {cache} (expected {cache}/<org>/<name>/config.json); pass --model-dir")
+    if len(candidates) == 1:
+        return candidates[0]
+    for candidate in candidates:
+        if wanted and candidate.relative_to(cache).as_posix().lower() == wanted.lower():
+            return candidate
+    names = ", ".join(p.relative_to(cache).as_posix() for p in candidates)
+    raise ServeError(f"several base models under {cache} ({names}) and none named by the adapter; pass --model-dir")
+
+
+def _served_name(model_dir: Path, mount_root: Path) -> str:
+    try:
+        return model_dir.relative_to(mount_root / "model-cache").as_posix()
+    except ValueError:
+        return model_dir.name
+
+
+def resolve_model_paths(settings: ServeSettings) -> ModelPaths:
+    """Find the model and adapter folders: the ones given, or the AI Toolkit's under the mount root.
+
+    :raises ServeError: a folder given does not hold a model or an adapter, or none is found.
+    """
+    adapter_dir: Path | None = None
+    if not settings.base_only:
+        if settings.adapter_dir is not None:
+            adapter_dir = _check_adapter_dir(settings.adapter_dir)
+        else:
+            adapter_dir = _newest_adapter(settings.mount_root)
+            if adapter_dir is None:
+                raise ServeError(
+                    f"no adapter (folder with adapter_config.json) under {settings.mount_root / 'models'}; "
+                    "pass --adapter-dir, or --base-only to serve the base model alone"
+                )
+    if settings.model_dir is not None:
+        model_dir = _check_model_dir(settings.model_dir)
+    else:
+        wanted = _adapter_base_id(adapter_dir) if adapter_dir is not None else None
+        model_dir = _cached_base_model(settings.mount_root, wanted)
+    name = settings.model_name or _served_name(model_dir, settings.mount_root)
+    log.info("model %s, adapter %s, served as %r", model_dir, adapter_dir or "none", name)
+    return ModelPaths(model_dir=model_dir, adapter_dir=adapter_dir, model_name=name)

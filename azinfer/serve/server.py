@@ -1,0 +1,71 @@
+"""Put the pieces together: settings to paths, a loader for the engine, the app, and uvicorn."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from azinfer.errors import ServeError
+from azinfer.serve.discovery import resolve_model_paths
+from azinfer.serve.engine import Engine
+from azinfer.serve.settings import ServeSettings
+
+__all__ = ["build_server", "serve", "start_engine"]
+
+log = logging.getLogger(__name__)
+
+
+def start_engine(settings: ServeSettings, paths: Any) -> Engine:
+    """Load the model and start the engine *settings* names.
+
+    :raises ServeError: the model cannot be loaded.
+    """
+    from azinfer.serve.loading import load_model
+
+    if settings.engine == "baseline":
+        from azinfer.serve.baseline import ThreadPerRequestEngine
+
+        return ThreadPerRequestEngine(load_model(paths, merge=False, load_in_4bit=settings.load_in_4bit))
+    from azinfer.serve.batching import BatchedEngine
+
+    loaded = load_model(paths, merge=settings.merge, load_in_4bit=settings.load_in_4bit)
+    return BatchedEngine(loaded, max_batch_size=settings.max_batch_size, max_queue=settings.max_queue)
+
+
+def build_server(settings: ServeSettings) -> Any:
+    """Resolve the model folders and build the uvicorn server; the model loads once it runs.
+
+    If loading fails, the server stops and its ``load_error`` attribute holds the error.
+
+    :raises ServeError: no model or adapter is found, or the host is not allowed without a key.
+    """
+    import uvicorn
+
+    from azinfer.serve.api import create_app
+
+    host = settings.bind_host
+    paths = resolve_model_paths(settings)
+    server: Any = None
+
+    def failed(error: BaseException) -> None:
+        server.load_error = error
+        server.should_exit = True
+
+    app = create_app(settings, paths.model_name, lambda: start_engine(settings, paths), failed)
+    config = uvicorn.Config(app, host=host, port=settings.port, log_level="info", timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+    server.load_error = None
+    if not settings.api_key:
+        log.warning("no API key set: /v1 and the chat page are open to anyone who can reach %s", host)
+    return server
+
+
+def serve(settings: ServeSettings) -> None:
+    """Serve until stopped.
+
+    :raises ServeError: the model cannot be found or loaded.
+    """
+    server = build_server(settings)
+    server.run()
+    if server.load_error is not None:
+        raise ServeError(f"the model could not be loaded: {server.load_error}")
