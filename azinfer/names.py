@@ -21,6 +21,8 @@ __all__ = [
     "unique_string",
     "resource_suffix",
     "default_name",
+    "default_name_rule",
+    "DEFAULT_PREFIXES",
     "naming_rule",
     "check_name",
 ]
@@ -75,7 +77,8 @@ _PARAMETERS = {
     ResourceKind.CONTAINER_APP: "acaAppName",
 }
 
-_PREFIXES = {
+# The AI Toolkit templates' name prefixes; the suffix comes from the resource group id.
+DEFAULT_PREFIXES: dict[ResourceKind, str] = {
     ResourceKind.STORAGE_ACCOUNT: "aistorage",
     ResourceKind.FILE_SHARE: "aifileshare",
     ResourceKind.LOG_ANALYTICS: "ailog",
@@ -163,12 +166,12 @@ def resource_suffix(resource_group_id: str) -> str:
 
 def default_name(kind: ResourceKind, resource_group_id: str) -> str:
     """The name the AI Toolkit's templates give ``kind`` in that resource group."""
-    return _PREFIXES[kind] + resource_suffix(resource_group_id)
+    return DEFAULT_PREFIXES[kind] + resource_suffix(resource_group_id)
 
 
 def default_name_rule(kind: ResourceKind) -> str:
     """The default naming rule in words, e.g. ``"aistorage + uniqueString(resourceGroup().id)[:5]"``."""
-    return f"'{_PREFIXES[kind]}' + first 5 characters of uniqueString(resourceGroup().id)"
+    return f"'{DEFAULT_PREFIXES[kind]}' + first 5 characters of uniqueString(resourceGroup().id)"
 
 
 @dataclass(frozen=True)

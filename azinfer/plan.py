@@ -21,14 +21,14 @@ its text and HTML forms are rendered from that JSON form (see
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 from azinfer.inventory import RESOURCE_TYPES, Inventory, ResourceFacts, resource_name
 from azinfer.names import ResourceKind
-from azinfer.project import GpuProfileType
+from azinfer.project import GPU_SPECS
 from azinfer.resolve import Resolved, ResolvedInputs, resource_group_id
 
 __all__ = [
@@ -40,17 +40,9 @@ __all__ = [
     "Plan",
     "make_plan",
     "PLAN_FORMAT_VERSION",
-    "DEFAULT_GPU_PROFILE_NAMES",
 ]
 
 PLAN_FORMAT_VERSION = "1"
-
-# The workload profile name azinfer gives the GPU profile of an environment it creates.
-DEFAULT_GPU_PROFILE_NAMES: Mapping[GpuProfileType, str] = {
-    GpuProfileType.NC24_A100: "GPU",
-    GpuProfileType.CONSUMPTION_NC24_A100: "NC24-A100",
-    GpuProfileType.CONSUMPTION_NC8AS_T4: "NC8as-T4",
-}
 
 
 class Action(str, Enum):
@@ -253,7 +245,7 @@ def make_plan(
     params = inputs.parameters
     wanted_type = params.gpu_profile_type
 
-    gpu_profile_name = DEFAULT_GPU_PROFILE_NAMES[wanted_type]
+    gpu_profile_name = GPU_SPECS[wanted_type].profile_name
     env = facts[ResourceKind.ENVIRONMENT]
     env_name = inputs.name(ResourceKind.ENVIRONMENT)
     if env is not None:

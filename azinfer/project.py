@@ -28,6 +28,8 @@ from azinfer.names import ResourceKind
 
 __all__ = [
     "GpuProfileType",
+    "GpuSpec",
+    "GPU_SPECS",
     "Authentication",
     "InferenceParameters",
     "FinetuningParameters",
@@ -70,6 +72,23 @@ class GpuProfileType(str, Enum):
         """Whether the profile is serverless (consumption) rather than dedicated."""
         return self.value.startswith("Consumption-")
 
+
+@dataclass(frozen=True)
+class GpuSpec:
+    """What a GPU workload profile type gives one replica."""
+
+    profile_name: str
+    cpu: int
+    memory: str
+    serverless: bool
+
+
+# What each profile type gives one replica, and the name azinfer gives a profile it creates.
+GPU_SPECS: Mapping[GpuProfileType, GpuSpec] = {
+    GpuProfileType.NC24_A100: GpuSpec("GPU", 24, "220Gi", False),
+    GpuProfileType.CONSUMPTION_NC24_A100: GpuSpec("NC24-A100", 24, "220Gi", True),
+    GpuProfileType.CONSUMPTION_NC8AS_T4: GpuSpec("NC8as-T4", 8, "56Gi", True),
+}
 
 class Authentication(str, Enum):
     """How clients authenticate to the endpoint."""

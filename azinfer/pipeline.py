@@ -1,0 +1,41 @@
+"""The pipeline in one call: project files -> resolved inputs -> plan.
+
+``plan_project`` is what ``azinfer plan`` runs; each stage is also available
+on its own (:func:`~azinfer.project.load_project`, :func:`~azinfer.resolve.resolve`,
+:func:`~azinfer.plan.make_plan`, :func:`~azinfer.render.render`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection
+
+from azinfer.inventory import InMemoryInventory, Inventory
+from azinfer.names import ResourceKind
+from azinfer.plan import Plan, make_plan
+from azinfer.project import load_project
+from azinfer.resolve import resolve
+
+__all__ = ["plan_project"]
+
+
+def plan_project(
+    project_dir: str | os.PathLike[str] = ".",
+    *,
+    inventory: Inventory | None = None,
+    subscription_id: str | None = None,
+    resource_group: str | None = None,
+    location: str | None = None,
+    update: Collection[ResourceKind] = (),
+) -> Plan:
+    """Load the project, resolve its inputs and plan against ``inventory``.
+
+    :param inventory: what exists; ``None`` plans offline (nothing exists yet).
+    :raises ProjectFileError: when a project file is invalid.
+    :raises ResolutionError: when no subscription or resource group can be found.
+    :raises NamingError: when a name breaks Azure's naming rules.
+    """
+    project = load_project(project_dir)
+    inv = inventory if inventory is not None else InMemoryInventory()
+    inputs = resolve(project, inv, subscription_id=subscription_id, resource_group=resource_group, location=location)
+    return make_plan(inputs, inv, update=update)

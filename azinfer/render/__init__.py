@@ -1,0 +1,99 @@
+"""Stage 4: rendering a plan into an ARM template, the same thing as Bicep, and its parameters file.
+
+``render(plan)`` returns a :class:`RenderedTemplates` value; ``write(folder)``
+writes ``inference.json``, ``inference.bicep`` and
+``inference.parameters.json``. Output is deterministic: the same plan always
+gives the same bytes. Bicep is rendered with jinja2, imported only here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from azinfer.plan import Plan
+from azinfer.resolve import Source
+
+__all__ = ["RenderedTemplates", "render", "rendered_parameters", "PARAMETERS_SCHEMA"]
+
+PARAMETERS_SCHEMA = "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#"
+
+
+def _json_text(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def rendered_parameters(plan: Plan) -> dict[str, Any]:
+    """The parameters file that goes with the plan's template.
+
+    It is a valid ``inference.parameters.json``: the project's parameters,
+    with the names and location the plan resolved from somewhere other than
+    the default rule filled in (a default name stays null: ARM computes the
+    same name from the resource group id).
+    """
+    inputs = plan.inputs
+    values = inputs.parameters.to_parameters()
+    for kind, resolved in inputs.names.items():
+        values[kind.parameter] = {"value": None if resolved.source is Source.DEFAULT else resolved.value}
+    values["location"] = {"value": inputs.location.value}
+    return {"$schema": PARAMETERS_SCHEMA, "contentVersion": "1.0.0.0", "parameters": values}
+
+
+@dataclass(frozen=True)
+class RenderedTemplates:
+    """The rendered files of one plan, as text."""
+
+    arm: str
+    """``inference.json``: the ARM template."""
+    bicep: str
+    """``inference.bicep``: the same template as Bicep."""
+    parameters: str
+    """``inference.parameters.json``: the values for either template (no secret)."""
+
+    @property
+    def template(self) -> dict[str, Any]:
+        """The ARM template, parsed."""
+        result: dict[str, Any] = json.loads(self.arm)
+        return result
+
+    @property
+    def parameter_values(self) -> dict[str, Any]:
+        """The ``parameters`` object of the parameters file, parsed."""
+        result: dict[str, Any] = json.loads(self.parameters)["parameters"]
+        return result
+
+    def files(self) -> dict[str, str]:
+        """File name -> text."""
+        return {"inference.json": self.arm, "inference.bicep": self.bicep, "inference.parameters.json": self.parameters}
+
+    def write(self, folder: str | os.PathLike[str]) -> list[Path]:
+        """Write the three files into ``folder`` (created if needed), each atomically.
+
+        :raises OSError: when the folder cannot be written.
+        """
+        from azinfer._files import write_atomic
+
+        written = []
+        for name, text in self.files().items():
+            path = Path(folder) / name
+            write_atomic(path, text)
+            written.append(path)
+        return written
+
+
+def render(plan: Plan) -> RenderedTemplates:
+    """Render the plan's ARM template, Bicep file and parameters file.
+
+    :raises PlanBlockedError: when the plan is blocked.
+    """
+    from azinfer.render.arm import arm_template
+    from azinfer.render.bicep import bicep_template
+
+    return RenderedTemplates(
+        arm=_json_text(arm_template(plan)),
+        bicep=bicep_template(plan),
+        parameters=_json_text(rendered_parameters(plan)),
+    )
