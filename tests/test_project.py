@@ -1,0 +1,176 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from azinfer import ProjectFileError, load_project
+from azinfer.names import ResourceKind
+from azinfer.project import (
+    INFERENCE_PARAMETERS,
+    Authentication,
+    GpuProfileType,
+    load_inference_config,
+    load_inference_parameters,
+)
+
+from toolkit_projects import write_parameters
+
+
+def test_example_project_loads_with_every_file(project: Path) -> None:
+    loaded = load_project(project)
+    params = loaded.inference_parameters
+    assert params.start_command == "cd /mount; bash /mount/inference/start.sh"
+    assert params.maximum_instance_count == 2
+    assert dict(params.names) == {}
+    assert params.gpu_profile_type is GpuProfileType.NC24_A100
+    assert params.authentication is Authentication.API_KEY
+    assert params.effective_min_replicas == 1
+    assert loaded.finetuning_parameters is not None and loaded.finetuning_parameters.location == "westus3"
+    assert loaded.finetuning_config is not None and loaded.finetuning_config.job_name == "aiacajob27vsy"
+    assert loaded.inference_config is None
+
+
+def test_new_parameters_are_read(project: Path) -> None:
+    write_parameters(
+        project / INFERENCE_PARAMETERS,
+        {"gpuProfileType": "Consumption-GPU-NC8as-T4", "maxReplicas": 3, "acaAppName": "my-app",
+         "authentication": "none", "targetPort": 8000, "image": "example.azurecr.io/azinfer:1"},
+    )
+    params = load_project(project).inference_parameters
+    assert params.gpu_profile_type.serverless
+    assert params.effective_min_replicas == 0  # serverless scales to zero by default
+    assert params.max_replicas == 3
+    assert params.names[ResourceKind.CONTAINER_APP] == "my-app"
+    assert params.authentication is Authentication.NONE
+    assert params.target_port == 8000
+
+
+@pytest.mark.parametrize(
+    ("values", "pointer", "expected"),
+    [
+        ({"maximumInstanceCount": "two"}, "/parameters/maximumInstanceCount/value", "expected an integer, got a string"),
+        ({"maximumInstanceCount": 0}, "/parameters/maximumInstanceCount/value", "expected a number >= 1"),
+        ({"defaultCommands": "cd /mount"}, "/parameters/defaultCommands/value", "expected an array"),
+        ({"gpuProfileType": "H100"}, "/parameters/gpuProfileType/value", 'expected one of "NC24-A100"'),
+        ({"acaAppName": 5}, "/parameters/acaAppName/value", "expected a string or null, got an integer"),
+    ],
+)
+def test_bad_values_name_file_pointer_and_expectation(
+    project: Path, values: dict[str, object], pointer: str, expected: str
+) -> None:
+    write_parameters(project / INFERENCE_PARAMETERS, values)
+    with pytest.raises(ProjectFileError) as info:
+        load_project(project)
+    assert info.value.path == INFERENCE_PARAMETERS
+    assert info.value.pointer == pointer
+    assert expected in info.value.expected
+    assert str(info.value).startswith(f"{INFERENCE_PARAMETERS}: {pointer}: ")
+
+
+def test_unknown_parameter_names_the_closest_valid_one(project: Path) -> None:
+    write_parameters(project / INFERENCE_PARAMETERS, {"acaAppNmae": "x"})
+    with pytest.raises(ProjectFileError) as info:
+        load_project(project)
+    assert info.value.pointer == "/parameters"
+    assert "unknown field 'acaAppNmae'" in str(info.value)
+    assert "did you mean 'acaAppName'?" in str(info.value)
+
+
+def test_missing_value_key(project: Path) -> None:
+    (project / INFERENCE_PARAMETERS).write_text('{"parameters": {"acaAppName": {"val": "x"}}}')
+    with pytest.raises(ProjectFileError) as info:
+        load_project(project)
+    assert info.value.pointer == "/parameters/acaAppName"
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"{", "expected JSON: Expecting property name enclosed in double quotes at line 1, column 2"),
+        (b'{"parameters": {}, "parameters": {}}', "duplicate key 'parameters'"),
+        (b'{"parameters": {"maximumInstanceCount": {"value": NaN}}}', "NaN is not valid JSON"),
+        (b"\xff\xfe", "expected UTF-8 text"),
+        (b"[]", "expected an object, got an array"),
+    ],
+)
+def test_malformed_files(project: Path, content: bytes, expected: str) -> None:
+    (project / INFERENCE_PARAMETERS).write_bytes(content)
+    with pytest.raises(ProjectFileError) as info:
+        load_project(project)
+    assert expected in str(info.value)
+
+
+def test_not_a_project(tmp_path: Path) -> None:
+    with pytest.raises(ProjectFileError, match="expected an AI Toolkit project folder"):
+        load_project(tmp_path)
+
+
+def test_absent_files_are_fine(tmp_path: Path) -> None:
+    (tmp_path / "infra").mkdir()
+    loaded = load_project(tmp_path)
+    assert loaded.finetuning_config is None and loaded.finetuning_parameters is None
+    assert loaded.inference_parameters.maximum_instance_count == 2
+
+
+def test_hand_filled_config_loads(tmp_path: Path) -> None:
+    path = tmp_path / "inference.config.json"
+    path.write_text(json.dumps({
+        "SUBSCRIPTION_ID": "8a3f1d2e-4b5c-4d6e-9f70-1a2b3c4d5e6f", "RESOURCE_GROUP_NAME": "rg",
+        "STORAGE_ACCOUNT_NAME": "mystorage", "FILE_SHARE_NAME": "myshare", "ACA_APP_NAME": "myapp",
+        "ACA_APP_ENDPOINT": "https://myapp.nicebeach-1234.westus3.azurecontainerapps.io",
+    }))
+    config = load_inference_config(path)
+    assert config.url == "https://myapp.nicebeach-1234.westus3.azurecontainerapps.io"
+
+
+def test_config_with_a_secret_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "inference.config.json"
+    path.write_text(json.dumps({
+        "SUBSCRIPTION_ID": "8a3f1d2e-4b5c-4d6e-9f70-1a2b3c4d5e6f", "RESOURCE_GROUP_NAME": "rg",
+        "STORAGE_ACCOUNT_NAME": "mystorage", "FILE_SHARE_NAME": "myshare", "ACA_APP_NAME": "myapp",
+        "ACA_APP_ENDPOINT": "myapp.example.io", "API_KEY": "hunter2",
+    }))
+    with pytest.raises(ProjectFileError) as info:
+        load_inference_config(path)
+    assert "unknown field 'API_KEY'" in str(info.value)
+    assert "hunter2" not in str(info.value)
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=20), children, max_size=4),
+    max_leaves=20,
+)
+_names = st.sampled_from(
+    ["defaultCommands", "maximumInstanceCount", "location", "acaAppName", "gpuProfileType", "minReplicas",
+     "authentication", "targetPort", "image", "storageAccountName", "bogus"]
+)
+_parameter_files = st.one_of(
+    _json,
+    st.fixed_dictionaries({"parameters": st.dictionaries(_names, st.fixed_dictionaries({"value": _json}), max_size=6)}),
+    st.fixed_dictionaries({"parameters": st.dictionaries(_names, _json, max_size=6)}),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=_parameter_files)
+def test_fuzz_only_project_errors_escape(tmp_path: Path, content: object) -> None:
+    path = tmp_path / "inference.parameters.json"
+    path.write_text(json.dumps(content))
+    try:
+        load_inference_parameters(path)
+    except ProjectFileError as exc:
+        assert str(path) in str(exc)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=st.binary(max_size=200))
+def test_fuzz_bytes_only_project_errors_escape(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "inference.parameters.json"
+    path.write_bytes(content)
+    with pytest.raises(ProjectFileError):
+        load_inference_parameters(path)
