@@ -1,0 +1,124 @@
+"""Ready-made states: a resource group as the AI Toolkit's fine-tuning template leaves it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from azinfer.names import ResourceKind, default_name, resource_suffix
+
+from . import providers
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .server import ArmEmulator
+
+__all__ = ["FinetuningGroup", "seed_finetuning_group"]
+
+
+@dataclass(frozen=True)
+class FinetuningGroup:
+    subscription_id: str
+    resource_group: str
+    location: str
+    rg_id: str
+    suffix: str
+    storage_account: str
+    file_share: str
+    log_analytics: str
+    environment: str
+    environment_storage: str
+    job: str
+
+    def id(self, kind: str) -> str:
+        """Resource id by kind: storage_account, file_share, file_service, log_analytics, environment,
+        environment_storage, job."""
+        base = f"{self.rg_id}/providers"
+        return {
+            "storage_account": f"{base}/Microsoft.Storage/storageAccounts/{self.storage_account}",
+            "file_service": f"{base}/Microsoft.Storage/storageAccounts/{self.storage_account}/fileServices/default",
+            "file_share": f"{base}/Microsoft.Storage/storageAccounts/{self.storage_account}/fileServices/default/shares/{self.file_share}",
+            "log_analytics": f"{base}/Microsoft.OperationalInsights/workspaces/{self.log_analytics}",
+            "environment": f"{base}/Microsoft.App/managedEnvironments/{self.environment}",
+            "environment_storage": f"{base}/Microsoft.App/managedEnvironments/{self.environment}/storages/{self.environment_storage}",
+            "job": f"{base}/Microsoft.App/jobs/{self.job}",
+        }[kind]
+
+    @property
+    def ids(self) -> dict[str, str]:
+        return {k: self.id(k) for k in ("storage_account", "file_service", "file_share", "log_analytics",
+                                        "environment", "environment_storage", "job")}
+
+
+def seed_finetuning_group(emu: "ArmEmulator", subscription_id: str | None = None, resource_group: str = "rg-finetune",
+                          location: str = "eastus", *, gpu_maximum_count: int = 1,
+                          allow_shared_key_access: bool = True, timeout: int = 10800) -> FinetuningGroup:
+    """Create the resource group and the resources the fine-tuning template deploys, with its default names."""
+    sub = subscription_id or emu.subscription_id
+    group = emu.add_resource_group(sub, resource_group, location)
+    rg_id = group["id"]
+    names = {kind: default_name(kind, rg_id) for kind in ResourceKind}
+    suffix = resource_suffix(rg_id)
+    fg = FinetuningGroup(
+        subscription_id=sub, resource_group=group["name"], location=group["location"], rg_id=rg_id, suffix=suffix,
+        storage_account=names[ResourceKind.STORAGE_ACCOUNT], file_share=names[ResourceKind.FILE_SHARE],
+        log_analytics=names[ResourceKind.LOG_ANALYTICS], environment=names[ResourceKind.ENVIRONMENT],
+        environment_storage=names[ResourceKind.ENVIRONMENT_STORAGE], job=f"aiacajob{suffix}",
+    )
+    (storage,) = emu.seed({
+        "id": fg.id("storage_account"), "location": location, "kind": "StorageV2",
+        "sku": {"name": "Standard_LRS", "tier": "Standard"},
+        "properties": {"largeFileSharesState": "Enabled", "allowSharedKeyAccess": allow_shared_key_access,
+                       "minimumTlsVersion": "TLS1_2", "supportsHttpsTrafficOnly": True,
+                       "accessTier": "Hot"},
+    })
+    emu.seed(
+        {"id": fg.id("file_service"),
+         "properties": {"protocolSettings": {"smb": {}}, "cors": {"corsRules": []},
+                        "shareDeleteRetentionPolicy": {"enabled": True, "days": 7}}},
+        {"id": fg.id("file_share"), "properties": {"shareQuota": 1024, "enabledProtocols": "SMB"}},
+    )
+    (workspace,) = emu.seed({
+        "id": fg.id("log_analytics"), "location": location,
+        "properties": {"sku": {"name": "PerGB2018"}, "retentionInDays": 30},
+    })
+    keys = providers.workspace_keys(workspace)
+    emu.seed({
+        "id": fg.id("environment"), "location": location,
+        "properties": {
+            "appLogsConfiguration": {"destination": "log-analytics", "logAnalyticsConfiguration": {
+                "customerId": workspace.view()["properties"]["customerId"],
+                "sharedKey": keys["primarySharedKey"]}},
+            "workloadProfiles": [
+                {"name": "Consumption", "workloadProfileType": "Consumption"},
+                {"name": "GPU", "workloadProfileType": "NC24-A100", "minimumCount": 0,
+                 "maximumCount": gpu_maximum_count},
+            ],
+        },
+    })
+    emu.seed({
+        "id": fg.id("environment_storage"),
+        "properties": {"azureFile": {"accountName": fg.storage_account,
+                                     "accountKey": providers.storage_keys(storage)["keys"][0]["value"],
+                                     "shareName": fg.file_share, "accessMode": "ReadWrite"}},
+    })
+    emu.seed({
+        "id": fg.id("job"), "location": location,
+        "properties": {
+            "environmentId": fg.id("environment"),
+            "workloadProfileName": "GPU",
+            "configuration": {"triggerType": "Manual", "replicaTimeout": timeout, "replicaRetryLimit": 0,
+                              "manualTriggerConfig": {"parallelism": 1, "replicaCompletionCount": 1},
+                              "secrets": []},
+            "template": {
+                "containers": [{
+                    "name": "aiacajob", "image": "docker.io/pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime",
+                    "command": ["/bin/bash", "-c", "cd /mount && python3 ./finetuning/invoke_olive.py"],
+                    "resources": {"cpu": 24, "memory": "220Gi"},
+                    "volumeMounts": [{"volumeName": "azurefile", "mountPath": "/mount"}],
+                }],
+                "volumes": [{"name": "azurefile", "storageType": "AzureFile",
+                             "storageName": fg.environment_storage}],
+            },
+        },
+    })
+    return fg

@@ -1,0 +1,873 @@
+"""The ARM emulator: an HTTPS server on 127.0.0.1 and the :class:`ArmEmulator` test API.
+
+The server is the standard library's threading HTTP server behind TLS (a
+``trustme`` CA); it starts in milliseconds and stops cleanly.  Every request
+goes through :meth:`ArmEmulator.dispatch`, which logs it, applies faults and
+routes it: Entra ID (token endpoint and metadata), ARM (subscriptions,
+resource groups, resources of the types in :mod:`.providers`, asynchronous
+operations, deployments) and ``/_emulator`` (admin).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import os
+import socket
+import ssl
+import struct
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Iterator
+from urllib.parse import parse_qsl, urlsplit
+
+from . import providers
+from .auth import Identity
+from .faults import FaultSet
+from .state import Operation, Resource, State, parse_resource_id
+
+__all__ = ["ArmEmulator", "ArmError", "Request", "Response", "RequestRecord"]
+
+DEFAULT_SUBSCRIPTION = "00000000-0000-4000-8000-00000000000a"
+
+# Read-only POST actions: they read secrets but change nothing.
+READ_ACTIONS = {"listkeys", "sharedkeys", "listsecrets", "validate", "whatif", "checknameavailability"}
+
+
+class ArmError(Exception):
+    """An ARM error answer: ``{"error": {"code", "message", "details"}}``."""
+
+    def __init__(self, status: int, code: str, message: str, details: list | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status, self.code, self.message = status, code, message
+        self.details = details or []
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+    @property
+    def api_version(self) -> str | None:
+        return self.query.get("api-version")
+
+    def json(self) -> Any:
+        if not self.body:
+            return None
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            raise ArmError(400, "InvalidRequestContent", "The request content was invalid and could not be deserialized.") from None
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: Any = None  # dict/list -> JSON; bytes -> as is; None -> empty
+    headers: dict[str, str] = field(default_factory=dict)
+    reset: bool = False
+
+
+@dataclass
+class RequestRecord:
+    """One request the emulator saw (``source="http"``) or one write ARM made inside a deployment
+    (``source="deployment:<name>"``)."""
+
+    method: str
+    path: str
+    api_version: str | None
+    body: Any
+    query: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    status: int | None = None
+    source: str = "http"
+    time: float = field(default_factory=time.time)
+
+    @property
+    def is_write(self) -> bool:
+        """PUT/PATCH/DELETE, or a POST other than a read (listKeys, sharedKeys, listSecrets, validate, whatIf)."""
+        if self.method in ("PUT", "PATCH", "DELETE"):
+            return True
+        if self.method == "POST":
+            return self.path.rstrip("/").rsplit("/", 1)[-1].lower() not in READ_ACTIONS
+        return False
+
+    def targets(self, resource_id: str) -> bool:
+        """The request is about the resource or something under it."""
+        p, r = self.path.rstrip("/").lower(), resource_id.rstrip("/").lower()
+        return p == r or p.startswith(r + "/")
+
+
+# ------------------------------------------------------------------------------------------------
+# HTTP plumbing
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "ArmEmulator/1.0"
+
+    def setup(self) -> None:
+        self.request.settimeout(30)
+        raw = self.request
+        try:
+            self.request = self.server.ssl_context.wrap_socket(raw, server_side=True)
+        except (ssl.SSLError, OSError):
+            with contextlib.suppress(OSError):
+                raw.close()
+            raise
+        super().setup()
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def _serve(self) -> None:
+        emu: ArmEmulator = self.server.emulator
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        parts = urlsplit(self.path)
+        req = Request(
+            method=self.command.upper(),
+            path=parts.path,
+            query={k.lower(): v for k, v in parse_qsl(parts.query, keep_blank_values=True)},
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+        )
+        resp = emu.dispatch(req)
+        if resp.reset:
+            with contextlib.suppress(OSError):
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.close()
+            return
+        if isinstance(resp.body, (dict, list)):
+            data = json.dumps(resp.body).encode()
+            ctype = "application/json; charset=utf-8"
+        elif isinstance(resp.body, bytes):
+            data, ctype = resp.body, "application/octet-stream"
+        else:
+            data, ctype = b"", None
+        self.send_response(resp.status)
+        if ctype and data:
+            self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("x-ms-request-id", str(uuid.uuid4()))
+        self.send_header("x-ms-correlation-request-id", req.headers.get("x-ms-client-request-id", str(uuid.uuid4())))
+        for k, v in resp.headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        if req.method != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_PUT = do_POST = do_PATCH = do_DELETE = do_HEAD = _serve
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+class ArmEmulator:
+    """A stateful Azure Resource Manager + Entra ID emulator for tests.
+
+    Use :meth:`start` as a context manager::
+
+        with ArmEmulator.start() as emu:
+            emu.add_resource_group(sub, "rg", "eastus")
+            client = ContainerAppsAPIClient(emu.credential(), sub, base_url=emu.url,
+                                            connection_verify=emu.ca_path)
+    """
+
+    def __init__(self, *, latency: float = 0.0, lro_polls: int = 1, retry_after: int = 0,
+                 require_auth: bool = True, subscription_id: str = DEFAULT_SUBSCRIPTION) -> None:
+        self.latency = latency
+        self.lro_polls = lro_polls
+        self.retry_after = retry_after
+        self.require_auth = require_auth
+        self.subscription_id = subscription_id
+        self.identity = Identity()
+        self.state = State()
+        self.faults = FaultSet()
+        self.taken_storage_names: set[str] = set()  # storage names "taken" in other subscriptions
+        self.location_usages: dict[str, dict[str, float]] = {}  # location -> {usage name -> currentValue}
+        self._log: list[RequestRecord] = []
+        self._log_lock = threading.Lock()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._tmp: tempfile.TemporaryDirectory | None = None
+        self.ca_path = ""
+        self.url = ""
+        from .deployments import DeploymentEngine
+
+        self.deployments = DeploymentEngine(self)
+
+    # lifecycle ----------------------------------------------------------------------------------
+    @classmethod
+    @contextlib.contextmanager
+    def start(cls, **kwargs: Any) -> Iterator["ArmEmulator"]:
+        emu = cls(**kwargs)
+        emu.serve()
+        try:
+            yield emu
+        finally:
+            emu.stop()
+
+    def serve(self) -> "ArmEmulator":
+        import trustme
+
+        ca = trustme.CA()
+        cert = ca.issue_cert("127.0.0.1", "localhost")
+        self._tmp = tempfile.TemporaryDirectory(prefix="armemu-")
+        self.ca_path = os.path.join(self._tmp.name, "ca.pem")
+        ca.cert_pem.write_to_path(self.ca_path)
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        cert.configure_cert(ctx)
+        server = _Server(("127.0.0.1", 0), _Handler)
+        server.ssl_context = ctx
+        server.emulator = self
+        self._server = server
+        self.url = f"https://127.0.0.1:{server.server_address[1]}"
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="arm-emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    # credentials & environment --------------------------------------------------------------------
+    @property
+    def tenant_id(self) -> str:
+        return self.identity.tenant_id
+
+    def credential(self, **kwargs: Any):
+        """A real ``ClientSecretCredential`` that gets its tokens from the emulator."""
+        from azure.identity import ClientSecretCredential
+
+        kwargs.setdefault("authority", self.url)
+        kwargs.setdefault("disable_instance_discovery", True)
+        kwargs.setdefault("connection_verify", self.ca_path)
+        return ClientSecretCredential(self.identity.tenant_id, self.identity.client_id,
+                                      self.identity.client_secret, **kwargs)
+
+    def env(self) -> dict[str, str]:
+        """Environment variables for a subprocess that should talk to the emulator.
+
+        azure-identity's ``EnvironmentCredential`` reads the first four; such a
+        process must build its credential with ``disable_instance_discovery=True``
+        (MSAL otherwise asks login.microsoftonline.com about the unknown authority).
+        """
+        return {
+            "AZURE_TENANT_ID": self.identity.tenant_id,
+            "AZURE_CLIENT_ID": self.identity.client_id,
+            "AZURE_CLIENT_SECRET": self.identity.client_secret,
+            "AZURE_AUTHORITY_HOST": self.url,
+            "AZURE_SUBSCRIPTION_ID": self.subscription_id,
+            "AZURE_RESOURCE_MANAGER_ENDPOINT": self.url,
+            "ARM_ENDPOINT": self.url,
+            "REQUESTS_CA_BUNDLE": self.ca_path,
+            "SSL_CERT_FILE": self.ca_path,
+        }
+
+    def client_kwargs(self, **extra: Any) -> dict[str, Any]:
+        """Keyword arguments for an azure-mgmt client: base_url, connection_verify, fast retries and polling."""
+        out = {"base_url": self.url, "connection_verify": self.ca_path, "retry_backoff_factor": 0.01,
+               "retry_backoff_max": 0.05, "polling_interval": 0.01}
+        out.update(extra)
+        return out
+
+    # seeding ---------------------------------------------------------------------------------------
+    def add_resource_group(self, sub: str | None, rg: str, location: str = "eastus",
+                           tags: dict | None = None) -> dict:
+        return self.state.add_resource_group(sub or self.subscription_id, rg, location, tags)
+
+    def seed(self, *resources: dict[str, Any]) -> list[Resource]:
+        """Put resources directly into the state (as Succeeded), bypassing the HTTP API and faults.
+
+        Each dict is a resource body with ``id`` (and optionally ``location``,
+        ``properties`` ...).  The resource group is created if missing.
+        """
+        out = []
+        for body in resources:
+            rid = parse_resource_id(body["id"])
+            if rid.resource_group is None or not rid.types:
+                raise ValueError(f"seed() takes resource ids under a resource group: {body['id']!r}")
+            group = self.state.resource_group(rid.subscription, rid.resource_group)
+            if group is None:
+                group = self.state.add_resource_group(rid.subscription, rid.resource_group,
+                                                      body.get("location", "eastus"))
+            spec = providers.spec_for(rid.type)
+            if spec.tracked:
+                body = {"location": group["location"], **body}
+            out.append(self.state.put(providers.make_resource(rid, body, self.state.get(body["id"]), self)))
+            self._after_put(out[-1])
+        return out
+
+    # request log -----------------------------------------------------------------------------------
+    @property
+    def requests(self) -> list[RequestRecord]:
+        with self._log_lock:
+            return list(self._log)
+
+    def clear_requests(self) -> None:
+        with self._log_lock:
+            self._log.clear()
+
+    def record(self, rec: RequestRecord) -> RequestRecord:
+        with self._log_lock:
+            self._log.append(rec)
+        return rec
+
+    def requests_matching(self, method: str | None = None, path: str | None = None,
+                          source: str | None = None) -> list[RequestRecord]:
+        """Logged requests by method and path glob (case-insensitive); ``source``: "http" or a prefix like "deployment"."""
+        import fnmatch
+
+        out = []
+        for r in self.requests:
+            if method and r.method != method.upper():
+                continue
+            if path and not fnmatch.fnmatchcase(r.path.lower(), path.lower()):
+                continue
+            if source and not r.source.startswith(source):
+                continue
+            out.append(r)
+        return out
+
+    def writes_to(self, resource_id: str) -> list[RequestRecord]:
+        """Every write that reached the resource (or a child), over HTTP or from inside a deployment."""
+        return [r for r in self.requests if r.is_write and r.targets(resource_id)]
+
+    # ------------------------------------------------------------------------------------------------
+    def dispatch(self, req: Request) -> Response:
+        body: Any
+        try:
+            body = json.loads(req.body) if req.body and req.headers.get("content-type", "").startswith("application/json") else (req.body.decode("utf-8", "replace") if req.body else None)
+        except ValueError:
+            body = req.body.decode("utf-8", "replace")
+        rec = RequestRecord(req.method, req.path, req.api_version, body, dict(req.query),
+                            dict(req.headers))
+        if not req.path.startswith("/_emulator"):
+            self.record(rec)
+        delay = self.latency
+        lat = self.faults.take("latency", req.method, req.path)
+        if lat is not None:
+            delay += lat.seconds
+        if delay:
+            time.sleep(delay)
+        if self.faults.take("reset", req.method, req.path) is not None:
+            rec.status = 0
+            return Response(reset=True)
+        fault = self.faults.take("http", req.method, req.path)
+        if fault is not None:
+            headers = {}
+            if fault.retry_after is not None:
+                headers["Retry-After"] = str(fault.retry_after)
+            rec.status = fault.status
+            return Response(fault.status, fault.error_body(), headers)
+        try:
+            resp = self._route(req)
+        except ArmError as err:
+            resp = Response(err.status, err.body(), dict(err.headers))
+        except Exception as exc:  # an emulator bug: say so, ARM-shaped
+            import traceback
+
+            traceback.print_exc()
+            resp = Response(500, {"error": {"code": "EmulatorError", "message": f"{type(exc).__name__}: {exc}", "details": []}})
+        rec.status = resp.status
+        return resp
+
+    # routing -----------------------------------------------------------------------------------------
+    def _route(self, req: Request) -> Response:
+        segs = [s for s in req.path.split("/") if s]
+        low = [s.lower() for s in segs]
+        if low and low[0] == "_emulator":
+            return self._admin(req, low[1:])
+        # Entra ID
+        if len(low) >= 2 and low[-2:] == [".well-known", "openid-configuration"]:
+            return Response(200, self.identity.metadata(self.url, segs[0]))
+        if len(low) == 4 and low[1:] == ["oauth2", "v2.0", "token"] and req.method == "POST":
+            result = self.identity.token(segs[0], req.body, req.headers)
+            return Response(result.status, result.body)
+        if low[:3] == ["common", "discovery", "instance"]:
+            return Response(200, self.identity.instance_discovery(self.url, urlsplit(self.url).netloc))
+        if not low or low[0] != "subscriptions":
+            raise ArmError(404, "NotFound", f"The path '{req.path}' is not served by the ARM emulator.")
+        # ARM
+        if self.require_auth:
+            why = self.identity.check_bearer(req.headers.get("authorization"))
+            if why is not None:
+                code, _, msg = why.partition(": ")
+                raise ArmError(401, code, msg, headers={
+                    "WWW-Authenticate": f'Bearer authorization_uri="{self.url}/{self.tenant_id}", '
+                                        f'error="invalid_token", error_description="{msg}"'})
+        if not req.api_version:
+            raise ArmError(400, "MissingApiVersionParameter",
+                           "The api-version query parameter (?api-version=) is required for all requests.")
+        if len(low) == 1:
+            return Response(200, {"value": list(self.state.subscriptions.values())})
+        sub = segs[1]
+        subscription = self.state.subscriptions.get(sub.lower())
+        if subscription is None:
+            raise ArmError(404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found.")
+        rest, rest_low = segs[2:], low[2:]
+        if not rest:
+            return Response(200, subscription)
+        if rest_low[0] == "providers":
+            return self._subscription_provider(req, sub, rest, rest_low)
+        if rest_low[0] == "resourcegroups":
+            if len(rest) == 1:
+                groups = [g for k, g in self.state.resource_groups.items()
+                          if k.startswith(f"/subscriptions/{sub.lower()}/")]
+                return Response(200, {"value": groups})
+            return self._resource_group(req, sub, rest[1], rest[2:], [s.lower() for s in rest[2:]])
+        raise ArmError(404, "NotFound", f"No route for '{req.path}'.")
+
+    def _admin(self, req: Request, low: list[str]) -> Response:
+        if low == ["faults"] and req.method == "POST":
+            spec = req.json() or {}
+            kind = spec.pop("kind", "http")
+            fault = self.faults.add(kind, **spec)
+            return Response(201, {"kind": fault.kind, "method": fault.method, "path": str(fault.path)})
+        if low == ["faults"] and req.method == "DELETE":
+            self.faults.clear()
+            return Response(204)
+        if low == ["requests"] and req.method == "GET":
+            return Response(200, {"value": [
+                {"method": r.method, "path": r.path, "apiVersion": r.api_version, "status": r.status,
+                 "source": r.source, "body": r.body} for r in self.requests]})
+        if low == ["state"] and req.method == "GET":
+            return Response(200, {"value": [r.view(secrets=False) for r in self.state.list()]})
+        raise ArmError(404, "NotFound", "unknown admin endpoint")
+
+    # subscription-level providers ------------------------------------------------------------------------
+    def _subscription_provider(self, req: Request, sub: str, rest: list[str], low: list[str]) -> Response:
+        # /providers/{ns}/locations/{loc}/operationStatuses|operationResults/{id}
+        if len(low) == 6 and low[2] == "locations" and low[4] in ("operationstatuses", "operationresults",
+                                                                   "azureasyncoperations"):
+            return self._operation(req, rest[5], low[4] != "operationresults")
+        if low[:2] == ["providers", "microsoft.storage"] and len(low) == 3 and low[2] == "checknameavailability":
+            if req.method != "POST":
+                raise ArmError(405, "MethodNotAllowed", "checkNameAvailability takes POST")
+            return Response(200, self._storage_name_availability((req.json() or {}).get("name", "")))
+        if low[:2] == ["providers", "microsoft.app"] and len(low) == 5 and low[2] == "locations":
+            if low[4] == "availablemanagedenvironmentsworkloadprofiletypes":
+                return Response(200, {"value": self._workload_profile_types(sub, rest[3])})
+            if low[4] == "usages":
+                return Response(200, {"value": self._location_usages(sub, rest[3])})
+        if len(low) == 3 and low[0] == "providers" and req.method == "GET":
+            rtype = f"{rest[1]}/{rest[2]}"
+            items = [r.view() for r in self.state.list(f"/subscriptions/{sub}/", rtype) if "/providers/" in r.id]
+            return Response(200, {"value": items})
+        if len(low) == 2 and low[0] == "providers":
+            return Response(200, {"id": f"/subscriptions/{sub}/providers/{rest[1]}", "namespace": rest[1],
+                                  "registrationState": "Registered", "resourceTypes": []})
+        raise ArmError(404, "NotFound", f"No route for '{req.path}'.")
+
+    def _storage_name_availability(self, name: str) -> dict[str, Any]:
+        from azinfer.names import ResourceKind, naming_rule  # noqa: F401 (rule text)
+        import re
+
+        if not re.fullmatch(r"[a-z0-9]{3,24}", name or ""):
+            return {"nameAvailable": False, "reason": "AccountNameInvalid",
+                    "message": f"{name} is not a valid storage account name. Storage account name must be between "
+                               "3 and 24 characters in length and use numbers and lower-case letters only."}
+        taken = name.lower() in {n.lower() for n in self.taken_storage_names} or any(
+            r.name.lower() == name.lower() for r in self.state.list("", "Microsoft.Storage/storageAccounts"))
+        if taken:
+            return {"nameAvailable": False, "reason": "AlreadyExists",
+                    "message": f"The storage account named {name} is already taken."}
+        return {"nameAvailable": True}
+
+    def _workload_profile_types(self, sub: str, location: str) -> list[dict[str, Any]]:
+        rows = [
+            ("Consumption", "Consumption", 4, 8, 0, "Consumption"),
+            ("D4", "GeneralPurpose", 4, 16, 0, "Dedicated-D4"),
+            ("D8", "GeneralPurpose", 8, 32, 0, "Dedicated-D8"),
+            ("D16", "GeneralPurpose", 16, 64, 0, "Dedicated-D16"),
+            ("E4", "MemoryOptimized", 4, 32, 0, "Dedicated-E4"),
+            ("E8", "MemoryOptimized", 8, 64, 0, "Dedicated-E8"),
+            ("NC24-A100", "GPU", 24, 220, 1, "GPU NC24-A100"),
+            ("NC48-A100", "GPU", 48, 440, 2, "GPU NC48-A100"),
+            ("NC96-A100", "GPU", 96, 880, 4, "GPU NC96-A100"),
+        ]
+        return [{
+            "id": f"/subscriptions/{sub}/providers/Microsoft.App/locations/{location}/"
+                  f"availableManagedEnvironmentsWorkloadProfileTypes/{name}",
+            "name": name,
+            "type": "Microsoft.App/locations/availableManagedEnvironmentsWorkloadProfileTypes",
+            "location": location,
+            "properties": {"category": cat, "applicability": "LocationDefault", "cores": cores,
+                           "memoryGiB": mem, "gpus": gpus, "displayName": display},
+        } for name, cat, cores, mem, gpus, display in rows]
+
+    def _location_usages(self, sub: str, location: str) -> list[dict[str, Any]]:
+        loc = location.replace(" ", "").lower()
+        envs = [r for r in self.state.list(f"/subscriptions/{sub}/", "Microsoft.App/managedEnvironments")
+                if (r.input.get("location") or "").replace(" ", "").lower() == loc]
+        gpu_cores = 0
+        for env in envs:
+            for wp in (env.input.get("properties") or {}).get("workloadProfiles") or []:
+                if str(wp.get("workloadProfileType", "")).upper().startswith("NC"):
+                    gpu_cores += 24 * int(wp.get("minimumCount") or 0)
+        values = {"ManagedEnvironmentCount": len(envs), "ManagedEnvironmentConsumptionCores": 0,
+                  "ManagedEnvironmentGeneralPurposeCores": 0, "ManagedEnvironmentMemoryOptimizedCores": 0,
+                  "ManagedEnvironmentGpuNC24A100Cores": gpu_cores}
+        limits = {"ManagedEnvironmentCount": 50, "ManagedEnvironmentConsumptionCores": 100,
+                  "ManagedEnvironmentGeneralPurposeCores": 100, "ManagedEnvironmentMemoryOptimizedCores": 100,
+                  "ManagedEnvironmentGpuNC24A100Cores": 96}
+        values.update(self.location_usages.get(loc, {}).get("current", {}) if isinstance(
+            self.location_usages.get(loc, {}).get("current"), dict) else {})
+        limits.update(self.location_usages.get(loc, {}).get("limit", {}) if isinstance(
+            self.location_usages.get(loc, {}).get("limit"), dict) else {})
+        import re
+
+        return [{"unit": "Count", "currentValue": values[k], "limit": limits.get(k, 0),
+                 "name": {"value": k, "localizedValue": re.sub(r"(?<!^)(?=[A-Z][a-z])", " ", k)}}
+                for k in values]
+
+    def set_usage(self, location: str, name: str, *, current: float | None = None,
+                  limit: float | None = None) -> None:
+        """Override one Microsoft.App usage (e.g. "ManagedEnvironmentGpuNC24A100Cores") at a location."""
+        entry = self.location_usages.setdefault(location.replace(" ", "").lower(), {"current": {}, "limit": {}})
+        if current is not None:
+            entry["current"][name] = current
+        if limit is not None:
+            entry["limit"][name] = limit
+
+    # operations ----------------------------------------------------------------------------------------------
+    def _op_urls(self, op: Operation, api_version: str | None) -> tuple[str, str]:
+        base = f"{self.url}/subscriptions/{op.subscription}/providers/{op.namespace}/locations/{op.location}"
+        q = f"?api-version={api_version or '2023-01-01'}"
+        return f"{base}/operationStatuses/{op.id}{q}", f"{base}/operationResults/{op.id}{q}"
+
+    def start_operation(self, req: Request | None, *, kind: str, resource_id: str, namespace: str,
+                        location: str, on_complete: Any = None, polls: int | None = None) -> Operation:
+        rid = parse_resource_id(resource_id)
+        method, path = (req.method, req.path) if req is not None else ("PUT", resource_id)
+        slow = self.faults.take("slow_operation", method, path)
+        fail = self.faults.take("fail_operation", method, path)
+        return self.state.new_operation(
+            namespace=namespace, location=(location or "eastus").replace(" ", "").lower(),
+            subscription=rid.subscription, kind=kind, resource_id=resource_id,
+            polls_left=slow.polls if slow is not None else (self.lro_polls if polls is None else polls),
+            fail_with=({"code": fail.code, "message": fail.message, "details": []} if fail is not None else None),
+            on_complete=on_complete)
+
+    def lro_headers(self, op: Operation, req: Request, *, async_op: bool = True, location: bool = True) -> dict[str, str]:
+        status_url, result_url = self._op_urls(op, req.api_version)
+        headers = {"Retry-After": str(self.retry_after)}
+        if async_op:
+            headers["Azure-AsyncOperation"] = status_url
+        if location:
+            headers["Location"] = result_url
+        return headers
+
+    def _operation(self, req: Request, op_id: str, status_view: bool) -> Response:
+        op = self.state.operation(op_id)
+        if op is None:
+            raise ArmError(404, "OperationNotFound", f"The operation '{op_id}' could not be found.")
+        self.state.advance(op)
+        if status_view:
+            body: dict[str, Any] = {
+                "id": req.path, "name": op.id, "status": op.status,
+                "startTime": providers.iso_now(op.start),
+            }
+            if op.done:
+                body["endTime"] = providers.iso_now(op.end)
+                body["percentComplete"] = 100
+            if op.error is not None:
+                body["error"] = op.error
+            headers = {} if op.done else {"Retry-After": str(self.retry_after)}
+            return Response(200, body, headers)
+        if not op.done:
+            _, result_url = self._op_urls(op, req.api_version)
+            return Response(202, None, {"Location": result_url, "Retry-After": str(self.retry_after)})
+        if op.status == "Failed":
+            return Response(400 if op.error and op.error.get("code") != "InternalServerError" else 500,
+                            {"error": op.error})
+        if op.result is not None:
+            return Response(200, op.result)
+        if op.kind == "delete":
+            return Response(204)
+        view = self.state.view(op.resource_id)
+        return Response(200, view) if view is not None else Response(204)
+
+    # resource groups & resources ---------------------------------------------------------------------------------
+    def _resource_group(self, req: Request, sub: str, rg: str, rest: list[str], low: list[str]) -> Response:
+        group = self.state.resource_group(sub, rg)
+        if not rest:
+            if req.method in ("GET", "HEAD"):
+                if group is None:
+                    if req.method == "HEAD":
+                        return Response(404)
+                    raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{rg}' could not be found.")
+                return Response(200 if req.method == "GET" else 204, group)
+            if req.method == "PUT":
+                body = req.json() or {}
+                if not body.get("location") and group is None:
+                    raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
+                created = group is None
+                group = self.state.add_resource_group(sub, rg, body.get("location") or group["location"],
+                                                      body.get("tags"))
+                return Response(201 if created else 200, group)
+            if req.method == "DELETE":
+                if not self.state.delete_resource_group(sub, rg):
+                    raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{rg}' could not be found.")
+                return Response(200)
+            raise ArmError(405, "MethodNotAllowed", f"{req.method} is not supported on resource groups here")
+        if group is None:
+            raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{rg}' could not be found.")
+        rg = group["name"]
+        if low == ["resources"] and req.method == "GET":
+            top = [r for r in self.state.list_in_group(sub, rg) if parse_resource_id(r.id).parent is None]
+            return Response(200, {"value": [self._list_entry(r) for r in top]})
+        # deployment operations: /resourcegroups/{rg}/deployments/{name}/operations[/{id}]
+        if low[:1] == ["deployments"] or low[:3] == ["providers", "microsoft.resources", "deployments"]:
+            tail = rest[1:] if low[0] == "deployments" else rest[3:]
+            return self.deployments.route(req, sub, rg, tail)
+        if low[0] != "providers" or len(rest) < 3:
+            raise ArmError(404, "NotFound", f"No route for '{req.path}'.")
+        namespace, pairs = rest[1], rest[2:]
+        if len(pairs) % 2 == 0:
+            rid = parse_resource_id(f"/subscriptions/{sub}/resourceGroups/{rg}/providers/{namespace}/" + "/".join(pairs))
+            return self._resource(req, rid)
+        # odd: a collection or an action on a resource
+        if len(pairs) == 1:
+            if req.method != "GET":
+                raise ArmError(405, "MethodNotAllowed", "collections take GET")
+            items = self.state.list(f"/subscriptions/{sub}/resourceGroups/{rg}/providers/{namespace}/{pairs[0]}/")
+            items = [r for r in items if len(parse_resource_id(r.id).types) == 1]
+            return Response(200, {"value": [r.view() for r in items]})
+        parent = parse_resource_id(f"/subscriptions/{sub}/resourceGroups/{rg}/providers/{namespace}/" + "/".join(pairs[:-1]))
+        return self._collection_or_action(req, parent, pairs[-1])
+
+    def _list_entry(self, res: Resource) -> dict[str, Any]:
+        view = res.view()
+        return {k: view[k] for k in ("id", "name", "type", "location", "tags", "kind", "sku") if k in view}
+
+    def _require_group(self, rid) -> dict:
+        group = self.state.resource_group(rid.subscription, rid.resource_group)
+        if group is None:
+            raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{rid.resource_group}' could not be found.")
+        return group
+
+    def not_found(self, rid) -> ArmError:
+        return ArmError(404, "ResourceNotFound",
+                        f"The Resource '{rid.type}/{'/'.join(rid.names)}' under resource group "
+                        f"'{rid.resource_group}' was not found. For more details please go to "
+                        "https://aka.ms/ARMResourceNotFoundFix")
+
+    def _get_or_implicit(self, rid) -> Resource | None:
+        res = self.state.get(str(rid))
+        if res is None and rid.type.lower() == "microsoft.storage/storageaccounts/fileservices" \
+                and rid.name.lower() == "default" and self.state.get(rid.parent) is not None:
+            # every storage account has its file service
+            res = self.state.put(providers.make_resource(rid, {"properties": {}}, None, self))
+        return res
+
+    def _resource(self, req: Request, rid) -> Response:
+        self._require_group(rid)
+        spec = providers.spec_for(rid.type)
+        if rid.type.lower() == "microsoft.app/containerapps/revisions" and req.method == "GET":
+            app = self.state.get(rid.parent)
+            rev = next((r for r in (app.extra.get("revisions", []) if app else [])
+                        if r["name"].lower() == rid.name.lower()), None)
+            if rev is None:
+                raise self.not_found(rid)
+            return Response(200, self._revision_view(app, rev))
+        existing = self._get_or_implicit(rid)
+        if req.method in ("GET", "HEAD"):
+            if existing is None:
+                raise self.not_found(rid)
+            return Response(200, existing.view())
+        if req.method == "DELETE":
+            if existing is None:
+                return Response(204)
+            if spec.delete == "sync":
+                self.state.delete(existing.id)
+                return Response(200)
+            existing.computed.setdefault("properties", {})["provisioningState"] = "Deleting"
+            op = self.start_operation(req, kind="delete", resource_id=existing.id, namespace=rid.namespace,
+                                      location=existing.input.get("location", ""),
+                                      on_complete=lambda o: self.state.delete(o.resource_id) if o.status == "Succeeded" else None)
+            return Response(202, None, self.lro_headers(op, req))
+        if req.method in ("PUT", "PATCH"):
+            body = req.json()
+            if not isinstance(body, dict):
+                raise ArmError(400, "InvalidRequestContent", "The request content was invalid and could not be deserialized.")
+            if req.method == "PATCH":
+                if existing is None:
+                    raise self.not_found(rid)
+                body = providers.patch_body(existing, body)
+                style = spec.patch
+            else:
+                style = spec.put
+            res = self.provider_put(rid, body, existing)
+            if style == "sync" or (style == "location" and existing is not None and req.method == "PUT"):
+                return Response(200 if existing is not None else 201, res.view())
+            ns = rid.namespace
+            state_word = spec.in_progress_state
+            final = copy.deepcopy(res.computed.get("properties", {}).get("provisioningState", "Succeeded"))
+            res.computed.setdefault("properties", {})["provisioningState"] = state_word
+
+            def done(o: Operation, res_id=res.id, final=final) -> None:
+                cur = self.state.get(res_id)
+                if cur is not None:
+                    cur.computed.setdefault("properties", {})["provisioningState"] = (
+                        final if o.status == "Succeeded" else "Failed")
+
+            op = self.start_operation(req, kind=req.method.lower(), resource_id=res.id, namespace=ns,
+                                      location=res.input.get("location", ""), on_complete=done)
+            if style == "async":
+                return Response(200 if existing is not None else 201, res.view(),
+                                self.lro_headers(op, req, location=False))
+            return Response(202, None, self.lro_headers(op, req, async_op=False))
+        if req.method == "POST":
+            raise ArmError(405, "MethodNotAllowed", "POST needs an action")
+        raise ArmError(405, "MethodNotAllowed", f"{req.method} is not supported")
+
+    def provider_put(self, rid, body: dict, existing: Resource | None) -> Resource:
+        """Validate and store a PUT body as the resource provider would (used by HTTP and deployments)."""
+        spec = providers.spec_for(rid.type)
+        group = self._require_group(rid)
+        if rid.parent is not None and self._get_or_implicit(parse_resource_id(rid.parent)) is None:
+            parent = parse_resource_id(rid.parent)
+            raise ArmError(404, "ParentResourceNotFound",
+                           f"Can not perform requested operation on nested resource. Parent resource "
+                           f"'{'/'.join(parent.names)}' not found.")
+        if spec.tracked and not body.get("location"):
+            raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
+        if rid.type.lower() == "microsoft.storage/storageaccounts" and existing is None:
+            if not self._storage_name_availability(rid.name)["nameAvailable"]:
+                avail = self._storage_name_availability(rid.name)
+                code = "StorageAccountAlreadyTaken" if avail["reason"] == "AlreadyExists" else "AccountNameInvalid"
+                raise ArmError(409 if code == "StorageAccountAlreadyTaken" else 400, code, avail["message"])
+        if rid.type.lower() in ("microsoft.app/containerapps", "microsoft.app/jobs"):
+            props = body.get("properties") or {}
+            env_id = props.get("managedEnvironmentId") or props.get("environmentId")
+            if env_id and self.state.get(env_id) is None:
+                raise ArmError(404, "ManagedEnvironmentNotFound", f"Managed environment '{env_id}' was not found.")
+            wp = props.get("workloadProfileName")
+            if wp and env_id:
+                profiles = (self.state.get(env_id).input.get("properties") or {}).get("workloadProfiles") or []
+                if not any(str(p.get("name", "")).lower() == wp.lower() for p in profiles):
+                    raise ArmError(400, "WorkloadProfileNotFound",
+                                   f"Workload profile '{wp}' does not exist in managed environment '{env_id}'.")
+        del group
+        res = self.state.put(providers.make_resource(rid, body, existing, self))
+        self._after_put(res)
+        return res
+
+    def _after_put(self, res: Resource) -> None:
+        if res.type.lower() == "microsoft.app/containerapps":
+            revision = res.view()["properties"]["latestRevisionName"]
+            revisions = res.extra.setdefault("revisions", [])
+            if not revisions or revisions[-1]["name"] != revision:
+                for r in revisions:
+                    r["active"] = False
+                revisions.append({"name": revision, "created": time.time(), "active": True, "restarts": 0,
+                                  "template": copy.deepcopy((res.input.get("properties") or {}).get("template"))})
+
+    def _collection_or_action(self, req: Request, parent, last: str) -> Response:
+        self._require_group(parent)
+        res = self._get_or_implicit(parent)
+        low = last.lower()
+        ptype = parent.type.lower()
+        # revisions/{rev}/restart etc. have 2 extra segments: handled as parent=revision
+        if ptype == "microsoft.app/containerapps/revisions":
+            app = self.state.get(parent.parent)
+            if app is None:
+                raise self.not_found(parse_resource_id(parent.parent))
+            rev = next((r for r in app.extra.get("revisions", []) if r["name"].lower() == parent.name.lower()), None)
+            if rev is None:
+                raise self.not_found(parent)
+            if req.method == "POST" and low in ("restart", "activate", "deactivate"):
+                if low == "restart":
+                    rev["restarts"] += 1
+                else:
+                    rev["active"] = low == "activate"
+                return Response(200)
+            raise ArmError(404, "NotFound", f"No route for '{req.path}'.")
+        if res is None:
+            raise self.not_found(parent)
+        if req.method == "POST":
+            if ptype == "microsoft.storage/storageaccounts" and low == "listkeys":
+                return Response(200, providers.storage_keys(res))
+            if ptype == "microsoft.storage/storageaccounts" and low == "regeneratekey":
+                res.extra["keyVersion"] = res.extra.get("keyVersion", 0) + 1
+                return Response(200, providers.storage_keys(res))
+            if ptype == "microsoft.operationalinsights/workspaces" and low == "sharedkeys":
+                return Response(200, providers.workspace_keys(res))
+            if ptype in ("microsoft.app/containerapps", "microsoft.app/jobs") and low == "listsecrets":
+                secrets = ((res.input.get("properties") or {}).get("configuration") or {}).get("secrets") or []
+                return Response(200, {"value": [{k: v for k, v in s.items()} for s in secrets]})
+            if ptype == "microsoft.app/jobs" and low == "start":
+                execution = f"{res.name}-{uuid.uuid4().hex[:7]}"
+                res.extra.setdefault("executions", []).append(execution)
+                return Response(202, {"id": f"{res.id}/executions/{execution}", "name": execution},
+                                {"Location": f"{self.url}{res.id}/executions/{execution}?api-version={req.api_version}"})
+            raise ArmError(404, "NotFound", f"The action '{last}' is not supported by the emulator on {parent.type}.")
+        if req.method != "GET":
+            raise ArmError(405, "MethodNotAllowed", f"{req.method} on a collection")
+        if ptype == "microsoft.app/containerapps" and low == "revisions":
+            return Response(200, {"value": [self._revision_view(res, r) for r in res.extra.get("revisions", [])]})
+        if ptype == "microsoft.app/managedenvironments" and low == "usages":
+            return Response(200, {"value": []})
+        # child collection: e.g. managedEnvironments/{env}/storages, fileServices/default/shares
+        items = [r for r in self.state.list(res.id + "/" + last + "/")
+                 if len(parse_resource_id(r.id).types) == len(parent.types) + 1]
+        return Response(200, {"value": [r.view() for r in items]})
+
+    def _revision_view(self, app: Resource, rev: dict) -> dict[str, Any]:
+        view = app.view()
+        domain_fqdn = view["properties"].get("latestRevisionFqdn", "")
+        return {
+            "id": f"{app.id}/revisions/{rev['name']}",
+            "name": rev["name"],
+            "type": "Microsoft.App/containerApps/revisions",
+            "properties": {
+                "createdTime": providers.iso_now(rev["created"]),
+                "lastActiveTime": providers.iso_now(),
+                "fqdn": domain_fqdn.replace(view["properties"]["latestRevisionName"], rev["name"]),
+                "template": rev["template"],
+                "active": rev["active"],
+                "replicas": 1 if rev["active"] else 0,
+                "trafficWeight": 100 if rev["active"] else 0,
+                "healthState": "Healthy",
+                "provisioningState": "Provisioned",
+                "runningState": "Running" if rev["active"] else "Stopped",
+            },
+        }
+
+    def revisions(self, app_id: str) -> list[dict[str, Any]]:
+        """The app's revisions as the emulator tracks them (name, active, restarts, template)."""
+        res = self.state.get(app_id)
+        return copy.deepcopy(res.extra.get("revisions", [])) if res else []
