@@ -109,6 +109,8 @@ def _variables(plan: Plan) -> dict[str, Any]:
         variables[spec.name_var] = (
             f"[coalesce(parameters('{kind.parameter}'), format('{DEFAULT_PREFIXES[kind]}{{0}}', variables('resourceSuffix')))]"
         )
+    # The share's schema caps its name at 63 characters, expressions included: keep the long form in a variable.
+    variables["shareFullName"] = "[format('{0}/default/{1}', variables('storageName'), variables('shareName'))]"
     variables["gpuProfiles"] = gpu_profiles
     variables["gpu"] = "[variables('gpuProfiles')[parameters('gpuProfileType')]]"
     if plan.action(ResourceKind.ENVIRONMENT) is Action.REUSE:
@@ -116,6 +118,14 @@ def _variables(plan: Plan) -> dict[str, Any]:
         variables["gpuProfileName"] = plan.gpu_profile_name
     else:
         variables["gpuProfileName"] = "[variables('gpu').name]"
+    # Serverless GPU profiles have no node counts; dedicated ones scale between 0 and maximumInstanceCount.
+    variables["workloadProfiles"] = (
+        "[createArray(createObject('name', 'Consumption', 'workloadProfileType', 'Consumption'), "
+        "if(variables('gpu').serverless, "
+        "createObject('name', variables('gpu').name, 'workloadProfileType', parameters('gpuProfileType')), "
+        "createObject('name', variables('gpu').name, 'workloadProfileType', parameters('gpuProfileType'), "
+        "'minimumCount', 0, 'maximumCount', parameters('maximumInstanceCount'))))]"
+    )
     variables["minReplicas"] = "[coalesce(parameters('minReplicas'), if(variables('gpu').serverless, 0, 1))]"
     variables["useApiKey"] = "[equals(parameters('authentication'), 'apiKey')]"
     return variables
@@ -156,7 +166,7 @@ def _file_share(plan: Plan) -> dict[str, Any]:
     share: dict[str, Any] = {
         "type": SPECS[ResourceKind.FILE_SHARE].type,
         "apiVersion": SPECS[ResourceKind.FILE_SHARE].api_version,
-        "name": "[format('{0}/{1}/{2}', variables('storageName'), 'default', variables('shareName'))]",
+        "name": "[variables('shareFullName')]",
         "properties": {"shareQuota": 1024, "enabledProtocols": "SMB"},
     }
     if depends:
@@ -191,13 +201,7 @@ def _environment(plan: Plan) -> dict[str, Any]:
                     "sharedKey": f"[listKeys({_rid(ResourceKind.LOG_ANALYTICS)}, '{logs.api_version}').primarySharedKey]",
                 },
             },
-            "workloadProfiles": [
-                {"name": "Consumption", "workloadProfileType": "Consumption"},
-                "[if(variables('gpu').serverless, "
-                "createObject('name', variables('gpu').name, 'workloadProfileType', parameters('gpuProfileType')), "
-                "createObject('name', variables('gpu').name, 'workloadProfileType', parameters('gpuProfileType'), "
-                "'minimumCount', 0, 'maximumCount', parameters('maximumInstanceCount')))]",
-            ],
+            "workloadProfiles": "[variables('workloadProfiles')]",
         },
     }
     if plan.action(ResourceKind.LOG_ANALYTICS) is not Action.REUSE:

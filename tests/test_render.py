@@ -1,0 +1,226 @@
+"""Rendering: golden files per plan variant, Microsoft's ARM schemas, Bicep parsed by pycep, no drift."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import validators
+from referencing import Registry, Resource
+from toolkit_projects import REPO, SUBSCRIPTION, finetuning_inventory, write_parameters
+
+from azinfer import PlanBlockedError, plan_project, render
+from azinfer.inventory import InMemoryInventory, WorkloadProfile
+from azinfer.plan import Plan
+from azinfer.project import INFERENCE_PARAMETERS
+
+SCHEMAS = Path(__file__).parent / "arm_schemas"
+GOLDEN = Path(__file__).parent / "golden"
+SCHEMA_ROOT = "https://schema.management.azure.com/schemas/"
+UPDATE_GOLDEN = os.environ.get("AZINFER_UPDATE_GOLDEN") == "1"
+
+VARIANTS: dict[str, tuple[dict[str, Any], InMemoryInventory]] = {
+    "all-new": ({}, InMemoryInventory()),
+    "reuse-all-but-app": ({}, finetuning_inventory()),
+    "custom-names": (
+        {"acaEnvironmentName": "my-env", "acaAppName": "my-app", "acaEnvironmentStorageName": "my-mount",
+         "acaLogAnalyticsName": "my-logs", "storageAccountName": "mystore", "fileShareName": "myshare",
+         "location": "westus3"},
+        InMemoryInventory(),
+    ),
+    "serverless-t4": ({"gpuProfileType": "Consumption-GPU-NC8as-T4", "maxReplicas": 2}, InMemoryInventory()),
+    "serverless-reused-env": (
+        {"gpuProfileType": "Consumption-GPU-NC24-A100", "authentication": "none"},
+        finetuning_inventory(profiles=(WorkloadProfile("Consumption", "Consumption"),
+                                       WorkloadProfile("a100", "Consumption-GPU-NC24-A100"))),
+    ),
+    "dedicated-new-share": ({"fileShareName": "newshare", "acaEnvironmentStorageName": "newmount"}, finetuning_inventory()),
+}
+
+
+def _plan(tmp_path: Path, variant: str) -> Plan:
+    params, inventory = VARIANTS[variant]
+    (tmp_path / "infra").mkdir(exist_ok=True)
+    (tmp_path / "infra" / "finetuning.config.json").write_text(
+        json.dumps({"SUBSCRIPTION_ID": SUBSCRIPTION, "RESOURCE_GROUP_NAME": "rg-phi3-finetune"})
+    )
+    if params:
+        write_parameters(tmp_path / INFERENCE_PARAMETERS, params)
+    return plan_project(tmp_path, inventory=inventory)
+
+
+@cache
+def _registry() -> Registry:
+    resources = []
+    for path in SCHEMAS.rglob("*.json"):
+        url = SCHEMA_ROOT + path.relative_to(SCHEMAS).as_posix()
+        resources.append((url, Resource.from_contents(json.loads(path.read_text()), default_specification=_draft4())))
+    return Registry().with_resources(resources)
+
+
+def _draft4() -> Any:
+    from referencing.jsonschema import DRAFT4
+
+    return DRAFT4
+
+
+def _validate(instance: Any, ref: str) -> None:
+    validator_cls = validators.validator_for({"$schema": "http://json-schema.org/draft-04/schema#"})
+    validator = validator_cls({"$ref": ref}, registry=_registry())
+    errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
+    assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message[:300]}" for e in errors[:5])
+
+
+def _resource_ref(resource: dict[str, Any]) -> str:
+    namespace, *types = resource["type"].split("/")
+    return f"{SCHEMA_ROOT}{resource['apiVersion']}/{namespace}.json#/resourceDefinitions/{'_'.join(types)}"
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_golden(tmp_path: Path, variant: str) -> None:
+    rendered = render(_plan(tmp_path, variant))
+    folder = GOLDEN / variant
+    if UPDATE_GOLDEN:
+        rendered.write(folder)
+    for name, text in rendered.files().items():
+        assert (folder / name).read_text() == text, f"{variant}/{name} differs from the golden file"
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_arm_template_matches_microsofts_schemas(tmp_path: Path, variant: str) -> None:
+    rendered = render(_plan(tmp_path, variant))
+    template = rendered.template
+    envelope = json.loads((SCHEMAS / "2019-04-01" / "deploymentTemplate.json").read_text())
+    # The envelope's resource list refers to every resource type in Azure (not copied here): relax it
+    # and validate each resource against its own type and api-version instead.
+    relaxed = copy.deepcopy(envelope)
+    relaxed["properties"]["resources"] = {"type": "array", "items": {"type": "object"}}
+    relaxed["id"] = "urn:relaxed-template"
+    validators.validator_for(relaxed)(relaxed, registry=_registry()).validate(template)
+    assert template["resources"], "a template always declares the container app"
+    for resource in template["resources"]:
+        _validate(resource, _resource_ref(resource))
+    _validate(json.loads(rendered.parameters), SCHEMA_ROOT + "2019-04-01/deploymentParameters.json#")
+
+
+def _arm_name(expression: str, variables: dict[str, Any]) -> str:
+    """``[variables('a')]`` -> ``a``; ``[format('{0}/{1}', variables('a'), 'default')]`` -> ``a/default``.
+
+    A variable that holds a ``format`` of names is expanded the same way.
+    """
+    body = expression[1:-1]
+    if body.startswith("variables("):
+        name = re.fullmatch(r"variables\('(\w+)'\)", body).group(1)  # type: ignore[union-attr]
+        value = variables.get(name)
+        return _arm_name(value, variables) if isinstance(value, str) and value.startswith("[format(") else name
+    fmt, rest = re.fullmatch(r"format\('([^']*)',(.*)\)", body).groups()  # type: ignore[union-attr]
+    args = re.findall(r"variables\('(\w+)'\)|'([^']*)'", rest)
+    return str(fmt.format(*(var or literal for var, literal in args)))
+
+
+def _bicep_resources(text: str, tmp_path: Path) -> set[tuple[str, str, bool, str]]:
+    from pycep import BicepParser
+
+    path = tmp_path / "inference.bicep"
+    path.write_text(text)
+    parsed = BicepParser().parse(file_path=path)
+    resources = parsed["resources"]
+
+    def full_name(symbol: str) -> str:
+        config = resources[symbol]["config"]
+        name = config["name"]
+        return f"{full_name(config['parent'])}/{name}" if config.get("parent") else name
+
+    return {(r["type"], r["api_version"], bool(r["existing"]), full_name(s)) for s, r in resources.items()}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_bicep_declares_what_the_arm_template_declares(tmp_path: Path, variant: str) -> None:
+    rendered = render(_plan(tmp_path, variant))
+    template = rendered.template
+    variables = template["variables"]
+    arm = {(r["type"], r["apiVersion"], False, _arm_name(r["name"], variables)) for r in template["resources"]}
+    arm |= {
+        (r["type"], r["apiVersion"], True, _arm_name(r["name"], variables))
+        for r in template["metadata"]["azinfer"]["existing"]
+    }
+    assert _bicep_resources(rendered.bicep, tmp_path) == arm
+
+
+def test_reused_resources_are_never_declared(tmp_path: Path) -> None:
+    template = render(_plan(tmp_path, "reuse-all-but-app")).template
+    assert [r["type"] for r in template["resources"]] == ["Microsoft.App/containerApps"]
+    existing = {r["type"] for r in template["metadata"]["azinfer"]["existing"]}
+    assert existing == {"Microsoft.App/managedEnvironments"}
+    app = template["resources"][0]
+    assert "dependsOn" not in app
+    assert template["variables"]["gpuProfileName"] == "GPU"
+
+
+def test_outputs_are_exactly_the_config_keys_and_secrets_stay_in_arm(tmp_path: Path) -> None:
+    rendered = render(_plan(tmp_path, "all-new"))
+    template = rendered.template
+    assert sorted(template["outputs"]) == sorted(
+        ["SUBSCRIPTION_ID", "RESOURCE_GROUP_NAME", "STORAGE_ACCOUNT_NAME", "FILE_SHARE_NAME", "ACA_APP_NAME",
+         "ACA_APP_ENDPOINT"]
+    )
+    assert template["parameters"]["apiKey"]["type"] == "securestring"
+    assert "apiKey" not in rendered.parameter_values
+    text = rendered.arm
+    assert "listKeys(resourceId('Microsoft.Storage/storageAccounts'" in text
+    assert "primarySharedKey" in text
+    env = next(r for r in template["resources"] if r["type"] == "Microsoft.App/managedEnvironments")
+    assert env["properties"]["appLogsConfiguration"]["logAnalyticsConfiguration"]["sharedKey"].startswith("[listKeys(")
+
+
+def test_probes_use_health_endpoints(tmp_path: Path) -> None:
+    app = render(_plan(tmp_path, "all-new")).template["resources"][-1]
+    probes = {p["type"]: p["httpGet"]["path"] for p in app["properties"]["template"]["containers"][0]["probes"]}
+    assert probes == {"Startup": "/health", "Liveness": "/health", "Readiness": "/ready"}
+
+
+def test_rendering_is_deterministic(tmp_path: Path) -> None:
+    first = render(_plan(tmp_path, "custom-names"))
+    second = render(_plan(tmp_path, "custom-names"))
+    assert first == second
+
+
+def test_blocked_plan_is_not_rendered(tmp_path: Path) -> None:
+    (tmp_path / "infra").mkdir()
+    (tmp_path / "infra" / "finetuning.config.json").write_text(
+        json.dumps({"SUBSCRIPTION_ID": SUBSCRIPTION, "RESOURCE_GROUP_NAME": "rg-phi3-finetune"})
+    )
+    plan = plan_project(tmp_path, inventory=finetuning_inventory(shared_key=False))
+    with pytest.raises(PlanBlockedError) as info:
+        render(plan)
+    assert info.value.problems == plan.problems
+
+
+def test_rendered_parameters_round_trip_as_project_parameters(tmp_path: Path) -> None:
+    plan = _plan(tmp_path, "custom-names")
+    rendered = render(plan)
+    out = tmp_path / "out"
+    rendered.write(out)
+    (tmp_path / INFERENCE_PARAMETERS).write_text((out / "inference.parameters.json").read_text())
+    again = plan_project(tmp_path, inventory=InMemoryInventory())
+    assert {k: v.value for k, v in again.inputs.names.items()} == {k: v.value for k, v in plan.inputs.names.items()}
+    assert render(again) == rendered
+
+
+def test_repository_infra_is_the_default_plan(tmp_path: Path) -> None:
+    """infra/provision/ in the repository is the rendering of the default plan; this fails when they drift."""
+    (tmp_path / "infra").mkdir()
+    plan = plan_project(tmp_path, subscription_id=SUBSCRIPTION, resource_group="any")
+    rendered = render(plan)
+    provision = REPO / "infra" / "provision"
+    if UPDATE_GOLDEN:
+        (provision / "inference.bicep").write_text(rendered.bicep)
+        (provision / "inference.parameters.json").write_text(rendered.parameters)
+    assert (provision / "inference.bicep").read_text() == rendered.bicep
+    assert (provision / "inference.parameters.json").read_text() == rendered.parameters
