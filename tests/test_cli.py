@@ -1,0 +1,89 @@
+"""The azinfer command, run as a subprocess the way users run it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from toolkit_projects import finetuning_inventory, write_parameters
+
+from azinfer.project import INFERENCE_PARAMETERS
+
+
+def azinfer(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "azinfer.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=60
+    )
+
+
+def test_plan_offline_prints_the_plan(project: Path) -> None:
+    result = azinfer("plan", str(project), "--offline")
+    assert result.returncode == 0, result.stderr
+    assert "+ storage account 'aistorage27vsy' will be created" in result.stdout
+    assert "Plan: 6 to create, 0 to reuse, 0 to update." in result.stdout
+    assert "\x1b[" not in result.stdout  # no colour when not on a terminal
+
+
+def test_plan_json_against_an_inventory_file(project: Path, tmp_path: Path) -> None:
+    inventory = tmp_path / "inventory.json"
+    inventory.write_text(json.dumps(finetuning_inventory().to_json()))
+    result = azinfer("plan", str(project), "--inventory", str(inventory), "--json")
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert plan["summary"] == {"create": 1, "reuse": 5, "update": 0}
+
+
+def test_blocked_plan_exits_1(project: Path, tmp_path: Path) -> None:
+    inventory = tmp_path / "inventory.json"
+    inventory.write_text(json.dumps(finetuning_inventory(shared_key=False).to_json()))
+    result = azinfer("plan", str(project), "--inventory", str(inventory))
+    assert result.returncode == 1
+    assert "The plan is blocked" in result.stdout
+
+
+def test_invalid_input_exits_1_without_traceback(project: Path) -> None:
+    write_parameters(project / INFERENCE_PARAMETERS, {"acaAppNmae": "x"})
+    result = azinfer("plan", str(project), "--offline")
+    assert result.returncode == 1
+    assert result.stderr.startswith("azinfer: error: infra/provision/inference.parameters.json: /parameters: ")
+    assert "did you mean 'acaAppName'?" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_name_states_the_rule(project: Path) -> None:
+    write_parameters(project / INFERENCE_PARAMETERS, {"storageAccountName": "Bad_Name"})
+    result = azinfer("plan", str(project), "--offline")
+    assert result.returncode == 1
+    assert "invalid storage account name 'Bad_Name'" in result.stderr
+    assert "lowercase letters and digits only" in result.stderr
+
+
+def test_usage_error_exits_2() -> None:
+    assert azinfer("plan", "--offline", "--inventory", "x").returncode == 2
+    assert azinfer("frobnicate").returncode == 2
+
+
+def test_render_writes_the_three_files(project: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = azinfer("render", str(project), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["inference.bicep", "inference.json", "inference.parameters.json"]
+    template = json.loads((out / "inference.json").read_text())
+    assert len(template["resources"]) == 7  # six resources and the file service
+
+
+def test_missing_inventory_file(project: Path, tmp_path: Path) -> None:
+    result = azinfer("plan", str(project), "--inventory", str(tmp_path / "nope.json"))
+    assert result.returncode == 1
+    assert "nope.json: file not found" in result.stderr
+
+
+def test_import_stays_light() -> None:
+    code = (
+        "import sys, azinfer; azinfer.unique_string('x'); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('azure', 'jinja2', 'torch', 'transformers', 'jsonschema')))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
