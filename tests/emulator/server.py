@@ -230,11 +230,20 @@ class ArmEmulator:
         finally:
             emu.stop()
 
-    def serve(self) -> "ArmEmulator":
-        import trustme
+    _CA_CACHE: tuple[Any, Any] | None = None
 
-        ca = trustme.CA()
-        cert = ca.issue_cert("127.0.0.1", "localhost")
+    @classmethod
+    def _ca(cls) -> tuple[Any, Any]:
+        """One trustme CA and server certificate per process (key generation is the slow part)."""
+        if cls._CA_CACHE is None:
+            import trustme
+
+            ca = trustme.CA()
+            cls._CA_CACHE = (ca, ca.issue_cert("127.0.0.1", "localhost"))
+        return cls._CA_CACHE
+
+    def serve(self) -> "ArmEmulator":
+        ca, cert = self._ca()
         self._tmp = tempfile.TemporaryDirectory(prefix="armemu-")
         self.ca_path = os.path.join(self._tmp.name, "ca.pem")
         ca.cert_pem.write_to_path(self.ca_path)
@@ -295,6 +304,10 @@ class ArmEmulator:
             "REQUESTS_CA_BUNDLE": self.ca_path,
             "SSL_CERT_FILE": self.ca_path,
         }
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A client SSL context trusting the emulator's CA (for httpx and friends)."""
+        return ssl.create_default_context(cafile=self.ca_path)
 
     def client_kwargs(self, **extra: Any) -> dict[str, Any]:
         """Keyword arguments for an azure-mgmt client: base_url, connection_verify, fast retries and polling."""

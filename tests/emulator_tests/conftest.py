@@ -1,0 +1,69 @@
+"""Fixtures for the ARM emulator's own tests."""
+
+from __future__ import annotations
+
+import pathlib
+import sys
+
+import pytest
+
+_ROOT = pathlib.Path(__file__).resolve().parents[2]
+if str(_ROOT) not in sys.path:  # `tests.emulator` and `azinfer` importable however pytest is started
+    sys.path.insert(0, str(_ROOT))
+
+from tests.emulator import ArmEmulator, seed_finetuning_group  # noqa: E402
+
+
+@pytest.fixture
+def emu():
+    with ArmEmulator.start() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def fg(emu):
+    return seed_finetuning_group(emu, resource_group="rg-ft", location="eastus")
+
+
+@pytest.fixture
+def cred(emu):
+    return emu.credential()
+
+
+def _client(cls, emu, cred, sub):
+    return cls(cred, sub, **emu.client_kwargs())
+
+
+@pytest.fixture
+def aca(emu, cred):
+    from azure.mgmt.appcontainers import ContainerAppsAPIClient
+
+    return _client(ContainerAppsAPIClient, emu, cred, emu.subscription_id)
+
+
+@pytest.fixture
+def storage(emu, cred):
+    from azure.mgmt.storage import StorageManagementClient
+
+    return _client(StorageManagementClient, emu, cred, emu.subscription_id)
+
+
+@pytest.fixture
+def logs(emu, cred):
+    from azure.mgmt.loganalytics import LogAnalyticsManagementClient
+
+    return _client(LogAnalyticsManagementClient, emu, cred, emu.subscription_id)
+
+
+@pytest.fixture
+def rm(emu, cred):
+    from azure.mgmt.resource.resources import ResourceManagementClient
+
+    return _client(ResourceManagementClient, emu, cred, emu.subscription_id)
+
+
+@pytest.fixture
+def deployments(emu, cred):
+    from azure.mgmt.resource.deployments import DeploymentsMgmtClient
+
+    return _client(DeploymentsMgmtClient, emu, cred, emu.subscription_id)
