@@ -175,7 +175,7 @@ class _DeployContext(Context):
             status = self.applied.get(rid.lower())
         if status == "Running":
             raise ExpressionError(f"Circular dependency detected on resource '{rid}'.")
-        if status == "Failed":
+        if status in ("Failed", "Skipped"):
             raise ResourceFailure(409, "ResourceDeploymentFailure",
                                   f"The resource '{rid}' it depends on failed to deploy.")
 
@@ -201,7 +201,8 @@ class _DeployContext(Context):
             if self.mode != "apply":
                 return Unknown(f"[{action}('{target}', '{api_version}')]")
             raise ResourceFailure(404, "ResourceNotFound", f"The Resource '{rid}' was not found.")
-        emu.record(_record(emu, "POST", f"{res.id}/{action}", str(api_version), None, 200, self.dep.name))
+        if self.mode == "apply":
+            emu.record(_record(emu, "POST", f"{res.id}/{action}", str(api_version), None, 200, self.dep.name))
         rtype, act = res.type.lower(), action.lower()
         if rtype == "microsoft.storage/storageaccounts" and act == "listkeys":
             return providers.storage_keys(res)
@@ -347,6 +348,16 @@ class DeploymentEngine:
             ctx = _DeployContext(self, dep, mode)
             self._evaluate_parameters(ctx)
             self._plan(ctx)
+            # ARM validates every expression before running; only reference()/list*() wait for the run
+            ctx.mode, real_mode = "validate", ctx.mode
+            try:
+                for p in ctx.plan:
+                    if p.condition:
+                        self._body_for(ctx, p)
+                for spec in (dep.template.get("outputs") or {}).values():
+                    evaluate_value(spec.get("value"), ctx)
+            finally:
+                ctx.mode = real_mode
         except TemplateError as exc:
             raise ArmError(400, exc.code, exc.message) from None
         except ExpressionError as exc:
@@ -587,7 +598,7 @@ class DeploymentEngine:
             target = next(q for q in ctx.plan if q.id == d)
             if target.condition:
                 self._apply_one(ctx, target)
-                if ctx.applied.get(d.lower()) == "Failed":
+                if ctx.applied.get(d.lower()) in ("Failed", "Skipped"):
                     ctx.applied[key] = "Skipped"
                     return
         rid = parse_resource_id(p.id)

@@ -52,7 +52,11 @@ class FinetuningGroup:
 def seed_finetuning_group(emu: "ArmEmulator", subscription_id: str | None = None, resource_group: str = "rg-finetune",
                           location: str = "eastus", *, gpu_maximum_count: int = 1,
                           allow_shared_key_access: bool = True, timeout: int = 10800) -> FinetuningGroup:
-    """Create the resource group and the resources the fine-tuning template deploys, with its default names."""
+    """Create the resource group and the resources the fine-tuning template deploys, with its default names.
+
+    The resources' inputs are what the template sets (docs/ai-toolkit-remote-inference.md), so a template
+    declaring the same settings is NoChange in what-if; anything else the provider adds is read-only.
+    """
     sub = subscription_id or emu.subscription_id
     group = emu.add_resource_group(sub, resource_group, location)
     rg_id = group["id"]
@@ -66,20 +70,18 @@ def seed_finetuning_group(emu: "ArmEmulator", subscription_id: str | None = None
     )
     (storage,) = emu.seed({
         "id": fg.id("storage_account"), "location": location, "kind": "StorageV2",
-        "sku": {"name": "Standard_LRS", "tier": "Standard"},
-        "properties": {"largeFileSharesState": "Enabled", "allowSharedKeyAccess": allow_shared_key_access,
-                       "minimumTlsVersion": "TLS1_2", "supportsHttpsTrafficOnly": True,
-                       "accessTier": "Hot"},
+        "sku": {"name": "Standard_LRS"},
+        "properties": {"largeFileSharesState": "Enabled", "allowSharedKeyAccess": allow_shared_key_access},
     })
     emu.seed(
         {"id": fg.id("file_service"),
-         "properties": {"protocolSettings": {"smb": {}}, "cors": {"corsRules": []},
+         "properties": {"protocolSettings": {"smb": {}},
                         "shareDeleteRetentionPolicy": {"enabled": True, "days": 7}}},
-        {"id": fg.id("file_share"), "properties": {"shareQuota": 1024, "enabledProtocols": "SMB"}},
+        {"id": fg.id("file_share"), "properties": {"shareQuota": 1024}},
     )
     (workspace,) = emu.seed({
         "id": fg.id("log_analytics"), "location": location,
-        "properties": {"sku": {"name": "PerGB2018"}, "retentionInDays": 30},
+        "properties": {"sku": {"name": "PerGB2018"}},
     })
     keys = providers.workspace_keys(workspace)
     emu.seed({
