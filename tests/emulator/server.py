@@ -406,7 +406,8 @@ class ArmEmulator:
             rec.status = fault.status
             return Response(fault.status, fault.error_body(), headers)
         try:
-            resp = self._route(req)
+            with self.state.lock:  # one request at a time inside the state: a provider is consistent
+                resp = self._route(req)
         except ArmError as err:
             resp = Response(err.status, err.body(), dict(err.headers))
         except Exception as exc:  # an emulator bug: say so, ARM-shaped
@@ -837,7 +838,7 @@ class ArmEmulator:
             if ptype == "microsoft.storage/storageaccounts" and low == "regeneratekey":
                 res.extra["keyVersion"] = res.extra.get("keyVersion", 0) + 1
                 return Response(200, providers.storage_keys(res))
-            if ptype == "microsoft.operationalinsights/workspaces" and low == "sharedkeys":
+            if ptype == "microsoft.operationalinsights/workspaces" and low in ("sharedkeys", "listkeys"):
                 return Response(200, providers.workspace_keys(res))
             if ptype in ("microsoft.app/containerapps", "microsoft.app/jobs") and low == "listsecrets":
                 secrets = ((res.input.get("properties") or {}).get("configuration") or {}).get("secrets") or []

@@ -126,11 +126,14 @@ def test_global_latency_option():
 def test_env_for_a_subprocess(emu, fg):
     script = (
         "import os, json\n"
-        "from azure.identity import EnvironmentCredential\n"
+        "from azure.identity import DefaultAzureCredential\n"
         "from azure.mgmt.resource.resources import ResourceManagementClient\n"
-        "cred = EnvironmentCredential(disable_instance_discovery=True)\n"
+        # MSAL asks login.microsoftonline.com about unknown authorities unless told not to
+        "cred = DefaultAzureCredential(authority=os.environ['AZURE_AUTHORITY_HOST'],"
+        " disable_instance_discovery=True, exclude_interactive_browser_credential=True)\n"
         "c = ResourceManagementClient(cred, os.environ['AZURE_SUBSCRIPTION_ID'],"
-        " base_url=os.environ['AZURE_RESOURCE_MANAGER_ENDPOINT'])\n"
+        " base_url=os.environ['AZURE_RESOURCE_MANAGER_ENDPOINT'],"
+        " credential_scopes=[os.environ['AZURE_RESOURCE_MANAGER_ENDPOINT'] + '/.default'])\n"
         f"print(json.dumps(c.resource_groups.get({fg.resource_group!r}).location))\n"
     )
     env = {**os.environ, **emu.env()}

@@ -242,3 +242,27 @@ def test_request_log_and_writes_to(emu, fg, aca, storage):
     assert [(w.method, w.source) for w in writes] == [("PUT", "http")]
     assert writes[0].body["properties"]["workloadProfileName"] == "GPU"
     assert writes[0].api_version == aca._config.api_version
+
+
+def test_list_endpoints(emu, fg, aca, storage, logs):
+    other = "rg-other"
+    emu.add_resource_group(None, other, "eastus")
+    emu.seed({"id": f"/subscriptions/{emu.subscription_id}/resourceGroups/{other}/providers/Microsoft.App/jobs/elsewhere",
+              "properties": {}})
+    rg = fg.resource_group
+    assert [e.name for e in aca.managed_environments.list_by_resource_group(rg)] == [fg.environment]
+    assert [j.name for j in aca.jobs.list_by_resource_group(rg)] == [fg.job]
+    assert [j.name for j in aca.jobs.list_by_subscription()] == [fg.job, "elsewhere"]
+    assert list(aca.container_apps.list_by_resource_group(rg)) == []
+    assert [s.name for s in storage.storage_accounts.list_by_resource_group(rg)] == [fg.storage_account]
+    assert [w.name for w in logs.workspaces.list_by_resource_group(rg)] == [fg.log_analytics]
+    assert [s.name for s in storage.file_shares.list(rg, fg.storage_account)] == [fg.file_share]
+    assert [s.name for s in aca.managed_environments_storages.list(rg, fg.environment).value] == [fg.environment_storage]
+
+
+def test_concurrent_requests(emu, fg, aca):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        names = list(pool.map(lambda _: aca.managed_environments.get(fg.resource_group, fg.environment).name, range(32)))
+    assert names == [fg.environment] * 32
