@@ -99,6 +99,9 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``azinfer`` command."""
+    from azinfer.azure import commands as azure_commands
+    from azinfer.serve import cli as serve_cli
+
     parser = argparse.ArgumentParser(
         prog="azinfer",
         description="From a VS Code AI Toolkit fine-tuning project to a GPU inference endpoint on Azure Container Apps.",
@@ -110,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_project_options(plan)
     _add_inventory_options(plan, offline_default=False)
     plan.add_argument("--json", action="store_true", help="print the plan's JSON form")
+    azure_commands.add_azure_options(plan)
     plan.set_defaults(handler=_cmd_plan)
 
     render = commands.add_parser("render", help="write the ARM template, the Bicep file and the parameters file")
@@ -118,11 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--out", required=True, metavar="DIR", help="folder to write the files into")
     render.set_defaults(handler=_cmd_render)
 
-    from azinfer.serve import cli as serve_cli
 
     serve = commands.add_parser("serve", help="run the inference server (needs azinfer[serve])")
     serve_cli.add_arguments(serve)
     serve.set_defaults(handler=serve_cli.run)
+
+    azure_commands.register(commands, _add_project_options)
 
     return parser
 

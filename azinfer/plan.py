@@ -21,8 +21,8 @@ its text and HTML forms are rendered from that JSON form (see
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
@@ -78,6 +78,12 @@ class ProblemCode(str, Enum):
     """The reused environment storage mounts another share than the plan's."""
     APP_IN_OTHER_ENVIRONMENT = "appInOtherEnvironment"
     """The existing container app lives in another environment (an app cannot move)."""
+    GPU_PROFILE_UNAVAILABLE = "gpuProfileUnavailable"
+    """Preflight: the region does not offer the GPU workload profile type."""
+    GPU_QUOTA = "gpuQuota"
+    """Preflight: the GPU quota left in the region does not cover the plan."""
+    NAME_TAKEN = "nameTaken"
+    """Preflight: a globally unique name (the storage account's) is taken elsewhere."""
 
 
 @dataclass(frozen=True)
@@ -178,6 +184,10 @@ class Plan:
             "summary": self.summary(),
             "blocked": self.blocked,
         }
+
+    def with_problems(self, problems: Sequence[Problem]) -> Plan:
+        """A copy of the plan with more problems (preflight adds the ones only Azure can tell)."""
+        return replace(self, problems=(*self.problems, *problems))
 
     def to_json_text(self) -> str:
         """:meth:`to_json` as indented, key-sorted JSON text."""

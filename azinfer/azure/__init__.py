@@ -1,1 +1,29 @@
-"""Stage 5: azinfer against Azure (inventory, preflight, deployment), the only code that imports ``azure.*``."""
+"""Stage 5: azinfer against Azure, the only part of azinfer that imports ``azure.*`` (lazily).
+
+- :class:`AzureProject`: plan against what exists, preview (ARM what-if),
+  provision with progress, read the API key.
+- :func:`read_inventory`: a resource group as an :class:`~azinfer.inventory.InMemoryInventory`.
+- :mod:`azinfer.azure.preflight`: GPU profile availability, GPU quota, storage name.
+"""
+
+from __future__ import annotations
+
+from azinfer.azure.clients import AzureClients, AzureTarget, Cloud, target_for
+from azinfer.azure.deploy import DeploymentInterrupted, ResourceProgress, WhatIf, WhatIfChange
+from azinfer.azure.inventory import read_inventory
+from azinfer.azure.provision import AzureProject, Preview, ProvisionResult
+
+__all__ = [
+    "AzureProject",
+    "AzureClients",
+    "AzureTarget",
+    "Cloud",
+    "DeploymentInterrupted",
+    "Preview",
+    "ProvisionResult",
+    "ResourceProgress",
+    "WhatIf",
+    "WhatIfChange",
+    "read_inventory",
+    "target_for",
+]

@@ -1,0 +1,153 @@
+"""Clouds, credentials and the official Azure SDK clients azinfer uses.
+
+Library code never builds a credential behind the caller's back: pass any
+``TokenCredential``; :func:`default_credential` is what the CLI uses
+(``DefaultAzureCredential`` for the chosen cloud, no browser pop-up).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from dataclasses import dataclass
+from enum import Enum
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from azinfer.errors import AzurePermissionError, CredentialError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from azure.core.credentials import TokenCredential
+    from azure.core.exceptions import HttpResponseError
+
+__all__ = ["Cloud", "AzureTarget", "target_for", "default_credential", "check_credential", "AzureClients",
+           "permission_error", "SIGN_IN_HELP"]
+
+SIGN_IN_HELP = (
+    "sign in with one of: 'az login' (Azure CLI); the environment variables AZURE_TENANT_ID, AZURE_CLIENT_ID "
+    "and AZURE_CLIENT_SECRET (a service principal); a managed identity when running in Azure"
+)
+
+
+class Cloud(str, Enum):
+    """The Azure cloud to talk to."""
+
+    PUBLIC = "public"
+    """Azure (management.azure.com)."""
+    CHINA = "china"
+    """Azure operated by 21Vianet (management.chinacloudapi.cn)."""
+    US_GOVERNMENT = "usgovernment"
+    """Azure Government (management.usgovcloudapi.net)."""
+
+
+_ENDPOINTS = {
+    Cloud.PUBLIC: ("https://management.azure.com", "https://login.microsoftonline.com"),
+    Cloud.CHINA: ("https://management.chinacloudapi.cn", "https://login.chinacloudapi.cn"),
+    Cloud.US_GOVERNMENT: ("https://management.usgovcloudapi.net", "https://login.microsoftonline.us"),
+}
+
+
+@dataclass(frozen=True)
+class AzureTarget:
+    """Where ARM and the sign-in authority are."""
+
+    arm_endpoint: str
+    authority_host: str
+
+    @property
+    def scope(self) -> str:
+        """The token scope for ARM."""
+        return self.arm_endpoint.rstrip("/") + "/.default"
+
+
+def target_for(cloud: Cloud | str = Cloud.PUBLIC, *, arm_endpoint: str | None = None,
+               authority_host: str | None = None) -> AzureTarget:
+    """The endpoints of a cloud, or of a custom ARM endpoint (Azure Stack, an emulator).
+
+    :raises ValueError: for an unknown cloud name.
+    """
+    arm, authority = _ENDPOINTS[Cloud(cloud)]
+    return AzureTarget((arm_endpoint or arm).rstrip("/"), (authority_host or authority).rstrip("/"))
+
+
+def default_credential(target: AzureTarget) -> TokenCredential:
+    """``DefaultAzureCredential`` for the target's authority, never opening a browser."""
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential(authority=target.authority_host, exclude_interactive_browser_credential=True)
+
+
+def check_credential(credential: TokenCredential, target: AzureTarget, *, timeout: float = 30.0) -> None:
+    """Get one token now, so a missing sign-in fails fast and clearly instead of mid-way.
+
+    :raises CredentialError: when no token can be had within ``timeout`` seconds; the
+        message lists the ways to sign in.
+    """
+    from azure.core.exceptions import ClientAuthenticationError
+
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(credential.get_token, target.scope)
+    try:
+        future.result(timeout=timeout)
+    except concurrent.futures.TimeoutError:
+        raise CredentialError(f"no Azure credential answered within {timeout:.0f} s; {SIGN_IN_HELP}") from None
+    except ClientAuthenticationError as exc:
+        first = str(exc.message or exc).strip().splitlines()[0]
+        raise CredentialError(f"no usable Azure credential ({first}); {SIGN_IN_HELP}") from None
+    finally:
+        pool.shutdown(wait=False)
+
+
+def permission_error(exc: HttpResponseError, *, role: str, scope: str, doing: str) -> AzurePermissionError:
+    """The error to raise for a 403: which role on which scope would allow ``doing``."""
+    return AzurePermissionError(
+        role,
+        scope,
+        f"the signed-in identity may not {doing} (403 {exc.error.code if exc.error else 'Forbidden'}); "
+        f"ask for the '{role}' role on {scope}",
+    )
+
+
+class AzureClients:
+    """The official SDK clients for one subscription, built on first use and shared."""
+
+    def __init__(self, credential: TokenCredential, subscription_id: str, target: AzureTarget,
+                 **client_kwargs: Any) -> None:
+        self.credential = credential
+        self.subscription_id = subscription_id
+        self.target = target
+        self._kwargs = {"base_url": target.arm_endpoint, "credential_scopes": [target.scope], **client_kwargs}
+
+    @cached_property
+    def resources(self) -> Any:
+        """``azure.mgmt.resource.ResourceManagementClient``."""
+        from azure.mgmt.resource import ResourceManagementClient
+
+        return ResourceManagementClient(self.credential, self.subscription_id, **self._kwargs)
+
+    @cached_property
+    def deployments(self) -> Any:
+        """``azure.mgmt.resource.deployments.DeploymentsMgmtClient``."""
+        from azure.mgmt.resource.deployments import DeploymentsMgmtClient
+
+        return DeploymentsMgmtClient(self.credential, self.subscription_id, **self._kwargs)
+
+    @cached_property
+    def apps(self) -> Any:
+        """``azure.mgmt.appcontainers.ContainerAppsAPIClient``."""
+        from azure.mgmt.appcontainers import ContainerAppsAPIClient
+
+        return ContainerAppsAPIClient(self.credential, self.subscription_id, **self._kwargs)
+
+    @cached_property
+    def storage(self) -> Any:
+        """``azure.mgmt.storage.StorageManagementClient``."""
+        from azure.mgmt.storage import StorageManagementClient
+
+        return StorageManagementClient(self.credential, self.subscription_id, **self._kwargs)
+
+    @cached_property
+    def logs(self) -> Any:
+        """``azure.mgmt.loganalytics.LogAnalyticsManagementClient``."""
+        from azure.mgmt.loganalytics import LogAnalyticsManagementClient
+
+        return LogAnalyticsManagementClient(self.credential, self.subscription_id, **self._kwargs)

@@ -1,0 +1,294 @@
+"""Stage 5: validating, previewing (what-if) and running the ARM deployment, with per-resource progress.
+
+The deployment has a deterministic name (``azinfer-<app name>``), so a run
+that finds one of that name still running attaches to it and waits, and a
+Ctrl-C leaves ARM working and says how to attach again. Secrets: the API key
+travels only as the template's secure parameter, never in a log line, an
+error or a file.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from azinfer.azure.clients import AzureClients, permission_error
+from azinfer.errors import AzureError, DeploymentFailedError, ResourceFailure
+from azinfer.names import ResourceKind
+from azinfer.plan import Plan
+from azinfer.render.resources import API_KEY_SECRET
+
+__all__ = [
+    "ResourceProgress",
+    "WhatIfChange",
+    "WhatIf",
+    "DeploymentInterrupted",
+    "deployment_name",
+    "existing_api_key",
+    "validate_deployment",
+    "what_if",
+    "run_deployment",
+]
+
+_TERMINAL = {"succeeded", "failed", "canceled"}
+
+
+class DeploymentInterrupted(AzureError):
+    """The wait was interrupted (Ctrl-C); the deployment goes on in Azure.
+
+    :ivar deployment: the deployment name.
+    """
+
+    def __init__(self, deployment: str, resource_group: str) -> None:
+        self.deployment = deployment
+        super().__init__(
+            f"stopped waiting; deployment {deployment!r} goes on in resource group {resource_group!r}. "
+            "Run 'azinfer provision' again to attach to it and wait for it."
+        )
+
+
+@dataclass(frozen=True)
+class ResourceProgress:
+    """The state of one resource inside a running deployment."""
+
+    resource_type: str
+    resource_name: str
+    state: str
+    code: str | None = None
+    message: str | None = None
+
+
+ProgressCallback = Callable[[ResourceProgress], None]
+
+
+@dataclass(frozen=True)
+class WhatIfChange:
+    """One resource in ARM's what-if answer."""
+
+    resource_id: str
+    change_type: str
+    """ARM's ChangeType: Create, Delete, Ignore, Deploy, NoChange, Modify, Unsupported."""
+    changed_paths: tuple[str, ...] = ()
+    """For Modify: the property paths that would change."""
+
+    @property
+    def resource_name(self) -> str:
+        """The resource's name (the last segment of its id)."""
+        return self.resource_id.rstrip("/").rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    """ARM's what-if answer for the deployment."""
+
+    changes: tuple[WhatIfChange, ...] = field(default_factory=tuple)
+
+    @property
+    def writes(self) -> tuple[WhatIfChange, ...]:
+        """The changes that would write something (Create, Modify, Delete, Deploy)."""
+        return tuple(c for c in self.changes if c.change_type.lower() in {"create", "modify", "delete", "deploy"})
+
+    def to_text(self) -> str:
+        """The what-if as a diff, one line per resource."""
+        symbols = {"create": "+", "delete": "-", "modify": "~", "deploy": "!", "nochange": "=", "ignore": "*"}
+        lines = []
+        for change in self.changes:
+            symbol = symbols.get(change.change_type.lower(), "?")
+            lines.append(f"  {symbol} {change.resource_id}  ({change.change_type})")
+            lines += [f"      ~ {path}" for path in change.changed_paths]
+        summary = ", ".join(
+            f"{sum(c.change_type.lower() == kind for c in self.changes)} to {kind}"
+            for kind in ("create", "modify", "delete")
+        )
+        return "\n".join(["ARM what-if:", *lines, f"What-if: {summary}."]) + "\n"
+
+
+def deployment_name(plan: Plan) -> str:
+    """The deployment's deterministic name: the same project always deploys under the same name."""
+    return f"azinfer-{plan.inputs.name(ResourceKind.CONTAINER_APP)}"[:64]
+
+
+def existing_api_key(clients: AzureClients, plan: Plan) -> str | None:
+    """The API key the existing app holds (kept across deployments), or ``None``."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        secrets = clients.apps.container_apps.list_secrets(
+            plan.inputs.resource_group.value, plan.inputs.name(ResourceKind.CONTAINER_APP)
+        )
+    except ResourceNotFoundError:
+        return None
+    return next((s.value for s in secrets.value or [] if s.name == API_KEY_SECRET), None)
+
+
+def _deployment_body(template: Mapping[str, Any], parameters: Mapping[str, Any]) -> dict[str, Any]:
+    return {"properties": {"mode": "Incremental", "template": dict(template), "parameters": dict(parameters)}}
+
+
+def _arm_error(error: Any, name: str) -> tuple[str, list[ResourceFailure]]:
+    """ARM's error as a one-line summary and its details."""
+    code = getattr(error, "code", None) or "DeploymentFailed"
+    message = getattr(error, "message", None) or "the deployment did not succeed"
+    details = [
+        ResourceFailure("(template)", name, getattr(d, "code", "") or "", getattr(d, "message", "") or "")
+        for d in getattr(error, "details", None) or []
+    ]
+    return f"{code}: {message}", details
+
+
+def _arm_failure(exc: Any, name: str) -> DeploymentFailedError:
+    summary, details = _arm_error(getattr(exc, "error", None) or exc, name)
+    return DeploymentFailedError(name, details, message=summary)
+
+
+def validate_deployment(clients: AzureClients, resource_group: str, name: str, template: Mapping[str, Any],
+                        parameters: Mapping[str, Any]) -> None:
+    """ARM's validation of the template with its parameters.
+
+    :raises DeploymentFailedError: when ARM rejects the template, with its codes and messages.
+    """
+    from azure.core.exceptions import HttpResponseError
+
+    try:
+        result = clients.deployments.deployments.begin_validate(
+            resource_group, name, _deployment_body(template, parameters)
+        ).result()
+    except HttpResponseError as exc:
+        _raise_permission(exc, clients, resource_group)
+        raise _arm_failure(exc, name) from None
+    error = getattr(result, "error", None)
+    if error is not None:
+        summary, details = _arm_error(error, name)
+        raise DeploymentFailedError(name, details, message=summary)
+
+
+def what_if(clients: AzureClients, resource_group: str, name: str, template: Mapping[str, Any],
+            parameters: Mapping[str, Any]) -> WhatIf:
+    """ARM's what-if for the deployment.
+
+    :raises DeploymentFailedError: when ARM cannot evaluate the template.
+    """
+    from azure.core.exceptions import HttpResponseError
+
+    try:
+        result = clients.deployments.deployments.begin_what_if(
+            resource_group, name, _deployment_body(template, parameters)
+        ).result()
+    except HttpResponseError as exc:
+        _raise_permission(exc, clients, resource_group)
+        raise _arm_failure(exc, name) from None
+    props = getattr(result, "properties", None) or result
+    changes = []
+    for change in getattr(props, "changes", None) or []:
+        paths = tuple(getattr(d, "path", "") for d in getattr(change, "delta", None) or [])
+        changes.append(WhatIfChange(change.resource_id, str(change.change_type), paths))
+    return WhatIf(tuple(changes))
+
+
+def _raise_permission(exc: Any, clients: AzureClients, resource_group: str) -> None:
+    if getattr(exc, "status_code", None) == 403:
+        scope = f"/subscriptions/{clients.subscription_id}/resourceGroups/{resource_group}"
+        raise permission_error(exc, role="Contributor", scope=scope, doing="deploy to the resource group") from None
+
+
+class _ProgressReporter:
+    """Turns the deployment's operations into one callback per resource state change."""
+
+    def __init__(self, clients: AzureClients, resource_group: str, name: str,
+                 on_progress: ProgressCallback | None) -> None:
+        self._clients, self._group, self._name, self._on_progress = clients, resource_group, name, on_progress
+        self._seen: dict[tuple[str, str], str] = {}
+        self.failures: list[ResourceFailure] = []
+
+    def poll(self) -> None:
+        self.failures = []
+        for operation in self._clients.deployments.deployment_operations.list(self._group, self._name):
+            props = operation.properties
+            target = getattr(props, "target_resource", None) if props else None
+            if target is None:
+                continue
+            state = props.provisioning_state or "Unknown"
+            error = getattr(getattr(props, "status_message", None), "error", None)
+            progress = ResourceProgress(
+                target.resource_type or "", target.resource_name or "", state,
+                getattr(error, "code", None), getattr(error, "message", None),
+            )
+            if state.lower() == "failed":
+                self.failures.append(ResourceFailure(
+                    progress.resource_type, progress.resource_name, progress.code or "Failed", progress.message or ""
+                ))
+            key = (progress.resource_type, progress.resource_name)
+            if self._seen.get(key) != state:
+                self._seen[key] = state
+                if self._on_progress is not None:
+                    self._on_progress(progress)
+
+
+def _wait_for_running(clients: AzureClients, resource_group: str, name: str, reporter: _ProgressReporter,
+                      poll_interval: float) -> None:
+    """Attach to a deployment of the same name that is still running, and wait for it to end."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    while True:
+        try:
+            current = clients.deployments.deployments.get(resource_group, name)
+        except ResourceNotFoundError:
+            return
+        state = (getattr(current.properties, "provisioning_state", None) or "").lower()
+        if state in _TERMINAL or not state:
+            return
+        reporter.poll()
+        time.sleep(poll_interval)
+
+
+def run_deployment(clients: AzureClients, resource_group: str, name: str, template: Mapping[str, Any],
+                   parameters: Mapping[str, Any], *, on_progress: ProgressCallback | None = None,
+                   poll_interval: float = 2.0) -> dict[str, Any]:
+    """Run the incremental deployment and return its outputs.
+
+    A deployment of the same name still running is attached to and waited
+    for first (ARM refuses a second one while it runs).
+
+    :raises DeploymentFailedError: listing each failed resource with ARM's code and message.
+    :raises DeploymentInterrupted: on Ctrl-C; the deployment goes on in Azure.
+    :raises AzurePermissionError: when the caller may not deploy (the message names the role).
+    """
+    from azure.core.exceptions import HttpResponseError
+
+    reporter = _ProgressReporter(clients, resource_group, name, on_progress)
+    deployments = clients.deployments.deployments
+    try:
+        _wait_for_running(clients, resource_group, name, reporter, poll_interval)
+        for attempt in range(3):
+            try:
+                poller = deployments.begin_create_or_update(
+                    resource_group, name, _deployment_body(template, parameters), polling_interval=poll_interval
+                )
+                break
+            except HttpResponseError as exc:
+                code = getattr(getattr(exc, "error", None), "code", "") or ""
+                if exc.status_code == 409 and code.lower() == "deploymentactive" and attempt < 2:
+                    _wait_for_running(clients, resource_group, name, reporter, poll_interval)
+                    continue
+                _raise_permission(exc, clients, resource_group)
+                raise _arm_failure(exc, name) from None
+        while not poller.done():
+            reporter.poll()
+            poller.wait(poll_interval)
+        try:
+            result = poller.result()
+        except HttpResponseError as exc:
+            reporter.poll()
+            summary, details = _arm_error(getattr(exc, "error", None) or exc, name)
+            raise DeploymentFailedError(name, reporter.failures or details, message=summary) from None
+        reporter.poll()
+    except KeyboardInterrupt:
+        raise DeploymentInterrupted(name, resource_group) from None
+    props = result.properties
+    state = (getattr(props, "provisioning_state", None) or "").lower()
+    if state != "succeeded":
+        summary, details = _arm_error(getattr(props, "error", None), name)
+        raise DeploymentFailedError(name, reporter.failures or details, message=summary)
+    return dict(getattr(props, "outputs", None) or {})

@@ -1,0 +1,224 @@
+"""The user's main job from Python: plan against Azure, preview, provision, read the API key.
+
+::
+
+    from azinfer.azure import AzureProject
+
+    project = AzureProject("my-phi3-project")          # DefaultAzureCredential, public cloud
+    plan = project.plan()                               # inventory + preflight, nothing written
+    print(project.preview().what_if.to_text())          # ARM's what-if, nothing written
+    result = project.provision(on_progress=print)       # deploy, then infra/inference.config.json
+    key = project.api_key()                             # the endpoint's key, from the app's secret
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from azinfer.azure.clients import AzureClients, AzureTarget, Cloud, check_credential, default_credential, target_for
+from azinfer.azure.deploy import (
+    ProgressCallback,
+    WhatIf,
+    deployment_name,
+    existing_api_key,
+    run_deployment,
+    validate_deployment,
+    what_if,
+)
+from azinfer.azure.inventory import read_inventory
+from azinfer.azure.preflight import preflight_problems, read_preflight_facts
+from azinfer.config import config_from_outputs, write_config
+from azinfer.errors import AzureError, PlanBlockedError
+from azinfer.inventory import RESOURCE_TYPES, InMemoryInventory
+from azinfer.names import ResourceKind
+from azinfer.plan import Plan, make_plan
+from azinfer.project import Authentication, InferenceConfig, Project, load_project
+from azinfer.render import RenderedTemplates, render, rendered_parameters
+from azinfer.resolve import resolve
+
+if TYPE_CHECKING:  # pragma: no cover
+    from azure.core.credentials import TokenCredential
+
+__all__ = ["AzureProject", "Preview", "ProvisionResult"]
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What a provision would do: the plan and ARM's what-if."""
+
+    plan: Plan
+    what_if: WhatIf
+
+
+@dataclass(frozen=True)
+class ProvisionResult:
+    """What a provision did."""
+
+    plan: Plan
+    what_if: WhatIf
+    deployment: str | None
+    """The deployment name, or ``None`` when what-if showed nothing to change and nothing was deployed."""
+    config: InferenceConfig
+    config_path: Path
+
+
+class AzureProject:
+    """An AI Toolkit project and the Azure subscription it provisions into.
+
+    :param project_dir: the AI Toolkit project.
+    :param credential: any ``TokenCredential``; default ``DefaultAzureCredential`` for the cloud.
+    :param cloud: ``public``, ``china`` or ``usgovernment``.
+    :param arm_endpoint: a custom ARM endpoint (Azure Stack, an emulator); overrides the cloud's.
+    :param authority_host: a custom sign-in authority for the default credential.
+    :param subscription_id: overrides the fine-tuning subscription.
+    :param resource_group: overrides the fine-tuning resource group.
+    :param location: overrides the parameters' location.
+    :param update: reused resources whose template is applied anyway.
+    :param client_kwargs: passed to every SDK client (retry and transport settings).
+    """
+
+    def __init__(
+        self,
+        project_dir: str | os.PathLike[str] = ".",
+        *,
+        credential: TokenCredential | None = None,
+        cloud: Cloud | str = Cloud.PUBLIC,
+        arm_endpoint: str | None = None,
+        authority_host: str | None = None,
+        subscription_id: str | None = None,
+        resource_group: str | None = None,
+        location: str | None = None,
+        update: Collection[ResourceKind] = (),
+        poll_interval: float = 2.0,
+        credential_timeout: float = 30.0,
+        **client_kwargs: Any,
+    ) -> None:
+        self.project: Project = load_project(project_dir)
+        self.target: AzureTarget = target_for(cloud, arm_endpoint=arm_endpoint, authority_host=authority_host)
+        self._credential = credential
+        self._options = {"subscription_id": subscription_id, "resource_group": resource_group, "location": location}
+        self._update = tuple(update)
+        self._poll_interval = poll_interval
+        self._credential_timeout = credential_timeout
+        self._client_kwargs = client_kwargs
+        self._clients: AzureClients | None = None
+
+    @property
+    def clients(self) -> AzureClients:
+        """The SDK clients (the credential is checked on first use).
+
+        :raises CredentialError: when no credential gives a token; the message says how to sign in.
+        :raises ResolutionError: when no subscription can be resolved.
+        """
+        if self._clients is None:
+            subscription = resolve(self.project, None, **self._options).subscription_id.value
+            credential = self._credential or default_credential(self.target)
+            check_credential(credential, self.target, timeout=self._credential_timeout)
+            self._clients = AzureClients(credential, subscription, self.target, **self._client_kwargs)
+        return self._clients
+
+    @property
+    def resource_group(self) -> str:
+        """The target resource group."""
+        return resolve(self.project, None, **self._options).resource_group.value
+
+    def inventory(self) -> InMemoryInventory:
+        """A snapshot of the resource group (concurrent reads)."""
+        return read_inventory(self.clients, self.resource_group)
+
+    def plan(self, inventory: InMemoryInventory | None = None) -> Plan:
+        """The plan against what exists, with the problems preflight finds. Writes nothing."""
+        inv = inventory if inventory is not None else self.inventory()
+        plan = make_plan(resolve(self.project, inv, **self._options), inv, update=self._update)
+        if plan.blocked:
+            return plan
+        return plan.with_problems(preflight_problems(plan, read_preflight_facts(self.clients, plan)))
+
+    def _prepare(self, plan: Plan) -> tuple[RenderedTemplates, dict[str, Any], str]:
+        if plan.blocked:
+            raise PlanBlockedError(plan)
+        rendered = render(plan)
+        parameters = rendered_parameters(plan)["parameters"]
+        if plan.inputs.parameters.authentication is Authentication.API_KEY:
+            # Keep the key clients already use; a new app gets a fresh one.
+            parameters["apiKey"] = {"value": existing_api_key(self.clients, plan) or secrets.token_urlsafe(32)}
+        name = deployment_name(plan)
+        validate_deployment(self.clients, self.resource_group, name, rendered.template, parameters)
+        return rendered, parameters, name
+
+    def preview(self) -> Preview:
+        """The plan and ARM's what-if for it. Writes nothing.
+
+        :raises PlanBlockedError: when the plan is blocked.
+        :raises DeploymentFailedError: when ARM rejects the template.
+        """
+        plan = self.plan()
+        rendered, parameters, name = self._prepare(plan)
+        return Preview(plan, what_if(self.clients, self.resource_group, name, rendered.template, parameters))
+
+    def provision(
+        self,
+        *,
+        confirm: Callable[[Preview], bool] | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> ProvisionResult:
+        """Plan, preview, (confirm), deploy and write ``infra/inference.config.json``.
+
+        When what-if shows nothing to create, modify or delete, nothing is
+        deployed and the config is written from what exists.
+
+        :param confirm: called with the preview before anything is written; return False to stop.
+        :param on_progress: called for each resource state change during the deployment.
+        :raises PlanBlockedError: when the plan (or preflight) is blocked.
+        :raises DeploymentFailedError: when ARM fails; the config file is left as it was.
+        :raises DeploymentInterrupted: on Ctrl-C; the deployment goes on in Azure.
+        :raises AzureError: when ``confirm`` declines.
+        """
+        inventory = self.inventory()
+        plan = self.plan(inventory)
+        rendered, parameters, name = self._prepare(plan)
+        changes = what_if(self.clients, self.resource_group, name, rendered.template, parameters)
+        if confirm is not None and not confirm(Preview(plan, changes)):
+            raise AzureError("provisioning cancelled: nothing was changed")
+        if changes.writes:
+            outputs = run_deployment(self.clients, self.resource_group, name, rendered.template, parameters,
+                                     on_progress=on_progress, poll_interval=self._poll_interval)
+            config = config_from_outputs(outputs)
+            deployed: str | None = name
+        else:
+            config = self._config_from(plan, inventory)
+            deployed = None
+        path = write_config(self.project.root, config)
+        return ProvisionResult(plan, changes, deployed, config, path)
+
+    def _config_from(self, plan: Plan, inventory: InMemoryInventory) -> InferenceConfig:
+        app = inventory.get(RESOURCE_TYPES[ResourceKind.CONTAINER_APP], plan.inputs.name(ResourceKind.CONTAINER_APP))
+        if app is None or not app.fqdn:
+            raise AzureError("the container app has no ingress FQDN yet; provision again")
+        return InferenceConfig(
+            subscription_id=plan.inputs.subscription_id.value,
+            resource_group=plan.inputs.resource_group.value,
+            storage_account_name=plan.inputs.name(ResourceKind.STORAGE_ACCOUNT),
+            file_share_name=plan.inputs.name(ResourceKind.FILE_SHARE),
+            app_name=plan.inputs.name(ResourceKind.CONTAINER_APP),
+            app_endpoint=app.fqdn,
+        )
+
+    def api_key(self) -> str:
+        """The endpoint's API key, read from the container app's secret.
+
+        :raises AzureError: when the app does not exist or has no key (authentication none).
+        """
+        plan = make_plan(resolve(self.project, None, **self._options), InMemoryInventory())
+        key = existing_api_key(self.clients, plan)
+        if key is None:
+            raise AzureError(
+                f"container app {plan.inputs.name(ResourceKind.CONTAINER_APP)!r} has no API key "
+                "(not provisioned yet, or authentication is 'none')"
+            )
+        return key
