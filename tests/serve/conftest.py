@@ -92,6 +92,22 @@ def phi_server(phi_mount: MountLayout) -> Iterator[RunningServer]:
         yield server
 
 
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture
+def page() -> Iterator[Any]:
+    """A page in Debian's chromium, headless."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser.new_page()
+        browser.close()
+
+
+
 @pytest.fixture(scope="session")
 def openai_client(phi_server: RunningServer) -> Any:
     import openai
