@@ -280,9 +280,6 @@ class DeploymentEngine:
             if req.method != "GET":
                 raise ArmError(405, "MethodNotAllowed", "deployments collection takes GET")
             prefix = f"/subscriptions/{sub}/resourcegroups/{rg}/".lower()
-            for d in self.emu.state.deployments.values():
-                if d.active and d.op is not None and d.id.lower().startswith(prefix):
-                    pass
             return Response(200, {"value": [d.view() for k, d in self.emu.state.deployments.items() if k.startswith(prefix)]})
         name = tail[0]
         dep = self.get(sub, rg, name)
@@ -514,8 +511,6 @@ class DeploymentEngine:
                     raise TemplateError(f"The copy count of '{loop.get('name')}' must be an integer from 0 to 800.")
                 for i in range(count):
                     add(raw, None, {loop["name"].lower(): i, "": i})
-                plan_names = [p for p in plan]
-                del plan_names
             else:
                 add(raw, None, {})
         ids = [p.id.lower() for p in plan]
@@ -620,13 +615,7 @@ class DeploymentEngine:
             self.emu.record(_record(self.emu, "PUT", res.id, p.api_version, body, status, dep.name))
             ctx.applied[key] = "Succeeded"
             self._add_operation(dep, p, "Create", "Succeeded", status, {"status": "OK"})
-        except ArmError as exc:
-            self.emu.record(_record(self.emu, "PUT", p.id, p.api_version, body, exc.status, dep.name))
-            ctx.applied[key] = "Failed"
-            self._add_operation(dep, p, "Create", "Failed", exc.status,
-                                {"status": "Failed", "error": {"code": exc.code, "message": exc.message,
-                                                               "details": exc.details}})
-        except ResourceFailure as exc:
+        except (ArmError, ResourceFailure) as exc:  # the provider (or a fault) said no
             self.emu.record(_record(self.emu, "PUT", p.id, p.api_version, body, exc.status, dep.name))
             ctx.applied[key] = "Failed"
             self._add_operation(dep, p, "Create", "Failed", exc.status,
@@ -683,12 +672,12 @@ class DeploymentEngine:
             if spec.tracked and "location" not in body:
                 body["location"] = ctx.location
             existing = self.emu._get_or_implicit(rid) if self.emu.state.resource_group(rid.subscription, rid.resource_group) else None
-            after_input = _renderable(providers.clean_input(rid, body))
+            after_input = _mask(_renderable(providers.clean_input(rid, body)), spec.secret_paths)
             after = {"apiVersion": p.api_version, "id": p.id, "name": rid.name, "type": rid.type, **after_input}
             if existing is None:
                 changes.append({"resourceId": p.id, "changeType": "Create", "after": after})
                 continue
-            before_input = copy.deepcopy(existing.input)
+            before_input = _mask(copy.deepcopy(existing.input), spec.secret_paths)
             before = {"apiVersion": p.api_version, "id": existing.id, "name": existing.name, "type": existing.type,
                       **before_input}
             delta = _diff(before_input, after_input, "")
@@ -702,6 +691,31 @@ class DeploymentEngine:
             else:
                 changes.append({"resourceId": res.id, "changeType": "Ignore", "before": res.view()})
         return {"status": "Succeeded", "properties": {"changes": changes}}
+
+
+def _mask(value: Any, paths: tuple[tuple[str, ...], ...]) -> Any:
+    """Write-only values (keys, secrets) as a digest: what-if tells whether they change without showing them."""
+    def walk(node: Any, path: tuple[str, ...]) -> None:
+        if not path:
+            return
+        head, rest = path[0], path[1:]
+        if head == "*":
+            for item in node if isinstance(node, list) else []:
+                walk(item, rest)
+            return
+        if not isinstance(node, dict):
+            return
+        key = next((k for k in node if k.lower() == head.lower()), None)
+        if key is None:
+            return
+        if rest:
+            walk(node[key], rest)
+        elif isinstance(node[key], str) and not node[key].startswith("["):
+            node[key] = "[secure:" + hashlib.sha256(node[key].encode()).hexdigest()[:12] + "]"
+
+    for path in paths:
+        walk(value, path)
+    return value
 
 
 def _renderable(value: Any) -> Any:

@@ -506,7 +506,6 @@ class ArmEmulator:
         raise ArmError(404, "NotFound", f"No route for '{req.path}'.")
 
     def _storage_name_availability(self, name: str) -> dict[str, Any]:
-        from azinfer.names import ResourceKind, naming_rule  # noqa: F401 (rule text)
         import re
 
         if not re.fullmatch(r"[a-z0-9]{3,24}", name or ""):
@@ -557,10 +556,9 @@ class ArmEmulator:
         limits = {"ManagedEnvironmentCount": 50, "ManagedEnvironmentConsumptionCores": 100,
                   "ManagedEnvironmentGeneralPurposeCores": 100, "ManagedEnvironmentMemoryOptimizedCores": 100,
                   "ManagedEnvironmentGpuNC24A100Cores": 96}
-        values.update(self.location_usages.get(loc, {}).get("current", {}) if isinstance(
-            self.location_usages.get(loc, {}).get("current"), dict) else {})
-        limits.update(self.location_usages.get(loc, {}).get("limit", {}) if isinstance(
-            self.location_usages.get(loc, {}).get("limit"), dict) else {})
+        overrides = self.location_usages.get(loc, {})
+        values.update(overrides.get("current", {}))
+        limits.update(overrides.get("limit", {}))
         import re
 
         return [{"unit": "Count", "currentValue": values[k], "limit": limits.get(k, 0),

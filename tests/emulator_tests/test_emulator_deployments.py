@@ -131,8 +131,12 @@ def test_deployment_into_an_empty_group_creates_everything(emu, deployments, aca
     assert app.location == "westus3"
     env = aca.managed_environments.get("rg-empty", f"aienv{suffix}")
     assert env.properties.workload_profiles[1].maximum_count == 2
-    ws_key = emu.state.get(env.id).input["properties"]["appLogsConfiguration"]["logAnalyticsConfiguration"]["sharedKey"]
-    assert ws_key and ws_key == emu.requests and False or ws_key  # the key ARM read with listKeys
+    from tests.emulator.providers import workspace_keys
+
+    ws = emu.state.get(f"{group['id']}/providers/Microsoft.OperationalInsights/workspaces/ailog{suffix}")
+    log_config = emu.state.get(env.id).input["properties"]["appLogsConfiguration"]["logAnalyticsConfiguration"]
+    assert log_config["sharedKey"] == workspace_keys(ws)["primarySharedKey"]  # read inside ARM with listKeys
+    assert log_config["customerId"] == ws.view()["properties"]["customerId"]  # and reference()
     es = emu.state.get(env.id + f"/storages/aienvstorage{suffix}")
     key = storage.storage_accounts.list_keys("rg-empty", f"aistorage{suffix}")["keys"][0]["value"]
     assert es.input["properties"]["azureFile"]["accountKey"] == key
@@ -186,6 +190,13 @@ def test_what_if_on_finetuning_group_then_no_change_on_second_run(emu, fg, deplo
     inner = delta.children[0]
     assert inner.path == "1" and inner.children[0].path == "maximumCount"
     assert (inner.children[0].before, inner.children[0].after) == (1, 2)
+    # secrets never show in clear, yet a changed secret is a change
+    fourth = what_if(deployments, fg.resource_group, "wi", inference_template(), {**params, "apiKey": "other"})
+    app_change = changes_by_name(fourth)[f"aiacaapp{fg.suffix}"]
+    assert app_change.change_type == "Modify"
+    assert "fixed-key" not in str(app_change) and "other" not in str(app_change.after)
+    env_storage = changes_by_name(fourth)[fg.environment_storage]
+    assert env_storage.after["properties"]["azureFile"]["accountKey"].startswith("[secure:")
     # what-if changed nothing
     assert emu.state.get(fg.id("environment")).input["properties"]["workloadProfiles"][1]["maximumCount"] == 1
 
