@@ -122,6 +122,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         self.request.settimeout(30)
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle/delayed-ACK stalls
         raw = self.request
         try:
             self.request = self.server.ssl_context.wrap_socket(raw, server_side=True)

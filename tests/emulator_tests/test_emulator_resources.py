@@ -266,3 +266,25 @@ def test_concurrent_requests(emu, fg, aca):
     with ThreadPoolExecutor(8) as pool:
         names = list(pool.map(lambda _: aca.managed_environments.get(fg.resource_group, fg.environment).name, range(32)))
     assert names == [fg.environment] * 32
+
+
+def test_subscription_and_resource_group_lifecycle(emu, rm, storage, cred):
+    token = cred.get_token("https://management.azure.com/.default").token
+    r = httpx.get(f"{emu.url}/subscriptions/{emu.subscription_id}", params={"api-version": "2022-12-01"},
+                  verify=emu.ssl_context(), headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "SubscriptionNotFound"
+    emu.add_resource_group(None, "seed", "eastus")
+    r = httpx.get(f"{emu.url}/subscriptions/{emu.subscription_id}", params={"api-version": "2022-12-01"},
+                  verify=emu.ssl_context(), headers={"Authorization": f"Bearer {token}"})
+    assert r.json()["subscriptionId"] == emu.subscription_id and r.json()["state"] == "Enabled"
+    group = rm.resource_groups.create_or_update("rg-made", {"location": "swedencentral", "tags": {"a": "b"}})
+    assert (group.name, group.location, group.tags) == ("rg-made", "swedencentral", {"a": "b"})
+    assert group.properties.provisioning_state == "Succeeded"
+    storage.storage_accounts.begin_create("rg-made", "stpatch", {
+        "location": "swedencentral", "kind": "StorageV2", "sku": {"name": "Standard_LRS"},
+        "properties": {"allowSharedKeyAccess": False}}).result()
+    patched = storage.storage_accounts.update("rg-made", "stpatch", {"properties": {"allowSharedKeyAccess": True}})
+    assert patched.properties.allow_shared_key_access is True and patched.kind == "StorageV2"
+    rm.resource_groups.begin_delete("rg-made").result()
+    assert rm.resource_groups.check_existence("rg-made") is False
+    assert emu.state.get(patched.id) is None
