@@ -51,7 +51,8 @@ class FinetuningGroup:
 
 def seed_finetuning_group(emu: "ArmEmulator", subscription_id: str | None = None, resource_group: str = "rg-finetune",
                           location: str = "eastus", *, gpu_maximum_count: int = 1,
-                          allow_shared_key_access: bool = True, timeout: int = 10800) -> FinetuningGroup:
+                          allow_shared_key_access: bool = True, timeout: int = 10800,
+                          workload_profiles: list[dict] | None = None) -> FinetuningGroup:
     """Create the resource group and the resources the fine-tuning template deploys, with its default names.
 
     The resources' inputs are what the template sets (docs/ai-toolkit-remote-inference.md), so a template
@@ -90,7 +91,7 @@ def seed_finetuning_group(emu: "ArmEmulator", subscription_id: str | None = None
             "appLogsConfiguration": {"destination": "log-analytics", "logAnalyticsConfiguration": {
                 "customerId": workspace.view()["properties"]["customerId"],
                 "sharedKey": keys["primarySharedKey"]}},
-            "workloadProfiles": [
+            "workloadProfiles": workload_profiles if workload_profiles is not None else [
                 {"name": "Consumption", "workloadProfileType": "Consumption"},
                 {"name": "GPU", "workloadProfileType": "NC24-A100", "minimumCount": 0,
                  "maximumCount": gpu_maximum_count},
@@ -107,7 +108,7 @@ def seed_finetuning_group(emu: "ArmEmulator", subscription_id: str | None = None
         "id": fg.id("job"), "location": location,
         "properties": {
             "environmentId": fg.id("environment"),
-            "workloadProfileName": "GPU",
+            "workloadProfileName": (workload_profiles or [{}, {"name": "GPU"}])[-1].get("name", "GPU"),
             "configuration": {"triggerType": "Manual", "replicaTimeout": timeout, "replicaRetryLimit": 0,
                               "manualTriggerConfig": {"parallelism": 1, "replicaCompletionCount": 1},
                               "secrets": []},
