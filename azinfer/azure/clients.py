@@ -73,7 +73,13 @@ def default_credential(target: AzureTarget) -> TokenCredential:
     """``DefaultAzureCredential`` for the target's authority, never opening a browser."""
     from azure.identity import DefaultAzureCredential
 
-    return DefaultAzureCredential(authority=target.authority_host, exclude_interactive_browser_credential=True)
+    known = target.authority_host in {authority for _, authority in _ENDPOINTS.values()}
+    # MSAL would ask login.microsoftonline.com about any other authority (Azure Stack, ADFS, an emulator).
+    return DefaultAzureCredential(
+        authority=target.authority_host,
+        exclude_interactive_browser_credential=True,
+        disable_instance_discovery=not known,
+    )
 
 
 def check_credential(credential: TokenCredential, target: AzureTarget, *, timeout: float = 30.0) -> None:
@@ -119,8 +125,8 @@ class AzureClients:
 
     @cached_property
     def resources(self) -> Any:
-        """``azure.mgmt.resource.ResourceManagementClient``."""
-        from azure.mgmt.resource import ResourceManagementClient
+        """``azure.mgmt.resource.resources.ResourceManagementClient``."""
+        from azure.mgmt.resource.resources import ResourceManagementClient
 
         return ResourceManagementClient(self.credential, self.subscription_id, **self._kwargs)
 

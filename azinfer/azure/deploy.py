@@ -183,7 +183,8 @@ def what_if(clients: AzureClients, resource_group: str, name: str, template: Map
     changes = []
     for change in getattr(props, "changes", None) or []:
         paths = tuple(getattr(d, "path", "") for d in getattr(change, "delta", None) or [])
-        changes.append(WhatIfChange(change.resource_id, str(change.change_type), paths))
+        change_type = getattr(change.change_type, "value", change.change_type)
+        changes.append(WhatIfChange(change.resource_id, str(change_type), paths))
     return WhatIf(tuple(changes))
 
 

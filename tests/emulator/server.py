@@ -209,6 +209,8 @@ class ArmEmulator:
         self.faults = FaultSet()
         self.taken_storage_names: set[str] = set()  # storage names "taken" in other subscriptions
         self.location_usages: dict[str, dict[str, float]] = {}  # location -> {usage name -> currentValue}
+        # location -> the workload profile types offered there (absent: every type is offered)
+        self.location_profile_types: dict[str, set[str]] = {}
         self._log: list[RequestRecord] = []
         self._log_lock = threading.Lock()
         self._server: _Server | None = None
@@ -531,7 +533,12 @@ class ArmEmulator:
             ("NC24-A100", "GPU", 24, 220, 1, "GPU NC24-A100"),
             ("NC48-A100", "GPU", 48, 440, 2, "GPU NC48-A100"),
             ("NC96-A100", "GPU", 96, 880, 4, "GPU NC96-A100"),
+            ("Consumption-GPU-NC24-A100", "GPU", 24, 220, 1, "Serverless GPU NC24-A100"),
+            ("Consumption-GPU-NC8as-T4", "GPU", 8, 56, 1, "Serverless GPU NC8as-T4"),
         ]
+        offered = self.location_profile_types.get(location.replace(" ", "").lower())
+        if offered is not None:
+            rows = [row for row in rows if row[0] in offered]
         return [{
             "id": f"/subscriptions/{sub}/providers/Microsoft.App/locations/{location}/"
                   f"availableManagedEnvironmentsWorkloadProfileTypes/{name}",
@@ -546,17 +553,20 @@ class ArmEmulator:
         loc = location.replace(" ", "").lower()
         envs = [r for r in self.state.list(f"/subscriptions/{sub}/", "Microsoft.App/managedEnvironments")
                 if (r.input.get("location") or "").replace(" ", "").lower() == loc]
-        gpu_cores = 0
+        # GPU quotas are counted in GPUs per subscription and region (Microsoft.App's quota types).
+        dedicated_gpus = 0
         for env in envs:
             for wp in (env.input.get("properties") or {}).get("workloadProfiles") or []:
                 if str(wp.get("workloadProfileType", "")).upper().startswith("NC"):
-                    gpu_cores += 24 * int(wp.get("minimumCount") or 0)
+                    dedicated_gpus += int(wp.get("minimumCount") or 0)
         values = {"ManagedEnvironmentCount": len(envs), "ManagedEnvironmentConsumptionCores": 0,
                   "ManagedEnvironmentGeneralPurposeCores": 0, "ManagedEnvironmentMemoryOptimizedCores": 0,
-                  "ManagedEnvironmentGpuNC24A100Cores": gpu_cores}
+                  "SubscriptionNCA100Gpus": dedicated_gpus, "SubscriptionConsumptionNCA100Gpus": 0,
+                  "SubscriptionConsumptionT4Gpus": 0}
         limits = {"ManagedEnvironmentCount": 50, "ManagedEnvironmentConsumptionCores": 100,
                   "ManagedEnvironmentGeneralPurposeCores": 100, "ManagedEnvironmentMemoryOptimizedCores": 100,
-                  "ManagedEnvironmentGpuNC24A100Cores": 96}
+                  "SubscriptionNCA100Gpus": 4, "SubscriptionConsumptionNCA100Gpus": 4,
+                  "SubscriptionConsumptionT4Gpus": 4}
         overrides = self.location_usages.get(loc, {})
         values.update(overrides.get("current", {}))
         limits.update(overrides.get("limit", {}))
@@ -568,7 +578,7 @@ class ArmEmulator:
 
     def set_usage(self, location: str, name: str, *, current: float | None = None,
                   limit: float | None = None) -> None:
-        """Override one Microsoft.App usage (e.g. "ManagedEnvironmentGpuNC24A100Cores") at a location."""
+        """Override one Microsoft.App usage (e.g. "SubscriptionNCA100Gpus") at a location."""
         entry = self.location_usages.setdefault(location.replace(" ", "").lower(), {"current": {}, "limit": {}})
         if current is not None:
             entry["current"][name] = current

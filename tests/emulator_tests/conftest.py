@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import pathlib
-import sys
-
 import pytest
 
-_ROOT = pathlib.Path(__file__).resolve().parents[2]
-if str(_ROOT) not in sys.path:  # `tests.emulator` and `azinfer` importable however pytest is started
-    sys.path.insert(0, str(_ROOT))
-
-from tests.emulator import ArmEmulator, seed_finetuning_group  # noqa: E402
+from tests.emulator import ArmEmulator, seed_finetuning_group
 
 
 @pytest.fixture

@@ -210,9 +210,9 @@ def test_workload_profiles_and_usages(emu, fg, aca):
     assert profiles["NC24-A100"].properties.category == "GPU"
     usages = {u.name.value: u for u in aca.usages.list("eastus")}
     assert usages["ManagedEnvironmentCount"].current_value == 1
-    emu.set_usage("eastus", "ManagedEnvironmentGpuNC24A100Cores", current=96, limit=96)
+    emu.set_usage("eastus", "SubscriptionNCA100Gpus", current=4, limit=4)
     usages = {u.name.value: u for u in aca.usages.list("eastus")}
-    assert usages["ManagedEnvironmentGpuNC24A100Cores"].current_value == usages["ManagedEnvironmentGpuNC24A100Cores"].limit
+    assert usages["SubscriptionNCA100Gpus"].current_value == usages["SubscriptionNCA100Gpus"].limit
 
 
 def test_paths_are_case_insensitive(emu, fg, cred):
