@@ -26,6 +26,7 @@ __all__ = [
     "WhatIf",
     "DeploymentInterrupted",
     "deployment_name",
+    "attach",
     "existing_api_key",
     "validate_deployment",
     "what_if",
@@ -227,6 +228,19 @@ class _ProgressReporter:
                     self._on_progress(progress)
 
 
+def attach(clients: AzureClients, resource_group: str, name: str, *, on_progress: ProgressCallback | None = None,
+           poll_interval: float = 2.0) -> None:
+    """Wait for a deployment of that name still running (an earlier run's), reporting its progress.
+
+    :raises DeploymentInterrupted: on Ctrl-C; the deployment goes on in Azure.
+    """
+    try:
+        _wait_for_running(clients, resource_group, name, _ProgressReporter(clients, resource_group, name, on_progress),
+                          poll_interval)
+    except KeyboardInterrupt:
+        raise DeploymentInterrupted(name, resource_group) from None
+
+
 def _wait_for_running(clients: AzureClients, resource_group: str, name: str, reporter: _ProgressReporter,
                       poll_interval: float) -> None:
     """Attach to a deployment of the same name that is still running, and wait for it to end."""
@@ -275,10 +289,10 @@ def run_deployment(clients: AzureClients, resource_group: str, name: str, templa
                     continue
                 _raise_permission(exc, clients, resource_group)
                 raise _arm_failure(exc, name) from None
-        while not poller.done():
-            reporter.poll()
-            poller.wait(poll_interval)
         try:
+            while not poller.done():
+                reporter.poll()
+                poller.wait(poll_interval)
             result = poller.result()
         except HttpResponseError as exc:
             reporter.poll()

@@ -24,6 +24,7 @@ from azinfer.azure.clients import AzureClients, AzureTarget, Cloud, check_creden
 from azinfer.azure.deploy import (
     ProgressCallback,
     WhatIf,
+    attach,
     deployment_name,
     existing_api_key,
     run_deployment,
@@ -179,6 +180,10 @@ class AzureProject:
         :raises DeploymentInterrupted: on Ctrl-C; the deployment goes on in Azure.
         :raises AzureError: when ``confirm`` declines.
         """
+        # An earlier run's deployment may still be running (Ctrl-C leaves ARM working): wait for it first.
+        app_plan = make_plan(resolve(self.project, None, **self._options), InMemoryInventory())
+        attach(self.clients, self.resource_group, deployment_name(app_plan), on_progress=on_progress,
+               poll_interval=self._poll_interval)
         inventory = self.inventory()
         plan = self.plan(inventory)
         rendered, parameters, name = self._prepare(plan)

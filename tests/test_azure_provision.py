@@ -1,0 +1,234 @@
+"""Provisioning against the ARM emulator, through the real SDK clients and credential flow."""
+
+from __future__ import annotations
+
+import _thread
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from azure_support import arm_writes, azure_project, make_project
+
+from azinfer import AzurePermissionError, DeploymentFailedError, PlanBlockedError
+from azinfer.azure import DeploymentInterrupted, ResourceProgress
+from azinfer.names import ResourceKind
+from azinfer.plan import Action, ProblemCode
+from azinfer.project import INFERENCE_CONFIG
+from tests.emulator import ArmEmulator, FinetuningGroup, seed_finetuning_group
+
+LOCATION = "westus3"
+
+
+@pytest.fixture
+def emu():
+    with ArmEmulator.start() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def group(emu: ArmEmulator) -> FinetuningGroup:
+    return seed_finetuning_group(emu, resource_group="rg-phi3-finetune", location=LOCATION)
+
+
+def _config(root: Path) -> dict[str, str]:
+    return json.loads((root / INFERENCE_CONFIG).read_text())
+
+
+def test_empty_resource_group_gets_all_six(emu: ArmEmulator, tmp_path: Path) -> None:
+    emu.add_resource_group(emu.subscription_id, "rg-empty", LOCATION)
+    root = make_project(tmp_path, emu.subscription_id, "rg-empty")
+    progress: list[ResourceProgress] = []
+    result = azure_project(emu, root).provision(on_progress=progress.append)
+    assert result.plan.summary() == {"create": 6, "reuse": 0, "update": 0}
+    rg_id = f"/subscriptions/{emu.subscription_id}/resourceGroups/rg-empty"
+    for change in result.plan.changes:
+        assert emu.state.get(f"{rg_id}/providers/{_id_path(change.resource_type, change.arm_name)}") is not None
+    config = _config(root)
+    assert config["ACA_APP_NAME"] == result.plan.inputs.name(ResourceKind.CONTAINER_APP)
+    assert config["ACA_APP_ENDPOINT"].endswith(".azurecontainerapps.io")
+    assert {p.state for p in progress} >= {"Succeeded"}
+    assert {p.resource_type for p in progress} >= {"Microsoft.App/containerApps", "Microsoft.Storage/storageAccounts"}
+
+
+def _id_path(resource_type: str, arm_name: str) -> str:
+    namespace, *types = resource_type.split("/")
+    names = arm_name.split("/")
+    return namespace + "".join(f"/{t}/{n}" for t, n in zip(types, names))
+
+
+def test_finetuning_group_reuses_five_and_never_writes_them(emu: ArmEmulator, group: FinetuningGroup,
+                                                            tmp_path: Path) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    result = azure_project(emu, root).provision()
+    assert {c.kind: c.action for c in result.plan.changes} == {
+        kind: Action.CREATE if kind is ResourceKind.CONTAINER_APP else Action.REUSE for kind in ResourceKind
+    }
+    for resource_id in group.ids.values():
+        assert emu.writes_to(resource_id) == [], resource_id
+    app = emu.state.get(f"{group.rg_id}/providers/Microsoft.App/containerApps/aiacaapp{group.suffix}")
+    assert app is not None
+    assert app.input["properties"]["managedEnvironmentId"].lower() == group.id("environment").lower()
+    assert app.input["properties"]["workloadProfileName"] == "GPU"
+    assert _config(root)["STORAGE_ACCOUNT_NAME"] == group.storage_account
+
+
+def test_custom_names_from_the_parameters_file(emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    params = {"acaAppName": "phi3-chat", "acaEnvironmentName": "phi3-env", "acaEnvironmentStorageName": "phi3-mount",
+              "acaLogAnalyticsName": "phi3-logs"}
+    root = make_project(tmp_path, group.subscription_id, group.resource_group, params)
+    result = azure_project(emu, root).provision()
+    assert result.plan.action(ResourceKind.STORAGE_ACCOUNT) is Action.REUSE
+    assert result.plan.action(ResourceKind.ENVIRONMENT) is Action.CREATE
+    mount = emu.state.get(f"{group.rg_id}/providers/Microsoft.App/managedEnvironments/phi3-env/storages/phi3-mount")
+    assert mount is not None
+    assert mount.input["properties"]["azureFile"]["shareName"] == group.file_share
+    assert _config(root)["ACA_APP_NAME"] == "phi3-chat"
+    assert emu.writes_to(group.id("storage_account")) == []
+
+
+def test_environment_without_the_gpu_profile_blocks_and_deploys_nothing(emu: ArmEmulator, tmp_path: Path) -> None:
+    group = seed_finetuning_group(emu, resource_group="rg-cpu", location=LOCATION,
+                                  workload_profiles=[{"name": "Consumption", "workloadProfileType": "Consumption"}])
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    with pytest.raises(PlanBlockedError) as info:
+        azure_project(emu, root).provision()
+    assert [p.code for p in info.value.problems] == [ProblemCode.GPU_PROFILE_MISSING]
+    assert not emu.requests_matching("PUT", "*/deployments/*")
+    assert not (root / INFERENCE_CONFIG).exists()
+
+
+def test_no_gpu_quota_blocks_with_the_quota_message(emu: ArmEmulator, tmp_path: Path) -> None:
+    emu.add_resource_group(emu.subscription_id, "rg-empty", LOCATION)
+    emu.set_usage(LOCATION, "SubscriptionNCA100Gpus", current=0, limit=0)
+    root = make_project(tmp_path, emu.subscription_id, "rg-empty")
+    plan = azure_project(emu, root).plan()
+    assert [p.code for p in plan.problems] == [ProblemCode.GPU_QUOTA]
+    message = plan.problems[0].message
+    assert "SubscriptionNCA100Gpus" in message and "0 of 0 GPUs left" in message and "Request more" in message
+    assert not arm_writes(emu)
+
+
+def test_region_without_the_profile_type_and_a_taken_name(emu: ArmEmulator, tmp_path: Path) -> None:
+    emu.add_resource_group(emu.subscription_id, "rg-empty", LOCATION)
+    emu.location_profile_types[LOCATION] = {"Consumption", "NC24-A100"}
+    root = make_project(tmp_path, emu.subscription_id, "rg-empty", {"gpuProfileType": "Consumption-GPU-NC8as-T4",
+                                                                    "storageAccountName": "takenname"})
+    emu.taken_storage_names.add("takenname")
+    plan = azure_project(emu, root).plan()
+    assert [p.code for p in plan.problems] == [ProblemCode.GPU_PROFILE_UNAVAILABLE, ProblemCode.NAME_TAKEN]
+    assert "does not offer the Consumption-GPU-NC8as-T4 workload profile" in plan.problems[0].message
+
+
+def test_second_run_changes_nothing(emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    project = azure_project(emu, root)
+    first = project.provision()
+    key = project.api_key()
+    emu.clear_requests()
+    second = project.provision()
+    assert second.deployment is None
+    assert second.what_if.writes == ()
+    assert arm_writes(emu) == []
+    assert second.config == first.config
+    assert project.api_key() == key, "the API key survives a second provision"
+
+
+def test_failed_resource_leaves_the_config_and_the_next_run_converges(emu: ArmEmulator, group: FinetuningGroup,
+                                                                      tmp_path: Path) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    before = json.dumps({"SUBSCRIPTION_ID": group.subscription_id, "RESOURCE_GROUP_NAME": group.resource_group,
+                         "STORAGE_ACCOUNT_NAME": group.storage_account, "FILE_SHARE_NAME": group.file_share,
+                         "ACA_APP_NAME": "previousapp", "ACA_APP_ENDPOINT": "previousapp.example.io"})
+    (root / INFERENCE_CONFIG).write_text(before)  # a config from before must survive a failure
+    emu.faults.fail_deployment_resource("aiacaapp*", code="ContainerAppInvalidImage", message="image not found")
+    with pytest.raises(DeploymentFailedError) as info:
+        azure_project(emu, root).provision()
+    assert [(f.resource_type, f.code, f.message) for f in info.value.failures] == [
+        ("Microsoft.App/containerApps", "ContainerAppInvalidImage", "image not found")
+    ]
+    assert "ContainerAppInvalidImage" in str(info.value)
+    assert (root / INFERENCE_CONFIG).read_text() == before
+    result = azure_project(emu, root).provision()
+    assert result.deployment is not None
+    assert _config(root)["ACA_APP_NAME"] == f"aiacaapp{group.suffix}"
+
+
+def test_attaches_to_a_running_deployment_of_the_same_name(emu: ArmEmulator, group: FinetuningGroup,
+                                                           tmp_path: Path) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    held = emu.deployments.hold_running(group.subscription_id, group.resource_group, f"azinfer-aiacaapp{group.suffix}")
+    timer = threading.Timer(0.5, lambda: setattr(held, "state", "Succeeded"))
+    timer.start()
+    try:
+        result = azure_project(emu, root).provision()
+    finally:
+        timer.cancel()
+    assert result.deployment == f"azinfer-aiacaapp{group.suffix}"
+    deployment_gets = emu.requests_matching("GET", f"*/deployments/{result.deployment}")
+    assert len(deployment_gets) >= 2, "it waited on the running deployment before starting its own"
+
+
+def test_ctrl_c_leaves_arm_running_and_a_rerun_attaches(emu: ArmEmulator, group: FinetuningGroup,
+                                                        tmp_path: Path) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    name = f"azinfer-aiacaapp{group.suffix}"
+    held = emu.deployments.hold_running(group.subscription_id, group.resource_group, name)
+    ctrl_c = threading.Timer(0.3, _thread.interrupt_main)
+    ctrl_c.start()
+    with pytest.raises(DeploymentInterrupted) as info:
+        azure_project(emu, root).provision()
+    assert "Run 'azinfer provision' again to attach" in str(info.value)
+    assert held.state == "Running" and not emu.requests_matching("POST", "*/cancel"), "ARM was left running"
+    assert not (root / INFERENCE_CONFIG).exists()
+    finish = threading.Timer(0.3, lambda: setattr(held, "state", "Succeeded"))
+    finish.start()
+    azure_project(emu, root).provision()
+    assert _config(root)["ACA_APP_NAME"] == f"aiacaapp{group.suffix}"
+
+
+def test_forbidden_names_the_role_and_scope(emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    emu.faults.http_error(403, method="GET", path="*/providers/Microsoft.App/containerApps", count=None,
+                          code="AuthorizationFailed")
+    with pytest.raises(AzurePermissionError) as info:
+        azure_project(emu, root).plan()
+    assert info.value.role == "Reader"
+    assert info.value.scope == group.rg_id
+    assert "'Reader' role on " + group.rg_id in str(info.value)
+
+
+FAULTS = {
+    "429 on reads": lambda emu: emu.faults.throttle(method="GET", path="*", count=3),
+    "500 on the deployment PUT": lambda emu: emu.faults.http_error(500, method="PUT", path="*/deployments/*", count=1),
+    "503 on a list": lambda emu: emu.faults.http_error(503, method="GET", path="*/managedEnvironments", count=2),
+    "connection reset": lambda emu: emu.faults.reset(method="GET", path="*/storageAccounts", count=1),
+    "slow deployment": lambda emu: emu.faults.slow_operation(5, method="PUT", path="*/deployments/*"),
+    "slow app operation": lambda emu: emu.faults.slow_operation(5, method="PUT", path="*/containerApps/*"),
+    "latency": lambda emu: emu.faults.latency(0.05, count=None),
+    "500 on listSecrets": lambda emu: emu.faults.http_error(500, method="POST", path="*/listSecrets", count=1),
+    "failed app operation": lambda emu: emu.faults.fail_operation(code="InternalServerError", message="boom",
+                                                                   method="PUT", path="*/containerApps/*"),
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_every_fault_succeeds_or_fails_cleanly(emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path,
+                                               fault: str) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    FAULTS[fault](emu)
+    app_id = f"{group.rg_id}/providers/Microsoft.App/containerApps/aiacaapp{group.suffix}"
+    try:
+        azure_project(emu, root).provision()
+    except DeploymentFailedError as exc:
+        assert exc.failures and not (root / INFERENCE_CONFIG).exists()
+    else:
+        assert _config(root)["ACA_APP_NAME"] == f"aiacaapp{group.suffix}"
+    creates = [r for r in emu.requests_matching("PUT", "*/containerApps/*") if r.status in (200, 201)]
+    assert len(creates) <= 1, "the app was created twice"
+    for resource_id in group.ids.values():
+        assert emu.writes_to(resource_id) == []
+    emu.faults.clear()
+    azure_project(emu, root).provision()
+    assert _config(root)["ACA_APP_NAME"] == f"aiacaapp{group.suffix}"
+    assert emu.state.get(app_id) is not None
