@@ -108,9 +108,12 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def bench_engine(engine: str, mount: Path, model: str, levels: list[int], rounds: int, max_tokens: int) -> list[Result]:
+def bench_engine(
+    engine: str, mount: Path, model: str, levels: list[int], rounds: int, max_tokens: int, threads: int
+) -> list[Result]:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
+    env["OMP_NUM_THREADS"] = str(threads)
     command = [sys.executable, "-m", "azinfer.serve", "--mount", str(mount), "--port", str(port), "--engine", engine,
                "--max-batch-size", "16"]
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -148,20 +151,28 @@ def bench_engine(engine: str, mount: Path, model: str, levels: list[int], rounds
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer rounds and tokens (a few minutes on 2 cores)")
+    parser.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--rounds", type=int, help="requests each client sends back to back (default 3, 1 with --quick)")
+    parser.add_argument("--max-tokens", type=int, help="new tokens per request (default 128, 64 with --quick)")
+    # Client and server share the machine: a server whose OpenMP threads take
+    # every core spins against the client, and its numbers swing 3x run to run.
+    parser.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 2) // 2),
+                        help="torch threads of the server (OMP_NUM_THREADS); default: half the cores")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     args = parser.parse_args()
-    rounds, max_tokens = (1, 64) if args.quick else (3, 128)
+    rounds = args.rounds or (1 if args.quick else 3)
+    max_tokens = args.max_tokens or (64 if args.quick else 128)
     shape = ModelShape(family="llama", hidden=256, layers=4, heads=4, intermediate=688, context=1024, vocab=500)
     results: list[Result] = []
     with tempfile.TemporaryDirectory() as folder:
         layout = build_mount(Path(folder) / "mount", shape)
         print(f"model: {shape}, {max_tokens} new tokens per request, {rounds} round(s) per client", flush=True)
-        for engine in ENGINES:
-            results += bench_engine(engine, layout.root, layout.hub_id, args.concurrency, rounds, max_tokens)
+        for engine in args.engines:
+            results += bench_engine(engine, layout.root, layout.hub_id, args.concurrency, rounds, max_tokens, args.threads)
     by_key = {(r.engine, r.concurrency): r for r in results}
     print("\nconcurrency  batched tok/s  baseline tok/s  speed-up")
-    for concurrency in args.concurrency:
+    for concurrency in args.concurrency if len(args.engines) == 2 else []:
         ours, base = by_key[("batched", concurrency)], by_key[("baseline", concurrency)]
         print(f"{concurrency:>11}  {ours.tokens_per_s:13.1f}  {base.tokens_per_s:14.1f}  {ours.tokens_per_s / base.tokens_per_s:7.1f}x")
     if args.json:
