@@ -6,9 +6,10 @@ prefills the requests that arrived (together, as a batch of their own) and
 splices them into the running batch, then decodes one token for all. So a
 new request waits one step, not for the others to finish.
 
-Measured on a 2-core CPU with a small model, this is far faster than
-``transformers``' own continuous batching (``generate_batch``), and matches
-plain batched ``generate`` while letting requests join and leave.
+Why not ``transformers``' own continuous batching (``generate_batch``): in a
+trial on a 2-core CPU it was far slower than plain batched ``generate``, which
+this loop reproduces while letting requests join and leave
+(``benchmarks/serve_bench.py`` measures it against the AI Toolkit's strategy).
 """
 
 from __future__ import annotations
