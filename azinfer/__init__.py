@@ -3,9 +3,9 @@
 The pipeline, one module per stage, each stage an immutable value::
 
     load_project(dir)            -> Project            (azinfer.project)
-    resolve(project, inventory)  -> ResolvedInputs     (azinfer.resolve)
+    resolve(project, inventory)  -> ResolvedInputs     (azinfer.inputs)
     make_plan(inputs, inventory) -> Plan               (azinfer.plan)
-    render(plan)                 -> RenderedTemplates  (azinfer.render)
+    render(plan)                 -> RenderedTemplates  (azinfer.templates)
     write_config(dir, config)                          (azinfer.config)
 
 ``plan_project(dir, inventory=...)`` runs the first three. Names are imported
@@ -43,10 +43,10 @@ _LAZY = {
     "GpuProfileType": "azinfer.project",
     "Authentication": "azinfer.project",
     "load_inference_config": "azinfer.project",
-    "resolve": "azinfer.resolve",
-    "ResolvedInputs": "azinfer.resolve",
-    "Resolved": "azinfer.resolve",
-    "Source": "azinfer.resolve",
+    "resolve": "azinfer.inputs",
+    "ResolvedInputs": "azinfer.inputs",
+    "Resolved": "azinfer.inputs",
+    "Source": "azinfer.inputs",
     "Inventory": "azinfer.inventory",
     "InMemoryInventory": "azinfer.inventory",
     "ResourceFacts": "azinfer.inventory",
@@ -58,8 +58,8 @@ _LAZY = {
     "Problem": "azinfer.plan",
     "ProblemCode": "azinfer.plan",
     "ResourceChange": "azinfer.plan",
-    "render": "azinfer.render",
-    "RenderedTemplates": "azinfer.render",
+    "render": "azinfer.templates",
+    "RenderedTemplates": "azinfer.templates",
     "write_config": "azinfer.config",
     "config_from_outputs": "azinfer.config",
     "plan_project": "azinfer.pipeline",
@@ -112,5 +112,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         load_inference_config,
         load_project,
     )
-    from azinfer.render import RenderedTemplates, render
-    from azinfer.resolve import Resolved, ResolvedInputs, Source, resolve
+    from azinfer.templates import RenderedTemplates, render
+    from azinfer.inputs import Resolved, ResolvedInputs, Source, resolve

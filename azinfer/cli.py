@@ -88,7 +88,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    from azinfer.render import render
+    from azinfer.templates import render
 
     plan = _plan(args, _inventory(args, offline_default=True))
     written = render(plan).write(args.out)

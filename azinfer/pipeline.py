@@ -1,8 +1,8 @@
 """The pipeline in one call: project files -> resolved inputs -> plan.
 
 ``plan_project`` is what ``azinfer plan`` runs; each stage is also available
-on its own (:func:`~azinfer.project.load_project`, :func:`~azinfer.resolve.resolve`,
-:func:`~azinfer.plan.make_plan`, :func:`~azinfer.render.render`).
+on its own (:func:`~azinfer.project.load_project`, :func:`~azinfer.inputs.resolve`,
+:func:`~azinfer.plan.make_plan`, :func:`~azinfer.templates.render`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from azinfer.inventory import InMemoryInventory, Inventory
 from azinfer.names import ResourceKind
 from azinfer.plan import Plan, make_plan
 from azinfer.project import load_project
-from azinfer.resolve import resolve
+from azinfer.inputs import resolve
 
 __all__ = ["plan_project"]
 

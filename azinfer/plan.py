@@ -29,7 +29,7 @@ from typing import Any
 from azinfer.inventory import RESOURCE_TYPES, Inventory, ResourceFacts, resource_name
 from azinfer.names import ResourceKind
 from azinfer.project import GPU_SPECS
-from azinfer.resolve import Resolved, ResolvedInputs, resource_group_id
+from azinfer.inputs import Resolved, ResolvedInputs, resource_group_id
 
 __all__ = [
     "Action",
@@ -240,7 +240,7 @@ def make_plan(
 
     Pure: the same inputs and inventory always give the same plan.
 
-    :param inputs: the resolved inputs (:func:`azinfer.resolve.resolve`).
+    :param inputs: the resolved inputs (:func:`azinfer.inputs.resolve`).
     :param inventory: what exists in the resource group.
     :param update: reused resources whose template should be applied anyway.
     :returns: the plan; check :attr:`Plan.blocked` before applying it.

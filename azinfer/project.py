@@ -42,7 +42,7 @@ __all__ = [
     "FINETUNING_PARAMETERS",
     "FINETUNING_CONFIG",
     "INFERENCE_CONFIG",
-    "DEFAULT_COMMANDS",
+    "default_commands",
     "DEFAULT_IMAGE",
 ]
 
@@ -52,9 +52,18 @@ FINETUNING_CONFIG = "infra/finetuning.config.json"
 INFERENCE_CONFIG = "infra/inference.config.json"
 
 DEFAULT_IMAGE = "docker.io/pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime"
-# The start script installs azinfer[serve] once into a cache on the share and
-# reuses it, instead of reinstalling torch at every replica start.
-DEFAULT_COMMANDS = ("cd /mount", "bash /mount/inference/start.sh")
+
+
+def default_commands() -> tuple[str, ...]:
+    """The default ``defaultCommands``: azinfer's start script, as one command.
+
+    It installs ``azinfer[serve]`` once into a cache on the share and reuses
+    it (or uses the image's), instead of reinstalling torch at every replica
+    start as the AI Toolkit's commands do.
+    """
+    from azinfer.serve import start_script
+
+    return (start_script(),)
 
 
 class GpuProfileType(str, Enum):
@@ -108,7 +117,7 @@ class InferenceParameters:
     value the user chose from a default.
     """
 
-    default_commands: tuple[str, ...] = DEFAULT_COMMANDS
+    default_commands: tuple[str, ...] = field(default_factory=default_commands)
     maximum_instance_count: int = 2
     location: str | None = None
     names: Mapping[ResourceKind, str] = field(default_factory=dict)

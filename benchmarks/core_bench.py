@@ -41,7 +41,7 @@ def _importtime_ms() -> float:
 
 def main() -> None:
     light = _import_ms("import azinfer")
-    eager = _import_ms("import azinfer.pipeline, azinfer.render.arm, azinfer.render.bicep, jsonschema, jinja2")
+    eager = _import_ms("import azinfer.pipeline, azinfer.templates.arm, azinfer.templates.bicep, jsonschema, jinja2")
     print(f"import azinfer (-X importtime cumulative): {_importtime_ms():.1f} ms   target <= 150 ms")
     print(f"import azinfer (wall, minus bare interpreter): {light:.1f} ms")
     print(f"baseline, every stage imported eagerly:        {eager:.1f} ms")

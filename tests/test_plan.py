@@ -13,7 +13,7 @@ from azinfer.inventory import InMemoryInventory, ResourceFacts, WorkloadProfile
 from azinfer.names import ResourceKind, default_name, unique_string
 from azinfer.plan import Action, ProblemCode, Reason
 from azinfer.project import INFERENCE_PARAMETERS
-from azinfer.resolve import Source
+from azinfer.inputs import Source
 
 K = ResourceKind
 ALL_CREATE = {kind: Action.CREATE for kind in ResourceKind}

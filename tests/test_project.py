@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from azinfer import ProjectFileError, load_project
+from azinfer.serve import start_script
 from azinfer.names import ResourceKind
 from azinfer.project import (
     INFERENCE_PARAMETERS,
@@ -23,7 +24,8 @@ from toolkit_projects import write_parameters
 def test_example_project_loads_with_every_file(project: Path) -> None:
     loaded = load_project(project)
     params = loaded.inference_parameters
-    assert params.start_command == "cd /mount; bash /mount/inference/start.sh"
+    assert params.default_commands == (start_script(),)
+    assert "exec \"$PYTHON\" -m azinfer.serve" in params.start_command
     assert params.maximum_instance_count == 2
     assert dict(params.names) == {}
     assert params.gpu_profile_type is GpuProfileType.NC24_A100

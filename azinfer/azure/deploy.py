@@ -18,7 +18,7 @@ from azinfer.azure.clients import AzureClients, permission_error
 from azinfer.errors import AzureError, DeploymentFailedError, ResourceFailure
 from azinfer.names import ResourceKind
 from azinfer.plan import Plan
-from azinfer.render.resources import API_KEY_SECRET
+from azinfer.templates.resources import API_KEY_SECRET
 
 __all__ = [
     "ResourceProgress",

@@ -39,8 +39,8 @@ from azinfer.inventory import RESOURCE_TYPES, InMemoryInventory
 from azinfer.names import ResourceKind
 from azinfer.plan import Plan, make_plan
 from azinfer.project import Authentication, InferenceConfig, Project, load_project
-from azinfer.render import RenderedTemplates, render, rendered_parameters
-from azinfer.resolve import resolve
+from azinfer.templates import RenderedTemplates, render, rendered_parameters
+from azinfer.inputs import resolve
 
 if TYPE_CHECKING:  # pragma: no cover
     from azure.core.credentials import TokenCredential

@@ -18,7 +18,7 @@ from typing import Any
 from azinfer.names import DEFAULT_PREFIXES, ResourceKind
 from azinfer.plan import Action, Plan
 from azinfer.project import InferenceParameters
-from azinfer.render.resources import (
+from azinfer.templates.resources import (
     API_KEY_SECRET,
     FILE_SERVICE,
     GPU_SPECS,

@@ -9,8 +9,8 @@ from azinfer.errors import PlanBlockedError
 from azinfer.names import DEFAULT_PREFIXES, ResourceKind
 from azinfer.plan import Action, Plan
 from azinfer.project import InferenceParameters
-from azinfer.render.arm import PARAMETER_DOCS, existing_references
-from azinfer.render.resources import API_KEY_SECRET, FILE_SERVICE, GPU_SPECS, PROBES, SHARE_VOLUME, SPECS, TAGS
+from azinfer.templates.arm import PARAMETER_DOCS, existing_references
+from azinfer.templates.resources import API_KEY_SECRET, FILE_SERVICE, GPU_SPECS, PROBES, SHARE_VOLUME, SPECS, TAGS
 
 __all__ = ["bicep_template", "bicep_string"]
 
@@ -27,7 +27,7 @@ def _environment() -> Any:
     import jinja2
 
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("azinfer.render", "templates"),
+        loader=jinja2.PackageLoader("azinfer.templates", "jinja"),
         autoescape=False,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,

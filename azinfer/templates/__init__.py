@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from azinfer.plan import Plan
-from azinfer.resolve import Source
+from azinfer.inputs import Source
 
 __all__ = ["RenderedTemplates", "render", "rendered_parameters", "PARAMETERS_SCHEMA"]
 
@@ -89,8 +89,8 @@ def render(plan: Plan) -> RenderedTemplates:
 
     :raises PlanBlockedError: when the plan is blocked.
     """
-    from azinfer.render.arm import arm_template
-    from azinfer.render.bicep import bicep_template
+    from azinfer.templates.arm import arm_template
+    from azinfer.templates.bicep import bicep_template
 
     return RenderedTemplates(
         arm=_json_text(arm_template(plan)),

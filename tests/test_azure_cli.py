@@ -1,0 +1,89 @@
+"""``azinfer plan`` / ``provision`` / ``key`` against the emulator, run as subprocesses with the real credential chain."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from azure_support import make_project
+
+from azinfer.project import INFERENCE_CONFIG
+from tests.emulator import ArmEmulator, FinetuningGroup, seed_finetuning_group
+
+
+@pytest.fixture
+def emu():
+    # A subprocess polls as ARM tells it (Retry-After); 0 would make the SDK fall back to 30 s.
+    with ArmEmulator.start(retry_after=1) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def group(emu: ArmEmulator) -> FinetuningGroup:
+    return seed_finetuning_group(emu, resource_group="rg-phi3-finetune", location="westus3")
+
+
+def run(args: list[str], env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "MSI_", "IDENTITY_"))}
+    return subprocess.run([sys.executable, "-m", "azinfer.cli", *args], capture_output=True, text=True,
+                          env={**clean, **env}, input=stdin, timeout=120)
+
+
+def test_provision_yes_writes_the_config(emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    result = run(["provision", str(root), "--yes", "--arm-endpoint", emu.url], emu.env())
+    assert result.returncode == 0, result.stderr
+    assert "+ container app" in result.stdout and "What-if: 1 to create" in result.stdout
+    assert f"Deployment 'azinfer-aiacaapp{group.suffix}' succeeded." in result.stdout
+    config = json.loads((root / INFERENCE_CONFIG).read_text())
+    assert f"Endpoint: https://{config['ACA_APP_ENDPOINT']}" in result.stdout
+    key = run(["key", str(root), "--arm-endpoint", emu.url], emu.env())
+    assert key.returncode == 0 and len(key.stdout.strip()) >= 32
+    assert key.stdout.strip() not in (root / INFERENCE_CONFIG).read_text()
+    again = run(["provision", str(root), "--yes", "--arm-endpoint", emu.url], emu.env())
+    assert again.returncode == 0 and "No changes: nothing was deployed." in again.stdout
+
+
+def test_preview_changes_nothing(emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    result = run(["provision", str(root), "--preview", "--arm-endpoint", emu.url], emu.env())
+    assert result.returncode == 0, result.stderr
+    assert "ARM what-if:" in result.stdout and "(Create)" in result.stdout
+    assert not emu.requests_matching("PUT", "*/deployments/*")
+    assert not (root / INFERENCE_CONFIG).exists()
+
+
+def test_non_interactive_without_yes_refuses(emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    result = run(["provision", str(root), "--arm-endpoint", emu.url], emu.env(), stdin="")
+    assert result.returncode == 1
+    assert "pass --yes" in result.stderr and "Traceback" not in result.stderr
+    assert not emu.requests_matching("PUT", "*/deployments/*")
+
+
+def test_plan_online_and_blocked(emu: ArmEmulator, tmp_path: Path) -> None:
+    group = seed_finetuning_group(emu, resource_group="rg-cpu", location="westus3",
+                                  workload_profiles=[{"name": "Consumption", "workloadProfileType": "Consumption"}])
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    result = run(["plan", str(root), "--arm-endpoint", emu.url, "--json"], emu.env())
+    assert result.returncode == 1
+    assert [p["code"] for p in json.loads(result.stdout)["problems"]] == ["gpuProfileMissing"]
+
+
+def test_no_credential_fails_fast_with_the_ways_to_sign_in(tmp_path: Path) -> None:
+    root = make_project(tmp_path, "8a3f1d2e-4b5c-4d6e-9f70-1a2b3c4d5e6f", "rg")
+    home = tmp_path / "home"
+    home.mkdir()
+    start = time.monotonic()
+    result = run(["plan", str(root), "--arm-endpoint", "https://127.0.0.1:9"],
+                 {"HOME": str(home), "PATH": "/usr/bin:/bin", "AZURE_AUTHORITY_HOST": "https://127.0.0.1:9"})
+    elapsed = time.monotonic() - start
+    assert result.returncode == 1
+    assert "az login" in result.stderr and "AZURE_CLIENT_SECRET" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert elapsed < 30
