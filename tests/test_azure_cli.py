@@ -87,3 +87,20 @@ def test_no_credential_fails_fast_with_the_ways_to_sign_in(tmp_path: Path) -> No
     assert "az login" in result.stderr and "AZURE_CLIENT_SECRET" in result.stderr
     assert "Traceback" not in result.stderr
     assert elapsed < 30
+
+
+@pytest.mark.parametrize(
+    ("cloud", "arm", "authority"),
+    [
+        ("public", "https://management.azure.com", "https://login.microsoftonline.com"),
+        ("china", "https://management.chinacloudapi.cn", "https://login.chinacloudapi.cn"),
+        ("usgovernment", "https://management.usgovcloudapi.net", "https://login.microsoftonline.us"),
+    ],
+)
+def test_clouds(cloud: str, arm: str, authority: str) -> None:
+    from azinfer.azure import target_for
+
+    target = target_for(cloud)
+    assert (target.arm_endpoint, target.authority_host, target.scope) == (arm, authority, f"{arm}/.default")
+    custom = target_for(cloud, arm_endpoint="https://arm.local:8443/")
+    assert custom.arm_endpoint == "https://arm.local:8443" and custom.authority_host == authority

@@ -113,7 +113,7 @@ def read_inventory(clients: AzureClients, resource_group: str) -> InMemoryInvent
     from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
     scope = f"/subscriptions/{clients.subscription_id}/resourceGroups/{resource_group}"
-    # Build the clients here: cached_property is not meant to race between threads.
+    clients.build()  # before the threads share them
     apps, storage, logs, resources = clients.apps, clients.storage, clients.logs, clients.resources
 
     def listed(call: Callable[[], Any], convert: Callable[[Any], ResourceFacts]) -> Callable[[], list[ResourceFacts]]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,8 +120,12 @@ class AzureProject:
         if self._clients is None:
             subscription = resolve(self.project, None, **self._options).subscription_id.value
             credential = self._credential or default_credential(self.target)
-            check_credential(credential, self.target, timeout=self._credential_timeout)
-            self._clients = AzureClients(credential, subscription, self.target, **self._client_kwargs)
+            # Sign in while the SDK clients are imported and built: two waits become one.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                signed_in = pool.submit(check_credential, credential, self.target, timeout=self._credential_timeout)
+                clients = AzureClients(credential, subscription, self.target, **self._client_kwargs).build()
+                signed_in.result()
+            self._clients = clients
         return self._clients
 
     @property
