@@ -144,21 +144,26 @@ def _arm_failure(exc: Any, name: str) -> DeploymentFailedError:
     return DeploymentFailedError(name, details, message=summary)
 
 
+def _long_running(clients: AzureClients, resource_group: str, name: str, begin: Callable[..., Any],
+                  body: dict[str, Any]) -> Any:
+    """Run one of ARM's long-running deployment calls (validate, what-if) to its result."""
+    from azure.core.exceptions import HttpResponseError
+
+    try:
+        return begin(resource_group, name, body).result()
+    except HttpResponseError as exc:
+        _raise_permission(exc, clients, resource_group)
+        raise _arm_failure(exc, name) from None
+
+
 def validate_deployment(clients: AzureClients, resource_group: str, name: str, template: Mapping[str, Any],
                         parameters: Mapping[str, Any]) -> None:
     """ARM's validation of the template with its parameters.
 
     :raises DeploymentFailedError: when ARM rejects the template, with its codes and messages.
     """
-    from azure.core.exceptions import HttpResponseError
-
-    try:
-        result = clients.deployments.deployments.begin_validate(
-            resource_group, name, _deployment_body(template, parameters)
-        ).result()
-    except HttpResponseError as exc:
-        _raise_permission(exc, clients, resource_group)
-        raise _arm_failure(exc, name) from None
+    result = _long_running(clients, resource_group, name, clients.deployments.deployments.begin_validate,
+                           _deployment_body(template, parameters))
     error = getattr(result, "error", None)
     if error is not None:
         summary, details = _arm_error(error, name)
@@ -171,15 +176,8 @@ def what_if(clients: AzureClients, resource_group: str, name: str, template: Map
 
     :raises DeploymentFailedError: when ARM cannot evaluate the template.
     """
-    from azure.core.exceptions import HttpResponseError
-
-    try:
-        result = clients.deployments.deployments.begin_what_if(
-            resource_group, name, _deployment_body(template, parameters)
-        ).result()
-    except HttpResponseError as exc:
-        _raise_permission(exc, clients, resource_group)
-        raise _arm_failure(exc, name) from None
+    result = _long_running(clients, resource_group, name, clients.deployments.deployments.begin_what_if,
+                           _deployment_body(template, parameters))
     props = getattr(result, "properties", None) or result
     changes = []
     for change in getattr(props, "changes", None) or []:

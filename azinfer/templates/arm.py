@@ -161,16 +161,23 @@ def _file_service() -> dict[str, Any]:
     }
 
 
+def _depends_on(resource: dict[str, Any], plan: Plan, *kinds: ResourceKind) -> dict[str, Any]:
+    """Add ``dependsOn`` for those of ``kinds`` the template declares (reused ones are not in it)."""
+    declared = [kind for kind in kinds if plan.action(kind) is not Action.REUSE]
+    if declared:
+        resource["dependsOn"] = [f"[{_rid(kind)}]" for kind in declared]
+    return resource
+
+
 def _file_share(plan: Plan) -> dict[str, Any]:
-    depends = [f"[{_rid(FILE_SERVICE)}]"] if plan.action(ResourceKind.STORAGE_ACCOUNT) is not Action.REUSE else []
     share: dict[str, Any] = {
         "type": SPECS[ResourceKind.FILE_SHARE].type,
         "apiVersion": SPECS[ResourceKind.FILE_SHARE].api_version,
         "name": "[variables('shareFullName')]",
         "properties": {"shareQuota": 1024, "enabledProtocols": "SMB"},
     }
-    if depends:
-        share["dependsOn"] = depends
+    if plan.action(ResourceKind.STORAGE_ACCOUNT) is not Action.REUSE:
+        share["dependsOn"] = [f"[{_rid(FILE_SERVICE)}]"]  # declared with the account
     return share
 
 
@@ -204,9 +211,7 @@ def _environment(plan: Plan) -> dict[str, Any]:
             "workloadProfiles": "[variables('workloadProfiles')]",
         },
     }
-    if plan.action(ResourceKind.LOG_ANALYTICS) is not Action.REUSE:
-        env["dependsOn"] = [f"[{_rid(ResourceKind.LOG_ANALYTICS)}]"]
-    return env
+    return _depends_on(env, plan, ResourceKind.LOG_ANALYTICS)
 
 
 def _environment_storage(plan: Plan) -> dict[str, Any]:
@@ -224,14 +229,7 @@ def _environment_storage(plan: Plan) -> dict[str, Any]:
             }
         },
     }
-    depends = [
-        f"[{_rid(kind)}]"
-        for kind in (ResourceKind.ENVIRONMENT, ResourceKind.FILE_SHARE)
-        if plan.action(kind) is not Action.REUSE
-    ]
-    if depends:
-        resource["dependsOn"] = depends
-    return resource
+    return _depends_on(resource, plan, ResourceKind.ENVIRONMENT, ResourceKind.FILE_SHARE)
 
 
 def _probe(probe: Probe) -> dict[str, Any]:
@@ -286,14 +284,7 @@ def _container_app(plan: Plan) -> dict[str, Any]:
             },
         },
     }
-    depends = [
-        f"[{_rid(kind)}]"
-        for kind in (ResourceKind.ENVIRONMENT, ResourceKind.ENVIRONMENT_STORAGE)
-        if plan.action(kind) is not Action.REUSE
-    ]
-    if depends:
-        app["dependsOn"] = depends
-    return app
+    return _depends_on(app, plan, ResourceKind.ENVIRONMENT, ResourceKind.ENVIRONMENT_STORAGE)
 
 
 def existing_references(plan: Plan) -> list[ResourceSpec]:
