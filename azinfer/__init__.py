@@ -19,15 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from azinfer.errors import (
     AzinferError,
-    AzurePermissionError,
     AzureError,
+    AzurePermissionError,
     ConfigWriteError,
     CredentialError,
     DeploymentFailedError,
     NamingError,
     PlanBlockedError,
     ProjectFileError,
-    RenderError,
     ResolutionError,
     ServeError,
 )
@@ -74,7 +73,6 @@ __all__ = [
     "NamingError",
     "ResolutionError",
     "PlanBlockedError",
-    "RenderError",
     "ConfigWriteError",
     "AzureError",
     "CredentialError",
@@ -100,6 +98,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from azinfer.config import config_from_outputs, write_config
+    from azinfer.inputs import Resolved, ResolvedInputs, Source, resolve
     from azinfer.inventory import InMemoryInventory, Inventory, ResourceFacts, WorkloadProfile
     from azinfer.pipeline import plan_project
     from azinfer.plan import Action, Plan, Problem, ProblemCode, Reason, ResourceChange, make_plan
@@ -113,4 +112,3 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         load_project,
     )
     from azinfer.templates import RenderedTemplates, render
-    from azinfer.inputs import Resolved, ResolvedInputs, Source, resolve

@@ -8,7 +8,6 @@ only on a terminal (and never with ``NO_COLOR`` set).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -24,7 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["main", "build_parser"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED = 0, 1  # argparse exits 2 on a usage error
 
 
 def _use_color(stream: TextIO) -> bool:

@@ -13,7 +13,6 @@ it without parsing the message. Messages never contain secrets.
     ├── NamingError             a resource name breaks Azure's naming rules
     ├── ResolutionError         an input (subscription, resource group...) cannot be resolved
     ├── PlanBlockedError        the plan has problems that stop it from being applied
-    ├── RenderError             a plan cannot be rendered into templates
     ├── ConfigWriteError        infra/inference.config.json could not be written
     ├── AzureError              a call to Azure failed (see azinfer.azure)
     │   ├── CredentialError     no usable credential
@@ -37,7 +36,6 @@ __all__ = [
     "NamingError",
     "ResolutionError",
     "PlanBlockedError",
-    "RenderError",
     "ConfigWriteError",
     "AzureError",
     "CredentialError",
@@ -117,10 +115,6 @@ class PlanBlockedError(AzinferError):
     def problems(self) -> Sequence[Problem]:
         """The problems that block the plan."""
         return self.plan.problems
-
-
-class RenderError(AzinferError):
-    """A plan cannot be rendered into templates."""
 
 
 class ConfigWriteError(AzinferError):

@@ -24,7 +24,7 @@ from typing import Any, Generic, TypeVar
 
 from azinfer.errors import ResolutionError
 from azinfer.inventory import JOB_TYPE, RESOURCE_TYPES, InMemoryInventory, Inventory, ResourceFacts
-from azinfer.names import ResourceKind, check_name, default_name, default_name_rule, unique_string
+from azinfer.names import ResourceKind, check_name, default_name, default_name_rule, resource_suffix
 from azinfer.project import (
     FINETUNING_CONFIG,
     FINETUNING_PARAMETERS,
@@ -170,11 +170,10 @@ def resolve(
             "pass one (--resource-group / resource_group=)",
         )
     rg_id = resource_group_id(subscription.value, group.value)
-    suffix_job = "aiacajob" + unique_string(rg_id)[:5]
     job = _first(
         _from(ft_params and ft_params.job_name, Source.FINETUNING_PARAMETERS, _param_detail(FINETUNING_PARAMETERS, "acaJobName")),
         _from(ft_config and ft_config.job_name, Source.FINETUNING_CONFIG, f"{FINETUNING_CONFIG} ACA_JOB_NAME"),
-        Resolved(suffix_job, Source.DEFAULT, "'aiacajob' + first 5 characters of uniqueString(resourceGroup().id)"),
+        Resolved("aiacajob" + resource_suffix(rg_id), Source.DEFAULT, "'aiacajob' + first 5 characters of uniqueString(resourceGroup().id)"),
     )
     assert job is not None
 

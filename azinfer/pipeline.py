@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 from collections.abc import Collection
 
+from azinfer.inputs import resolve
 from azinfer.inventory import InMemoryInventory, Inventory
 from azinfer.names import ResourceKind
 from azinfer.plan import Plan, make_plan
 from azinfer.project import load_project
-from azinfer.inputs import resolve
 
 __all__ = ["plan_project"]
 

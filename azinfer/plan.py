@@ -26,10 +26,10 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
+from azinfer.inputs import Resolved, ResolvedInputs, resource_group_id
 from azinfer.inventory import RESOURCE_TYPES, Inventory, ResourceFacts, resource_name
 from azinfer.names import ResourceKind
 from azinfer.project import GPU_SPECS
-from azinfer.inputs import Resolved, ResolvedInputs, resource_group_id
 
 __all__ = [
     "Action",

@@ -38,6 +38,7 @@ __all__ = [
     "Project",
     "load_project",
     "load_inference_config",
+    "load_inference_parameters",
     "INFERENCE_PARAMETERS",
     "FINETUNING_PARAMETERS",
     "FINETUNING_CONFIG",
@@ -263,10 +264,6 @@ class Project:
     finetuning_parameters: FinetuningParameters | None = None
     finetuning_config: FinetuningConfig | None = None
     inference_config: InferenceConfig | None = None
-
-    def path(self, relative: str) -> Path:
-        """A project file's path."""
-        return self.root / relative
 
 
 def _load_validated(root: Path, relative: str, schema: str) -> Any:

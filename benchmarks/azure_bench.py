@@ -21,7 +21,6 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 from azure_support import azure_project, make_project  # noqa: E402
 from test_azure_provision import FAULTS  # noqa: E402
 
-from azinfer.azure.inventory import read_inventory  # noqa: E402
 from azinfer.errors import AzinferError  # noqa: E402
 from azinfer.project import INFERENCE_CONFIG  # noqa: E402
 from tests.emulator import ArmEmulator, seed_finetuning_group  # noqa: E402

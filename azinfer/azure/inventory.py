@@ -16,7 +16,13 @@ from typing import Any, TypeVar
 
 from azinfer.azure.clients import AzureClients, permission_error
 from azinfer.errors import AzureError
-from azinfer.inventory import JOB_TYPE, RESOURCE_TYPES, InMemoryInventory, ResourceFacts, WorkloadProfile
+from azinfer.inventory import (
+    JOB_TYPE,
+    RESOURCE_TYPES,
+    InMemoryInventory,
+    ResourceFacts,
+    WorkloadProfile,
+)
 from azinfer.names import ResourceKind
 
 __all__ = ["read_inventory"]

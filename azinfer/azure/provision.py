@@ -15,13 +15,20 @@ from __future__ import annotations
 
 import os
 import secrets
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from azinfer.azure.clients import AzureClients, AzureTarget, Cloud, check_credential, default_credential, target_for
+from azinfer.azure.clients import (
+    AzureClients,
+    AzureTarget,
+    Cloud,
+    check_credential,
+    default_credential,
+    target_for,
+)
 from azinfer.azure.deploy import (
     ProgressCallback,
     WhatIf,
@@ -36,12 +43,12 @@ from azinfer.azure.inventory import read_inventory
 from azinfer.azure.preflight import preflight_problems, read_preflight_facts
 from azinfer.config import config_from_outputs, write_config
 from azinfer.errors import AzureError, PlanBlockedError
+from azinfer.inputs import resolve
 from azinfer.inventory import RESOURCE_TYPES, InMemoryInventory
 from azinfer.names import ResourceKind
 from azinfer.plan import Plan, make_plan
 from azinfer.project import Authentication, InferenceConfig, Project, load_project
 from azinfer.templates import RenderedTemplates, render, rendered_parameters
-from azinfer.inputs import resolve
 
 if TYPE_CHECKING:  # pragma: no cover
     from azure.core.credentials import TokenCredential

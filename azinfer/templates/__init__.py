@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from azinfer.plan import Plan
 from azinfer.inputs import Source
+from azinfer.plan import Plan
 
 __all__ = ["RenderedTemplates", "render", "rendered_parameters", "PARAMETERS_SCHEMA"]
 

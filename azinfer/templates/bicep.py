@@ -10,7 +10,15 @@ from azinfer.names import DEFAULT_PREFIXES, ResourceKind
 from azinfer.plan import Action, Plan
 from azinfer.project import InferenceParameters
 from azinfer.templates.arm import PARAMETER_DOCS, existing_references
-from azinfer.templates.resources import API_KEY_SECRET, FILE_SERVICE, GPU_SPECS, PROBES, SHARE_VOLUME, SPECS, TAGS
+from azinfer.templates.resources import (
+    API_KEY_SECRET,
+    FILE_SERVICE,
+    GPU_SPECS,
+    PROBES,
+    SHARE_VOLUME,
+    SPECS,
+    TAGS,
+)
 
 __all__ = ["bicep_template", "bicep_string"]
 
