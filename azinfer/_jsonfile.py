@@ -94,7 +94,7 @@ def _expected(error: Any) -> tuple[str, str | None]:
     hint = description
     if kind == "type":
         types = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
-        wanted = " or ".join(_JSON_TYPES.get(_PY.get(t, type(None)), t) if t != "null" else "null" for t in types)
+        wanted = " or ".join(_SCHEMA_TYPES.get(str(t), str(t)) for t in types)
         return f"expected {wanted}, got {_describe(value)}", hint
     if kind == "enum":
         options = ", ".join(json.dumps(o) for o in error.validator_value)
@@ -122,7 +122,15 @@ def _expected(error: Any) -> tuple[str, str | None]:
     return error.message, hint
 
 
-_PY = {"object": dict, "array": list, "string": str, "boolean": bool, "integer": int, "number": float}
+_SCHEMA_TYPES = {
+    "object": "an object",
+    "array": "an array",
+    "string": "a string",
+    "boolean": "a boolean",
+    "integer": "an integer",
+    "number": "a number",
+    "null": "null",
+}
 
 
 def validate(instance: Any, schema_name: str, *, display: str) -> None:

@@ -36,8 +36,8 @@ def config_from_outputs(outputs: Mapping[str, Any]) -> InferenceConfig:
     :raises ProjectFileError: when an output is missing or invalid.
     """
     plain = {key: value.get("value") if isinstance(value, Mapping) else value for key, value in outputs.items()}
-    data = {key: plain.get(key) for key in CONFIG_KEYS}
-    validate({k: v for k, v in data.items() if v is not None}, "inference.config.schema.json", display="deployment outputs")
+    data = {key: value for key in CONFIG_KEYS if (value := plain.get(key)) is not None}
+    validate(data, "inference.config.schema.json", display="deployment outputs")
     return InferenceConfig.from_json(data)
 
 

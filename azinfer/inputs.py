@@ -104,11 +104,11 @@ class ResolvedInputs:
         return self.names[kind].value
 
 
-def _first(*candidates: Resolved[T] | None) -> Resolved[T] | None:
-    return next((c for c in candidates if c is not None and c.value is not None), None)
+def _first(*candidates: Resolved[str] | None) -> Resolved[str] | None:
+    return next((c for c in candidates if c is not None), None)
 
 
-def _from(value: T | None, source: Source, detail: str) -> Resolved[T] | None:
+def _from(value: str | None, source: Source, detail: str) -> Resolved[str] | None:
     return None if value is None else Resolved(value, source, detail)
 
 
@@ -150,8 +150,8 @@ def resolve(
 
     subscription = _first(
         _from(subscription_id, Source.ARGUMENT, "subscription option"),
-        _from(ft_config and ft_config.subscription_id, Source.FINETUNING_CONFIG, f"{FINETUNING_CONFIG} SUBSCRIPTION_ID"),
-        _from(inf_config and inf_config.subscription_id, Source.INFERENCE_CONFIG, f"{INFERENCE_CONFIG} SUBSCRIPTION_ID"),
+        _from(ft_config.subscription_id if ft_config else None, Source.FINETUNING_CONFIG, f"{FINETUNING_CONFIG} SUBSCRIPTION_ID"),
+        _from(inf_config.subscription_id if inf_config else None, Source.INFERENCE_CONFIG, f"{INFERENCE_CONFIG} SUBSCRIPTION_ID"),
     )
     if subscription is None:
         raise ResolutionError(
@@ -160,8 +160,8 @@ def resolve(
         )
     group = _first(
         _from(resource_group, Source.ARGUMENT, "resource group option"),
-        _from(ft_config and ft_config.resource_group, Source.FINETUNING_CONFIG, f"{FINETUNING_CONFIG} RESOURCE_GROUP_NAME"),
-        _from(inf_config and inf_config.resource_group, Source.INFERENCE_CONFIG, f"{INFERENCE_CONFIG} RESOURCE_GROUP_NAME"),
+        _from(ft_config.resource_group if ft_config else None, Source.FINETUNING_CONFIG, f"{FINETUNING_CONFIG} RESOURCE_GROUP_NAME"),
+        _from(inf_config.resource_group if inf_config else None, Source.INFERENCE_CONFIG, f"{INFERENCE_CONFIG} RESOURCE_GROUP_NAME"),
     )
     if group is None:
         raise ResolutionError(
@@ -171,8 +171,8 @@ def resolve(
         )
     rg_id = resource_group_id(subscription.value, group.value)
     job = _first(
-        _from(ft_params and ft_params.job_name, Source.FINETUNING_PARAMETERS, _param_detail(FINETUNING_PARAMETERS, "acaJobName")),
-        _from(ft_config and ft_config.job_name, Source.FINETUNING_CONFIG, f"{FINETUNING_CONFIG} ACA_JOB_NAME"),
+        _from(ft_params.job_name if ft_params else None, Source.FINETUNING_PARAMETERS, _param_detail(FINETUNING_PARAMETERS, "acaJobName")),
+        _from(ft_config.job_name if ft_config else None, Source.FINETUNING_CONFIG, f"{FINETUNING_CONFIG} ACA_JOB_NAME"),
         Resolved("aiacajob" + resource_suffix(rg_id), Source.DEFAULT, "'aiacajob' + first 5 characters of uniqueString(resourceGroup().id)"),
     )
     assert job is not None
@@ -201,7 +201,7 @@ def resolve(
         return Resolved(default_name(kind, rg_id), Source.DEFAULT, default_name_rule(kind))
 
     # The environment first: the storages and the workspace are found through it.
-    env_fact = _from(job_env and job_env.name, Source.INVENTORY, f"environment of fine-tuning job {job.value!r}")
+    env_fact = _from(job_env.name if job_env else None, Source.INVENTORY, f"environment of fine-tuning job {job.value!r}")
     names[ResourceKind.ENVIRONMENT] = _first(from_files(ResourceKind.ENVIRONMENT), env_fact) or default(
         ResourceKind.ENVIRONMENT
     )
@@ -214,11 +214,11 @@ def resolve(
     mounted = f"storage mounted by environment {env_name!r}"
     names[ResourceKind.STORAGE_ACCOUNT] = _first(
         from_files(ResourceKind.STORAGE_ACCOUNT),
-        _from(only_storage and only_storage.account_name, Source.INVENTORY, mounted),
+        _from(only_storage.account_name if only_storage else None, Source.INVENTORY, mounted),
     ) or default(ResourceKind.STORAGE_ACCOUNT)
     names[ResourceKind.FILE_SHARE] = _first(
         from_files(ResourceKind.FILE_SHARE),
-        _from(only_storage and only_storage.share_name, Source.INVENTORY, mounted),
+        _from(only_storage.share_name if only_storage else None, Source.INVENTORY, mounted),
     ) or default(ResourceKind.FILE_SHARE)
     account, share = names[ResourceKind.STORAGE_ACCOUNT].value, names[ResourceKind.FILE_SHARE].value
     bound = next(
@@ -231,7 +231,7 @@ def resolve(
     )
     names[ResourceKind.ENVIRONMENT_STORAGE] = _first(
         from_files(ResourceKind.ENVIRONMENT_STORAGE),
-        _from(bound and bound.short_name, Source.INVENTORY, f"environment storage of {env_name!r} bound to share {share!r}"),
+        _from(bound.short_name if bound else None, Source.INVENTORY, f"environment storage of {env_name!r} bound to share {share!r}"),
     ) or default(ResourceKind.ENVIRONMENT_STORAGE)
     workspace = None
     if env is not None and env.log_analytics_customer_id:
@@ -245,7 +245,7 @@ def resolve(
         )
     names[ResourceKind.LOG_ANALYTICS] = _first(
         from_files(ResourceKind.LOG_ANALYTICS),
-        _from(workspace and workspace.name, Source.INVENTORY, f"workspace that environment {env_name!r} logs to"),
+        _from(workspace.name if workspace else None, Source.INVENTORY, f"workspace that environment {env_name!r} logs to"),
     ) or default(ResourceKind.LOG_ANALYTICS)
     names[ResourceKind.CONTAINER_APP] = from_files(ResourceKind.CONTAINER_APP) or default(ResourceKind.CONTAINER_APP)
 
@@ -256,8 +256,8 @@ def resolve(
     where = _first(
         _from(location, Source.ARGUMENT, "location option"),
         _from(params.location, Source.INFERENCE_PARAMETERS, _param_detail(INFERENCE_PARAMETERS, "location")),
-        _from(ft_params and ft_params.location, Source.FINETUNING_PARAMETERS, _param_detail(FINETUNING_PARAMETERS, "location")),
-        _from(env and env.location, Source.INVENTORY, f"location of environment {env_name!r}"),
+        _from(ft_params.location if ft_params else None, Source.FINETUNING_PARAMETERS, _param_detail(FINETUNING_PARAMETERS, "location")),
+        _from(env.location if env else None, Source.INVENTORY, f"location of environment {env_name!r}"),
         _from(inv.resource_group_location, Source.INVENTORY, f"location of resource group {group.value!r}"),
     )
     resolved_location: Resolved[str | None] = (

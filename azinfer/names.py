@@ -49,7 +49,7 @@ class ResourceKind(str, Enum):
     """Microsoft.App/containerApps: the inference server."""
 
     @property
-    def title(self) -> str:
+    def label(self) -> str:
         """The kind in words, e.g. ``"storage account"``."""
         return _TITLES[self]
 
@@ -224,4 +224,4 @@ def check_name(kind: ResourceKind, name: str, *, source: str | None = None) -> N
     :raises NamingError: when the name breaks the rule; the message states the rule.
     """
     if not _RULES[kind].pattern.fullmatch(name):
-        raise NamingError(kind.title, name, _RULES[kind].text, source=source)
+        raise NamingError(kind.label, name, _RULES[kind].text, source=source)

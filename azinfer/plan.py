@@ -124,7 +124,7 @@ class ResourceChange:
         """The change's JSON form."""
         return {
             "resource": self.kind.value,
-            "title": self.kind.title,
+            "title": self.kind.label,
             "type": self.resource_type,
             "name": self.name.value,
             "armName": self.arm_name,
@@ -290,7 +290,7 @@ def make_plan(
                     Problem(
                         ProblemCode.REGION_MISMATCH,
                         kind,
-                        f"{kind.title} {inputs.name(kind)!r} is in {existing.location}, but the plan's location is "
+                        f"{kind.label} {inputs.name(kind)!r} is in {existing.location}, but the plan's location is "
                         f"{location} (from {inputs.location.detail}); a container app must be in its environment's "
                         "region. Remove the location or use the existing resource's region.",
                     )

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import httpx
 
+# Before anything imports huggingface_hub: building the test model must never reach a hub.
+os.environ["HF_HUB_OFFLINE"] = "1"
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "serve"))
 from serve_model_factory import ModelShape, build_mount  # noqa: E402
