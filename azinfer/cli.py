@@ -24,6 +24,10 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["main", "build_parser"]
 
 EXIT_OK, EXIT_FAILED = 0, 1  # argparse exits 2 on a usage error
+# The optional dependencies a command may lack, and the extra that brings them.
+_EXTRAS = {name: "azure" for name in ("azure", "msal")} | {
+    name: "serve" for name in ("torch", "transformers", "peft", "fastapi", "uvicorn", "gradio", "safetensors")
+}
 
 
 def _use_color(stream: TextIO) -> bool:
@@ -140,6 +144,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(handler(args))
     except AzinferError as exc:
         print(f"azinfer: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except ModuleNotFoundError as exc:
+        extra = _EXTRAS.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(f"azinfer: error: {exc.name} is not installed: pip install 'azinfer[{extra}]'", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("azinfer: interrupted", file=sys.stderr)
