@@ -87,3 +87,14 @@ def test_import_stays_light() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_missing_azure_extra_names_it(project: Path) -> None:
+    code = (
+        "import sys; sys.modules['azure'] = None; from azinfer.cli import main; "
+        f"sys.exit(main(['plan', {str(project)!r}]))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "pip install 'azinfer[azure]'" in result.stderr
+    assert "Traceback" not in result.stderr
