@@ -131,24 +131,35 @@ def _variables(plan: Plan) -> dict[str, Any]:
     return variables
 
 
-def _storage_account() -> dict[str, Any]:
+def _tracked(kind: ResourceKind, body: dict[str, Any]) -> dict[str, Any]:
+    """A top-level resource of ours: type, api-version, name, location and tags, then its body."""
+    spec = SPECS[kind]
     return {
-        "type": SPECS[ResourceKind.STORAGE_ACCOUNT].type,
-        "apiVersion": SPECS[ResourceKind.STORAGE_ACCOUNT].api_version,
-        "name": "[variables('storageName')]",
+        "type": spec.type,
+        "apiVersion": spec.api_version,
+        "name": f"[variables('{spec.name_var}')]",
         "location": "[variables('location')]",
         "tags": dict(TAGS),
-        "kind": "StorageV2",
-        "sku": {"name": "Standard_LRS"},
-        "properties": {
-            "largeFileSharesState": "Enabled",
-            "minimumTlsVersion": "TLS1_2",
-            "supportsHttpsTrafficOnly": True,
-            "allowBlobPublicAccess": False,
-            # An Azure Files mount in Container Apps authenticates with the account key.
-            "allowSharedKeyAccess": True,
-        },
+        **body,
     }
+
+
+def _storage_account() -> dict[str, Any]:
+    return _tracked(
+        ResourceKind.STORAGE_ACCOUNT,
+        {
+            "kind": "StorageV2",
+            "sku": {"name": "Standard_LRS"},
+            "properties": {
+                "largeFileSharesState": "Enabled",
+                "minimumTlsVersion": "TLS1_2",
+                "supportsHttpsTrafficOnly": True,
+                "allowBlobPublicAccess": False,
+                # An Azure Files mount in Container Apps authenticates with the account key.
+                "allowSharedKeyAccess": True,
+            },
+        },
+    )
 
 
 def _file_service() -> dict[str, Any]:
@@ -182,35 +193,31 @@ def _file_share(plan: Plan) -> dict[str, Any]:
 
 
 def _log_analytics() -> dict[str, Any]:
-    return {
-        "type": SPECS[ResourceKind.LOG_ANALYTICS].type,
-        "apiVersion": SPECS[ResourceKind.LOG_ANALYTICS].api_version,
-        "name": "[variables('logAnalyticsName')]",
-        "location": "[variables('location')]",
-        "tags": dict(TAGS),
-        "properties": {"sku": {"name": "PerGB2018"}, "retentionInDays": 30},
-    }
+    return _tracked(
+        ResourceKind.LOG_ANALYTICS,
+        {
+            "properties": {"sku": {"name": "PerGB2018"}, "retentionInDays": 30},
+        },
+    )
 
 
 def _environment(plan: Plan) -> dict[str, Any]:
     logs = SPECS[ResourceKind.LOG_ANALYTICS]
-    env: dict[str, Any] = {
-        "type": SPECS[ResourceKind.ENVIRONMENT].type,
-        "apiVersion": SPECS[ResourceKind.ENVIRONMENT].api_version,
-        "name": "[variables('environmentName')]",
-        "location": "[variables('location')]",
-        "tags": dict(TAGS),
-        "properties": {
-            "appLogsConfiguration": {
-                "destination": "log-analytics",
-                "logAnalyticsConfiguration": {
-                    "customerId": f"[reference({_rid(ResourceKind.LOG_ANALYTICS)}, '{logs.api_version}').customerId]",
-                    "sharedKey": f"[listKeys({_rid(ResourceKind.LOG_ANALYTICS)}, '{logs.api_version}').primarySharedKey]",
+    env: dict[str, Any] = _tracked(
+        ResourceKind.ENVIRONMENT,
+        {
+            "properties": {
+                "appLogsConfiguration": {
+                    "destination": "log-analytics",
+                    "logAnalyticsConfiguration": {
+                        "customerId": f"[reference({_rid(ResourceKind.LOG_ANALYTICS)}, '{logs.api_version}').customerId]",
+                        "sharedKey": f"[listKeys({_rid(ResourceKind.LOG_ANALYTICS)}, '{logs.api_version}').primarySharedKey]",
+                    },
                 },
+                "workloadProfiles": "[variables('workloadProfiles')]",
             },
-            "workloadProfiles": "[variables('workloadProfiles')]",
         },
-    }
+    )
     return _depends_on(env, plan, ResourceKind.LOG_ANALYTICS)
 
 
@@ -237,53 +244,51 @@ def _probe(probe: Probe) -> dict[str, Any]:
 
 
 def _container_app(plan: Plan) -> dict[str, Any]:
-    app: dict[str, Any] = {
-        "type": SPECS[ResourceKind.CONTAINER_APP].type,
-        "apiVersion": SPECS[ResourceKind.CONTAINER_APP].api_version,
-        "name": "[variables('appName')]",
-        "location": "[variables('location')]",
-        "tags": dict(TAGS),
-        "properties": {
-            "managedEnvironmentId": f"[{_rid(ResourceKind.ENVIRONMENT)}]",
-            "workloadProfileName": "[variables('gpuProfileName')]",
-            "configuration": {
-                "activeRevisionsMode": "Single",
-                "ingress": {
-                    "external": True,
-                    "targetPort": "[parameters('targetPort')]",
-                    "transport": "auto",
-                    "allowInsecure": False,
+    app: dict[str, Any] = _tracked(
+        ResourceKind.CONTAINER_APP,
+        {
+            "properties": {
+                "managedEnvironmentId": f"[{_rid(ResourceKind.ENVIRONMENT)}]",
+                "workloadProfileName": "[variables('gpuProfileName')]",
+                "configuration": {
+                    "activeRevisionsMode": "Single",
+                    "ingress": {
+                        "external": True,
+                        "targetPort": "[parameters('targetPort')]",
+                        "transport": "auto",
+                        "allowInsecure": False,
+                    },
+                    "secrets": "[if(variables('useApiKey'), createArray(createObject('name', "
+                    f"'{API_KEY_SECRET}', 'value', parameters('apiKey'))), createArray())]",
                 },
-                "secrets": "[if(variables('useApiKey'), createArray(createObject('name', "
-                f"'{API_KEY_SECRET}', 'value', parameters('apiKey'))), createArray())]",
-            },
-            "template": {
-                "containers": [
-                    {
-                        "name": "inference",
-                        "image": "[parameters('image')]",
-                        "command": ["/bin/bash", "-c", "[join(parameters('defaultCommands'), '; ')]"],
-                        "env": "[concat(createArray(createObject('name', 'AZINFER_MOUNT', 'value', '/mount'), "
-                        "createObject('name', 'AZINFER_PORT', 'value', string(parameters('targetPort')))), "
-                        "if(variables('useApiKey'), createArray(createObject('name', 'AZINFER_API_KEY', "
-                        f"'secretRef', '{API_KEY_SECRET}')), createArray(createObject('name', "
-                        "'AZINFER_INSECURE_NO_AUTH', 'value', 'true'))))]",
-                        "resources": {"cpu": "[variables('gpu').cpu]", "memory": "[variables('gpu').memory]"},
-                        "probes": [_probe(probe) for probe in PROBES],
-                        "volumeMounts": [{"volumeName": SHARE_VOLUME, "mountPath": "/mount"}],
-                    }
-                ],
-                "scale": {"minReplicas": "[variables('minReplicas')]", "maxReplicas": "[parameters('maxReplicas')]"},
-                "volumes": [
-                    {
-                        "name": SHARE_VOLUME,
-                        "storageType": "AzureFile",
-                        "storageName": "[variables('environmentStorageName')]",
-                    }
-                ],
+                "template": {
+                    "containers": [
+                        {
+                            "name": "inference",
+                            "image": "[parameters('image')]",
+                            "command": ["/bin/bash", "-c", "[join(parameters('defaultCommands'), '; ')]"],
+                            "env": "[concat(createArray(createObject('name', 'AZINFER_MOUNT', 'value', '/mount'), "
+                            "createObject('name', 'AZINFER_PORT', 'value', string(parameters('targetPort')))), "
+                            "if(variables('useApiKey'), createArray(createObject('name', 'AZINFER_API_KEY', "
+                            f"'secretRef', '{API_KEY_SECRET}')), createArray(createObject('name', "
+                            "'AZINFER_INSECURE_NO_AUTH', 'value', 'true'))))]",
+                            "resources": {"cpu": "[variables('gpu').cpu]", "memory": "[variables('gpu').memory]"},
+                            "probes": [_probe(probe) for probe in PROBES],
+                            "volumeMounts": [{"volumeName": SHARE_VOLUME, "mountPath": "/mount"}],
+                        }
+                    ],
+                    "scale": {"minReplicas": "[variables('minReplicas')]", "maxReplicas": "[parameters('maxReplicas')]"},
+                    "volumes": [
+                        {
+                            "name": SHARE_VOLUME,
+                            "storageType": "AzureFile",
+                            "storageName": "[variables('environmentStorageName')]",
+                        }
+                    ],
+                },
             },
         },
-    }
+    )
     return _depends_on(app, plan, ResourceKind.ENVIRONMENT, ResourceKind.ENVIRONMENT_STORAGE)
 
 
