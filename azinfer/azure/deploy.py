@@ -16,8 +16,8 @@ from typing import Any
 
 from azinfer.azure.clients import AzureClients, permission_error
 from azinfer.errors import AzureError, DeploymentFailedError, ResourceFailure
+from azinfer.inputs import ResolvedInputs
 from azinfer.names import ResourceKind
-from azinfer.plan import Plan
 from azinfer.templates.resources import API_KEY_SECRET
 
 __all__ = [
@@ -74,11 +74,6 @@ class WhatIfChange:
     changed_paths: tuple[str, ...] = ()
     """For Modify: the property paths that would change."""
 
-    @property
-    def resource_name(self) -> str:
-        """The resource's name (the last segment of its id)."""
-        return self.resource_id.rstrip("/").rsplit("/", 1)[-1]
-
 
 @dataclass(frozen=True)
 class WhatIf:
@@ -106,18 +101,18 @@ class WhatIf:
         return "\n".join(["ARM what-if:", *lines, f"What-if: {summary}."]) + "\n"
 
 
-def deployment_name(plan: Plan) -> str:
+def deployment_name(inputs: ResolvedInputs) -> str:
     """The deployment's deterministic name: the same project always deploys under the same name."""
-    return f"azinfer-{plan.inputs.name(ResourceKind.CONTAINER_APP)}"[:64]
+    return f"azinfer-{inputs.name(ResourceKind.CONTAINER_APP)}"[:64]
 
 
-def existing_api_key(clients: AzureClients, plan: Plan) -> str | None:
+def existing_api_key(clients: AzureClients, inputs: ResolvedInputs) -> str | None:
     """The API key the existing app holds (kept across deployments), or ``None``."""
     from azure.core.exceptions import ResourceNotFoundError
 
     try:
         secrets = clients.apps.container_apps.list_secrets(
-            plan.inputs.resource_group.value, plan.inputs.name(ResourceKind.CONTAINER_APP)
+            inputs.resource_group.value, inputs.name(ResourceKind.CONTAINER_APP)
         )
     except ResourceNotFoundError:
         return None

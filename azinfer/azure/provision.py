@@ -108,6 +108,9 @@ class AzureProject:
         **client_kwargs: Any,
     ) -> None:
         self.project: Project = load_project(project_dir)
+        # Subscription, resource group and the app's name need no inventory (and fail early when unknown).
+        self._base = resolve(self.project, None, subscription_id=subscription_id, resource_group=resource_group,
+                             location=location)
         self.target: AzureTarget = target_for(cloud, arm_endpoint=arm_endpoint, authority_host=authority_host)
         self._credential = credential
         self._options = {"subscription_id": subscription_id, "resource_group": resource_group, "location": location}
@@ -125,7 +128,7 @@ class AzureProject:
         :raises ResolutionError: when no subscription can be resolved.
         """
         if self._clients is None:
-            subscription = resolve(self.project, None, **self._options).subscription_id.value
+            subscription = self._base.subscription_id.value
             credential = self._credential or default_credential(self.target)
             # Sign in while the SDK clients are imported and built: two waits become one.
             with ThreadPoolExecutor(max_workers=1) as pool:
@@ -138,7 +141,7 @@ class AzureProject:
     @property
     def resource_group(self) -> str:
         """The target resource group."""
-        return resolve(self.project, None, **self._options).resource_group.value
+        return self._base.resource_group.value
 
     def inventory(self) -> InMemoryInventory:
         """A snapshot of the resource group (concurrent reads)."""
@@ -159,8 +162,8 @@ class AzureProject:
         parameters = rendered_parameters(plan)["parameters"]
         if plan.inputs.parameters.authentication is Authentication.API_KEY:
             # Keep the key clients already use; a new app gets a fresh one.
-            parameters["apiKey"] = {"value": existing_api_key(self.clients, plan) or secrets.token_urlsafe(32)}
-        name = deployment_name(plan)
+            parameters["apiKey"] = {"value": existing_api_key(self.clients, plan.inputs) or secrets.token_urlsafe(32)}
+        name = deployment_name(plan.inputs)
         validate_deployment(self.clients, self.resource_group, name, rendered.template, parameters)
         return rendered, parameters, name
 
@@ -193,8 +196,7 @@ class AzureProject:
         :raises AzureError: when ``confirm`` declines.
         """
         # An earlier run's deployment may still be running (Ctrl-C leaves ARM working): wait for it first.
-        app_plan = make_plan(resolve(self.project, None, **self._options), InMemoryInventory())
-        attach(self.clients, self.resource_group, deployment_name(app_plan), on_progress=on_progress,
+        attach(self.clients, self.resource_group, deployment_name(self._base), on_progress=on_progress,
                poll_interval=self._poll_interval)
         inventory = self.inventory()
         plan = self.plan(inventory)
@@ -231,11 +233,10 @@ class AzureProject:
 
         :raises AzureError: when the app does not exist or has no key (authentication none).
         """
-        plan = make_plan(resolve(self.project, None, **self._options), InMemoryInventory())
-        key = existing_api_key(self.clients, plan)
+        key = existing_api_key(self.clients, self._base)
         if key is None:
             raise AzureError(
-                f"container app {plan.inputs.name(ResourceKind.CONTAINER_APP)!r} has no API key "
+                f"container app {self._base.name(ResourceKind.CONTAINER_APP)!r} has no API key "
                 "(not provisioned yet, or authentication is 'none')"
             )
         return key
