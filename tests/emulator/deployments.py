@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import providers
-from .expressions import Context, ExpressionError, Unknown, evaluate_string, evaluate_value, to_arm_string
-from .state import Operation, deep_merge, parse_resource_id
+from .expressions import Context, ExpressionError, Unknown, evaluate_value, to_arm_string
+from .state import Operation, at_path, parse_resource_id
 
 if TYPE_CHECKING:  # pragma: no cover
     from .server import ArmEmulator, Request, Response
@@ -695,26 +695,12 @@ class DeploymentEngine:
 
 def _mask(value: Any, paths: tuple[tuple[str, ...], ...]) -> Any:
     """Write-only values (keys, secrets) as a digest: what-if tells whether they change without showing them."""
-    def walk(node: Any, path: tuple[str, ...]) -> None:
-        if not path:
-            return
-        head, rest = path[0], path[1:]
-        if head == "*":
-            for item in node if isinstance(node, list) else []:
-                walk(item, rest)
-            return
-        if not isinstance(node, dict):
-            return
-        key = next((k for k in node if k.lower() == head.lower()), None)
-        if key is None:
-            return
-        if rest:
-            walk(node[key], rest)
-        elif isinstance(node[key], str) and not node[key].startswith("["):
-            node[key] = "[secure:" + hashlib.sha256(node[key].encode()).hexdigest()[:12] + "]"
+    def digest(parent: dict[str, Any], key: str) -> None:
+        if isinstance(parent[key], str) and not parent[key].startswith("["):
+            parent[key] = "[secure:" + hashlib.sha256(parent[key].encode()).hexdigest()[:12] + "]"
 
     for path in paths:
-        walk(value, path)
+        at_path(value, path, digest)
     return value
 
 

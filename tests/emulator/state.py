@@ -116,7 +116,7 @@ class Resource:
         body = {"id": self.id, "name": self.name, "type": self.type, **{k: v for k, v in body.items() if k not in ("id", "name", "type")}}
         if not secrets:
             for path in self.secret_paths:
-                _strip(body, path)
+                at_path(body, path, lambda parent, key: parent.pop(key))
         return body
 
     @property
@@ -124,24 +124,24 @@ class Resource:
         return self.view().get("properties", {}).get("provisioningState")
 
 
-def _strip(node: Any, path: tuple[str, ...]) -> None:
+def at_path(node: Any, path: tuple[str, ...], act: Callable[[dict[str, Any], str], None]) -> None:
+    """Call ``act(parent, key)`` for each value at ``path`` (keys case-insensitive, ``*`` for every list item)."""
     if not path:
         return
     head, rest = path[0], path[1:]
     if head == "*":
-        if isinstance(node, list):
-            for item in node:
-                _strip(item, rest)
+        for item in node if isinstance(node, list) else []:
+            at_path(item, rest, act)
         return
     if not isinstance(node, dict):
         return
     key = next((k for k in node if k.lower() == head.lower()), None)
     if key is None:
         return
-    if not rest:
-        node.pop(key)
+    if rest:
+        at_path(node[key], rest, act)
     else:
-        _strip(node[key], rest)
+        act(node, key)
 
 
 @dataclass
