@@ -1,25 +1,24 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from toolkit_projects import write_parameters
 
 from azinfer import ProjectFileError, load_project
-from azinfer.serve import start_script
 from azinfer.names import ResourceKind
 from azinfer.project import (
+    CONFIG_KEYS,
     INFERENCE_PARAMETERS,
     Authentication,
     GpuProfileType,
     load_inference_config,
     load_inference_parameters,
-    CONFIG_KEYS,
 )
-
-from toolkit_projects import write_parameters
 
 
 def test_example_project_loads_with_every_file(project: Path) -> None:
@@ -181,3 +180,38 @@ def test_fuzz_bytes_only_project_errors_escape(tmp_path: Path, content: bytes) -
     path.write_bytes(content)
     with pytest.raises(ProjectFileError):
         load_inference_parameters(path)
+
+
+def _infra(tmp_path: Path) -> Path:
+    (tmp_path / "infra" / "provision").mkdir(parents=True)
+    return tmp_path / INFERENCE_PARAMETERS
+
+
+def test_a_fifo_in_place_of_a_file_is_refused_without_hanging(tmp_path: Path) -> None:
+    os.mkfifo(_infra(tmp_path))
+    with pytest.raises(ProjectFileError, match="expected a regular file, found not a regular file"):
+        load_project(tmp_path)
+
+
+def test_a_device_in_place_of_a_file_is_refused(tmp_path: Path) -> None:
+    _infra(tmp_path).symlink_to("/dev/zero")
+    with pytest.raises(ProjectFileError, match="expected a regular file"):
+        load_project(tmp_path)
+
+
+def test_a_huge_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    with _infra(tmp_path).open("wb") as handle:
+        handle.truncate(64 * 1024 * 1024)  # sparse: 64 MiB claimed, no disk used
+    with pytest.raises(ProjectFileError, match="expected at most 4096 KiB"):
+        load_project(tmp_path)
+
+
+def test_dangling_and_looping_links_are_named(tmp_path: Path) -> None:
+    path = _infra(tmp_path)
+    path.symlink_to(tmp_path / "gone.json")
+    with pytest.raises(ProjectFileError, match="is a dangling link"):
+        load_project(tmp_path)
+    path.unlink()
+    path.symlink_to(path)
+    with pytest.raises(ProjectFileError, match="is a link that loops"):
+        load_project(tmp_path)
