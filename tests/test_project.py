@@ -134,7 +134,7 @@ def test_config_as_shipped_loads_as_not_provisioned_and_keeps_foreign_keys(tmp_p
     assert not config.provisioned and config.missing == CONFIG_KEYS
     assert dict(config.extra) == {"COMMANDS": commands}
     with pytest.raises(ProjectFileError, match="ACA_APP_ENDPOINT: is null: nothing is provisioned yet"):
-        config.url
+        _ = config.url
 
 
 def test_config_with_a_wrong_owned_value_names_the_key(tmp_path: Path) -> None:
