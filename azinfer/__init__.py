@@ -25,6 +25,7 @@ from azinfer.errors import (
     CredentialError,
     DeploymentFailedError,
     NamingError,
+    PreviewOutdatedError,
     PlanBlockedError,
     ProjectFileError,
     ResolutionError,
@@ -78,6 +79,7 @@ __all__ = [
     "CredentialError",
     "AzurePermissionError",
     "DeploymentFailedError",
+    "PreviewOutdatedError",
     "ServeError",
     *_LAZY,
 ]
