@@ -11,7 +11,7 @@ from .containerapps import ReplicaStart
 from .expressions import ExpressionError, Unknown
 from .faults import Fault, FaultSet
 from .fileshare import ShareData, StorageError
-from .fixtures import FinetuningGroup, seed_finetuning_group
+from .fixtures import FinetuningGroup, seed_finetuning_group, seed_finetuning_share
 from .logstream import StreamSettings
 from .server import ArmEmulator, ArmError, Request, RequestRecord, Response
 from .state import Resource, State, parse_resource_id
@@ -35,4 +35,5 @@ __all__ = [
     "Unknown",
     "parse_resource_id",
     "seed_finetuning_group",
+    "seed_finetuning_share",
 ]
