@@ -551,7 +551,7 @@ def _data(res: Resource) -> ShareData:
 
 
 def error_headers(err: StorageError) -> dict[str, str]:
-    return {"x-ms-error-code": err.code, "x-ms-version": API_VERSION, "Content-Type": "application/xml"}
+    return {"x-ms-error-code": err.code, "Content-Type": "application/xml"}
 
 
 def _int_header(req: Request, name: str) -> int:

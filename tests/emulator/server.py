@@ -487,8 +487,9 @@ class ArmEmulator:
         return rec
 
     def requests_matching(self, method: str | None = None, path: str | None = None,
-                          source: str | None = None) -> list[RequestRecord]:
-        """Logged requests by method and path glob (case-insensitive); ``source``: "http" or a prefix like "deployment"."""
+                          source: str | None = None, service: str | None = None) -> list[RequestRecord]:
+        """Logged requests by method and path glob (case-insensitive); ``source``: "http" or a prefix like
+        "deployment"; ``service``: arm, file, logstream or ingress."""
         import fnmatch
 
         out = []
@@ -499,12 +500,20 @@ class ArmEmulator:
                 continue
             if source and not r.source.startswith(source):
                 continue
+            if service and r.service != service:
+                continue
             out.append(r)
         return out
 
     def writes_to(self, resource_id: str) -> list[RequestRecord]:
-        """Every write that reached the resource (or a child), over HTTP or from inside a deployment."""
+        """Every ARM write that reached the resource (or a child), over HTTP or from inside a deployment."""
         return [r for r in self.requests if r.is_write and r.targets(resource_id)]
+
+    def file_writes(self, account: str, share: str) -> list[RequestRecord]:
+        """Every data-plane write (PUT, DELETE) into a share; ``record.path`` is ``/{account}/{share}/{path}``."""
+        prefix = f"/{account}/{share}".lower()
+        return [r for r in self.requests if r.service == "file" and r.is_write
+                and (r.path.lower() == prefix or r.path.lower().startswith(prefix + "/"))]
 
     # ------------------------------------------------------------------------------------------------
     def dispatch(self, req: Request) -> Response:

@@ -41,6 +41,9 @@ def test_share_url_comes_from_arm_and_the_listed_key_signs(emu, fg, share):
     assert auth.startswith(f"SharedKey {fg.storage_account}:")
     assert all(r.headers["x-ms-version"] == "2026-10-06" for r in puts)
     assert puts[2].size == 12 and puts[2].query == {"comp": "range"}
+    assert emu.file_writes(fg.storage_account, fg.file_share) == puts
+    assert emu.requests_matching("PUT", service="file") == puts
+    assert emu.writes_to(fg.id("file_share")) == []  # ARM writes only
 
 
 def test_wrong_or_regenerated_key_is_authentication_failed(emu, fg, share, storage):
