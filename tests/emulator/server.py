@@ -895,7 +895,8 @@ class ArmEmulator:
             if spec.delete == "sync":
                 self.state.delete(existing.id)
                 return Response(200)
-            existing.computed.setdefault("properties", {})["provisioningState"] = "Deleting"
+            existing.computed.setdefault("properties", {})["provisioningState"] = (
+                "ScheduledForDelete" if rtype == "microsoft.app/managedenvironments" else "Deleting")
             op = self.start_operation(req, kind="delete", resource_id=existing.id, namespace=rid.namespace,
                                       location=existing.input.get("location", ""),
                                       on_complete=lambda o: self.state.delete(o.resource_id) if o.status == "Succeeded" else None)

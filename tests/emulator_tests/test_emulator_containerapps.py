@@ -305,7 +305,9 @@ def test_deletes_are_lros_and_an_environment_with_apps_stays(emu, fg, aca, creat
         aca.managed_environments.begin_delete(fg.resource_group, fg.environment).result()
     assert info.value.error.code == "ManagedEnvironmentHasContainerAppsJobs"  # the fine-tuning job
     aca.jobs.begin_delete(fg.resource_group, fg.job).result()
-    aca.managed_environments.begin_delete(fg.resource_group, fg.environment).result()
+    poller = aca.managed_environments.begin_delete(fg.resource_group, fg.environment)
+    assert emu.state.get(fg.id("environment")).provisioning_state == "ScheduledForDelete"
+    poller.result()
     delete = emu.requests_matching("DELETE", "*/managedEnvironments/*")[-1]
     assert delete.status == 202
     with pytest.raises(ResourceNotFoundError):

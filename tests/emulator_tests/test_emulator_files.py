@@ -285,3 +285,16 @@ def test_faults_and_latency_reach_the_file_service(emu, fg, share):
     t0 = time.perf_counter()
     share.get_file_client("inference/y.txt").get_file_properties()
     assert time.perf_counter() - t0 >= 0.2
+
+
+def test_header_order_matches_the_sdk_collation(emu, fg, share):
+    from azure.storage.fileshare._shared.authentication import _storage_header_sort
+
+    names = ["x-ms-meta-ab", "x-ms-meta-a-b", "x-ms-meta-a_b", "x-ms-meta-a", "x-ms-meta-b", "x-ms-meta-a1",
+             "x-ms-meta-a-", "x-ms-date", "x-ms-version", "x-ms-client-request-id", "x-ms-meta-a.b"]
+    sdk_order = [k for k, _ in _storage_header_sort([(n, "") for n in names])]
+    assert sorted(names, key=sharedkey.header_sort_key) == sdk_order
+    assert sdk_order.index("x-ms-meta-ab") < sdk_order.index("x-ms-meta-a-b")
+    # and a signed request carrying such headers verifies
+    share.get_file_client("m.txt").create_file(1, metadata={"ab": "1", "a-b": "2", "a_b": "3", "a": "4"})
+    assert emu.file_writes(fg.storage_account, fg.file_share)[-1].status == 201
