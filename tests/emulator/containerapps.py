@@ -149,7 +149,6 @@ class AppRuntime:
     env_id: str
     revisions: list[Revision] = field(default_factory=list)
     events: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
-    starts: int = 0
 
     def revision(self, name: str) -> Revision | None:
         return next((r for r in self.revisions if r.name.lower() == name.lower()), None)
@@ -528,8 +527,7 @@ class ContainerAppsRuntime:
         if rt is None or res is None:
             return Response(404, b"Error 404 - This Container App is stopped or does not exist.",
                             {"Content-Type": "text/plain"})
-        now = time.time()
-        rev = next((r for r in reversed(rt.revisions) if r.serving(now)), None)
+        rev = self._serving_revision(rt, time.time())
         if rev is None:
             waking = next((r for r in reversed(rt.revisions) if r.active and not r.replicas), None)
             if waking is not None:  # scale from zero
@@ -607,7 +605,6 @@ class ContainerAppsRuntime:
         now = time.time()
         for _ in range(count):
             name = f"{rev.name}-{uuid.uuid4().hex[:9]}-{uuid.uuid4().hex[:5]}"
-            rt.starts += 1
             start = self.on_start(rt.name, rev.name, name) if self.on_start is not None else None
             if start is None:
                 plan = self._plans.get(rt.name.lower())
