@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -29,7 +31,7 @@ def _wait_for(path: Path, proc: subprocess.Popen) -> str:
     return path.read_text()
 
 
-def test_runs_seeded_until_ctrl_c_or_sigterm(tmp_path):
+def test_runs_seeded_until_ctrl_c_or_sigterm(tmp_path, monkeypatch):
     from azure.identity import ClientSecretCredential
     from azure.mgmt.storage import StorageManagementClient
     from azure.storage.fileshare import ShareClient
@@ -50,10 +52,14 @@ def test_runs_seeded_until_ctrl_c_or_sigterm(tmp_path):
         (account,) = storage.storage_accounts.list_by_resource_group("rg-alone")
         (share,) = storage.file_shares.list("rg-alone", account.name)
         key = storage.storage_accounts.list_keys("rg-alone", account.name).keys_property[0].value
-        client = ShareClient(account.primary_endpoints.file, share.name, credential=key,
-                             connection_verify=env["SSL_CERT_FILE"])
+        # the printed environment is all a client needs: requests (the SDKs) and httpx read the CA from it
+        for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+            monkeypatch.setenv(name, env[name])
+        client = ShareClient(account.primary_endpoints.file, share.name, credential=key)
         adapter = [f.name for f in client.list_directories_and_files("models/qlora/qlora/gpu_model/adapter")]
         assert sorted(adapter) == ["adapter_config.json", "adapter_model.safetensors"]
+        assert httpx.get(env["AZURE_AUTHORITY_HOST"] + f"/{env['AZURE_TENANT_ID']}/v2.0/.well-known/"
+                         "openid-configuration").status_code == 200
     finally:
         for signum, proc in procs.items():
             proc.send_signal(signum)
