@@ -46,7 +46,7 @@ def test_empty_resource_group_gets_all_six(emu: ArmEmulator, tmp_path: Path) -> 
         assert emu.state.get(f"{rg_id}/providers/{_id_path(change.resource_type, change.arm_name)}") is not None
     config = _config(root)
     assert config["ACA_APP_NAME"] == result.plan.inputs.name(ResourceKind.CONTAINER_APP)
-    assert config["ACA_APP_ENDPOINT"].endswith(".azurecontainerapps.io")
+    assert "https://" + config["ACA_APP_ENDPOINT"] == emu.apps.ingress_url(config["ACA_APP_NAME"])
     assert {p.state for p in progress} >= {"Succeeded"}
     assert {p.resource_type for p in progress} >= {"Microsoft.App/containerApps", "Microsoft.Storage/storageAccounts"}
 

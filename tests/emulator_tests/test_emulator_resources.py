@@ -217,9 +217,15 @@ def test_workload_profiles_and_usages(emu, fg, aca):
     assert profiles["NC24-A100"].properties.category == "GPU"
     usages = {u.name.value: u for u in aca.usages.list("eastus")}
     assert usages["ManagedEnvironmentCount"].current_value == 1
-    emu.set_usage("eastus", "SubscriptionNCA100Gpus", current=4, limit=4)
+    # As field reports show: the region lists dedicated A100s only; serverless GPU rows are the environment's.
+    assert "SubscriptionDedicatedNCA100Gpus" in usages
+    assert not [name for name in usages if "Consumption" in name and "Gpus" in name]
+    env_usages = {u.name.value for u in aca.managed_environment_usages.list(fg.resource_group, fg.environment)}
+    assert {"ManagedEnvironmentConsumptionNCA100Gpus", "ManagedEnvironmentConsumptionT4Gpus"} <= env_usages
+    emu.set_usage("eastus", "SubscriptionDedicatedNCA100Gpus", current=4, limit=4, applicable=False)
     usages = {u.name.value: u for u in aca.usages.list("eastus")}
-    assert usages["SubscriptionNCA100Gpus"].current_value == usages["SubscriptionNCA100Gpus"].limit
+    row = usages["SubscriptionDedicatedNCA100Gpus"]
+    assert row.current_value == row.limit == 4 and row.get("isQuotaApplicable") is False
 
 
 def test_paths_are_case_insensitive(emu, fg, cred):
