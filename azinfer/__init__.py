@@ -30,7 +30,8 @@ from azinfer.errors import (
     ResolutionError,
     ServeError,
 )
-from azinfer.names import ResourceKind, unique_string
+from azinfer.names import unique_string
+from azinfer.resources import ResourceKind
 
 __version__ = "0.1.0"
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from azinfer import __version__
 from azinfer.errors import AzinferError
-from azinfer.names import ResourceKind
+from azinfer.resources import ResourceKind
 
 if TYPE_CHECKING:  # pragma: no cover
     from azinfer.inventory import Inventory

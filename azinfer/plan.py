@@ -27,9 +27,9 @@ from enum import Enum
 from typing import Any
 
 from azinfer.inputs import Resolved, ResolvedInputs, resource_group_id
-from azinfer.inventory import RESOURCE_TYPES, Inventory, ResourceFacts, resource_name
-from azinfer.names import ResourceKind
+from azinfer.inventory import Inventory, ResourceFacts
 from azinfer.project import GPU_SPECS
+from azinfer.resources import RESOURCE_TYPES, ResourceKind, resource_name
 
 __all__ = [
     "Action",

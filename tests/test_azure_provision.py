@@ -12,9 +12,9 @@ from azure_support import arm_writes, azure_project, make_project
 
 from azinfer import AzurePermissionError, DeploymentFailedError, PlanBlockedError
 from azinfer.azure import DeploymentInterrupted, ResourceProgress
-from azinfer.names import ResourceKind
 from azinfer.plan import Action, ProblemCode
 from azinfer.project import INFERENCE_CONFIG
+from azinfer.resources import ResourceKind
 from tests.emulator import ArmEmulator, FinetuningGroup, seed_finetuning_group
 
 LOCATION = "westus3"

@@ -6,10 +6,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from toolkit_projects import write_parameters
 
 from azinfer import ProjectFileError, load_project
-from azinfer.serve import start_script
-from azinfer.names import ResourceKind
 from azinfer.project import (
     INFERENCE_PARAMETERS,
     Authentication,
@@ -17,8 +16,8 @@ from azinfer.project import (
     load_inference_config,
     load_inference_parameters,
 )
-
-from toolkit_projects import write_parameters
+from azinfer.resources import ResourceKind
+from azinfer.serve import start_script
 
 
 def test_example_project_loads_with_every_file(project: Path) -> None:

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from azinfer.names import ResourceKind
+from azinfer.resources import ResourceKind
 
 __all__ = ["register", "plan_from_azure", "add_azure_options"]
 

@@ -17,7 +17,7 @@ from typing import Any
 from azinfer.azure.clients import AzureClients, permission_error
 from azinfer.errors import AzureError, DeploymentFailedError, ResourceFailure
 from azinfer.inputs import ResolvedInputs
-from azinfer.names import ResourceKind
+from azinfer.resources import ResourceKind
 from azinfer.templates.resources import API_KEY_SECRET
 
 __all__ = [

@@ -12,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from azinfer.azure.clients import AzureClients, permission_error
-from azinfer.names import ResourceKind
 from azinfer.plan import Action, Plan, Problem, ProblemCode
 from azinfer.project import GpuProfileType
+from azinfer.resources import ResourceKind
 
 __all__ = ["QUOTA_NAMES", "Quota", "NameAvailability", "PreflightFacts", "preflight_problems", "read_preflight_facts"]
 

@@ -44,10 +44,10 @@ from azinfer.azure.preflight import preflight_problems, read_preflight_facts
 from azinfer.config import config_from_outputs, write_config
 from azinfer.errors import AzureError, PlanBlockedError
 from azinfer.inputs import resolve
-from azinfer.inventory import RESOURCE_TYPES, InMemoryInventory
-from azinfer.names import ResourceKind
+from azinfer.inventory import InMemoryInventory
 from azinfer.plan import Plan, make_plan
 from azinfer.project import Authentication, InferenceConfig, Project, load_project
+from azinfer.resources import ResourceKind
 from azinfer.templates import RenderedTemplates, render, rendered_parameters
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -216,7 +216,7 @@ class AzureProject:
         return ProvisionResult(plan, changes, deployed, config, path)
 
     def _config_from(self, plan: Plan, inventory: InMemoryInventory) -> InferenceConfig:
-        app = inventory.get(RESOURCE_TYPES[ResourceKind.CONTAINER_APP], plan.inputs.name(ResourceKind.CONTAINER_APP))
+        app = inventory.get(ResourceKind.CONTAINER_APP.arm_type, plan.inputs.name(ResourceKind.CONTAINER_APP))
         if app is None or not app.fqdn:
             raise AzureError("the container app has no ingress FQDN yet; provision again")
         return InferenceConfig(

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from azinfer.names import DEFAULT_PREFIXES, ResourceKind
 from azinfer.plan import Action, Plan
 from azinfer.project import InferenceParameters
+from azinfer.resources import ResourceKind
 from azinfer.templates.resources import (
     API_KEY_SECRET,
     FILE_SERVICE,
@@ -107,7 +107,7 @@ def _variables(plan: Plan) -> dict[str, Any]:
     for kind in ResourceKind:
         spec = SPECS[kind]
         variables[spec.name_var] = (
-            f"[coalesce(parameters('{kind.parameter}'), format('{DEFAULT_PREFIXES[kind]}{{0}}', variables('resourceSuffix')))]"
+            f"[coalesce(parameters('{kind.parameter}'), format('{kind.spec.default_prefix}{{0}}', variables('resourceSuffix')))]"
         )
     # The share's schema caps its name at 63 characters, expressions included: keep the long form in a variable.
     variables["shareFullName"] = "[format('{0}/default/{1}', variables('storageName'), variables('shareName'))]"

@@ -6,9 +6,9 @@ from functools import cache
 from typing import Any
 
 from azinfer.errors import PlanBlockedError
-from azinfer.names import DEFAULT_PREFIXES, ResourceKind
 from azinfer.plan import Action, Plan
 from azinfer.project import InferenceParameters
+from azinfer.resources import ResourceKind
 from azinfer.templates.arm import PARAMETER_DOCS, existing_references
 from azinfer.templates.resources import (
     API_KEY_SECRET,
@@ -60,7 +60,7 @@ def bicep_template(plan: Plan) -> str:
         docs={k: v.replace("'", "\\'") for k, v in PARAMETER_DOCS.items()},
         kinds=list(ResourceKind),
         specs={kind.value: spec for kind, spec in by_kind.items()} | by_kind,
-        prefixes=DEFAULT_PREFIXES,
+        prefixes={kind: kind.spec.default_prefix for kind in ResourceKind},
         gpu_specs=GPU_SPECS,
         file_service=FILE_SERVICE,
         write={kind.value: plan.action(kind) is not Action.REUSE for kind in ResourceKind},

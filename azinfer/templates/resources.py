@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from azinfer.names import ResourceKind
 from azinfer.project import GPU_SPECS, GpuSpec
+from azinfer.resources import ResourceKind
 
 __all__ = ["ResourceSpec", "SPECS", "FILE_SERVICE", "GpuSpec", "GPU_SPECS", "API_KEY_SECRET", "SHARE_VOLUME", "TAGS", "Probe", "PROBES"]
 
