@@ -9,7 +9,7 @@ The pipeline, one module per stage, each stage an immutable value::
     write_config(dir, config)                          (azinfer.config)
 
 ``plan_project(dir, inventory=...)`` runs the first three. Names are imported
-lazily, so ``import azinfer`` stays light (no Azure SDK, jinja2 or torch).
+lazily, so ``import azinfer`` stays light (no Azure SDK or torch).
 """
 
 from __future__ import annotations

@@ -134,6 +134,19 @@ def test_second_run_changes_nothing(emu: ArmEmulator, group: FinetuningGroup, tm
     assert project.api_key() == key, "the API key survives a second provision"
 
 
+def test_public_endpoint_deploys_without_a_key(emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    """The template's apiKey has no default; with authentication none azinfer passes an unused empty one."""
+    root = make_project(tmp_path, group.subscription_id, group.resource_group, {"authentication": "none"})
+    project = azure_project(emu, root)
+    project.provision()
+    app = emu.state.get(f"{group.rg_id}/providers/Microsoft.App/containerApps/aiacaapp{group.suffix}")
+    assert app is not None
+    assert app.input["properties"]["configuration"]["secrets"] == []
+    env = app.input["properties"]["template"]["containers"][0]["env"]
+    assert {"name": "AZINFER_INSECURE_NO_AUTH", "value": "true"} in env
+    assert not any(e["name"] == "AZINFER_API_KEY" for e in env)
+
+
 def test_failed_resource_leaves_the_config_and_the_next_run_converges(emu: ArmEmulator, group: FinetuningGroup,
                                                                       tmp_path: Path) -> None:
     root = make_project(tmp_path, group.subscription_id, group.resource_group)

@@ -160,9 +160,12 @@ class AzureProject:
             raise PlanBlockedError(plan)
         rendered = render(plan)
         parameters = rendered_parameters(plan)["parameters"]
+        # The template's apiKey has no default, so that no deployment can rotate it by leaving it out.
         if plan.inputs.parameters.authentication is Authentication.API_KEY:
             # Keep the key clients already use; a new app gets a fresh one.
             parameters["apiKey"] = {"value": existing_api_key(self.clients, plan.inputs) or secrets.token_urlsafe(32)}
+        else:
+            parameters["apiKey"] = {"value": ""}  # authentication none: the template does not use it
         name = deployment_name(plan.inputs)
         validate_deployment(self.clients, self.resource_group, name, rendered.template, parameters)
         return rendered, parameters, name

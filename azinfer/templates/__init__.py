@@ -3,7 +3,9 @@
 ``render(plan)`` returns a :class:`RenderedTemplates` value; ``write(folder)``
 writes ``inference.json``, ``inference.bicep`` and
 ``inference.parameters.json``. Output is deterministic: the same plan always
-gives the same bytes. Bicep is rendered with jinja2, imported only here.
+gives the same bytes. The plan becomes one template model
+(:mod:`azinfer.templates.inference`), printed twice: as ARM JSON
+(:mod:`azinfer.templates.arm`) and as Bicep (:mod:`azinfer.templates.bicep`).
 """
 
 from __future__ import annotations
@@ -91,9 +93,11 @@ def render(plan: Plan) -> RenderedTemplates:
     """
     from azinfer.templates.arm import arm_template
     from azinfer.templates.bicep import bicep_template
+    from azinfer.templates.inference import inference_template
 
+    template = inference_template(plan)
     return RenderedTemplates(
-        arm=_json_text(arm_template(plan)),
-        bicep=bicep_template(plan),
+        arm=_json_text(arm_template(template)),
+        bicep=bicep_template(template),
         parameters=_json_text(rendered_parameters(plan)),
     )
