@@ -72,18 +72,19 @@ class RenderedTemplates:
         return {"inference.json": self.arm, "inference.bicep": self.bicep, "inference.parameters.json": self.parameters}
 
     def write(self, folder: str | os.PathLike[str]) -> list[Path]:
-        """Write the three files into ``folder`` (created if needed), each atomically.
+        """Write the three files into ``folder`` (created if needed): all of them, or none.
 
-        :raises OSError: when the folder cannot be written.
+        They are written beside their place first, then moved there, with the
+        umask's permissions (0644 under the usual umask: they hold no secret).
+
+        :returns: the paths written.
+        :raises OutputWriteError: when ``folder`` is a file, under a file, a
+            dangling link, in /proc or /sys, or cannot be written; nothing is
+            written then.
         """
-        from azinfer._files import write_atomic
+        from azinfer._files import write_folder
 
-        written = []
-        for name, text in self.files().items():
-            path = Path(folder) / name
-            write_atomic(path, text)
-            written.append(path)
-        return written
+        return write_folder(folder, self.files())
 
 
 def render(plan: Plan) -> RenderedTemplates:
