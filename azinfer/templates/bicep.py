@@ -145,17 +145,9 @@ class _Printer:
 
     def resource(self, row: ResourceType, body: dict[str, Any] | None) -> str:
         head = f"resource {row.symbol} '{row.type}@{row.api_version}'{' existing' if body is None else ''} = "
-        members: dict[str, Any] = {}
-        if row.parent is not None:
-            members["parent"] = _Symbol(row.parent.symbol)
-        members["name"] = self.template.name(row)
-        members.update(body or {})
-        return head + self.block("{", "}", [self.member(k, v) for k, v in members.items()], 0)
-
-    def member(self, key: str, value: Any) -> str:
-        if isinstance(value, _Symbol):
-            return f"{_INDENT}{key}: {value.name}"
-        return self.pair(key, value, 1)
+        lines = [f"{_INDENT}parent: {row.parent.symbol}"] if row.parent is not None else []
+        lines += [self.pair(k, v, 1) for k, v in {"name": self.template.name(row), **(body or {})}.items()]
+        return head + self.block("{", "}", lines, 0)
 
     def text(self) -> str:
         t = self.template
@@ -167,8 +159,7 @@ class _Printer:
         for v in t.used_variables():
             if v.name in params:
                 raise ValueError(f"variable {v.name!r} has a parameter's name")  # pragma: no cover - a model bug
-            variables.append("\n".join([*([f"// {v.comment}"] if v.comment else []),
-                                        f"var {v.name} = {self.expr(v.value, 0)}"]))
+            variables.append("\n".join([*self.comment(v.value, 0), f"var {v.name} = {self.expr(v.value, 0)}"]))
         if variables:
             sections.append("\n".join(variables))
         bodies = {r.row: dict(r.body) for r in t.resources}
@@ -176,13 +167,6 @@ class _Printer:
         sections += [self.resource(row, bodies.get(row)) for row in rows]
         sections.append("\n".join(f"output {o.name} {o.type} = {self.expr(o.value, 0)}" for o in t.outputs))
         return "\n\n".join(sections) + "\n"
-
-
-class _Symbol:
-    """A resource symbol as a value (a child's ``parent``)."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
 
 
 def bicep_template(template: Template) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from azinfer.errors import PlanBlockedError
 from azinfer.plan import Action, Plan
 from azinfer.project import GPU_SPECS, InferenceParameters
 from azinfer.resources import FILE_SERVICE, RESOURCES, ResourceKind
@@ -284,8 +285,6 @@ def inference_template(plan: Plan) -> Template:
 
     :raises PlanBlockedError: when the plan is blocked.
     """
-    from azinfer.errors import PlanBlockedError
-
     if plan.blocked:
         raise PlanBlockedError(plan)
     builders = {

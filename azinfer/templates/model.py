@@ -194,7 +194,6 @@ class Variable:
 
     name: str
     value: Any
-    comment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -264,7 +263,7 @@ class Template:
 
     description: str
     metadata: Mapping[str, Any]
-    """Extra template metadata (``metadata.azinfer`` in ARM JSON, a comment in Bicep)."""
+    """What azinfer records about the template (ARM JSON's ``metadata.azinfer``; Bicep's notes say it in words)."""
     parameters: tuple[Parameter, ...]
     variables: tuple[Variable, ...]
     names: Mapping[ResourceType, Any]
@@ -274,12 +273,6 @@ class Template:
     notes: tuple[str, ...] = field(default=())
     """Lines that open the Bicep file (how to deploy it)."""
 
-    def __post_init__(self) -> None:
-        declared = {r.row for r in self.resources}
-        for row in declared:
-            if row.parent is not None and row.parent not in declared | set(self.existing()):
-                raise ValueError(f"{row.type} needs its parent declared")  # pragma: no cover - a builder bug
-
     def name(self, row: ResourceType) -> Any:
         """The name expression of ``row``."""
         return row.fixed_name if row.fixed_name is not None else self.names[row]
@@ -287,10 +280,6 @@ class Template:
     def variable(self, name: str) -> Variable:
         """The variable called ``name``."""
         return next(v for v in self.variables if v.name == name)
-
-    def declared(self, row: ResourceType) -> bool:
-        """Whether the template declares (creates or updates) ``row``."""
-        return any(r.row is row for r in self.resources)
 
     def existing(self) -> tuple[ResourceType, ...]:
         """The rows Bicep declares ``existing``: reused resources referred to by symbol, and their parents."""
