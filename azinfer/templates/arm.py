@@ -178,9 +178,9 @@ class _Printer:
             if dependencies:
                 printed["dependsOn"] = [f"[{self.resource_id(d)}]" for d in dependencies]
             resources.append(printed)
-        existing = [{"type": r.type, "apiVersion": r.api_version, "name": self.full_name(r)} for r in t.existing()]
+        existing = [{"type": r.type, "apiVersion": r.api_version, "name": self.full_name(r)} for r in t.existing]
         outputs = {o.name: {"type": o.type, "value": self.value(o.value)} for o in t.outputs}
-        variables = {v.name: self.value(v.value) for v in t.used_variables()}
+        variables = {v.name: self.value(v.value) for v in t.used_variables}
         names = {name: self.value(value) for name, value in self.name_variables.items()}
         return {
             "$schema": TEMPLATE_SCHEMA,

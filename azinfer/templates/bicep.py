@@ -52,7 +52,7 @@ def bicep_string(value: str) -> str:
 class _Printer:
     def __init__(self, template: Template) -> None:
         self.template = template
-        self.symbols = {r.row for r in template.resources} | set(template.existing())
+        self.symbols = {r.row for r in template.resources} | set(template.existing)
 
     def expr(self, node: Any, depth: int) -> str:
         """``node`` as a Bicep expression; objects and arrays span lines indented ``depth`` levels."""
@@ -151,12 +151,12 @@ class _Printer:
 
     def text(self) -> str:
         t = self.template
-        used = t.used_parameters()
+        used = t.used_parameters
         params = {p.name for p in t.parameters}
         sections = ["\n".join([f"// {t.description}", *(f"// {note}" for note in t.notes)])]
         sections += [self.parameter(p, p.name in used) for p in t.parameters]
         variables = []
-        for v in t.used_variables():
+        for v in t.used_variables:
             if v.name in params:
                 raise ValueError(f"variable {v.name!r} has a parameter's name")  # pragma: no cover - a model bug
             variables.append("\n".join([*self.comment(v.value, 0), f"var {v.name} = {self.expr(v.value, 0)}"]))

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from azinfer.resources import FILE_SERVICE, RESOURCES, ResourceType
@@ -281,6 +282,7 @@ class Template:
         """The variable called ``name``."""
         return next(v for v in self.variables if v.name == name)
 
+    @cached_property
     def existing(self) -> tuple[ResourceType, ...]:
         """The rows Bicep declares ``existing``: reused resources referred to by symbol, and their parents."""
         declared = {r.row for r in self.resources}
@@ -292,10 +294,11 @@ class Template:
                 parent = parent.parent
         return tuple(row for row in ROW_ORDER if row in wanted)
 
-    def nodes(self) -> Iterator[Any]:
+    @cached_property
+    def nodes(self) -> tuple[Any, ...]:
         """Every expression node the template uses: in names, bodies and outputs, and in the variables they use."""
-        rows = (*(r.row for r in self.resources), *self.existing())
-        return self._walk([self.name(row) for row in rows] + self._bodies())
+        rows = (*(r.row for r in self.resources), *self.existing)
+        return tuple(self._walk([self.name(row) for row in rows] + self._bodies()))
 
     def _bodies(self) -> list[Any]:
         return [dict(r.body) for r in self.resources] + [o.value for o in self.outputs]
@@ -323,11 +326,13 @@ class Template:
             wanted.add(resource.row.parent)
         return tuple(row for row in ROW_ORDER if row in wanted and row in declared and row is not resource.row)
 
+    @cached_property
     def used_parameters(self) -> frozenset[str]:
         """The parameters the resources and outputs use."""
-        return frozenset(node.name for node in self.nodes() if isinstance(node, Param))
+        return frozenset(node.name for node in self.nodes if isinstance(node, Param))
 
+    @cached_property
     def used_variables(self) -> tuple[Variable, ...]:
         """The variables the resources and outputs use, in declaration order."""
-        used = {node.name for node in self.nodes() if isinstance(node, Var)}
+        used = {node.name for node in self.nodes if isinstance(node, Var)}
         return tuple(v for v in self.variables if v.name in used)
