@@ -54,7 +54,9 @@ def _check_folder(folder: Path) -> None:
     if folder.exists() and not folder.is_dir():
         raise OutputWriteError(shown, "it is a file, not a folder")
     for parent in folder.absolute().parents:
-        if parent.exists() or parent.is_symlink():
+        if parent.is_symlink() and not parent.exists():
+            raise OutputWriteError(shown, f"{parent} is a link to {os.readlink(parent)}, which does not exist")
+        if parent.exists():
             if not parent.is_dir():
                 raise OutputWriteError(shown, f"{parent} is a file, not a folder")
             break

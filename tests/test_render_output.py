@@ -93,6 +93,12 @@ def test_out_at_a_dangling_link(tmp_path: Path) -> None:
     assert not (tmp_path / "missing").exists()
 
 
+def test_out_under_a_dangling_link(tmp_path: Path) -> None:
+    (tmp_path / "link").symlink_to(tmp_path / "missing")
+    out = tmp_path / "link" / "out"
+    _one_line_error(_render(out), out, f"{tmp_path / 'link'} is a link to {tmp_path / 'missing'}, which does not exist")
+
+
 def test_out_at_a_looping_link(tmp_path: Path) -> None:
     out = tmp_path / "loop"
     out.symlink_to(out)
