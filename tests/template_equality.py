@@ -18,6 +18,11 @@ resource as ``("resourceId" | "reference" | "listKeys", type, segments[, api])``
 (Bicep's ``symbol.id``, ``symbol.properties``, ``symbol.listKeys()``;
 ``symbol.name`` is the symbol's name expression). :func:`differences` lists
 every path where two normal forms disagree.
+
+pycep's grammar has no operator precedence: it reads ``a.b ? c : d`` as
+``a.(b ? c : d)`` (undone here, ``.`` binds tightest) and ``a != b && c`` as
+``a != (b && c)`` (not undone: the Bicep printer puts an operand that is
+itself an operator in parentheses, which pycep keeps).
 """
 
 from __future__ import annotations
@@ -162,8 +167,9 @@ def arm_form(template: dict[str, Any]) -> dict[str, Any]:
 # Bicep (pycep)
 
 _ESCAPES = {"\\": "\\", "'": "'", "n": "\n", "r": "\r", "t": "\t", "$": "$"}
-_OPERATORS = {"coalesce": "coalesce", "equals": "equals", "not_equals": "notequals", "and_op": "and",
-              "or_op": "or", "greater_than": "greater", "less_than": "less"}
+# Bicep's binary operators as the ARM functions they compile to (``!=`` is ``not(equals())``, below).
+_OPERATORS = {"coalesce": "coalesce", "equals": "equals", "and": "and", "or": "or", "greater_than": "greater",
+              "greater_than_or_equals": "greaterorequals", "less_than": "less", "less_than_or_equals": "lessorequals"}
 
 
 def _is_identifier(value: Any) -> bool:
@@ -262,9 +268,14 @@ class _Bicep:
         if kind == "conditional":
             return ("call", "if", self.value(operands["condition"]), self.value(operands["true_value"]),
                     self.value(operands["false_value"]))
-        if kind == "not_op":
+        if kind == "not":
             return ("call", "not", self.value(operands["bool_value"]))
-        return ("call", _OPERATORS[kind], self.value(operands["operand_1"]), self.value(operands["operand_2"]))
+        return self.binary(kind, self.value(operands["operand_1"]), self.value(operands["operand_2"]))
+
+    def binary(self, kind: str, left: Any, right: Any) -> Any:
+        if kind == "not_equals":
+            return ("call", "not", ("call", "equals", left, right))
+        return ("call", _OPERATORS[kind], left, right)
 
     def value_or_symbol(self, value: Any) -> Any:
         if _is_identifier(value) and str(value) in self.resources:
@@ -287,7 +298,7 @@ class _Bicep:
         if kind == "conditional":
             return ("call", "if", self.attach(target, operands["condition"]), self.value(operands["true_value"]),
                     self.value(operands["false_value"]))
-        return ("call", _OPERATORS[kind], self.attach(target, operands["operand_1"]), self.value(operands["operand_2"]))
+        return self.binary(kind, self.attach(target, operands["operand_1"]), self.value(operands["operand_2"]))
 
     def access(self, target: Any, name: str) -> Any:
         if isinstance(target, tuple) and target[0] == "symbol":

@@ -68,7 +68,12 @@ def test_a_change_in_the_arm_json_alone_is_reported_at_its_path(tmp_path: Path) 
 
 
 def test_the_normal_form_reads_operators_and_symbols_as_arm_expressions() -> None:
-    """pycep nests ``a.b ? c : d`` as ``a.(b ? c : d)``; the normal form reads what Bicep means."""
+    """pycep nests ``a.b ? c : d`` as ``a.(b ? c : d)``; the normal form reads what Bicep means.
+
+    pycep gives binary operators no precedence (``a != b && c`` is read as
+    ``a != (b && c)``), so an operand that is an operator is parenthesised:
+    the Bicep printer writes them so.
+    """
     bicep = bicep_form(
         "param flag string\n"
         "var settings = {\n  on: true\n}\n"
@@ -77,6 +82,7 @@ def test_the_normal_form_reads_operators_and_symbols_as_arm_expressions() -> Non
         "  properties: {\n"
         "    a: settings.on ? 'x\\'y' : flag ?? 'z'\n"
         "    b: storage.listKeys().keys[0].value\n"
+        "    c: (flag != 'x') && settings.on\n"
         "  }\n"
         "}\n"
     )
@@ -97,6 +103,7 @@ def test_the_normal_form_reads_operators_and_symbols_as_arm_expressions() -> Non
                 "a": "[if(variables('settings').on, 'x''y', coalesce(parameters('flag'), 'z'))]",
                 "b": "[listKeys(resourceId('Microsoft.Storage/storageAccounts', format('acct{0}', parameters('flag'))), "
                      "'2025-08-01').keys[0].value]",
+                "c": "[and(not(equals(parameters('flag'), 'x')), variables('settings').on)]",
             },
         }],
     })
