@@ -27,6 +27,7 @@ from azinfer.errors import (
     NamingError,
     OutputWriteError,
     PlanBlockedError,
+    PreviewOutdatedError,
     ProjectFileError,
     ResolutionError,
     ServeError,
@@ -81,6 +82,7 @@ __all__ = [
     "CredentialError",
     "AzurePermissionError",
     "DeploymentFailedError",
+    "PreviewOutdatedError",
     "ServeError",
     *_LAZY,
 ]

@@ -40,6 +40,7 @@ __all__ = [
     "ResourceFacts",
     "Inventory",
     "InMemoryInventory",
+    "inventory_differences",
 ]
 
 JOB_TYPE = "Microsoft.App/jobs"
@@ -47,10 +48,26 @@ JOB_TYPE = "Microsoft.App/jobs"
 
 @dataclass(frozen=True)
 class WorkloadProfile:
-    """A workload profile of a Container Apps environment."""
+    """A workload profile of a Container Apps environment (counts only for dedicated profiles)."""
 
     name: str
     workload_profile_type: str
+    minimum_count: int | None = None
+    maximum_count: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"name", "workloadProfileType"[, "minimumCount", "maximumCount"]}``."""
+        data: dict[str, Any] = {"name": self.name, "workloadProfileType": self.workload_profile_type}
+        if self.minimum_count is not None:
+            data["minimumCount"] = self.minimum_count
+        if self.maximum_count is not None:
+            data["maximumCount"] = self.maximum_count
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> WorkloadProfile:
+        """Build from the JSON form."""
+        return cls(data["name"], data["workloadProfileType"], data.get("minimumCount"), data.get("maximumCount"))
 
 
 @dataclass(frozen=True)
@@ -99,9 +116,7 @@ class ResourceFacts:
             if value is not None:
                 data[key] = value
         if self.workload_profiles is not None:
-            data["workloadProfiles"] = [
-                {"name": p.name, "workloadProfileType": p.workload_profile_type} for p in self.workload_profiles
-            ]
+            data["workloadProfiles"] = [p.to_json() for p in self.workload_profiles]
         if self.tags:
             data["tags"] = dict(self.tags)
         return data
@@ -115,7 +130,7 @@ class ResourceFacts:
             name=data["name"],
             workload_profiles=None
             if profiles is None
-            else tuple(WorkloadProfile(p["name"], p["workloadProfileType"]) for p in profiles),
+            else tuple(WorkloadProfile.from_json(p) for p in profiles),
             tags=dict(data.get("tags", {})),
             **{attr: data.get(key) for key, attr in _FACTS.items()},
         )
@@ -147,16 +162,22 @@ class Inventory(Protocol):
     def list(self, resource_type: str) -> Sequence[ResourceFacts]:
         """Every known resource of that ARM type."""
 
+    @property
+    def offline(self) -> bool:
+        """Whether nothing was looked up (an offline plan): absent resources are then unknown, not missing."""
+
 
 @dataclass(frozen=True)
 class InMemoryInventory:
     """An :class:`Inventory` held in memory; build it directly or from JSON.
 
-    ``InMemoryInventory()`` is an empty resource group (an offline plan).
+    ``InMemoryInventory()`` is an empty resource group;
+    ``InMemoryInventory(offline=True)`` says nothing was looked up (an offline plan).
     """
 
     resources: tuple[ResourceFacts, ...] = ()
     resource_group_location: str | None = None
+    offline: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "resources", tuple(self.resources))
@@ -173,7 +194,7 @@ class InMemoryInventory:
         """A copy with more resources (same type and name replaces)."""
         added = {(r.type.lower(), r.name.lower()): r for r in resources}
         kept = [r for r in self.resources if (r.type.lower(), r.name.lower()) not in added]
-        return InMemoryInventory((*kept, *added.values()), self.resource_group_location)
+        return InMemoryInventory((*kept, *added.values()), self.resource_group_location, self.offline)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form (``schemas/inventory.schema.json``)."""
@@ -201,3 +222,24 @@ class InMemoryInventory:
         :raises ProjectFileError: when the file is missing, not JSON or invalid.
         """
         return cls.from_json(read_json(Path(path), display=str(path)), display=str(path))
+
+
+def inventory_differences(before: Inventory, after: Inventory, types: Iterable[str]) -> tuple[str, ...]:
+    """What changed between two snapshots, for the resource types listed, in words (empty: nothing).
+
+    A saved preview is deployed only when this is empty (the plan was made for ``before``).
+    """
+    changes = []
+    for resource_type in types:
+        old = {r.name.lower(): r for r in before.list(resource_type)}
+        new = {r.name.lower(): r for r in after.list(resource_type)}
+        for key in sorted(old.keys() - new.keys()):
+            changes.append(f"{resource_type} {old[key].name!r} is gone")
+        for key in sorted(new.keys() - old.keys()):
+            changes.append(f"{resource_type} {new[key].name!r} appeared")
+        for key in sorted(old.keys() & new.keys()):
+            was, now = old[key].to_json(), new[key].to_json()
+            fields = sorted(k for k in was.keys() | now.keys() if was.get(k) != now.get(k))
+            if fields:
+                changes.append(f"{resource_type} {new[key].name!r} changed ({', '.join(fields)})")
+    return tuple(changes)

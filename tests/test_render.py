@@ -40,6 +40,10 @@ VARIANTS: dict[str, tuple[dict[str, Any], InMemoryInventory]] = {
                                        WorkloadProfile("a100", "Consumption-GPU-NC24-A100"))),
     ),
     "dedicated-new-share": ({"fileShareName": "newshare", "acaEnvironmentStorageName": "newmount"}, finetuning_inventory()),
+    # The reused environment gets a serverless profile added and keeps its own: it is updated.
+    "serverless-added-to-env": ({"gpuProfileType": "Consumption-GPU-NC8as-T4"}, finetuning_inventory()),
+    # A start command the user wrote: probes on its port.
+    "user-start-command": ({"defaultCommands": ["cd /mount/app", "python3 -m http.server 7860"]}, InMemoryInventory()),
 }
 
 

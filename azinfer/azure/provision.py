@@ -40,14 +40,14 @@ from azinfer.azure.deploy import (
     what_if,
 )
 from azinfer.azure.inventory import read_inventory
-from azinfer.azure.preflight import preflight_problems, read_preflight_facts
+from azinfer.azure.preflight import preflight_findings, read_preflight_facts
 from azinfer.config import config_from_outputs, write_config
-from azinfer.errors import AzureError, PlanBlockedError
+from azinfer.errors import AzureError, PlanBlockedError, PreviewOutdatedError
 from azinfer.inputs import resolve
-from azinfer.inventory import InMemoryInventory
+from azinfer.inventory import JOB_TYPE, InMemoryInventory, inventory_differences
 from azinfer.plan import Plan, make_plan
 from azinfer.project import Authentication, InferenceConfig, Project, load_project
-from azinfer.resources import ResourceKind
+from azinfer.resources import RESOURCE_TYPES, ResourceKind
 from azinfer.templates import RenderedTemplates, render, rendered_parameters
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -55,13 +55,22 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["AzureProject", "Preview", "ProvisionResult"]
 
+# What a plan depends on: the six kinds and the fine-tuning job (its environment names the reused one).
+_PLANNED_TYPES = (*RESOURCE_TYPES.values(), JOB_TYPE)
+
 
 @dataclass(frozen=True)
 class Preview:
-    """What a provision would do: the plan and ARM's what-if."""
+    """What a provision would do: the plan, ARM's what-if, and the resource group they were made for.
+
+    Pass it to :meth:`AzureProject.provision` to deploy exactly this plan (as
+    Terraform applies a saved plan): it is refused when the resource group no
+    longer matches ``inventory``. Holds no secret.
+    """
 
     plan: Plan
     what_if: WhatIf
+    inventory: InMemoryInventory
 
 
 @dataclass(frozen=True)
@@ -153,7 +162,8 @@ class AzureProject:
         plan = make_plan(resolve(self.project, inv, **self._options), inv, update=self._update)
         if plan.blocked:
             return plan
-        return plan.with_problems(preflight_problems(plan, read_preflight_facts(self.clients, plan)))
+        problems, warnings = preflight_findings(plan, read_preflight_facts(self.clients, plan))
+        return plan.with_findings(problems, warnings)
 
     def _prepare(self, plan: Plan) -> tuple[RenderedTemplates, dict[str, Any], str]:
         if plan.blocked:
@@ -170,30 +180,36 @@ class AzureProject:
         validate_deployment(self.clients, self.resource_group, name, rendered.template, parameters)
         return rendered, parameters, name
 
-    def preview(self) -> Preview:
-        """The plan and ARM's what-if for it. Writes nothing.
+    def preview(self, inventory: InMemoryInventory | None = None) -> Preview:
+        """The plan and ARM's what-if for it, and the snapshot they were made for. Writes nothing.
 
         :raises PlanBlockedError: when the plan is blocked.
         :raises DeploymentFailedError: when ARM rejects the template.
         """
-        plan = self.plan()
+        inv = inventory if inventory is not None else self.inventory()
+        plan = self.plan(inv)
         rendered, parameters, name = self._prepare(plan)
-        return Preview(plan, what_if(self.clients, self.resource_group, name, rendered.template, parameters))
+        return Preview(plan, what_if(self.clients, self.resource_group, name, rendered.template, parameters), inv)
 
     def provision(
         self,
+        preview: Preview | None = None,
         *,
         confirm: Callable[[Preview], bool] | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> ProvisionResult:
-        """Plan, preview, (confirm), deploy and write ``infra/inference.config.json``.
+        """Deploy a preview (a fresh one when none is given), then write ``infra/inference.config.json``.
 
-        When what-if shows nothing to create, modify or delete, nothing is
-        deployed and the config is written from what exists.
+        A preview made earlier is deployed as it is, only while the resource
+        group still matches what it saw. When what-if shows nothing to
+        create, modify or delete, nothing is deployed and the config is
+        written from what exists.
 
+        :param preview: a :meth:`preview` to deploy as it is; ``None`` plans and previews now.
         :param confirm: called with the preview before anything is written; return False to stop.
         :param on_progress: called for each resource state change during the deployment.
         :raises PlanBlockedError: when the plan (or preflight) is blocked.
+        :raises PreviewOutdatedError: when the resource group changed since ``preview``; nothing is written.
         :raises DeploymentFailedError: when ARM fails; the config file is left as it was.
         :raises DeploymentInterrupted: on Ctrl-C; the deployment goes on in Azure.
         :raises AzureError: when ``confirm`` declines.
@@ -202,10 +218,18 @@ class AzureProject:
         attach(self.clients, self.resource_group, deployment_name(self._base), on_progress=on_progress,
                poll_interval=self._poll_interval)
         inventory = self.inventory()
-        plan = self.plan(inventory)
-        rendered, parameters, name = self._prepare(plan)
-        changes = what_if(self.clients, self.resource_group, name, rendered.template, parameters)
-        if confirm is not None and not confirm(Preview(plan, changes)):
+        if preview is None:
+            plan = self.plan(inventory)
+            rendered, parameters, name = self._prepare(plan)
+            changes = what_if(self.clients, self.resource_group, name, rendered.template, parameters)
+            preview = Preview(plan, changes, inventory)
+        else:
+            differences = inventory_differences(preview.inventory, inventory, _PLANNED_TYPES)
+            if differences:
+                raise PreviewOutdatedError(differences)
+            plan, changes = preview.plan, preview.what_if
+            rendered, parameters, name = self._prepare(plan)
+        if confirm is not None and not confirm(preview):
             raise AzureError("provisioning cancelled: nothing was changed")
         if changes.writes:
             outputs = run_deployment(self.clients, self.resource_group, name, rendered.template, parameters,
@@ -219,7 +243,7 @@ class AzureProject:
         return ProvisionResult(plan, changes, deployed, config, path)
 
     def _config_from(self, plan: Plan, inventory: InMemoryInventory) -> InferenceConfig:
-        app = inventory.get(ResourceKind.CONTAINER_APP.arm_type, plan.inputs.name(ResourceKind.CONTAINER_APP))
+        app = inventory.get(RESOURCE_TYPES[ResourceKind.CONTAINER_APP], plan.inputs.name(ResourceKind.CONTAINER_APP))
         if app is None or not app.fqdn:
             raise AzureError("the container app has no ingress FQDN yet; provision again")
         return InferenceConfig(

@@ -1,7 +1,7 @@
 """The inference server: a base model with its LoRA adapter behind an OpenAI-compatible API and a chat UI.
 
-Install with the ``serve`` extra. Importing this package (and
-``azinfer.serve.cli``) imports neither torch, transformers, fastapi nor
+Install with the ``serve`` extra. Importing this package (and its command,
+``azinfer.cli.serve``) imports neither torch, transformers, fastapi nor
 gradio: the heavy modules are imported where the server starts.
 """
 

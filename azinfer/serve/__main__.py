@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from azinfer.serve.cli import add_arguments, run
+from azinfer.cli.serve import add_arguments, run
 
 
 def main() -> int:

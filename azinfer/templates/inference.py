@@ -20,7 +20,7 @@ from typing import Any
 
 from azinfer.errors import PlanBlockedError
 from azinfer.plan import Action, Plan
-from azinfer.project import GPU_SPECS, InferenceParameters
+from azinfer.project import GPU_SPECS
 from azinfer.resources import FILE_SERVICE, RESOURCES, ResourceKind
 from azinfer.templates.model import (
     Call,
@@ -62,8 +62,8 @@ _GPU = Var("gpu")
 _USE_API_KEY = Var("useApiKey")
 
 
-def _parameters() -> tuple[Parameter, ...]:
-    defaults = InferenceParameters()
+def _parameters(plan: Plan) -> tuple[Parameter, ...]:
+    defaults = plan.parameters  # the project's values with the plan's start command and GPU profile type
     names = []
     for kind in ResourceKind:
         row, rule = kind.spec, kind.spec.naming
@@ -152,7 +152,15 @@ def _log_analytics() -> list[Resource]:
 
 
 def workload_profiles(plan: Plan) -> Any:
-    """The environment's workload profiles: Consumption and the GPU profile of ``gpuProfileType``."""
+    """The environment's workload profiles.
+
+    A new environment gets Consumption and the GPU profile of ``gpuProfileType``;
+    an existing one keeps every profile it has (plus a serverless GPU profile
+    the plan adds).
+    """
+    if plan.action(ResourceKind.ENVIRONMENT) is Action.UPDATE:
+        return Commented([p.to_json() for p in plan.gpu.environment_profiles()],
+                         "The existing environment keeps every profile it has (plus the GPU profile the plan adds).")
     gpu_profile = {"name": Member(_GPU, "name"), "workloadProfileType": Param("gpuProfileType")}
     return [
         {"name": "Consumption", "workloadProfileType": "Consumption"},
@@ -194,27 +202,40 @@ def _environment_storage() -> list[Resource]:
 
 def _gpu_profile_name(plan: Plan) -> Any:
     """The workload profile the app runs on: the reused environment's own (found by the planner), or ours."""
-    if plan.action(ResourceKind.ENVIRONMENT) is Action.REUSE:
-        return Commented(plan.gpu_profile_name, "The reused environment's own profile of that type.")
+    if plan.action(ResourceKind.ENVIRONMENT) is not Action.CREATE:
+        return Commented(plan.gpu_profile_name, "The existing environment's own profile of that type, found (or added) "
+                                                "by the planner.")
     return Member(_GPU, "name")
 
 
 def probes(plan: Plan) -> list[dict[str, Any]]:
-    """The container's probes.
+    """The container's probes, fitted to the start command.
 
-    Liveness and startup watch the process (``/health`` answers as soon as it
-    runs); readiness waits for the model (``/ready``), so a slow model load
-    never gets the replica killed. Startup allows 10 minutes for a first start
-    that installs the serving stack into the share's cache.
+    azinfer's server: liveness and startup watch the process (``/health``
+    answers as soon as it runs); readiness waits for the model (``/ready``), so
+    a slow model load never gets the replica killed. Startup allows 10 minutes
+    for a first start that installs the serving stack into the share's cache.
+
+    A start command the user wrote: azinfer knows only its port (TCP). Startup
+    allows 40 minutes (ACA's largest period and threshold) because such
+    commands often install packages first.
     """
+    port = Param("targetPort")
 
-    def http(kind: str, path: str, **timing: int) -> dict[str, Any]:
-        return {"type": kind, "httpGet": {"path": path, "port": Param("targetPort")}, **timing}
+    def probe(kind: str, path: str | None, **timing: int) -> dict[str, Any]:
+        check = {"tcpSocket": {"port": port}} if path is None else {"httpGet": {"path": path, "port": port}}
+        return {"type": kind, **check, **timing}
 
+    if plan.start.serves_azinfer:
+        return [
+            probe("Startup", "/health", initialDelaySeconds=10, periodSeconds=60, failureThreshold=10),
+            probe("Liveness", "/health", periodSeconds=30, failureThreshold=3),
+            probe("Readiness", "/ready", periodSeconds=10, failureThreshold=3),
+        ]
     return [
-        http("Startup", "/health", initialDelaySeconds=10, periodSeconds=60, failureThreshold=10),
-        http("Liveness", "/health", periodSeconds=30, failureThreshold=3),
-        http("Readiness", "/ready", periodSeconds=10, failureThreshold=3),
+        probe("Startup", None, initialDelaySeconds=10, periodSeconds=240, failureThreshold=10),
+        probe("Liveness", None, periodSeconds=30, failureThreshold=3),
+        probe("Readiness", None, periodSeconds=10, failureThreshold=3),
     ]
 
 
@@ -301,7 +322,7 @@ def inference_template(plan: Plan) -> Template:
     return Template(
         description="Inference endpoint for an AI Toolkit fine-tuned model, rendered by azinfer.",
         metadata={"plan": {c.kind.value: c.action.value for c in plan.changes}},
-        parameters=_parameters(),
+        parameters=_parameters(plan),
         variables=_variables(),
         names=_names(),
         resources=tuple(resources),

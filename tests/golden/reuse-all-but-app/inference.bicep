@@ -122,7 +122,7 @@ resource app 'Microsoft.App/containerApps@2026-01-01' = {
   tags: tags
   properties: {
     managedEnvironmentId: environment.id
-    // The reused environment's own profile of that type.
+    // The existing environment's own profile of that type, found (or added) by the planner.
     workloadProfileName: 'GPU'
     configuration: {
       activeRevisionsMode: 'Single'

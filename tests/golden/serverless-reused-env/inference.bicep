@@ -54,7 +54,7 @@ param acaAppName string?
   'Consumption-GPU-NC24-A100'
   'Consumption-GPU-NC8as-T4'
 ])
-param gpuProfileType string = 'NC24-A100'
+param gpuProfileType string = 'Consumption-GPU-NC24-A100'
 
 @description('Minimum replicas; null means 1 on a dedicated profile, 0 on a serverless one.')
 @minValue(0)
@@ -77,7 +77,7 @@ param targetPort int = 7860
   'apiKey'
   'none'
 ])
-param authentication string = 'apiKey'
+param authentication string = 'none'
 
 @description('The API key (a Container Apps secret), used when authentication is apiKey. Pass it at every deployment (azinfer passes the app\'s current key); never put it in a file.')
 @secure()
@@ -122,7 +122,7 @@ resource app 'Microsoft.App/containerApps@2026-01-01' = {
   tags: tags
   properties: {
     managedEnvironmentId: environment.id
-    // The reused environment's own profile of that type.
+    // The existing environment's own profile of that type, found (or added) by the planner.
     workloadProfileName: 'a100'
     configuration: {
       activeRevisionsMode: 'Single'

@@ -1,7 +1,8 @@
-"""``azinfer serve``: command-line options, each with an ``AZINFER_*`` environment variable.
+"""``azinfer serve``: the server's options, each with an ``AZINFER_*`` environment variable.
 
-Nothing heavy is imported here: torch, transformers, fastapi and gradio load
-only once :func:`run` starts the server.
+A thin layer over :mod:`azinfer.serve`: nothing heavy is imported here;
+torch, transformers, fastapi and gradio load only once :func:`run` starts
+the server. ``python -m azinfer.serve`` uses the same parser.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from azinfer.errors import ServeError
 from azinfer.serve.settings import DEFAULT_PROMPT_TEMPLATE, ServeSettings
 
-__all__ = ["add_arguments", "run", "settings_from_args"]
+__all__ = ["add_arguments", "run", "settings_from_args", "register"]
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -100,3 +102,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"azinfer serve: error: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def register(commands: Any) -> None:
+    """Add ``serve`` to the CLI's subcommands."""
+    serve = commands.add_parser("serve", help="run the inference server (needs azinfer[serve])")
+    add_arguments(serve)
+    serve.set_defaults(handler=run)

@@ -1,0 +1,40 @@
+"""The ``azinfer`` command: a thin layer over the Python API.
+
+One module per command group (:mod:`.plan`, :mod:`.provision`, :mod:`.serve`),
+the options they share (:mod:`.options`) and one console helper
+(:mod:`.console`: one-line errors, exit codes, questions, progress).
+
+Exit codes: 0 success, 1 invalid input, a blocked plan or a failed operation,
+2 usage error, 130 interrupted. Errors are one message on stderr, never a
+traceback. Colour only on a terminal (and never with ``NO_COLOR`` set).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from azinfer import __version__
+from azinfer.cli import plan, provision, serve
+from azinfer.cli.console import report_errors
+
+__all__ = ["main", "build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``azinfer`` command."""
+    parser = argparse.ArgumentParser(
+        prog="azinfer",
+        description="From a VS Code AI Toolkit fine-tuning project to a GPU inference endpoint on Azure Container Apps.",
+    )
+    parser.add_argument("--version", action="version", version=f"azinfer {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for group in (plan, provision, serve):
+        group.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``azinfer`` command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    return report_errors(lambda: args.handler(args))

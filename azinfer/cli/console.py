@@ -1,0 +1,134 @@
+"""What every command shows on the terminal: one-line errors, exit codes, questions, progress.
+
+Errors are one message on stderr, never a traceback. Colour and live
+redrawing only on a terminal (never with ``NO_COLOR`` set): ``rich`` draws
+them; anywhere else each change is one plain line, so logs and pipes stay
+readable.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TextIO
+
+from azinfer.errors import AzinferError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.console import Console
+
+__all__ = [
+    "EXIT_OK",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "use_color",
+    "console",
+    "report_errors",
+    "confirm",
+    "ResourceProgressDisplay",
+]
+
+EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130  # argparse exits 2 on a usage error
+# The optional dependencies a command may lack, and the extra that brings them.
+_EXTRAS = {name: "azure" for name in ("azure", "msal")} | {
+    name: "serve" for name in ("torch", "transformers", "peft", "fastapi", "uvicorn", "gradio", "safetensors")
+}
+
+
+def use_color(stream: TextIO) -> bool:
+    """Whether to draw colour and redraw in place on ``stream``: a terminal, and no ``NO_COLOR``."""
+    return stream.isatty() and "NO_COLOR" not in os.environ
+
+
+def console(stream: TextIO | None = None) -> Console:
+    """A ``rich`` console on ``stream`` (default stdout) that colours only where :func:`use_color` says."""
+    from rich.console import Console
+
+    stream = stream or sys.stdout
+    live = use_color(stream)
+    return Console(file=stream, force_terminal=live, no_color=not live, highlight=False, soft_wrap=True)
+
+
+def fail(message: str) -> None:
+    """Print ``azinfer: error: <message>`` on stderr."""
+    print(f"azinfer: error: {message}", file=sys.stderr)
+
+
+def report_errors(handler: Callable[[], int]) -> int:
+    """Run a command; turn azinfer's errors, a missing extra and Ctrl-C into a message and an exit code."""
+    try:
+        return int(handler())
+    except AzinferError as exc:
+        fail(str(exc))
+        return EXIT_FAILED
+    except ModuleNotFoundError as exc:
+        extra = _EXTRAS.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        fail(f"{exc.name} is not installed: pip install 'azinfer[{extra}]'")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("azinfer: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+def confirm(question: str, *, yes: bool, flag: str = "--yes") -> bool:
+    """Ask ``question`` on the terminal; ``yes`` answers it; without a terminal, refuse to guess.
+
+    :raises AzinferError: when stdin is not a terminal and ``yes`` is false.
+    """
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise AzinferError(f"not asking on a non-interactive input: pass {flag} to go ahead without a question")
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+class ResourceProgressDisplay:
+    """Per-resource deployment progress: a live table on a terminal, one line per change otherwise.
+
+    Pass it as the ``on_progress`` callback inside a ``with`` block; the live
+    table starts with the first change (after any question) and stays on screen.
+    """
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream or sys.stdout
+        self._rows: dict[tuple[str, str], tuple[str, str]] = {}
+        self._live: Any = None
+
+    def __enter__(self) -> ResourceProgressDisplay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    def _table(self) -> Any:
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table.grid(padding=(0, 2))
+        for (resource_type, name), (state, detail) in self._rows.items():
+            style = {"succeeded": "green", "failed": "red"}.get(state.lower(), "yellow")
+            # Text, not markup: ARM's messages may hold brackets.
+            table.add_row(Text(state, style), Text(resource_type), Text(name), Text(detail))
+        return table
+
+    def __call__(self, progress: Any) -> None:
+        detail = f"({progress.code}: {progress.message})" if progress.code else ""
+        if not use_color(self._stream):
+            line = f"  {progress.state:<10} {progress.resource_type} {progress.resource_name}"
+            self._stream.write(line + (f"  {detail}" if detail else "") + "\n")
+            self._stream.flush()
+            return
+        self._rows[(progress.resource_type, progress.resource_name)] = (progress.state, detail)
+        if self._live is None:
+            from rich.live import Live
+
+            self._live = Live(self._table(), console=console(self._stream), auto_refresh=False)
+            self._live.start()
+        self._live.update(self._table(), refresh=True)
