@@ -9,11 +9,12 @@ import pytest
 from toolkit_projects import RG_ID, SUBSCRIPTION, finetuning_inventory, write_parameters
 
 from azinfer import plan_project
+from azinfer.inputs import Source
 from azinfer.inventory import InMemoryInventory, ResourceFacts, WorkloadProfile
-from azinfer.names import ResourceKind, default_name, unique_string
+from azinfer.names import default_name, unique_string
 from azinfer.plan import Action, ProblemCode, Reason
 from azinfer.project import INFERENCE_PARAMETERS
-from azinfer.inputs import Source
+from azinfer.resources import ResourceKind
 
 K = ResourceKind
 ALL_CREATE = {kind: Action.CREATE for kind in ResourceKind}

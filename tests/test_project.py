@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 from toolkit_projects import write_parameters
 
 from azinfer import ProjectFileError, load_project
-from azinfer.names import ResourceKind
 from azinfer.project import (
     CONFIG_KEYS,
     INFERENCE_PARAMETERS,
@@ -19,6 +18,7 @@ from azinfer.project import (
     load_inference_config,
     load_inference_parameters,
 )
+from azinfer.resources import ResourceKind
 
 
 def test_example_project_loads_with_every_file(project: Path) -> None:

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from azinfer.inventory import InMemoryInventory, ResourceFacts, WorkloadProfile
-from azinfer.names import ResourceKind, default_name, unique_string
+from azinfer.names import default_name, unique_string
+from azinfer.resources import ResourceKind
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "phi3"

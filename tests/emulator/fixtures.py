@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from azinfer.names import ResourceKind, default_name, resource_suffix
+from azinfer.names import default_name, resource_suffix
+from azinfer.resources import ResourceKind
 
 from . import providers
 
