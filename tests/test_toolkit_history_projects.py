@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from arm_schema_check import assert_valid_arm
+from rendered_app import deployed_container
 from toolkit_history import Version, materialize, versions
 
 from azinfer import ResolutionError, load_project, plan_project, render, write_config
@@ -24,11 +25,6 @@ from azinfer.start import StartOrigin, azinfer_commands
 
 SUBSCRIPTION = "8a3f1d2e-4b5c-4d6e-9f70-1a2b3c4d5e6f"
 VERSIONS = versions()
-
-
-def _container(template: dict) -> dict:
-    app = next(r for r in template["resources"] if r["type"] == "Microsoft.App/containerApps")
-    return app["properties"]["template"]["containers"][0]
 
 
 @pytest.mark.parametrize("version", VERSIONS, ids=[v.id for v in VERSIONS])
@@ -47,7 +43,7 @@ def test_version_plans_renders_valid_arm_and_would_start(version: Version, tmp_p
 
     rendered = render(plan)
     assert_valid_arm(rendered)
-    container = _container(rendered.template)
+    container = deployed_container(rendered)
     # The command the parameters file passes is the one whose routes the probes call.
     assert rendered.parameter_values["defaultCommands"]["value"] == list(azinfer_commands())
     assert {p["httpGet"]["path"] for p in container["probes"]} == {"/health", "/ready"}
