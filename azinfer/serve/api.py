@@ -19,12 +19,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException
 
-from azinfer.errors import ServeError
 from azinfer.serve import protocol
 from azinfer.serve.auth import bearer_token, key_matches
-from azinfer.serve.engine import Engine, Finished, GenerationHandle, QueueFullError, TextDelta
-from azinfer.serve.generation import start_generation
-from azinfer.serve.prompting import PromptError
+from azinfer.serve.engine.base import (
+    ChatTurn,
+    Engine,
+    Finished,
+    Generation,
+    GenerationError,
+    InvalidRequestError,
+    QueueFullError,
+    SamplingParams,
+    TextDelta,
+)
 from azinfer.serve.settings import ServeSettings
 
 __all__ = ["create_app"]
@@ -84,8 +91,8 @@ def _sse(body: dict[str, Any] | str) -> str:
     return f"data: {body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)}\n\n"
 
 
-async def _cancel_on_disconnect(request: Request, handle: GenerationHandle) -> None:
-    while not handle.done:
+async def _cancel_on_disconnect(request: Request, handle: Generation) -> None:
+    while True:
         if await request.is_disconnected():
             handle.cancel()
             return
@@ -112,21 +119,19 @@ class _Completions:
             raise ApiError(404, f"model {body.model!r} does not exist; this server serves {self.model_name!r}",
                            "invalid_request_error", "model_not_found")
         try:
-            handle = start_generation(
-                engine,
-                [m.as_template_message() for m in body.messages],
+            params = SamplingParams(
                 max_tokens=body.max_completion_tokens or body.max_tokens or self.settings.default_max_tokens,
                 temperature=body.temperature,
                 top_p=body.top_p,
                 seed=body.seed,
                 stop=body.stop_strings(),
-                prompt_template=self.settings.prompt_template,
             )
+            handle = await engine.start_chat([ChatTurn(**m.as_template_message()) for m in body.messages], params)
         except QueueFullError as error:
             raise ApiError(429, str(error), "rate_limit_error", "rate_limit_exceeded",
                            {"Retry-After": str(error.retry_after)}) from error
-        except PromptError as error:
-            raise ApiError(400, str(error), "invalid_request_error", "context_length_exceeded") from error
+        except InvalidRequestError as error:
+            raise ApiError(400, str(error), "invalid_request_error", error.code) from error
         completion_id = protocol.new_completion_id()
         if body.stream:
             include_usage = body.stream_options is not None and body.stream_options.include_usage
@@ -137,16 +142,16 @@ class _Completions:
             )
         return await self._whole(request, handle, completion_id)
 
-    async def _whole(self, request: Request, handle: GenerationHandle, completion_id: str) -> dict[str, Any]:
+    async def _whole(self, request: Request, handle: Generation, completion_id: str) -> dict[str, Any]:
         watcher = asyncio.create_task(_cancel_on_disconnect(request, handle))
         parts: list[str] = []
         try:
-            async for event in handle.events():
+            async for event in handle.stream():
                 if isinstance(event, TextDelta):
                     parts.append(event.text)
                 else:
                     finished = event
-        except ServeError as error:
+        except GenerationError as error:
             raise ApiError(500, str(error), "server_error") from error
         finally:
             watcher.cancel()
@@ -154,12 +159,12 @@ class _Completions:
         return protocol.completion_body(completion_id, self.model_name, "".join(parts), finished.reason,
                                         finished.prompt_tokens, finished.completion_tokens)
 
-    async def _stream(self, handle: GenerationHandle, completion_id: str, include_usage: bool) -> AsyncIterator[str]:
+    async def _stream(self, handle: Generation, completion_id: str, include_usage: bool) -> AsyncIterator[str]:
         # Starlette cancels this generator when the client disconnects; the
         # finally block then stops the generation.
         try:
             yield _sse(protocol.chunk_body(completion_id, self.model_name, {"role": "assistant", "content": ""}))
-            async for event in handle.events():
+            async for event in handle.stream():
                 if isinstance(event, TextDelta):
                     yield _sse(protocol.chunk_body(completion_id, self.model_name, {"content": event.text}))
                 elif isinstance(event, Finished):
@@ -167,7 +172,7 @@ class _Completions:
                     if include_usage:
                         usage = (event.prompt_tokens, event.completion_tokens)
                         yield _sse(protocol.chunk_body(completion_id, self.model_name, None, usage=usage))
-        except ServeError as error:
+        except GenerationError as error:
             yield _sse(protocol.error_body(str(error), "server_error"))
         finally:
             handle.cancel()

@@ -3,33 +3,46 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from azinfer.errors import ServeError
-from azinfer.serve.discovery import resolve_model_paths
-from azinfer.serve.engine import Engine
+from azinfer.serve.discovery import ModelPaths, resolve_model_paths
+from azinfer.serve.engine.base import Engine
 from azinfer.serve.settings import ServeSettings
 
-__all__ = ["build_server", "serve", "start_engine"]
+__all__ = ["ENGINES", "build_server", "serve", "start_engine"]
 
 log = logging.getLogger(__name__)
 
 
-def start_engine(settings: ServeSettings, paths: Any) -> Engine:
+def _batched(settings: ServeSettings, paths: ModelPaths) -> Engine:
+    from azinfer.serve.engine.batched import BatchedEngine
+    from azinfer.serve.loading import load_model
+
+    loaded = load_model(paths, merge=settings.merge, load_in_4bit=settings.load_in_4bit)
+    return BatchedEngine(loaded, max_batch_size=settings.max_batch_size, max_queue=settings.max_queue,
+                         prompt_template=settings.prompt_template)
+
+
+def _baseline(settings: ServeSettings, paths: ModelPaths) -> Engine:
+    from azinfer.serve.engine.baseline import ThreadPerRequestEngine
+    from azinfer.serve.loading import load_model
+
+    loaded = load_model(paths, merge=False, load_in_4bit=settings.load_in_4bit)
+    return ThreadPerRequestEngine(loaded, prompt_template=settings.prompt_template)
+
+
+# One starter per ``--engine`` value; each imports its heavy modules itself.
+ENGINES: dict[str, Callable[[ServeSettings, ModelPaths], Engine]] = {"batched": _batched, "baseline": _baseline}
+
+
+def start_engine(settings: ServeSettings, paths: ModelPaths) -> Engine:
     """Load the model and start the engine *settings* names.
 
     :raises ServeError: the model cannot be loaded.
     """
-    from azinfer.serve.loading import load_model
-
-    if settings.engine == "baseline":
-        from azinfer.serve.baseline import ThreadPerRequestEngine
-
-        return ThreadPerRequestEngine(load_model(paths, merge=False, load_in_4bit=settings.load_in_4bit))
-    from azinfer.serve.batching import BatchedEngine
-
-    loaded = load_model(paths, merge=settings.merge, load_in_4bit=settings.load_in_4bit)
-    return BatchedEngine(loaded, max_batch_size=settings.max_batch_size, max_queue=settings.max_queue)
+    return ENGINES[settings.engine](settings, paths)
 
 
 def build_server(settings: ServeSettings) -> Any:

@@ -8,9 +8,14 @@ from typing import Any
 from fastapi import FastAPI
 
 from azinfer.serve.auth import key_matches
-from azinfer.serve.engine import Engine, QueueFullError, TextDelta
-from azinfer.serve.generation import start_generation
-from azinfer.serve.prompting import Message, PromptError
+from azinfer.serve.engine.base import (
+    ChatTurn,
+    Engine,
+    InvalidRequestError,
+    QueueFullError,
+    SamplingParams,
+    TextDelta,
+)
 from azinfer.serve.settings import ServeSettings
 
 __all__ = ["mount_ui"]
@@ -27,9 +32,9 @@ def _text(content: Any) -> str:
     return ""
 
 
-def _conversation(history: list[dict[str, Any]], message: str) -> list[Message]:
-    turns = [{"role": m["role"], "content": _text(m["content"])} for m in history if m.get("role") in ("user", "assistant")]
-    return turns + [{"role": "user", "content": message}]
+def _conversation(history: list[dict[str, Any]], message: str) -> list[ChatTurn]:
+    turns = [ChatTurn(m["role"], _text(m["content"])) for m in history if m.get("role") in ("user", "assistant")]
+    return turns + [ChatTurn("user", message)]
 
 
 def mount_ui(app: FastAPI, settings: ServeSettings, engine: Callable[[], Engine | None]) -> FastAPI:
@@ -46,15 +51,13 @@ def mount_ui(app: FastAPI, settings: ServeSettings, engine: Callable[[], Engine 
         if current is None:
             raise gr.Error("The model is still loading; try again in a moment.")
         try:
-            handle = start_generation(
-                current, _conversation(history, message), max_tokens=int(max_tokens), temperature=temperature,
-                top_p=top_p, prompt_template=settings.prompt_template,
-            )
-        except (PromptError, QueueFullError) as error:
+            params = SamplingParams(int(max_tokens), temperature=temperature, top_p=top_p)
+            handle = await current.start_chat(_conversation(history, message), params)
+        except (InvalidRequestError, QueueFullError) as error:
             raise gr.Error(str(error)) from error
         reply = ""
         try:
-            async for event in handle.events():
+            async for event in handle.stream():
                 if isinstance(event, TextDelta):
                     reply += event.text
                     yield reply

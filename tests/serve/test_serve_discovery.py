@@ -68,7 +68,7 @@ def test_without_a_key_only_loopback() -> None:
     assert ServeSettings(api_key="k").bind_host == "0.0.0.0"
     assert ServeSettings(host="0.0.0.0", insecure_no_auth=True).bind_host == "0.0.0.0"
     with pytest.raises(ServeError, match="without an API key"):
-        ServeSettings(host="0.0.0.0").bind_host
+        _ = ServeSettings(host="0.0.0.0").bind_host
 
 
 def serve_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
