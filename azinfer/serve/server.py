@@ -1,4 +1,4 @@
-"""Put the pieces together: settings to paths, a loader for the engine, the app, and uvicorn."""
+"""Put the pieces together: settings to paths, a starter for the engine, the app, and uvicorn with its limits."""
 
 from __future__ import annotations
 
@@ -54,7 +54,8 @@ def build_server(settings: ServeSettings) -> Any:
     """
     import uvicorn
 
-    from azinfer.serve.api import create_app
+    from azinfer.serve.http.app import create_app
+    from azinfer.serve.http.limits import default_protocol, fit_connection_cap, guarded_protocol
 
     host = settings.bind_host
     paths = resolve_model_paths(settings)
@@ -65,7 +66,17 @@ def build_server(settings: ServeSettings) -> Any:
         server.should_exit = True
 
     app = create_app(settings, paths.model_name, lambda: start_engine(settings, paths), failed)
-    config = uvicorn.Config(app, host=host, port=settings.port, log_level="info", timeout_graceful_shutdown=5)
+    protocol = guarded_protocol(default_protocol(), fit_connection_cap(settings.max_connections), settings.header_timeout)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=settings.port,
+        http=protocol,
+        log_level="info",
+        timeout_graceful_shutdown=5,
+        # The client's address is the peer's: a forged X-Forwarded-For must not change what is logged.
+        proxy_headers=False,
+    )
     server = uvicorn.Server(config)
     server.load_error = None
     if not settings.api_key:

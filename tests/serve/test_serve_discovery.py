@@ -95,6 +95,6 @@ def test_cli_reports_bad_input_without_traceback(args: list[str], env: dict[str,
 
 
 def test_light_imports() -> None:
-    code = "import sys, azinfer, azinfer.serve, azinfer.serve.cli; print(sorted({'torch','transformers','fastapi','gradio'} & set(sys.modules)))"
+    code = "import sys, azinfer, azinfer.serve, azinfer.serve.cli; print(sorted({'torch','transformers','starlette','uvicorn','fastapi','gradio'} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert result.stdout.strip() == "[]"
