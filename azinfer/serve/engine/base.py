@@ -215,8 +215,8 @@ class GenerationRequest:
     request_id: str = field(default_factory=_request_id)
 
     def __post_init__(self) -> None:
-        if not self.prompt_ids or not all(_whole(i) and i >= 0 for i in self.prompt_ids):
-            raise InvalidRequestError("messages", "the prompt must be a non-empty sequence of token ids")
+        if not self.prompt_ids:
+            raise InvalidRequestError("messages", "the prompt is empty")
 
     @classmethod
     def fit(cls, prompt_ids: Sequence[int], params: SamplingParams, context_length: int) -> GenerationRequest:
@@ -344,12 +344,6 @@ class RequestCounter:
             if key in self._in_flight:
                 self._in_flight.remove(key)
                 self._finished[reason] += 1
-
-    @property
-    def in_flight(self) -> int:
-        """Admitted requests that have not ended."""
-        with self._lock:
-            return len(self._in_flight)
 
     def finished(self) -> dict[str, int]:
         """How many requests ended, by reason."""
