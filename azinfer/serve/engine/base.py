@@ -345,6 +345,12 @@ class RequestCounter:
                 self._in_flight.remove(key)
                 self._finished[reason] += 1
 
+    @property
+    def in_flight(self) -> int:
+        """Admitted requests that have not ended (an engine's stats use it)."""
+        with self._lock:
+            return len(self._in_flight)
+
     def finished(self) -> dict[str, int]:
         """How many requests ended, by reason."""
         with self._lock:
