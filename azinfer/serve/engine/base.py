@@ -17,8 +17,8 @@ The contract, which the HTTP layer relies on and the tests check for every engin
 - **Backpressure.** :meth:`Engine.submit` either admits the request at once or
   raises :class:`QueueFullError`; it never waits for room. Capacity counts
   every admitted request until its generation ends (finished, cancelled or
-  failed), whether or not anyone reads its stream; :class:`RequestCounter`
-  does that bookkeeping.
+  failed), whether or not anyone reads its stream, and is free again by the
+  time the stream ends; :class:`RequestCounter` does that bookkeeping.
 - **Streaming.** :meth:`Generation.stream` yields non-empty :class:`TextDelta`
   values and then exactly one :class:`Finished`, or raises
   :class:`GenerationError` when the engine failed this request. The text is
