@@ -32,7 +32,7 @@ __all__ = [
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130  # argparse exits 2 on a usage error
 # The optional dependencies a command may lack, and the extra that brings them.
 _EXTRAS = {name: "azure" for name in ("azure", "msal")} | {
-    name: "serve" for name in ("torch", "transformers", "peft", "fastapi", "uvicorn", "gradio", "safetensors")
+    name: "serve" for name in ("torch", "transformers", "peft", "starlette", "uvicorn", "safetensors")
 }
 
 

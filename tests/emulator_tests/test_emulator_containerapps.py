@@ -258,12 +258,12 @@ def test_system_event_streams(emu, fg, aca, create):
 
 
 def test_ingress(emu, fg, aca, create):
-    emu.apps.plan_starts("app1", ReplicaStart(ready_after=0.2))
+    emu.apps.plan_starts("app1", ReplicaStart(ready_after=None))  # not ready until the test says so
     app = create(min_replicas=0)
     url = "https://" + app.properties.configuration.ingress.fqdn
     ready = httpx.get(url + "/ready", verify=emu.ssl_context())
     assert (ready.status_code, ready.text) == (503, "no healthy upstream")
-    time.sleep(0.25)
+    emu.apps.set_ready("app1")
     assert httpx.get(url + "/ready", verify=emu.ssl_context()).json()["status"] == "ready"
     assert httpx.get(url + "/v1/models", verify=emu.ssl_context()).status_code == 401
     assert httpx.get(url + "/v1/models", headers={"Authorization": "Bearer wrong"},
