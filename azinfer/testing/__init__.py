@@ -39,6 +39,7 @@ from azinfer.testing.inventories import (
 from azinfer.testing.projects import (
     SHIPPED_FINETUNING_CONFIG,
     SHIPPED_INFERENCE_CONFIG,
+    ProjectFactory,
     ProjectFile,
     copy_project,
     write_project,
@@ -50,6 +51,7 @@ __all__ = [
     "write_project",
     "copy_project",
     "ProjectFile",
+    "ProjectFactory",
     "EXAMPLE_SUBSCRIPTION",
     "EXAMPLE_RESOURCE_GROUP",
     "EXAMPLE_LOCATION",

@@ -13,42 +13,16 @@ with ``pytest -p azinfer.testing.plugin``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from azinfer.inventory import InMemoryInventory
 from azinfer.testing.inventories import finetuning_inventory as _finetuning_inventory
-from azinfer.testing.projects import copy_project, write_project
+from azinfer.testing.projects import ProjectFactory
 
-__all__ = ["azinfer_project", "finetuning_inventory", "ProjectFactory"]
-
-
-class ProjectFactory:
-    """Makes AI Toolkit projects in a test's ``tmp_path``, each in a folder of its own.
-
-    ``factory(**files)`` writes one (:func:`~azinfer.testing.write_project`);
-    ``factory(source, **files)`` copies the folder ``source`` and changes the
-    files given (:func:`~azinfer.testing.copy_project`).
-    """
-
-    def __init__(self, base: Path) -> None:
-        self._base = base
-        self._count = 0
-
-    def __call__(self, source: str | os.PathLike[str] | None = None, **files: Any) -> Path:
-        """A new project folder; see the class.
-
-        :raises ArgumentError: when ``source`` or a file has the wrong type or value.
-        """
-        self._count += 1
-        root = self._base / f"project-{self._count}"
-        if source is None:
-            return write_project(root, **files)
-        return copy_project(source, root, **files)
+__all__ = ["azinfer_project", "finetuning_inventory"]
 
 
 @pytest.fixture

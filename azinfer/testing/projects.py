@@ -23,6 +23,7 @@ from azinfer.testing.inventories import EXAMPLE_RESOURCE_GROUP, EXAMPLE_SUBSCRIP
 
 __all__ = [
     "ProjectFile",
+    "ProjectFactory",
     "SHIPPED_INFERENCE_CONFIG",
     "SHIPPED_FINETUNING_CONFIG",
     "write_project",
@@ -40,6 +41,7 @@ SHIPPED_FINETUNING_CONFIG: Mapping[str, None] = MappingProxyType(dict.fromkeys(
 ))
 """``infra/finetuning.config.json`` as the AI Toolkit ships it: every key ``null`` (not fine-tuned yet)."""
 
+_FILE_ARGUMENTS = ("parameters", "finetuning_parameters", "finetuning_config", "inference_config")
 _PARAMETERS_SCHEMA = "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#"
 
 
@@ -188,3 +190,34 @@ def _existing(function: str, argument: str, path: Path, value: Mapping[str, Any]
         expected = f"text or bytes to replace {path} (it holds no JSON object a mapping could update)"
         raise ArgumentError(function, argument, expected, value)
     return data
+
+
+class ProjectFactory:
+    """Makes AI Toolkit projects under ``base``, each in a new folder (``project-1``, ``project-2``...).
+
+    ``factory(**files)`` writes one (:func:`write_project`);
+    ``factory(source, **files)`` copies the folder ``source`` and changes the
+    files given (:func:`copy_project`). The pytest fixture ``azinfer_project``
+    is one under the test's ``tmp_path``.
+
+    :raises ArgumentError: when ``base`` is not a path.
+    """
+
+    def __init__(self, base: str | os.PathLike[str]) -> None:
+        self._base = check_path("ProjectFactory", "base", base)
+        self._count = 0
+
+    def __call__(self, source: str | os.PathLike[str] | None = None, **files: Any) -> Path:
+        """A new project folder, written or copied from ``source``; see the class.
+
+        :raises ArgumentError: when ``source`` or a file has the wrong type or value.
+        """
+        accepted = _FILE_ARGUMENTS if source is not None else ("subscription_id", "resource_group", *_FILE_ARGUMENTS)
+        for name in files:
+            if name not in accepted:
+                raise ArgumentError("ProjectFactory", name, f"one of the keywords {', '.join(accepted)}", files[name])
+        self._count += 1
+        root = self._base / f"project-{self._count}"
+        if source is None:
+            return write_project(root, **files)
+        return copy_project(source, root, **files)
