@@ -26,6 +26,7 @@ from azinfer.errors import (
     CredentialError,
     DeploymentFailedError,
     NamingError,
+    PreviewOutdatedError,
     PlanBlockedError,
     ProjectFileError,
     ResolutionError,
@@ -80,6 +81,7 @@ __all__ = [
     "CredentialError",
     "AzurePermissionError",
     "DeploymentFailedError",
+    "PreviewOutdatedError",
     "ServeError",
     *_LAZY,
 ]

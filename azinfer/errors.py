@@ -18,7 +18,8 @@ it without parsing the message. Messages never contain secrets.
     ├── AzureError              a call to Azure failed (see azinfer.azure)
     │   ├── CredentialError     no usable credential
     │   ├── AzurePermissionError the caller lacks a role on a scope
-    │   └── DeploymentFailedError an ARM deployment failed
+    │   ├── DeploymentFailedError an ARM deployment failed
+    │   └── PreviewOutdatedError the resource group changed since the preview
     └── ServeError              the inference server cannot start (see azinfer.serve)
 """
 
@@ -43,6 +44,7 @@ __all__ = [
     "CredentialError",
     "AzurePermissionError",
     "DeploymentFailedError",
+    "PreviewOutdatedError",
     "ResourceFailure",
     "ServeError",
 ]
@@ -158,6 +160,20 @@ class ConfigWriteError(AzinferError):
 
 class AzureError(AzinferError):
     """A call to Azure failed."""
+
+
+class PreviewOutdatedError(AzureError):
+    """What exists in the resource group changed since the preview was made: it is not deployed.
+
+    :ivar differences: each difference, in words ("added Microsoft.App/containerApps 'x'"...).
+    """
+
+    def __init__(self, differences: Sequence[str]) -> None:
+        self.differences = tuple(differences)
+        super().__init__(
+            "the resource group changed since the preview, so it was not deployed ("
+            + "; ".join(self.differences) + "): preview again"
+        )
 
 
 class CredentialError(AzureError):

@@ -16,7 +16,7 @@ taken from the first of these that has it:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from types import MappingProxyType
@@ -34,7 +34,7 @@ from azinfer.project import (
     Project,
 )
 
-__all__ = ["Source", "Resolved", "ResolvedInputs", "resolve", "resource_group_id"]
+__all__ = ["Source", "Resolved", "ResolvedInputs", "resolve", "resource_group_id", "RESOLVERS"]
 
 T = TypeVar("T")
 
@@ -104,24 +104,205 @@ class ResolvedInputs:
         return self.names[kind].value
 
 
-def _first(*candidates: Resolved[str] | None) -> Resolved[str] | None:
-    return next((c for c in candidates if c is not None), None)
+# One resolver per value: a declared chain of sources, each a small function of what is known so far
+# that gives the value (with where it came from) or None. The first source that gives a value wins.
 
 
-def _from(value: str | None, source: Source, detail: str) -> Resolved[str] | None:
+@dataclass(frozen=True)
+class _Known:
+    """What the sources read: the project, the inventory, the options, and the values resolved so far."""
+
+    project: Project
+    inventory: Inventory
+    options: Mapping[str, str | None]
+    resolved: dict[str, Resolved[Any]]
+
+    def value(self, key: str) -> Any:
+        return self.resolved[key].value
+
+    def environment(self) -> ResourceFacts | None:
+        return self.inventory.get(RESOURCE_TYPES[ResourceKind.ENVIRONMENT], self.value(ResourceKind.ENVIRONMENT.value))
+
+    def environment_storages(self) -> list[ResourceFacts]:
+        env = self.value(ResourceKind.ENVIRONMENT.value).lower()
+        storages = self.inventory.list(RESOURCE_TYPES[ResourceKind.ENVIRONMENT_STORAGE])
+        return [s for s in storages if s.parent_name.lower() == env]
+
+
+_SourceFn = Callable[[_Known], "Resolved[Any] | None"]
+
+
+def _from(value: Any, source: Source, detail: str) -> Resolved[Any] | None:
     return None if value is None else Resolved(value, source, detail)
 
 
-def _job_environment(inventory: Inventory, job: str) -> ResourceFacts | None:
-    facts = inventory.get(JOB_TYPE, job)
+def _option(name: str, detail: str) -> _SourceFn:
+    return lambda k: _from(k.options.get(name), Source.ARGUMENT, detail)
+
+
+def _finetuning_config(attr: str, key: str) -> _SourceFn:
+    def source(k: _Known) -> Resolved[Any] | None:
+        config = k.project.finetuning_config
+        return _from(getattr(config, attr) if config else None, Source.FINETUNING_CONFIG, f"{FINETUNING_CONFIG} {key}")
+
+    return source
+
+
+def _inference_config(attr: str, key: str) -> _SourceFn:
+    def source(k: _Known) -> Resolved[Any] | None:
+        config = k.project.inference_config
+        return _from(getattr(config, attr) if config else None, Source.INFERENCE_CONFIG, f"{INFERENCE_CONFIG} {key}")
+
+    return source
+
+
+def _param_detail(relative: str, parameter: str) -> str:
+    return f"{relative} /parameters/{parameter}/value"
+
+
+def _inference_parameter(kind: ResourceKind) -> _SourceFn:
+    return lambda k: _from(
+        k.project.inference_parameters.names.get(kind), Source.INFERENCE_PARAMETERS,
+        _param_detail(INFERENCE_PARAMETERS, kind.parameter),
+    )
+
+
+def _finetuning_parameter(kind: ResourceKind) -> _SourceFn:
+    def source(k: _Known) -> Resolved[Any] | None:
+        params = k.project.finetuning_parameters
+        return _from(params.names.get(kind) if params else None, Source.FINETUNING_PARAMETERS,
+                     _param_detail(FINETUNING_PARAMETERS, kind.parameter))
+
+    return source
+
+
+def _job_name_parameter(k: _Known) -> Resolved[Any] | None:
+    params = k.project.finetuning_parameters
+    return _from(params.job_name if params else None, Source.FINETUNING_PARAMETERS,
+                 _param_detail(FINETUNING_PARAMETERS, "acaJobName"))
+
+
+def _default_job(k: _Known) -> Resolved[Any] | None:
+    return Resolved("aiacajob" + resource_suffix(_rg_id(k)), Source.DEFAULT,
+                    "'aiacajob' + first 5 characters of uniqueString(resourceGroup().id)")
+
+
+def _default_name(kind: ResourceKind) -> _SourceFn:
+    return lambda k: Resolved(default_name(kind, _rg_id(k)), Source.DEFAULT, default_name_rule(kind))
+
+
+def _rg_id(k: _Known) -> str:
+    return resource_group_id(k.value("subscription"), k.value("resource group"))
+
+
+def _job_environment(k: _Known) -> Resolved[Any] | None:
+    job = k.value("job")
+    facts = k.inventory.get(JOB_TYPE, job)
     if facts is None or not facts.environment_id:
         return None
     env_name = facts.environment_id.rstrip("/").rsplit("/", 1)[-1]
-    return inventory.get(RESOURCE_TYPES[ResourceKind.ENVIRONMENT], env_name)
+    env = k.inventory.get(RESOURCE_TYPES[ResourceKind.ENVIRONMENT], env_name)
+    return _from(env.name if env else None, Source.INVENTORY, f"environment of fine-tuning job {job!r}")
 
 
-def _param_detail(relative: str, kind_param: str) -> str:
-    return f"{relative} /parameters/{kind_param}/value"
+def _mounted(attr: str) -> _SourceFn:
+    """The account or share of the environment's one storage (with several, the files must say)."""
+
+    def source(k: _Known) -> Resolved[Any] | None:
+        storages = k.environment_storages()
+        only = storages[0] if len(storages) == 1 else None
+        env = k.value(ResourceKind.ENVIRONMENT.value)
+        return _from(getattr(only, attr) if only else None, Source.INVENTORY, f"storage mounted by environment {env!r}")
+
+    return source
+
+
+def _storage_bound_to_share(k: _Known) -> Resolved[Any] | None:
+    account = k.value(ResourceKind.STORAGE_ACCOUNT.value).lower()
+    share = k.value(ResourceKind.FILE_SHARE.value)
+    bound = next((s for s in k.environment_storages()
+                  if (s.account_name or "").lower() == account and (s.share_name or "").lower() == share.lower()), None)
+    env = k.value(ResourceKind.ENVIRONMENT.value)
+    return _from(bound.short_name if bound else None, Source.INVENTORY,
+                 f"environment storage of {env!r} bound to share {share!r}")
+
+
+def _workspace_of_environment(k: _Known) -> Resolved[Any] | None:
+    env = k.environment()
+    if env is None or not env.log_analytics_customer_id:
+        return None
+    customer = env.log_analytics_customer_id.lower()
+    workspace = next((w for w in k.inventory.list(RESOURCE_TYPES[ResourceKind.LOG_ANALYTICS])
+                      if w.customer_id and w.customer_id.lower() == customer), None)
+    return _from(workspace.name if workspace else None, Source.INVENTORY,
+                 f"workspace that environment {env.name!r} logs to")
+
+
+def _location_parameter(k: _Known) -> Resolved[Any] | None:
+    return _from(k.project.inference_parameters.location, Source.INFERENCE_PARAMETERS,
+                 _param_detail(INFERENCE_PARAMETERS, "location"))
+
+
+def _finetuning_location(k: _Known) -> Resolved[Any] | None:
+    params = k.project.finetuning_parameters
+    return _from(params.location if params else None, Source.FINETUNING_PARAMETERS,
+                 _param_detail(FINETUNING_PARAMETERS, "location"))
+
+
+def _environment_location(k: _Known) -> Resolved[Any] | None:
+    env = k.environment()
+    return _from(env.location if env else None, Source.INVENTORY,
+                 f"location of environment {k.value(ResourceKind.ENVIRONMENT.value)!r}")
+
+
+def _group_location(k: _Known) -> Resolved[Any] | None:
+    return _from(k.inventory.resource_group_location, Source.INVENTORY,
+                 f"location of resource group {k.value('resource group')!r}")
+
+
+def _left_to_arm(k: _Known) -> Resolved[Any] | None:
+    return Resolved(None, Source.DEFAULT, "resourceGroup().location, decided by ARM")
+
+
+def _names(kind: ResourceKind, *inventory: _SourceFn) -> tuple[_SourceFn, ...]:
+    """A name's chain: the inference parameters, the fine-tuning parameters, [the fine-tuning config], the inventory, the default."""
+    files: tuple[_SourceFn, ...] = (_inference_parameter(kind), _finetuning_parameter(kind))
+    config = {ResourceKind.STORAGE_ACCOUNT: ("storage_account_name", "STORAGE_ACCOUNT_NAME"),
+              ResourceKind.FILE_SHARE: ("file_share_name", "FILE_SHARE_NAME")}.get(kind)
+    if config:
+        files += (_finetuning_config(*config),)
+    return (*files, *inventory, _default_name(kind))
+
+
+# The resolvers, in the order they run: later chains read the values resolved before them
+# (the environment first: its storages and its workspace are found through it).
+RESOLVERS: tuple[tuple[str, tuple[_SourceFn, ...]], ...] = (
+    ("subscription", (_option("subscription_id", "subscription option"),
+                      _finetuning_config("subscription_id", "SUBSCRIPTION_ID"),
+                      _inference_config("subscription_id", "SUBSCRIPTION_ID"))),
+    ("resource group", (_option("resource_group", "resource group option"),
+                        _finetuning_config("resource_group", "RESOURCE_GROUP_NAME"),
+                        _inference_config("resource_group", "RESOURCE_GROUP_NAME"))),
+    ("job", (_job_name_parameter, _finetuning_config("job_name", "ACA_JOB_NAME"), _default_job)),
+    (ResourceKind.ENVIRONMENT.value, _names(ResourceKind.ENVIRONMENT, _job_environment)),
+    (ResourceKind.STORAGE_ACCOUNT.value, _names(ResourceKind.STORAGE_ACCOUNT, _mounted("account_name"))),
+    (ResourceKind.FILE_SHARE.value, _names(ResourceKind.FILE_SHARE, _mounted("share_name"))),
+    (ResourceKind.ENVIRONMENT_STORAGE.value, _names(ResourceKind.ENVIRONMENT_STORAGE, _storage_bound_to_share)),
+    (ResourceKind.LOG_ANALYTICS.value, _names(ResourceKind.LOG_ANALYTICS, _workspace_of_environment)),
+    (ResourceKind.CONTAINER_APP.value, _names(ResourceKind.CONTAINER_APP)),
+    ("location", (_option("location", "location option"), _location_parameter, _finetuning_location,
+                  _environment_location, _group_location, _left_to_arm)),
+)
+"""Each value azinfer resolves and its chain of sources, tried in order."""
+
+
+def _nothing_names(key: str) -> ResolutionError:
+    missing = "SUBSCRIPTION_ID" if key == "subscription" else "RESOURCE_GROUP_NAME"
+    return ResolutionError(
+        key,
+        f"nothing provisioned names the {key} ({FINETUNING_CONFIG} and {INFERENCE_CONFIG} have no {missing}): "
+        "pass --subscription and --resource-group (subscription_id= and resource_group= in Python)",
+    )
 
 
 def resolve(
@@ -134,140 +315,36 @@ def resolve(
 ) -> ResolvedInputs:
     """Resolve the subscription, resource group, location and every resource name.
 
+    Each value runs its chain in :data:`RESOLVERS`; the first source that has it wins.
+
     :param project: the loaded project files.
-    :param inventory: what exists in the resource group; ``None`` means nothing (offline).
+    :param inventory: what exists in the resource group; ``None`` means nothing was looked up (offline).
     :param subscription_id: overrides the fine-tuning subscription.
     :param resource_group: overrides the fine-tuning resource group.
     :param location: overrides every file's location.
     :raises ResolutionError: when no subscription or resource group can be found.
     :raises NamingError: when a resolved name breaks Azure's naming rule for its type.
     """
-    inv: Inventory = inventory if inventory is not None else InMemoryInventory(offline=True)
-    params = project.inference_parameters
-    ft_params = project.finetuning_parameters
-    ft_config = project.finetuning_config
-    inf_config = project.inference_config
-
-    subscription = _first(
-        _from(subscription_id, Source.ARGUMENT, "subscription option"),
-        _from(ft_config.subscription_id if ft_config else None, Source.FINETUNING_CONFIG, f"{FINETUNING_CONFIG} SUBSCRIPTION_ID"),
-        _from(inf_config.subscription_id if inf_config else None, Source.INFERENCE_CONFIG, f"{INFERENCE_CONFIG} SUBSCRIPTION_ID"),
+    known = _Known(
+        project,
+        inventory if inventory is not None else InMemoryInventory(offline=True),
+        {"subscription_id": subscription_id, "resource_group": resource_group, "location": location},
+        {},
     )
-    group = _first(
-        _from(resource_group, Source.ARGUMENT, "resource group option"),
-        _from(ft_config.resource_group if ft_config else None, Source.FINETUNING_CONFIG, f"{FINETUNING_CONFIG} RESOURCE_GROUP_NAME"),
-        _from(inf_config.resource_group if inf_config else None, Source.INFERENCE_CONFIG, f"{INFERENCE_CONFIG} RESOURCE_GROUP_NAME"),
-    )
-    if subscription is None or group is None:
-        missing = "SUBSCRIPTION_ID" if subscription is None else "RESOURCE_GROUP_NAME"
-        raise ResolutionError(
-            "subscription" if subscription is None else "resource group",
-            f"nothing provisioned names the {'subscription' if subscription is None else 'resource group'} "
-            f"({FINETUNING_CONFIG} and {INFERENCE_CONFIG} have no {missing}): "
-            "pass --subscription and --resource-group (subscription_id= and resource_group= in Python)",
-        )
-    rg_id = resource_group_id(subscription.value, group.value)
-    job = _first(
-        _from(ft_params.job_name if ft_params else None, Source.FINETUNING_PARAMETERS, _param_detail(FINETUNING_PARAMETERS, "acaJobName")),
-        _from(ft_config.job_name if ft_config else None, Source.FINETUNING_CONFIG, f"{FINETUNING_CONFIG} ACA_JOB_NAME"),
-        Resolved("aiacajob" + resource_suffix(rg_id), Source.DEFAULT, "'aiacajob' + first 5 characters of uniqueString(resourceGroup().id)"),
-    )
-    assert job is not None
-
-    job_env = _job_environment(inv, job.value)
-    names: dict[ResourceKind, Resolved[str]] = {}
-
-    def from_files(kind: ResourceKind) -> Resolved[str] | None:
-        config_value = None
-        config_key = ""
-        if ft_config is not None and kind is ResourceKind.STORAGE_ACCOUNT:
-            config_value, config_key = ft_config.storage_account_name, "STORAGE_ACCOUNT_NAME"
-        elif ft_config is not None and kind is ResourceKind.FILE_SHARE:
-            config_value, config_key = ft_config.file_share_name, "FILE_SHARE_NAME"
-        return _first(
-            _from(params.names.get(kind), Source.INFERENCE_PARAMETERS, _param_detail(INFERENCE_PARAMETERS, kind.parameter)),
-            _from(
-                ft_params.names.get(kind) if ft_params else None,
-                Source.FINETUNING_PARAMETERS,
-                _param_detail(FINETUNING_PARAMETERS, kind.parameter),
-            ),
-            _from(config_value, Source.FINETUNING_CONFIG, f"{FINETUNING_CONFIG} {config_key}"),
-        )
-
-    def default(kind: ResourceKind) -> Resolved[str]:
-        return Resolved(default_name(kind, rg_id), Source.DEFAULT, default_name_rule(kind))
-
-    # The environment first: the storages and the workspace are found through it.
-    env_fact = _from(job_env.name if job_env else None, Source.INVENTORY, f"environment of fine-tuning job {job.value!r}")
-    names[ResourceKind.ENVIRONMENT] = _first(from_files(ResourceKind.ENVIRONMENT), env_fact) or default(
-        ResourceKind.ENVIRONMENT
-    )
-    env_name = names[ResourceKind.ENVIRONMENT].value
-    env = inv.get(RESOURCE_TYPES[ResourceKind.ENVIRONMENT], env_name)
-    env_storages = [
-        s for s in inv.list(RESOURCE_TYPES[ResourceKind.ENVIRONMENT_STORAGE]) if s.parent_name.lower() == env_name.lower()
-    ]
-    only_storage = env_storages[0] if len(env_storages) == 1 else None
-    mounted = f"storage mounted by environment {env_name!r}"
-    names[ResourceKind.STORAGE_ACCOUNT] = _first(
-        from_files(ResourceKind.STORAGE_ACCOUNT),
-        _from(only_storage.account_name if only_storage else None, Source.INVENTORY, mounted),
-    ) or default(ResourceKind.STORAGE_ACCOUNT)
-    names[ResourceKind.FILE_SHARE] = _first(
-        from_files(ResourceKind.FILE_SHARE),
-        _from(only_storage.share_name if only_storage else None, Source.INVENTORY, mounted),
-    ) or default(ResourceKind.FILE_SHARE)
-    account, share = names[ResourceKind.STORAGE_ACCOUNT].value, names[ResourceKind.FILE_SHARE].value
-    bound = next(
-        (
-            s
-            for s in env_storages
-            if (s.account_name or "").lower() == account.lower() and (s.share_name or "").lower() == share.lower()
-        ),
-        None,
-    )
-    names[ResourceKind.ENVIRONMENT_STORAGE] = _first(
-        from_files(ResourceKind.ENVIRONMENT_STORAGE),
-        _from(bound.short_name if bound else None, Source.INVENTORY, f"environment storage of {env_name!r} bound to share {share!r}"),
-    ) or default(ResourceKind.ENVIRONMENT_STORAGE)
-    workspace = None
-    if env is not None and env.log_analytics_customer_id:
-        workspace = next(
-            (
-                w
-                for w in inv.list(RESOURCE_TYPES[ResourceKind.LOG_ANALYTICS])
-                if w.customer_id and w.customer_id.lower() == env.log_analytics_customer_id.lower()
-            ),
-            None,
-        )
-    names[ResourceKind.LOG_ANALYTICS] = _first(
-        from_files(ResourceKind.LOG_ANALYTICS),
-        _from(workspace.name if workspace else None, Source.INVENTORY, f"workspace that environment {env_name!r} logs to"),
-    ) or default(ResourceKind.LOG_ANALYTICS)
-    names[ResourceKind.CONTAINER_APP] = from_files(ResourceKind.CONTAINER_APP) or default(ResourceKind.CONTAINER_APP)
-
-    for kind in ResourceKind:
-        resolved = names[kind]
+    for key, chain in RESOLVERS:
+        found = next((value for source in chain if (value := source(known)) is not None), None)
+        if found is None:
+            raise _nothing_names(key)
+        known.resolved[key] = found
+    names = {kind: known.resolved[kind.value] for kind in ResourceKind}
+    for kind, resolved in names.items():
         check_name(kind, resolved.value, source=resolved.detail)
-
-    where = _first(
-        _from(location, Source.ARGUMENT, "location option"),
-        _from(params.location, Source.INFERENCE_PARAMETERS, _param_detail(INFERENCE_PARAMETERS, "location")),
-        _from(ft_params.location if ft_params else None, Source.FINETUNING_PARAMETERS, _param_detail(FINETUNING_PARAMETERS, "location")),
-        _from(env.location if env else None, Source.INVENTORY, f"location of environment {env_name!r}"),
-        _from(inv.resource_group_location, Source.INVENTORY, f"location of resource group {group.value!r}"),
-    )
-    resolved_location: Resolved[str | None] = (
-        Resolved(where.value, where.source, where.detail)
-        if where is not None
-        else Resolved(None, Source.DEFAULT, "resourceGroup().location, decided by ARM")
-    )
     return ResolvedInputs(
-        subscription_id=subscription,
-        resource_group=group,
-        location=resolved_location,
+        subscription_id=known.resolved["subscription"],
+        resource_group=known.resolved["resource group"],
+        location=known.resolved["location"],
         names=names,
-        parameters=params,
-        finetuning_job=job,
+        parameters=project.inference_parameters,
+        finetuning_job=known.resolved["job"],
         project_root=str(project.root),
     )

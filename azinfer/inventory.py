@@ -43,6 +43,7 @@ __all__ = [
     "Inventory",
     "InMemoryInventory",
     "resource_name",
+    "inventory_differences",
 ]
 
 RESOURCE_TYPES: Mapping[ResourceKind, str] = {
@@ -241,3 +242,24 @@ class InMemoryInventory:
         :raises ProjectFileError: when the file is missing, not JSON or invalid.
         """
         return cls.from_json(read_json(Path(path), display=str(path)), display=str(path))
+
+
+def inventory_differences(before: Inventory, after: Inventory, types: Iterable[str]) -> tuple[str, ...]:
+    """What changed between two snapshots, for the resource types listed, in words (empty: nothing).
+
+    A saved preview is deployed only when this is empty (the plan was made for ``before``).
+    """
+    changes = []
+    for resource_type in types:
+        old = {r.name.lower(): r for r in before.list(resource_type)}
+        new = {r.name.lower(): r for r in after.list(resource_type)}
+        for key in sorted(old.keys() - new.keys()):
+            changes.append(f"{resource_type} {old[key].name!r} is gone")
+        for key in sorted(new.keys() - old.keys()):
+            changes.append(f"{resource_type} {new[key].name!r} appeared")
+        for key in sorted(old.keys() & new.keys()):
+            was, now = old[key].to_json(), new[key].to_json()
+            fields = sorted(k for k in was.keys() | now.keys() if was.get(k) != now.get(k))
+            if fields:
+                changes.append(f"{resource_type} {new[key].name!r} changed ({', '.join(fields)})")
+    return tuple(changes)

@@ -238,9 +238,15 @@ class InferenceConfig:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> InferenceConfig:
         """Build from an already validated JSON object (absent and ``null`` keys are ``None``)."""
-        values = [data.get(key) for key in CONFIG_KEYS]
-        extra = {k: v for k, v in data.items() if k not in CONFIG_KEYS}
-        return cls(*values, extra=extra)
+        return cls(
+            subscription_id=data.get("SUBSCRIPTION_ID"),
+            resource_group=data.get("RESOURCE_GROUP_NAME"),
+            storage_account_name=data.get("STORAGE_ACCOUNT_NAME"),
+            file_share_name=data.get("FILE_SHARE_NAME"),
+            app_name=data.get("ACA_APP_NAME"),
+            app_endpoint=data.get("ACA_APP_ENDPOINT"),
+            extra={k: v for k, v in data.items() if k not in CONFIG_KEYS},
+        )
 
     @property
     def missing(self) -> tuple[str, ...]:

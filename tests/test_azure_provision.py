@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from azure_support import arm_writes, azure_project, make_project
 
-from azinfer import AzurePermissionError, DeploymentFailedError, PlanBlockedError
+from azinfer import AzurePermissionError, DeploymentFailedError, PlanBlockedError, PreviewOutdatedError
 from azinfer.azure import DeploymentInterrupted, ResourceProgress
 from azinfer.names import ResourceKind
 from azinfer.plan import Action, ProblemCode, WarningCode
@@ -289,3 +289,35 @@ def test_every_fault_succeeds_or_fails_cleanly(emu: ArmEmulator, group: Finetuni
     azure_project(emu, root).provision()
     assert _config(root)["ACA_APP_NAME"] == f"aiacaapp{group.suffix}"
     assert emu.state.get(app_id) is not None
+
+
+def test_a_preview_is_deployed_as_it_is(emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    project = azure_project(emu, root)
+    preview = project.preview()
+    assert not arm_writes(emu)
+    emu.clear_requests()
+    result = project.provision(preview)
+    assert result.plan is preview.plan
+    # Deploying a saved preview neither plans again nor asks what-if again.
+    assert not emu.requests_matching("POST", "*/whatIf*")
+    assert _config(root)["ACA_APP_NAME"] == preview.plan.inputs.name(ResourceKind.CONTAINER_APP)
+
+
+def test_a_preview_of_a_resource_group_that_changed_is_refused(
+    emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path
+) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    project = azure_project(emu, root)
+    preview = project.preview()
+    # Someone creates the app meanwhile: the preview planned to create it.
+    app = f"aiacaapp{group.suffix}"
+    emu.seed({"id": f"{group.rg_id}/providers/Microsoft.App/containerApps/{app}", "location": LOCATION,
+              "properties": {"managedEnvironmentId": group.id("environment")}})
+    emu.clear_requests()
+    with pytest.raises(PreviewOutdatedError) as info:
+        project.provision(preview)
+    assert info.value.differences == (f"Microsoft.App/containerApps {app!r} appeared",)
+    assert "preview again" in str(info.value)
+    assert not arm_writes(emu)
+    assert not (root / INFERENCE_CONFIG).exists()

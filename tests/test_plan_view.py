@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from azinfer.plan_view import format_html, format_text
+from azinfer.plan.view import format_html, format_text
 
 
 def _plan(

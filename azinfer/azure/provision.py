@@ -42,9 +42,9 @@ from azinfer.azure.deploy import (
 from azinfer.azure.inventory import read_inventory
 from azinfer.azure.preflight import preflight_findings, read_preflight_facts
 from azinfer.config import config_from_outputs, write_config
-from azinfer.errors import AzureError, PlanBlockedError
+from azinfer.errors import AzureError, PlanBlockedError, PreviewOutdatedError
 from azinfer.inputs import resolve
-from azinfer.inventory import RESOURCE_TYPES, InMemoryInventory
+from azinfer.inventory import JOB_TYPE, RESOURCE_TYPES, InMemoryInventory, inventory_differences
 from azinfer.names import ResourceKind
 from azinfer.plan import Plan, make_plan
 from azinfer.project import Authentication, InferenceConfig, Project, load_project
@@ -55,13 +55,22 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["AzureProject", "Preview", "ProvisionResult"]
 
+# What a plan depends on: the six kinds and the fine-tuning job (its environment names the reused one).
+_PLANNED_TYPES = (*RESOURCE_TYPES.values(), JOB_TYPE)
+
 
 @dataclass(frozen=True)
 class Preview:
-    """What a provision would do: the plan and ARM's what-if."""
+    """What a provision would do: the plan, ARM's what-if, and the resource group they were made for.
+
+    Pass it to :meth:`AzureProject.provision` to deploy exactly this plan (as
+    Terraform applies a saved plan): it is refused when the resource group no
+    longer matches ``inventory``. Holds no secret.
+    """
 
     plan: Plan
     what_if: WhatIf
+    inventory: InMemoryInventory
 
 
 @dataclass(frozen=True)
@@ -168,30 +177,36 @@ class AzureProject:
         validate_deployment(self.clients, self.resource_group, name, rendered.template, parameters)
         return rendered, parameters, name
 
-    def preview(self) -> Preview:
-        """The plan and ARM's what-if for it. Writes nothing.
+    def preview(self, inventory: InMemoryInventory | None = None) -> Preview:
+        """The plan and ARM's what-if for it, and the snapshot they were made for. Writes nothing.
 
         :raises PlanBlockedError: when the plan is blocked.
         :raises DeploymentFailedError: when ARM rejects the template.
         """
-        plan = self.plan()
+        inv = inventory if inventory is not None else self.inventory()
+        plan = self.plan(inv)
         rendered, parameters, name = self._prepare(plan)
-        return Preview(plan, what_if(self.clients, self.resource_group, name, rendered.template, parameters))
+        return Preview(plan, what_if(self.clients, self.resource_group, name, rendered.template, parameters), inv)
 
     def provision(
         self,
+        preview: Preview | None = None,
         *,
         confirm: Callable[[Preview], bool] | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> ProvisionResult:
-        """Plan, preview, (confirm), deploy and write ``infra/inference.config.json``.
+        """Deploy a preview (a fresh one when none is given), then write ``infra/inference.config.json``.
 
-        When what-if shows nothing to create, modify or delete, nothing is
-        deployed and the config is written from what exists.
+        A preview made earlier is deployed as it is, only while the resource
+        group still matches what it saw. When what-if shows nothing to
+        create, modify or delete, nothing is deployed and the config is
+        written from what exists.
 
+        :param preview: a :meth:`preview` to deploy as it is; ``None`` plans and previews now.
         :param confirm: called with the preview before anything is written; return False to stop.
         :param on_progress: called for each resource state change during the deployment.
         :raises PlanBlockedError: when the plan (or preflight) is blocked.
+        :raises PreviewOutdatedError: when the resource group changed since ``preview``; nothing is written.
         :raises DeploymentFailedError: when ARM fails; the config file is left as it was.
         :raises DeploymentInterrupted: on Ctrl-C; the deployment goes on in Azure.
         :raises AzureError: when ``confirm`` declines.
@@ -200,10 +215,18 @@ class AzureProject:
         attach(self.clients, self.resource_group, deployment_name(self._base), on_progress=on_progress,
                poll_interval=self._poll_interval)
         inventory = self.inventory()
-        plan = self.plan(inventory)
-        rendered, parameters, name = self._prepare(plan)
-        changes = what_if(self.clients, self.resource_group, name, rendered.template, parameters)
-        if confirm is not None and not confirm(Preview(plan, changes)):
+        if preview is None:
+            plan = self.plan(inventory)
+            rendered, parameters, name = self._prepare(plan)
+            changes = what_if(self.clients, self.resource_group, name, rendered.template, parameters)
+            preview = Preview(plan, changes, inventory)
+        else:
+            differences = inventory_differences(preview.inventory, inventory, _PLANNED_TYPES)
+            if differences:
+                raise PreviewOutdatedError(differences)
+            plan, changes = preview.plan, preview.what_if
+            rendered, parameters, name = self._prepare(plan)
+        if confirm is not None and not confirm(preview):
             raise AzureError("provisioning cancelled: nothing was changed")
         if changes.writes:
             outputs = run_deployment(self.clients, self.resource_group, name, rendered.template, parameters,
