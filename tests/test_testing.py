@@ -163,7 +163,7 @@ def test_assert_plan_names_every_difference_and_shows_the_plan(tmp_path: Path) -
         assert_plan(plan, creates={K.STORAGE_ACCOUNT, K.CONTAINER_APP}, blocked_by=(),
                     actions={K.ENVIRONMENT: Action.UPDATE}, warns={WarningCode.COLD_START})
     message = str(info.value)
-    assert "- creates: expected {STORAGE_ACCOUNT, CONTAINER_APP}, got {CONTAINER_APP}; missing {STORAGE_ACCOUNT}" in message
+    assert "- creates: expected {STORAGE_ACCOUNT, CONTAINER_APP}, got {CONTAINER_APP} (missing {STORAGE_ACCOUNT})" in message
     assert "- blocked_by: expected nothing, got {SHARED_KEY_DISABLED}" in message
     assert "- actions[ENVIRONMENT]: expected update, got reuse (Container Apps environment 'aienv27vsy': it exists" in message
     assert "- warns: expected {COLD_START}, got nothing" in message

@@ -35,8 +35,10 @@ def assert_plan(
     warning codes (``()``: no warning). Kinds and codes may be given as
     members or as their values (``"containerApp"``).
 
-    >>> assert_plan(plan, creates={ResourceKind.CONTAINER_APP}, blocked_by=())  # doctest: +SKIP
-    >>> assert_plan(plan, actions={ResourceKind.STORAGE_ACCOUNT: Action.REUSE})  # doctest: +SKIP
+    For example::
+
+        assert_plan(plan, creates={ResourceKind.CONTAINER_APP}, blocked_by=())
+        assert_plan(plan, actions={ResourceKind.STORAGE_ACCOUNT: Action.REUSE})
 
     :param plan: the plan to check.
     :param creates: the kinds the plan creates.
@@ -118,12 +120,12 @@ def _refuse_contradictions(expected: Mapping[Action, frozenset[ResourceKind] | N
 def _compare(argument: str, expected: frozenset[Any], actual: frozenset[Any], enum: type[Enum]) -> list[str]:
     if expected == actual:
         return []
-    parts = [f"{argument}: expected {_show(expected, enum)}, got {_show(actual, enum)}"]
-    if missing := expected - actual:
-        parts.append(f"missing {_show(missing, enum)}")
-    if unexpected := actual - expected:
-        parts.append(f"unexpected {_show(unexpected, enum)}")
-    return ["; ".join(parts)]
+    line = f"{argument}: expected {_show(expected, enum)}, got {_show(actual, enum)}"
+    if expected and actual:
+        parts = [f"missing {_show(expected - actual, enum)}"] if expected - actual else []
+        parts += [f"unexpected {_show(actual - expected, enum)}"] if actual - expected else []
+        line += f" ({'; '.join(parts)})"
+    return [line]
 
 
 def _show(members: Iterable[Any], enum: type[Enum]) -> str:

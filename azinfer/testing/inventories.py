@@ -68,9 +68,10 @@ def finetuning_inventory(
     rule as the templates (:func:`azinfer.names.default_name`: prefix + the
     first five characters of ``uniqueString(resourceGroup().id)``).
 
-    >>> inventory = finetuning_inventory()
-    >>> [r.name for r in inventory.resources][:2]
-    ['aistorage27vsy', 'aistorage27vsy/default/aifileshare27vsy']
+    For example, the example's storage account and share::
+
+        names = [r.name for r in finetuning_inventory().resources]
+        assert names[:2] == ["aistorage27vsy", "aistorage27vsy/default/aifileshare27vsy"]
 
     :param project: an AI Toolkit project folder whose fine-tuning this
         inventory stands for: its subscription and resource group (from

@@ -70,7 +70,9 @@ def write_project(
     mapping of a config holds its keys. A mapping updates a file that is
     already there (its other keys are kept); text or bytes replace it.
 
-    >>> root = write_project(tmp_path, parameters={"acaAppName": "team-a-phi3"})  # doctest: +SKIP
+    For example::
+
+        root = write_project(tmp_path, parameters={"acaAppName": "team-a-phi3"})
 
     :param root: the project folder.
     :param subscription_id: ``SUBSCRIPTION_ID`` of the fine-tuning config
