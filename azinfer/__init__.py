@@ -9,7 +9,7 @@ The pipeline, one module per stage, each stage an immutable value::
     write_config(dir, config)                          (azinfer.config)
 
 ``plan_project(dir, inventory=...)`` runs the first three. Names are imported
-lazily, so ``import azinfer`` stays light (no Azure SDK, jinja2 or torch).
+lazily, so ``import azinfer`` stays light (no Azure SDK or torch).
 """
 
 from __future__ import annotations
@@ -26,13 +26,15 @@ from azinfer.errors import (
     CredentialError,
     DeploymentFailedError,
     NamingError,
-    PreviewOutdatedError,
+    OutputWriteError,
     PlanBlockedError,
+    PreviewOutdatedError,
     ProjectFileError,
     ResolutionError,
     ServeError,
 )
-from azinfer.names import ResourceKind, unique_string
+from azinfer.names import unique_string
+from azinfer.resources import ResourceKind
 
 __version__ = "0.1.0"
 
@@ -77,6 +79,7 @@ __all__ = [
     "ResolutionError",
     "PlanBlockedError",
     "ConfigWriteError",
+    "OutputWriteError",
     "AzureError",
     "CredentialError",
     "AzurePermissionError",

@@ -15,6 +15,7 @@ it without parsing the message. Messages never contain secrets.
     ├── ResolutionError         an input (subscription, resource group...) cannot be resolved
     ├── PlanBlockedError        the plan has problems that stop it from being applied
     ├── ConfigWriteError        infra/inference.config.json could not be written
+    ├── OutputWriteError        rendered files could not be written (nothing was)
     ├── AzureError              a call to Azure failed (see azinfer.azure)
     │   ├── CredentialError     no usable credential
     │   ├── AzurePermissionError the caller lacks a role on a scope
@@ -40,6 +41,7 @@ __all__ = [
     "ResolutionError",
     "PlanBlockedError",
     "ConfigWriteError",
+    "OutputWriteError",
     "AzureError",
     "CredentialError",
     "AzurePermissionError",
@@ -156,6 +158,19 @@ class ConfigWriteError(AzinferError):
     def __init__(self, path: str, reason: str) -> None:
         self.path = path
         super().__init__(f"{path}: not written: {reason}")
+
+
+class OutputWriteError(AzinferError):
+    """Rendered files could not be written into a folder; none of them was.
+
+    :ivar path: the folder, as given.
+    :ivar reason: why, in words.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: nothing written: {reason}")
 
 
 class AzureError(AzinferError):

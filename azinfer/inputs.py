@@ -23,8 +23,8 @@ from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
 from azinfer.errors import ResolutionError
-from azinfer.inventory import JOB_TYPE, RESOURCE_TYPES, InMemoryInventory, Inventory, ResourceFacts
-from azinfer.names import ResourceKind, check_name, default_name, default_name_rule, resource_suffix
+from azinfer.inventory import JOB_TYPE, InMemoryInventory, Inventory, ResourceFacts
+from azinfer.names import check_name, default_name, default_name_rule, resource_suffix
 from azinfer.project import (
     FINETUNING_CONFIG,
     FINETUNING_PARAMETERS,
@@ -33,6 +33,7 @@ from azinfer.project import (
     InferenceParameters,
     Project,
 )
+from azinfer.resources import RESOURCE_TYPES, ResourceKind
 
 __all__ = ["Source", "Resolved", "ResolvedInputs", "resolve", "resource_group_id", "RESOLVERS"]
 

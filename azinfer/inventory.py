@@ -33,37 +33,17 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from azinfer._jsonfile import read_json, validate
-from azinfer.names import ResourceKind
 
 __all__ = [
-    "RESOURCE_TYPES",
     "JOB_TYPE",
     "WorkloadProfile",
     "ResourceFacts",
     "Inventory",
     "InMemoryInventory",
-    "resource_name",
     "inventory_differences",
 ]
 
-RESOURCE_TYPES: Mapping[ResourceKind, str] = {
-    ResourceKind.STORAGE_ACCOUNT: "Microsoft.Storage/storageAccounts",
-    ResourceKind.FILE_SHARE: "Microsoft.Storage/storageAccounts/fileServices/shares",
-    ResourceKind.LOG_ANALYTICS: "Microsoft.OperationalInsights/workspaces",
-    ResourceKind.ENVIRONMENT: "Microsoft.App/managedEnvironments",
-    ResourceKind.ENVIRONMENT_STORAGE: "Microsoft.App/managedEnvironments/storages",
-    ResourceKind.CONTAINER_APP: "Microsoft.App/containerApps",
-}
 JOB_TYPE = "Microsoft.App/jobs"
-
-
-def resource_name(kind: ResourceKind, name: str, *, parent: str | None = None) -> str:
-    """The ARM name of a resource: child resources carry their parent (``account/default/share``)."""
-    if kind is ResourceKind.FILE_SHARE:
-        return f"{parent}/default/{name}"
-    if kind is ResourceKind.ENVIRONMENT_STORAGE:
-        return f"{parent}/{name}"
-    return name
 
 
 @dataclass(frozen=True)

@@ -10,19 +10,14 @@ names before anything is deployed.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from enum import Enum
-
 from azinfer.errors import NamingError
+from azinfer.resources import RESOURCES, NamingRule, ResourceKind
 
 __all__ = [
-    "ResourceKind",
     "unique_string",
     "resource_suffix",
     "default_name",
     "default_name_rule",
-    "DEFAULT_PREFIXES",
     "naming_rule",
     "check_name",
 ]
@@ -30,62 +25,6 @@ __all__ = [
 _M32 = 0xFFFFFFFF
 _M64 = 0xFFFFFFFFFFFFFFFF
 _BASE32 = "abcdefghijklmnopqrstuvwxyz234567"
-
-
-class ResourceKind(str, Enum):
-    """The Azure resources an inference deployment is made of."""
-
-    STORAGE_ACCOUNT = "storageAccount"
-    """Microsoft.Storage/storageAccounts: holds the file share."""
-    FILE_SHARE = "fileShare"
-    """Microsoft.Storage/storageAccounts/fileServices/shares: model cache, adapter, code."""
-    LOG_ANALYTICS = "logAnalytics"
-    """Microsoft.OperationalInsights/workspaces: the environment's logs."""
-    ENVIRONMENT = "environment"
-    """Microsoft.App/managedEnvironments: the Container Apps environment with the GPU profile."""
-    ENVIRONMENT_STORAGE = "environmentStorage"
-    """Microsoft.App/managedEnvironments/storages: the share, as the environment mounts it."""
-    CONTAINER_APP = "containerApp"
-    """Microsoft.App/containerApps: the inference server."""
-
-    @property
-    def label(self) -> str:
-        """The kind in words, e.g. ``"storage account"``."""
-        return _TITLES[self]
-
-    @property
-    def parameter(self) -> str:
-        """The inference parameter that names this resource, e.g. ``"storageAccountName"``."""
-        return _PARAMETERS[self]
-
-
-_TITLES = {
-    ResourceKind.STORAGE_ACCOUNT: "storage account",
-    ResourceKind.FILE_SHARE: "file share",
-    ResourceKind.LOG_ANALYTICS: "Log Analytics workspace",
-    ResourceKind.ENVIRONMENT: "Container Apps environment",
-    ResourceKind.ENVIRONMENT_STORAGE: "environment storage",
-    ResourceKind.CONTAINER_APP: "container app",
-}
-
-_PARAMETERS = {
-    ResourceKind.STORAGE_ACCOUNT: "storageAccountName",
-    ResourceKind.FILE_SHARE: "fileShareName",
-    ResourceKind.LOG_ANALYTICS: "acaLogAnalyticsName",
-    ResourceKind.ENVIRONMENT: "acaEnvironmentName",
-    ResourceKind.ENVIRONMENT_STORAGE: "acaEnvironmentStorageName",
-    ResourceKind.CONTAINER_APP: "acaAppName",
-}
-
-# The AI Toolkit templates' name prefixes; the suffix comes from the resource group id.
-DEFAULT_PREFIXES: dict[ResourceKind, str] = {
-    ResourceKind.STORAGE_ACCOUNT: "aistorage",
-    ResourceKind.FILE_SHARE: "aifileshare",
-    ResourceKind.LOG_ANALYTICS: "ailog",
-    ResourceKind.ENVIRONMENT: "aienv",
-    ResourceKind.ENVIRONMENT_STORAGE: "aienvstorage",
-    ResourceKind.CONTAINER_APP: "aiacaapp",
-}
 
 
 def _rotl(x: int, r: int) -> int:
@@ -164,58 +103,31 @@ def resource_suffix(resource_group_id: str) -> str:
     return unique_string(resource_group_id)[:5]
 
 
+def _prefix(kind: ResourceKind) -> str:
+    prefix = RESOURCES[kind].default_prefix
+    assert prefix is not None  # every kind has the toolkit's prefix
+    return prefix
+
+
+def _rule(kind: ResourceKind) -> NamingRule:
+    rule = RESOURCES[kind].naming
+    assert rule is not None  # every kind is named by a parameter, under a rule
+    return rule
+
+
 def default_name(kind: ResourceKind, resource_group_id: str) -> str:
     """The name the AI Toolkit's templates give ``kind`` in that resource group."""
-    return DEFAULT_PREFIXES[kind] + resource_suffix(resource_group_id)
+    return _prefix(kind) + resource_suffix(resource_group_id)
 
 
 def default_name_rule(kind: ResourceKind) -> str:
-    """The default naming rule in words, e.g. ``"aistorage + uniqueString(resourceGroup().id)[:5]"``."""
-    return f"'{DEFAULT_PREFIXES[kind]}' + first 5 characters of uniqueString(resourceGroup().id)"
-
-
-@dataclass(frozen=True)
-class _Rule:
-    pattern: re.Pattern[str]
-    text: str
-
-
-# Azure's documented naming rules ("Naming rules and restrictions for Azure resources").
-_RULES = {
-    ResourceKind.STORAGE_ACCOUNT: _Rule(
-        re.compile(r"[a-z0-9]{3,24}"),
-        "3 to 24 characters, lowercase letters and digits only (and unique across Azure)",
-    ),
-    ResourceKind.FILE_SHARE: _Rule(
-        re.compile(r"(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]"),
-        "3 to 63 characters, lowercase letters, digits and single hyphens, "
-        "starting and ending with a letter or digit",
-    ),
-    ResourceKind.LOG_ANALYTICS: _Rule(
-        re.compile(r"(?=.{4,63}$)[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9]"),
-        "4 to 63 characters, letters, digits and hyphens, starting and ending with a letter or digit",
-    ),
-    ResourceKind.ENVIRONMENT: _Rule(
-        re.compile(r"(?=.{2,60}$)[a-z][a-z0-9]*(?:-[a-z0-9]+)*"),
-        "2 to 60 characters, lowercase letters, digits and single hyphens, "
-        "starting with a letter and ending with a letter or digit",
-    ),
-    ResourceKind.ENVIRONMENT_STORAGE: _Rule(
-        re.compile(r"(?=.{2,32}$)[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]"),
-        "2 to 32 characters, lowercase letters, digits and single hyphens, "
-        "starting and ending with a letter or digit",
-    ),
-    ResourceKind.CONTAINER_APP: _Rule(
-        re.compile(r"(?=.{2,32}$)[a-z][a-z0-9]*(?:-[a-z0-9]+)*"),
-        "2 to 32 characters, lowercase letters, digits and single hyphens, "
-        "starting with a letter and ending with a letter or digit",
-    ),
-}
+    """The default naming rule in words, e.g. ``"'aistorage' + first 5 characters of uniqueString(...)"``."""
+    return f"'{_prefix(kind)}' + first 5 characters of uniqueString(resourceGroup().id)"
 
 
 def naming_rule(kind: ResourceKind) -> str:
     """Azure's naming rule for ``kind``, in words."""
-    return _RULES[kind].text
+    return _rule(kind).text
 
 
 def check_name(kind: ResourceKind, name: str, *, source: str | None = None) -> None:
@@ -223,5 +135,6 @@ def check_name(kind: ResourceKind, name: str, *, source: str | None = None) -> N
 
     :raises NamingError: when the name breaks the rule; the message states the rule.
     """
-    if not _RULES[kind].pattern.fullmatch(name):
-        raise NamingError(kind.label, name, _RULES[kind].text, source=source)
+    rule = _rule(kind)
+    if not rule.matches(name):
+        raise NamingError(kind.label, name, rule.text, source=source)

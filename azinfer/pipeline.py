@@ -12,9 +12,9 @@ from collections.abc import Collection
 
 from azinfer.inputs import resolve
 from azinfer.inventory import InMemoryInventory, Inventory
-from azinfer.names import ResourceKind
 from azinfer.plan import Plan, make_plan
 from azinfer.project import load_project
+from azinfer.resources import ResourceKind
 
 __all__ = ["plan_project"]
 

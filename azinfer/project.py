@@ -24,7 +24,7 @@ from typing import Any
 
 from azinfer._jsonfile import read_json, validate
 from azinfer.errors import ProjectFileError
-from azinfer.names import ResourceKind
+from azinfer.resources import ResourceKind
 
 __all__ = [
     "GpuProfileType",

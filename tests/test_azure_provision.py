@@ -10,11 +10,16 @@ from pathlib import Path
 import pytest
 from azure_support import arm_writes, azure_project, make_project
 
-from azinfer import AzurePermissionError, DeploymentFailedError, PlanBlockedError, PreviewOutdatedError
+from azinfer import (
+    AzurePermissionError,
+    DeploymentFailedError,
+    PlanBlockedError,
+    PreviewOutdatedError,
+)
 from azinfer.azure import DeploymentInterrupted, ResourceProgress
-from azinfer.names import ResourceKind
 from azinfer.plan import Action, ProblemCode, WarningCode
 from azinfer.project import INFERENCE_CONFIG
+from azinfer.resources import ResourceKind
 from tests.emulator import ArmEmulator, FinetuningGroup, seed_finetuning_group
 
 LOCATION = "westus3"
@@ -46,7 +51,7 @@ def test_empty_resource_group_gets_all_six(emu: ArmEmulator, tmp_path: Path) -> 
         assert emu.state.get(f"{rg_id}/providers/{_id_path(change.resource_type, change.arm_name)}") is not None
     config = _config(root)
     assert config["ACA_APP_NAME"] == result.plan.inputs.name(ResourceKind.CONTAINER_APP)
-    assert config["ACA_APP_ENDPOINT"].endswith(".azurecontainerapps.io")
+    assert "https://" + config["ACA_APP_ENDPOINT"] == emu.apps.ingress_url(config["ACA_APP_NAME"])
     assert {p.state for p in progress} >= {"Succeeded"}
     assert {p.resource_type for p in progress} >= {"Microsoft.App/containerApps", "Microsoft.Storage/storageAccounts"}
 
@@ -189,6 +194,19 @@ def test_second_run_changes_nothing(emu: ArmEmulator, group: FinetuningGroup, tm
     assert arm_writes(emu) == []
     assert second.config == first.config
     assert project.api_key() == key, "the API key survives a second provision"
+
+
+def test_public_endpoint_deploys_without_a_key(emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    """The template's apiKey has no default; with authentication none azinfer passes an unused empty one."""
+    root = make_project(tmp_path, group.subscription_id, group.resource_group, {"authentication": "none"})
+    project = azure_project(emu, root)
+    project.provision()
+    app = emu.state.get(f"{group.rg_id}/providers/Microsoft.App/containerApps/aiacaapp{group.suffix}")
+    assert app is not None
+    assert app.input["properties"]["configuration"]["secrets"] == []
+    env = app.input["properties"]["template"]["containers"][0]["env"]
+    assert {"name": "AZINFER_INSECURE_NO_AUTH", "value": "true"} in env
+    assert not any(e["name"] == "AZINFER_API_KEY" for e in env)
 
 
 def test_failed_resource_leaves_the_config_and_the_next_run_converges(emu: ArmEmulator, group: FinetuningGroup,

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from azinfer import NamingError, unique_string
-from azinfer.names import ResourceKind, check_name, default_name
+from azinfer.names import check_name, default_name
+from azinfer.resources import ResourceKind
 
 
 @pytest.mark.parametrize(

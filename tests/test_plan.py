@@ -11,8 +11,9 @@ from toolkit_projects import EXAMPLE
 from azinfer import plan_project
 from azinfer.inputs import Source
 from azinfer.inventory import InMemoryInventory, ResourceFacts, WorkloadProfile
-from azinfer.names import ResourceKind, default_name
+from azinfer.names import default_name
 from azinfer.plan import Action, ProblemCode, Reason
+from azinfer.resources import ResourceKind
 from azinfer.testing import (
     EXAMPLE_RESOURCE_GROUP,
     EXAMPLE_SUBSCRIPTION,

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 from toolkit_projects import EXAMPLE
 
 from azinfer import ProjectFileError, load_project
-from azinfer.names import ResourceKind
 from azinfer.project import (
     CONFIG_KEYS,
     INFERENCE_PARAMETERS,
@@ -19,6 +18,7 @@ from azinfer.project import (
     load_inference_config,
     load_inference_parameters,
 )
+from azinfer.resources import ResourceKind
 from azinfer.testing import ProjectFactory
 
 

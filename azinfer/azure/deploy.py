@@ -17,8 +17,8 @@ from typing import Any
 from azinfer.azure.clients import AzureClients, permission_error
 from azinfer.errors import AzureError, DeploymentFailedError, ResourceFailure
 from azinfer.inputs import ResolvedInputs
-from azinfer.names import ResourceKind
-from azinfer.templates.resources import API_KEY_SECRET
+from azinfer.resources import ResourceKind
+from azinfer.templates.inference import API_KEY_SECRET
 
 __all__ = [
     "ResourceProgress",

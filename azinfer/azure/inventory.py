@@ -18,12 +18,11 @@ from azinfer.azure.clients import AzureClients, permission_error
 from azinfer.errors import AzureError
 from azinfer.inventory import (
     JOB_TYPE,
-    RESOURCE_TYPES,
     InMemoryInventory,
     ResourceFacts,
     WorkloadProfile,
 )
-from azinfer.names import ResourceKind
+from azinfer.resources import ResourceKind
 
 __all__ = ["read_inventory"]
 
@@ -47,7 +46,7 @@ def _environment(env: Any) -> ResourceFacts:
     analytics = getattr(logs, "log_analytics_configuration", None) if logs else None
     profiles = getattr(props, "workload_profiles", None) or []
     return ResourceFacts(
-        RESOURCE_TYPES[ResourceKind.ENVIRONMENT], env.name, env.location,
+        ResourceKind.ENVIRONMENT.arm_type, env.name, env.location,
         workload_profiles=tuple(
             WorkloadProfile(p.name, p.workload_profile_type, p.minimum_count, p.maximum_count) for p in profiles
         ),
@@ -61,7 +60,7 @@ def _app(app: Any) -> ResourceFacts:
     configuration = getattr(props, "configuration", None)
     ingress = getattr(configuration, "ingress", None) if configuration else None
     return ResourceFacts(
-        RESOURCE_TYPES[ResourceKind.CONTAINER_APP], app.name, app.location,
+        ResourceKind.CONTAINER_APP.arm_type, app.name, app.location,
         environment_id=getattr(props, "managed_environment_id", None) or getattr(props, "environment_id", None),
         fqdn=getattr(ingress, "fqdn", None) if ingress else None,
         tags=_tags(app),
@@ -76,7 +75,7 @@ def _job(job: Any) -> ResourceFacts:
 def _storage_account(account: Any) -> ResourceFacts:
     props = _props(account)
     return ResourceFacts(
-        RESOURCE_TYPES[ResourceKind.STORAGE_ACCOUNT], account.name, account.location,
+        ResourceKind.STORAGE_ACCOUNT.arm_type, account.name, account.location,
         allow_shared_key_access=getattr(props, "allow_shared_key_access", None),
         tags=_tags(account),
     )
@@ -85,7 +84,7 @@ def _storage_account(account: Any) -> ResourceFacts:
 def _workspace(workspace: Any) -> ResourceFacts:
     props = _props(workspace)
     return ResourceFacts(
-        RESOURCE_TYPES[ResourceKind.LOG_ANALYTICS], workspace.name, workspace.location,
+        ResourceKind.LOG_ANALYTICS.arm_type, workspace.name, workspace.location,
         customer_id=getattr(props, "customer_id", None), tags=_tags(workspace),
     )
 
@@ -97,7 +96,7 @@ def _env_storages(clients: AzureClients, group: str, env: str) -> list[ResourceF
         props = storage.properties
         azure_file = getattr(props, "azure_file", None) if props else None
         facts.append(ResourceFacts(
-            RESOURCE_TYPES[ResourceKind.ENVIRONMENT_STORAGE], f"{env}/{storage.name}",
+            ResourceKind.ENVIRONMENT_STORAGE.arm_type, f"{env}/{storage.name}",
             account_name=getattr(azure_file, "account_name", None),
             share_name=getattr(azure_file, "share_name", None),
         ))
@@ -106,7 +105,7 @@ def _env_storages(clients: AzureClients, group: str, env: str) -> list[ResourceF
 
 def _shares(clients: AzureClients, group: str, account: str) -> list[ResourceFacts]:
     return [
-        ResourceFacts(RESOURCE_TYPES[ResourceKind.FILE_SHARE], f"{account}/default/{share.name}")
+        ResourceFacts(ResourceKind.FILE_SHARE.arm_type, f"{account}/default/{share.name}")
         for share in clients.storage.file_shares.list(group, account)
     ]
 
@@ -149,10 +148,10 @@ def read_inventory(clients: AzureClients, resource_group: str) -> InMemoryInvent
             found = [facts for future in first_round for facts in future.result()]
             second_round = [
                 pool.submit(_env_storages, clients, resource_group, f.name)
-                for f in found if f.type == RESOURCE_TYPES[ResourceKind.ENVIRONMENT]
+                for f in found if f.type == ResourceKind.ENVIRONMENT.arm_type
             ] + [
                 pool.submit(_shares, clients, resource_group, f.name)
-                for f in found if f.type == RESOURCE_TYPES[ResourceKind.STORAGE_ACCOUNT]
+                for f in found if f.type == ResourceKind.STORAGE_ACCOUNT.arm_type
             ]
             found += [facts for future in second_round for facts in future.result()]
     except HttpResponseError as exc:

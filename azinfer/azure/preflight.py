@@ -20,9 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from azinfer.azure.clients import AzureClients, permission_error
-from azinfer.names import ResourceKind
 from azinfer.plan import Action, Plan, PlanWarning, Problem, ProblemCode, WarningCode
 from azinfer.project import GpuProfileType
+from azinfer.resources import ResourceKind
 
 __all__ = ["QUOTA_NAMES", "Quota", "NameAvailability", "PreflightFacts", "preflight_findings", "read_preflight_facts"]
 

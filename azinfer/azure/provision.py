@@ -44,10 +44,10 @@ from azinfer.azure.preflight import preflight_findings, read_preflight_facts
 from azinfer.config import config_from_outputs, write_config
 from azinfer.errors import AzureError, PlanBlockedError, PreviewOutdatedError
 from azinfer.inputs import resolve
-from azinfer.inventory import JOB_TYPE, RESOURCE_TYPES, InMemoryInventory, inventory_differences
-from azinfer.names import ResourceKind
+from azinfer.inventory import JOB_TYPE, InMemoryInventory, inventory_differences
 from azinfer.plan import Plan, make_plan
 from azinfer.project import Authentication, InferenceConfig, Project, load_project
+from azinfer.resources import RESOURCE_TYPES, ResourceKind
 from azinfer.templates import RenderedTemplates, render, rendered_parameters
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -170,9 +170,12 @@ class AzureProject:
             raise PlanBlockedError(plan)
         rendered = render(plan)
         parameters = rendered_parameters(plan)["parameters"]
+        # The template's apiKey has no default, so that no deployment can rotate it by leaving it out.
         if plan.inputs.parameters.authentication is Authentication.API_KEY:
             # Keep the key clients already use; a new app gets a fresh one.
             parameters["apiKey"] = {"value": existing_api_key(self.clients, plan.inputs) or secrets.token_urlsafe(32)}
+        else:
+            parameters["apiKey"] = {"value": ""}  # authentication none: the template does not use it
         name = deployment_name(plan.inputs)
         validate_deployment(self.clients, self.resource_group, name, rendered.template, parameters)
         return rendered, parameters, name

@@ -6,7 +6,7 @@ import argparse
 import os
 from typing import TYPE_CHECKING
 
-from azinfer.names import ResourceKind
+from azinfer.resources import ResourceKind
 
 if TYPE_CHECKING:  # pragma: no cover
     from azinfer.azure import AzureProject

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from azinfer.cli.console import EXIT_FAILED, EXIT_OK, use_color
 from azinfer.cli.options import add_azure_options, add_project_options, azure_project
-from azinfer.names import ResourceKind
+from azinfer.resources import ResourceKind
 
 if TYPE_CHECKING:  # pragma: no cover
     from azinfer.inventory import Inventory

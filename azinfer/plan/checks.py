@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterator, Mapping
 
 from azinfer.inputs import ResolvedInputs, resource_group_id
 from azinfer.inventory import ResourceFacts
-from azinfer.names import ResourceKind
 from azinfer.plan.model import Plan, PlanWarning, Problem, ProblemCode, WarningCode
 from azinfer.project import Authentication
+from azinfer.resources import ResourceKind
 
 __all__ = ["PROBLEM_CHECKS", "WARNING_CHECKS", "Facts"]
 

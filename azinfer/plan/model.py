@@ -13,9 +13,9 @@ from enum import Enum
 from typing import Any
 
 from azinfer.inputs import Resolved, ResolvedInputs
-from azinfer.inventory import RESOURCE_TYPES, WorkloadProfile
-from azinfer.names import ResourceKind
+from azinfer.inventory import WorkloadProfile
 from azinfer.project import GpuProfileType, InferenceParameters
+from azinfer.resources import RESOURCE_TYPES, ResourceKind
 from azinfer.start import StartCommand
 
 __all__ = [

@@ -9,11 +9,11 @@ from collections.abc import Collection
 from dataclasses import replace
 
 from azinfer.inputs import Resolved, ResolvedInputs, Source
-from azinfer.inventory import RESOURCE_TYPES, Inventory, ResourceFacts, resource_name
-from azinfer.names import ResourceKind
+from azinfer.inventory import Inventory, ResourceFacts
 from azinfer.plan.checks import PROBLEM_CHECKS, WARNING_CHECKS
 from azinfer.plan.model import Action, GpuChoice, Plan, Problem, ProblemCode, Reason, ResourceChange
 from azinfer.project import GPU_SPECS, INFERENCE_PARAMETERS, GpuProfileType
+from azinfer.resources import RESOURCE_TYPES, ResourceKind, resource_name
 from azinfer.start import decide_start
 
 __all__ = ["make_plan"]

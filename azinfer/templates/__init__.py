@@ -3,7 +3,9 @@
 ``render(plan)`` returns a :class:`RenderedTemplates` value; ``write(folder)``
 writes ``inference.json``, ``inference.bicep`` and
 ``inference.parameters.json``. Output is deterministic: the same plan always
-gives the same bytes. Bicep is rendered with jinja2, imported only here.
+gives the same bytes. The plan becomes one template model
+(:mod:`azinfer.templates.inference`), printed twice: as ARM JSON
+(:mod:`azinfer.templates.arm`) and as Bicep (:mod:`azinfer.templates.bicep`).
 """
 
 from __future__ import annotations
@@ -70,18 +72,19 @@ class RenderedTemplates:
         return {"inference.json": self.arm, "inference.bicep": self.bicep, "inference.parameters.json": self.parameters}
 
     def write(self, folder: str | os.PathLike[str]) -> list[Path]:
-        """Write the three files into ``folder`` (created if needed), each atomically.
+        """Write the three files into ``folder`` (created if needed): all of them, or none.
 
-        :raises OSError: when the folder cannot be written.
+        They are written beside their place first, then moved there, with the
+        umask's permissions (0644 under the usual umask: they hold no secret).
+
+        :returns: the paths written.
+        :raises OutputWriteError: when ``folder`` is a file, under a file, a
+            dangling link, in /proc or /sys, or cannot be written; nothing is
+            written then.
         """
-        from azinfer._files import write_atomic
+        from azinfer._files import write_folder
 
-        written = []
-        for name, text in self.files().items():
-            path = Path(folder) / name
-            write_atomic(path, text)
-            written.append(path)
-        return written
+        return write_folder(folder, self.files())
 
 
 def render(plan: Plan) -> RenderedTemplates:
@@ -91,9 +94,11 @@ def render(plan: Plan) -> RenderedTemplates:
     """
     from azinfer.templates.arm import arm_template
     from azinfer.templates.bicep import bicep_template
+    from azinfer.templates.inference import inference_template
 
+    template = inference_template(plan)
     return RenderedTemplates(
-        arm=_json_text(arm_template(plan)),
-        bicep=bicep_template(plan),
+        arm=_json_text(arm_template(template)),
+        bicep=bicep_template(template),
         parameters=_json_text(rendered_parameters(plan)),
     )

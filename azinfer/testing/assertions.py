@@ -8,8 +8,8 @@ from typing import Any
 
 from azinfer._arguments import check_mapping, check_member, check_members, check_type
 from azinfer.errors import ArgumentError
-from azinfer.names import ResourceKind
 from azinfer.plan import Action, Plan, ProblemCode, WarningCode
+from azinfer.resources import ResourceKind
 
 __all__ = ["assert_plan"]
 
@@ -107,8 +107,9 @@ def _allowed_actions(value: Any) -> dict[ResourceKind, frozenset[Action]]:
 
 def _refuse_contradictions(expected: Mapping[Action, frozenset[ResourceKind] | None]) -> None:
     seen: dict[ResourceKind, Action] = {}
-    for action, kinds in expected.items():
-        for kind in kinds or ():
+    for action, given in expected.items():
+        kinds = given or frozenset()
+        for kind in kinds:
             if kind in seen:
                 raise ArgumentError(
                     _FN, f"{action.value}s", f"kinds no other action names ({kind.name} is also in {seen[kind].value}s)",

@@ -9,15 +9,10 @@ from typing import Any
 from azinfer._arguments import check_mapping, check_member, check_members, check_path, check_type
 from azinfer.errors import ArgumentError
 from azinfer.inputs import resource_group_id
-from azinfer.inventory import (
-    JOB_TYPE,
-    RESOURCE_TYPES,
-    InMemoryInventory,
-    ResourceFacts,
-    WorkloadProfile,
-)
-from azinfer.names import ResourceKind, check_name, default_name, resource_suffix
+from azinfer.inventory import JOB_TYPE, InMemoryInventory, ResourceFacts, WorkloadProfile
+from azinfer.names import check_name, default_name, resource_suffix
 from azinfer.project import load_project
+from azinfer.resources import ResourceKind, resource_name
 
 __all__ = [
     "EXAMPLE_SUBSCRIPTION",
@@ -100,11 +95,11 @@ def finetuning_inventory(
     :raises ProjectFileError: when a file of ``project`` is invalid.
     """
     if project is None:
-        facts: dict[str, Any] = {"subscription_id": EXAMPLE_SUBSCRIPTION, "resource_group": EXAMPLE_RESOURCE_GROUP}
+        known: dict[str, Any] = {"subscription_id": EXAMPLE_SUBSCRIPTION, "resource_group": EXAMPLE_RESOURCE_GROUP}
     else:
-        facts = _from_project(project)
-    subscription_id = _text("subscription_id", subscription_id, facts.get("subscription_id"))
-    resource_group = _text("resource_group", resource_group, facts.get("resource_group"))
+        known = _from_project(project)
+    subscription_id = _text("subscription_id", subscription_id, known.get("subscription_id"))
+    resource_group = _text("resource_group", resource_group, known.get("resource_group"))
     if subscription_id is None or resource_group is None:
         key = "SUBSCRIPTION_ID" if subscription_id is None else "RESOURCE_GROUP_NAME"
         argument = "subscription_id" if subscription_id is None else "resource_group"
@@ -112,9 +107,9 @@ def finetuning_inventory(
             _FN, "project", f"a project whose infra/finetuning.config.json names {key} (or pass {argument}=)",
             os.fspath(project),  # type: ignore[arg-type]
         )
-    location = _text("location", location, facts.get("location") or EXAMPLE_LOCATION)
-    job_name = _text("job_name", job_name, facts.get("job_name") or None)
-    chosen = {**facts.get("names", {}), **_kinds("names", names, check=True)}
+    location = _text("location", location, known.get("location") or EXAMPLE_LOCATION)
+    job_name = _text("job_name", job_name, known.get("job_name") or None)
+    chosen = {**known.get("names", {}), **_kinds("names", names, check=True)}
     where = _kinds("locations", locations, check=False)
     profiles = _profiles(workload_profiles)
     if shared_key_access is not None:
@@ -127,35 +122,29 @@ def finetuning_inventory(
     name = {kind: chosen.get(kind) or default_name(kind, rg_id) for kind in ResourceKind}
     region = {kind: where.get(kind, location) for kind in ResourceKind}
     account, env = name[ResourceKind.STORAGE_ACCOUNT], name[ResourceKind.ENVIRONMENT]
-    env_id = f"{rg_id}/providers/{RESOURCE_TYPES[ResourceKind.ENVIRONMENT]}/{env}"
+    env_id = f"{rg_id}/providers/{ResourceKind.ENVIRONMENT.arm_type}/{env}"
+
+    def facts(kind: ResourceKind, parent: str | None = None, **values: Any) -> ResourceFacts:
+        return ResourceFacts(kind.arm_type, resource_name(kind, name[kind], parent=parent), **values)
+
     built = {
-        ResourceKind.STORAGE_ACCOUNT: ResourceFacts(
-            RESOURCE_TYPES[ResourceKind.STORAGE_ACCOUNT], account, region[ResourceKind.STORAGE_ACCOUNT],
-            allow_shared_key_access=shared_key_access,
-        ),
-        ResourceKind.FILE_SHARE: ResourceFacts(
-            RESOURCE_TYPES[ResourceKind.FILE_SHARE], f"{account}/default/{name[ResourceKind.FILE_SHARE]}",
-        ),
-        ResourceKind.LOG_ANALYTICS: ResourceFacts(
-            RESOURCE_TYPES[ResourceKind.LOG_ANALYTICS], name[ResourceKind.LOG_ANALYTICS],
-            region[ResourceKind.LOG_ANALYTICS], customer_id=_CUSTOMER_ID,
-        ),
-        ResourceKind.ENVIRONMENT: ResourceFacts(
-            RESOURCE_TYPES[ResourceKind.ENVIRONMENT], env, region[ResourceKind.ENVIRONMENT],
-            workload_profiles=profiles, log_analytics_customer_id=_CUSTOMER_ID,
-        ),
-        ResourceKind.ENVIRONMENT_STORAGE: ResourceFacts(
-            RESOURCE_TYPES[ResourceKind.ENVIRONMENT_STORAGE], f"{env}/{name[ResourceKind.ENVIRONMENT_STORAGE]}",
-            account_name=account, share_name=name[ResourceKind.FILE_SHARE],
-        ),
+        ResourceKind.STORAGE_ACCOUNT: facts(ResourceKind.STORAGE_ACCOUNT, location=region[ResourceKind.STORAGE_ACCOUNT],
+                                            allow_shared_key_access=shared_key_access),
+        ResourceKind.FILE_SHARE: facts(ResourceKind.FILE_SHARE, account),
+        ResourceKind.LOG_ANALYTICS: facts(ResourceKind.LOG_ANALYTICS, location=region[ResourceKind.LOG_ANALYTICS],
+                                          customer_id=_CUSTOMER_ID),
+        ResourceKind.ENVIRONMENT: facts(ResourceKind.ENVIRONMENT, location=region[ResourceKind.ENVIRONMENT],
+                                        workload_profiles=profiles, log_analytics_customer_id=_CUSTOMER_ID),
+        ResourceKind.ENVIRONMENT_STORAGE: facts(ResourceKind.ENVIRONMENT_STORAGE, env, account_name=account,
+                                                share_name=name[ResourceKind.FILE_SHARE]),
     }
     resources = [resource for kind, resource in built.items() if kind not in absent]
     job = job_name or "aiacajob" + resource_suffix(rg_id)
     resources.append(ResourceFacts(JOB_TYPE, job, location, environment_id=env_id))
     if container_app and ResourceKind.CONTAINER_APP not in absent:
         app, app_region = name[ResourceKind.CONTAINER_APP], region[ResourceKind.CONTAINER_APP]
-        resources.append(ResourceFacts(
-            RESOURCE_TYPES[ResourceKind.CONTAINER_APP], app, app_region, environment_id=env_id,
+        resources.append(facts(
+            ResourceKind.CONTAINER_APP, location=app_region, environment_id=env_id,
             fqdn=f"{app}.{resource_suffix(env_id)}.{app_region}.azurecontainerapps.io",
         ))
     return InMemoryInventory(tuple(resources), resource_group_location=location).with_resources(added)

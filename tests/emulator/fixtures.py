@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from azinfer.names import ResourceKind, default_name, resource_suffix
+from azinfer.names import default_name, resource_suffix
+from azinfer.resources import ResourceKind
 
 from . import providers
 
 if TYPE_CHECKING:  # pragma: no cover
     from .server import ArmEmulator
 
-__all__ = ["FinetuningGroup", "seed_finetuning_group"]
+__all__ = ["FinetuningGroup", "seed_finetuning_group", "seed_finetuning_share"]
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class FinetuningGroup:
                                         "environment", "environment_storage", "job")}
 
 
-def seed_finetuning_group(emu: "ArmEmulator", subscription_id: str | None = None, resource_group: str = "rg-finetune",
+def seed_finetuning_group(emu: ArmEmulator, subscription_id: str | None = None, resource_group: str = "rg-finetune",
                           location: str = "eastus", *, gpu_maximum_count: int = 1,
                           allow_shared_key_access: bool = True, timeout: int = 10800,
                           workload_profiles: list[dict] | None = None) -> FinetuningGroup:
@@ -125,3 +126,24 @@ def seed_finetuning_group(emu: "ArmEmulator", subscription_id: str | None = None
         },
     })
     return fg
+
+
+def seed_finetuning_share(emu: ArmEmulator, fg: FinetuningGroup,
+                          model: str = "microsoft/Phi-3-mini-4k-instruct") -> dict[str, bytes]:
+    """Files a finished remote fine-tuning leaves on the share (docs/ai-toolkit-remote-inference.md): the
+    project as the toolkit synced it (``setup/``, ``finetuning/``, ``dataset/``, ``inference/``), the base
+    model under ``model-cache/<org>/<model>`` and the adapter under ``models/``.  Small stand-in contents;
+    returns ``{path: bytes}`` as written."""
+    files = {
+        "setup/requirements.txt": b"olive-ai\ntorch\n",
+        "finetuning/invoke_olive.py": b"print('fine-tuning')\n",
+        "dataset/dataset-classification.json": b'{"phrase": "hi", "tone": "positive"}\n',
+        "inference/gradio_chat.py": b"print('chat')\n",
+        "inference/requirements.txt": b"gradio\n",
+        f"model-cache/{model}/config.json": b'{"model_type": "phi3"}',
+        f"model-cache/{model}/model.safetensors": b"\0" * 64,
+        "models/qlora/qlora/gpu_model/adapter/adapter_config.json": b'{"peft_type": "LORA", "r": 8}',
+        "models/qlora/qlora/gpu_model/adapter/adapter_model.safetensors": b"\0" * 32,
+    }
+    emu.seed_files(fg.storage_account, fg.file_share, files)
+    return files

@@ -7,7 +7,11 @@ import time
 
 import httpx
 import pytest
-from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+)
 
 from tests.emulator import ArmEmulator
 
@@ -68,7 +72,9 @@ def test_seeded_finetuning_group(emu, fg, aca, storage, logs, rm):
     assert job.properties.environment_id == fg.id("environment")
     account = storage.storage_accounts.get_properties(fg.resource_group, fg.storage_account)
     assert account.properties.allow_shared_key_access is True
-    assert account.properties.primary_endpoints.file == f"https://{fg.storage_account}.file.core.windows.net/"
+    # the file endpoint is the emulator's own (path-style on loopback), the others keep Azure's shape
+    assert account.properties.primary_endpoints.file == f"{emu.file_url}/{fg.storage_account}/"
+    assert account.properties.primary_endpoints.blob == f"https://{fg.storage_account}.blob.core.windows.net/"
     share = storage.file_shares.get(fg.resource_group, fg.storage_account, fg.file_share)
     assert share.share_quota == 1024
     env_storage = aca.managed_environments_storages.get(fg.resource_group, fg.environment, fg.environment_storage)
@@ -141,7 +147,8 @@ def test_container_app_lifecycle(emu, fg, aca):
     poller = aca.container_apps.begin_create_or_update(fg.resource_group, "app1", _app_body(fg))
     app = poller.result()
     assert app.properties.provisioning_state == "Succeeded"
-    assert app.properties.configuration.ingress.fqdn.startswith("app1.aienv")
+    assert "https://" + app.properties.configuration.ingress.fqdn == emu.apps.ingress_url("app1")
+    assert app.properties.latest_revision_fqdn.startswith(app.properties.latest_revision_name + ".aienv")
     assert app.properties.configuration.secrets[0].value is None  # GET hides secret values
     put = emu.requests_matching("PUT", "*/containerApps/app1")[0]
     assert put.status == 201
@@ -210,9 +217,15 @@ def test_workload_profiles_and_usages(emu, fg, aca):
     assert profiles["NC24-A100"].properties.category == "GPU"
     usages = {u.name.value: u for u in aca.usages.list("eastus")}
     assert usages["ManagedEnvironmentCount"].current_value == 1
-    emu.set_usage("eastus", "SubscriptionNCA100Gpus", current=4, limit=4)
+    # As field reports show: the region lists dedicated A100s only; serverless GPU rows are the environment's.
+    assert "SubscriptionDedicatedNCA100Gpus" in usages
+    assert not [name for name in usages if "Consumption" in name and "Gpus" in name]
+    env_usages = {u.name.value for u in aca.managed_environment_usages.list(fg.resource_group, fg.environment)}
+    assert {"ManagedEnvironmentConsumptionNCA100Gpus", "ManagedEnvironmentConsumptionT4Gpus"} <= env_usages
+    emu.set_usage("eastus", "SubscriptionDedicatedNCA100Gpus", current=4, limit=4, applicable=False)
     usages = {u.name.value: u for u in aca.usages.list("eastus")}
-    assert usages["SubscriptionNCA100Gpus"].current_value == usages["SubscriptionNCA100Gpus"].limit
+    row = usages["SubscriptionDedicatedNCA100Gpus"]
+    assert row.current_value == row.limit == 4 and row.get("isQuotaApplicable") is False
 
 
 def test_paths_are_case_insensitive(emu, fg, cred):

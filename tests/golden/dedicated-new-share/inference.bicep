@@ -7,29 +7,45 @@ param defaultCommands array = [
   '# azinfer: start command of the inference container app (run as /bin/bash -c "<this script>").\n# The AI Toolkit\'s start command reinstalled torch and friends with pip on every\n# replica start. This one runs azinfer from the image when it is there;\n# otherwise it installs azinfer[serve] once into a virtual environment on the\n# share, keyed by azinfer and Python versions, and reuses it on later starts.\n# The environment sees the image\'s site-packages, so the image\'s torch is kept.\nset -euo pipefail\nAZINFER_VERSION="\${AZINFER_VERSION:-0.1.0}"\nMOUNT="\${AZINFER_MOUNT:-/mount}"\nPYTHON="\${AZINFER_PYTHON:-python3}"\nexport AZINFER_MOUNT="$MOUNT" AZINFER_PORT="\${AZINFER_PORT:-7860}" HF_HUB_OFFLINE=1\nif ! "$PYTHON" -c "import azinfer.serve.api" >/dev/null 2>&1; then\n  PY_TAG="$("$PYTHON" -c \'import sys; print(f"py{sys.version_info[0]}{sys.version_info[1]}")\')"\n  VENV="$MOUNT/.azinfer/venv-$AZINFER_VERSION-$PY_TAG"\n  if [ ! -f "$VENV/.complete" ]; then\n    echo "azinfer: installing azinfer[serve]==$AZINFER_VERSION into $VENV (once)"\n    BUILD="$VENV.building.$$"\n    "$PYTHON" -m venv --system-site-packages "$BUILD"\n    "$BUILD/bin/python" -m pip install --no-cache-dir "\${AZINFER_PIP_SPEC:-azinfer[serve]==$AZINFER_VERSION}"\n    touch "$BUILD/.complete"\n    # Another replica may have finished first; keep its environment then.\n    mv -T "$BUILD" "$VENV" 2>/dev/null || rm -rf "$BUILD"\n  fi\n  PYTHON="$VENV/bin/python"\nfi\necho "azinfer: serving the model under $MOUNT on port $AZINFER_PORT"\nexec "$PYTHON" -m azinfer.serve\n'
 ]
 
+// Not used by this plan; declared so that inference.parameters.json deploys as it is.
 @description('Maximum node count of the dedicated GPU workload profile.')
 @minValue(1)
+#disable-next-line no-unused-params
 param maximumInstanceCount int = 2
 
 @description('Azure region; null means the resource group\'s.')
 param location string?
 
-@description('Storage account name; null means aistorage<suffix>.')
+@description('Storage account name; null means aistorage<suffix>. Azure\'s rule: 3 to 24 characters, lowercase letters and digits only (and unique across Azure).')
+@minLength(3)
+@maxLength(24)
 param storageAccountName string?
 
-@description('File share name; null means aifileshare<suffix>.')
+@description('File share name; null means aifileshare<suffix>. Azure\'s rule: 3 to 63 characters, lowercase letters, digits and single hyphens, starting and ending with a letter or digit.')
+@minLength(3)
+@maxLength(63)
 param fileShareName string?
 
-@description('Log Analytics workspace name; null means ailog<suffix>.')
+// Not used by this plan; declared so that inference.parameters.json deploys as it is.
+@description('Log Analytics workspace name; null means ailog<suffix>. Azure\'s rule: 4 to 63 characters, letters, digits and hyphens, starting and ending with a letter or digit.')
+@minLength(4)
+@maxLength(63)
+#disable-next-line no-unused-params
 param acaLogAnalyticsName string?
 
-@description('Container Apps environment name; null means aienv<suffix>.')
+@description('Container Apps environment name; null means aienv<suffix>. Azure\'s rule: 2 to 60 characters, lowercase letters, digits and single hyphens, starting with a letter and ending with a letter or digit.')
+@minLength(2)
+@maxLength(60)
 param acaEnvironmentName string?
 
-@description('Environment storage name; null means aienvstorage<suffix>.')
+@description('Environment storage name; null means aienvstorage<suffix>. Azure\'s rule: 2 to 32 characters, lowercase letters, digits and single hyphens, starting and ending with a letter or digit.')
+@minLength(2)
+@maxLength(32)
 param acaEnvironmentStorageName string?
 
-@description('Container app name; null means aiacaapp<suffix>.')
+@description('Container app name; null means aiacaapp<suffix>. Azure\'s rule: 2 to 32 characters, lowercase letters, digits and single hyphens, starting with a letter and ending with a letter or digit.')
+@minLength(2)
+@maxLength(32)
 param acaAppName string?
 
 @description('GPU workload profile type.')
@@ -63,18 +79,16 @@ param targetPort int = 7860
 ])
 param authentication string = 'apiKey'
 
-@description('The API key (a Container Apps secret). Pass it at deployment; never put it in a file.')
+@description('The API key (a Container Apps secret), used when authentication is apiKey. Pass it at every deployment (azinfer passes the app\'s current key); never put it in a file.')
 @secure()
-param apiKey string = newGuid()
+param apiKey string
 
 var resourceSuffix = substring(uniqueString(resourceGroup().id), 0, 5)
-var location_ = location ?? resourceGroup().location
-var storageName = storageAccountName ?? 'aistorage${resourceSuffix}'
-var shareName = fileShareName ?? 'aifileshare${resourceSuffix}'
-var logAnalyticsName = acaLogAnalyticsName ?? 'ailog${resourceSuffix}'
-var environmentName = acaEnvironmentName ?? 'aienv${resourceSuffix}'
-var environmentStorageName = acaEnvironmentStorageName ?? 'aienvstorage${resourceSuffix}'
-var appName = acaAppName ?? 'aiacaapp${resourceSuffix}'
+var resourceLocation = location ?? resourceGroup().location
+var tags = {
+  'managed-by': 'azinfer'
+  'azinfer-role': 'inference'
+}
 var gpuProfiles = {
   'NC24-A100': {
     name: 'GPU'
@@ -96,33 +110,10 @@ var gpuProfiles = {
   }
 }
 var gpu = gpuProfiles[gpuProfileType]
-// The existing environment's own profile of that type, found (or added) by the planner.
-var gpuProfileName = 'GPU'
-// Serverless GPU profiles have no node counts; dedicated ones scale between 0 and maximumInstanceCount.
-var workloadProfiles = [
-  {
-    name: 'Consumption'
-    workloadProfileType: 'Consumption'
-  }
-  gpu.serverless ? {
-    name: gpu.name
-    workloadProfileType: gpuProfileType
-  } : {
-    name: gpu.name
-    workloadProfileType: gpuProfileType
-    minimumCount: 0
-    maximumCount: maximumInstanceCount
-  }
-]
-var minReplicas_ = minReplicas ?? (gpu.serverless ? 0 : 1)
 var useApiKey = authentication == 'apiKey'
-var tags = {
-  'managed-by': 'azinfer'
-  'azinfer-role': 'inference'
-}
 
 resource storage 'Microsoft.Storage/storageAccounts@2025-08-01' existing = {
-  name: storageName
+  name: storageAccountName ?? 'aistorage${resourceSuffix}'
 }
 
 resource fileService 'Microsoft.Storage/storageAccounts/fileServices@2025-08-01' existing = {
@@ -130,9 +121,9 @@ resource fileService 'Microsoft.Storage/storageAccounts/fileServices@2025-08-01'
   name: 'default'
 }
 
-resource fileShare 'Microsoft.Storage/storageAccounts/fileServices/shares@2025-08-01' = {
+resource share 'Microsoft.Storage/storageAccounts/fileServices/shares@2025-08-01' = {
   parent: fileService
-  name: shareName
+  name: fileShareName ?? 'aifileshare${resourceSuffix}'
   properties: {
     shareQuota: 1024
     enabledProtocols: 'SMB'
@@ -140,32 +131,30 @@ resource fileShare 'Microsoft.Storage/storageAccounts/fileServices/shares@2025-0
 }
 
 resource environment 'Microsoft.App/managedEnvironments@2026-01-01' existing = {
-  name: environmentName
+  name: acaEnvironmentName ?? 'aienv${resourceSuffix}'
 }
 
 resource environmentStorage 'Microsoft.App/managedEnvironments/storages@2026-01-01' = {
   parent: environment
-  name: environmentStorageName
+  name: acaEnvironmentStorageName ?? 'aienvstorage${resourceSuffix}'
   properties: {
     azureFile: {
-      accountName: storageName
+      accountName: storage.name
       accountKey: storage.listKeys().keys[0].value
-      shareName: shareName
+      shareName: share.name
       accessMode: 'ReadWrite'
     }
   }
-  dependsOn: [
-    fileShare
-  ]
 }
 
 resource app 'Microsoft.App/containerApps@2026-01-01' = {
-  name: appName
-  location: location_
+  name: acaAppName ?? 'aiacaapp${resourceSuffix}'
+  location: resourceLocation
   tags: tags
   properties: {
     managedEnvironmentId: environment.id
-    workloadProfileName: gpuProfileName
+    // The existing environment's own profile of that type, found (or added) by the planner.
+    workloadProfileName: 'GPU'
     configuration: {
       activeRevisionsMode: 'Single'
       ingress: {
@@ -254,26 +243,23 @@ resource app 'Microsoft.App/containerApps@2026-01-01' = {
         }
       ]
       scale: {
-        minReplicas: minReplicas_
+        minReplicas: minReplicas ?? (gpu.serverless ? 0 : 1)
         maxReplicas: maxReplicas
       }
       volumes: [
         {
           name: 'model-share'
           storageType: 'AzureFile'
-          storageName: environmentStorageName
+          storageName: environmentStorage.name
         }
       ]
     }
   }
-  dependsOn: [
-    environmentStorage
-  ]
 }
 
 output SUBSCRIPTION_ID string = subscription().subscriptionId
 output RESOURCE_GROUP_NAME string = resourceGroup().name
-output STORAGE_ACCOUNT_NAME string = storageName
-output FILE_SHARE_NAME string = shareName
-output ACA_APP_NAME string = appName
+output STORAGE_ACCOUNT_NAME string = storage.name
+output FILE_SHARE_NAME string = share.name
+output ACA_APP_NAME string = app.name
 output ACA_APP_ENDPOINT string = app.properties.configuration.ingress.fqdn

@@ -14,22 +14,34 @@ param maximumInstanceCount int = 2
 @description('Azure region; null means the resource group\'s.')
 param location string?
 
-@description('Storage account name; null means aistorage<suffix>.')
+@description('Storage account name; null means aistorage<suffix>. Azure\'s rule: 3 to 24 characters, lowercase letters and digits only (and unique across Azure).')
+@minLength(3)
+@maxLength(24)
 param storageAccountName string?
 
-@description('File share name; null means aifileshare<suffix>.')
+@description('File share name; null means aifileshare<suffix>. Azure\'s rule: 3 to 63 characters, lowercase letters, digits and single hyphens, starting and ending with a letter or digit.')
+@minLength(3)
+@maxLength(63)
 param fileShareName string?
 
-@description('Log Analytics workspace name; null means ailog<suffix>.')
+@description('Log Analytics workspace name; null means ailog<suffix>. Azure\'s rule: 4 to 63 characters, letters, digits and hyphens, starting and ending with a letter or digit.')
+@minLength(4)
+@maxLength(63)
 param acaLogAnalyticsName string?
 
-@description('Container Apps environment name; null means aienv<suffix>.')
+@description('Container Apps environment name; null means aienv<suffix>. Azure\'s rule: 2 to 60 characters, lowercase letters, digits and single hyphens, starting with a letter and ending with a letter or digit.')
+@minLength(2)
+@maxLength(60)
 param acaEnvironmentName string?
 
-@description('Environment storage name; null means aienvstorage<suffix>.')
+@description('Environment storage name; null means aienvstorage<suffix>. Azure\'s rule: 2 to 32 characters, lowercase letters, digits and single hyphens, starting and ending with a letter or digit.')
+@minLength(2)
+@maxLength(32)
 param acaEnvironmentStorageName string?
 
-@description('Container app name; null means aiacaapp<suffix>.')
+@description('Container app name; null means aiacaapp<suffix>. Azure\'s rule: 2 to 32 characters, lowercase letters, digits and single hyphens, starting with a letter and ending with a letter or digit.')
+@minLength(2)
+@maxLength(32)
 param acaAppName string?
 
 @description('GPU workload profile type.')
@@ -63,18 +75,16 @@ param targetPort int = 7860
 ])
 param authentication string = 'apiKey'
 
-@description('The API key (a Container Apps secret). Pass it at deployment; never put it in a file.')
+@description('The API key (a Container Apps secret), used when authentication is apiKey. Pass it at every deployment (azinfer passes the app\'s current key); never put it in a file.')
 @secure()
-param apiKey string = newGuid()
+param apiKey string
 
 var resourceSuffix = substring(uniqueString(resourceGroup().id), 0, 5)
-var location_ = location ?? resourceGroup().location
-var storageName = storageAccountName ?? 'aistorage${resourceSuffix}'
-var shareName = fileShareName ?? 'aifileshare${resourceSuffix}'
-var logAnalyticsName = acaLogAnalyticsName ?? 'ailog${resourceSuffix}'
-var environmentName = acaEnvironmentName ?? 'aienv${resourceSuffix}'
-var environmentStorageName = acaEnvironmentStorageName ?? 'aienvstorage${resourceSuffix}'
-var appName = acaAppName ?? 'aiacaapp${resourceSuffix}'
+var resourceLocation = location ?? resourceGroup().location
+var tags = {
+  'managed-by': 'azinfer'
+  'azinfer-role': 'inference'
+}
 var gpuProfiles = {
   'NC24-A100': {
     name: 'GPU'
@@ -96,33 +106,11 @@ var gpuProfiles = {
   }
 }
 var gpu = gpuProfiles[gpuProfileType]
-var gpuProfileName = gpu.name
-// Serverless GPU profiles have no node counts; dedicated ones scale between 0 and maximumInstanceCount.
-var workloadProfiles = [
-  {
-    name: 'Consumption'
-    workloadProfileType: 'Consumption'
-  }
-  gpu.serverless ? {
-    name: gpu.name
-    workloadProfileType: gpuProfileType
-  } : {
-    name: gpu.name
-    workloadProfileType: gpuProfileType
-    minimumCount: 0
-    maximumCount: maximumInstanceCount
-  }
-]
-var minReplicas_ = minReplicas ?? (gpu.serverless ? 0 : 1)
 var useApiKey = authentication == 'apiKey'
-var tags = {
-  'managed-by': 'azinfer'
-  'azinfer-role': 'inference'
-}
 
 resource storage 'Microsoft.Storage/storageAccounts@2025-08-01' = {
-  name: storageName
-  location: location_
+  name: storageAccountName ?? 'aistorage${resourceSuffix}'
+  location: resourceLocation
   tags: tags
   kind: 'StorageV2'
   sku: {
@@ -149,9 +137,9 @@ resource fileService 'Microsoft.Storage/storageAccounts/fileServices@2025-08-01'
   }
 }
 
-resource fileShare 'Microsoft.Storage/storageAccounts/fileServices/shares@2025-08-01' = {
+resource share 'Microsoft.Storage/storageAccounts/fileServices/shares@2025-08-01' = {
   parent: fileService
-  name: shareName
+  name: fileShareName ?? 'aifileshare${resourceSuffix}'
   properties: {
     shareQuota: 1024
     enabledProtocols: 'SMB'
@@ -159,8 +147,8 @@ resource fileShare 'Microsoft.Storage/storageAccounts/fileServices/shares@2025-0
 }
 
 resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2025-07-01' = {
-  name: logAnalyticsName
-  location: location_
+  name: acaLogAnalyticsName ?? 'ailog${resourceSuffix}'
+  location: resourceLocation
   tags: tags
   properties: {
     sku: {
@@ -171,8 +159,8 @@ resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2025-07-01' = {
 }
 
 resource environment 'Microsoft.App/managedEnvironments@2026-01-01' = {
-  name: environmentName
-  location: location_
+  name: acaEnvironmentName ?? 'aienv${resourceSuffix}'
+  location: resourceLocation
   tags: tags
   properties: {
     appLogsConfiguration: {
@@ -182,33 +170,45 @@ resource environment 'Microsoft.App/managedEnvironments@2026-01-01' = {
         sharedKey: logAnalytics.listKeys().primarySharedKey
       }
     }
-    workloadProfiles: workloadProfiles
+    workloadProfiles: [
+      {
+        name: 'Consumption'
+        workloadProfileType: 'Consumption'
+      }
+      // Serverless GPU profiles have no node counts; dedicated ones scale between 0 and maximumInstanceCount.
+      gpu.serverless ? {
+        name: gpu.name
+        workloadProfileType: gpuProfileType
+      } : {
+        name: gpu.name
+        workloadProfileType: gpuProfileType
+        minimumCount: 0
+        maximumCount: maximumInstanceCount
+      }
+    ]
   }
 }
 
 resource environmentStorage 'Microsoft.App/managedEnvironments/storages@2026-01-01' = {
   parent: environment
-  name: environmentStorageName
+  name: acaEnvironmentStorageName ?? 'aienvstorage${resourceSuffix}'
   properties: {
     azureFile: {
-      accountName: storageName
+      accountName: storage.name
       accountKey: storage.listKeys().keys[0].value
-      shareName: shareName
+      shareName: share.name
       accessMode: 'ReadWrite'
     }
   }
-  dependsOn: [
-    fileShare
-  ]
 }
 
 resource app 'Microsoft.App/containerApps@2026-01-01' = {
-  name: appName
-  location: location_
+  name: acaAppName ?? 'aiacaapp${resourceSuffix}'
+  location: resourceLocation
   tags: tags
   properties: {
     managedEnvironmentId: environment.id
-    workloadProfileName: gpuProfileName
+    workloadProfileName: gpu.name
     configuration: {
       activeRevisionsMode: 'Single'
       ingress: {
@@ -297,26 +297,23 @@ resource app 'Microsoft.App/containerApps@2026-01-01' = {
         }
       ]
       scale: {
-        minReplicas: minReplicas_
+        minReplicas: minReplicas ?? (gpu.serverless ? 0 : 1)
         maxReplicas: maxReplicas
       }
       volumes: [
         {
           name: 'model-share'
           storageType: 'AzureFile'
-          storageName: environmentStorageName
+          storageName: environmentStorage.name
         }
       ]
     }
   }
-  dependsOn: [
-    environmentStorage
-  ]
 }
 
 output SUBSCRIPTION_ID string = subscription().subscriptionId
 output RESOURCE_GROUP_NAME string = resourceGroup().name
-output STORAGE_ACCOUNT_NAME string = storageName
-output FILE_SHARE_NAME string = shareName
-output ACA_APP_NAME string = appName
+output STORAGE_ACCOUNT_NAME string = storage.name
+output FILE_SHARE_NAME string = share.name
+output ACA_APP_NAME string = app.name
 output ACA_APP_ENDPOINT string = app.properties.configuration.ingress.fqdn

@@ -1,0 +1,77 @@
+"""Run the emulator on its own: ``python -m tests.emulator [--port N] [--resource-group RG] ...``.
+
+It seeds a resource group as a finished AI Toolkit remote fine-tuning leaves
+it (resources and share files), prints the environment variables a shell
+needs to reach it (``export NAME='value'`` lines on stdout, as ``emu.env()``;
+``--env-file`` writes them to a file too), and runs until Ctrl-C or SIGTERM,
+then stops cleanly (exit 0).  A process using that environment must build its
+credential with ``disable_instance_discovery=True`` (see README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import signal
+import sys
+import tempfile
+import threading
+
+from .containerapps import ReplicaStart
+from .fixtures import seed_finetuning_group, seed_finetuning_share
+from .server import ArmEmulator
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tests.emulator", description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0, help="the ARM listener's port (default: any free one)")
+    parser.add_argument("--resource-group", default="rg-finetune", help="the fine-tuning group to seed")
+    parser.add_argument("--location", default="eastus")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
+    parser.add_argument("--ready-after", type=float, default=0.0,
+                        help="seconds a container app replica takes to get ready")
+    parser.add_argument("--env-file", help="also write the export lines to this file (atomically)")
+    return parser
+
+
+def _write_atomically(path: str, text: str) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".emulator-env-")
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    emu = ArmEmulator(latency=args.latency, port=args.port)
+    emu.serve()
+    try:
+        emu.apps.default_start = ReplicaStart(ready_after=args.ready_after)
+        fg = seed_finetuning_group(emu, resource_group=args.resource_group, location=args.location)
+        seed_finetuning_share(emu, fg)
+        exports = "".join(f"export {name}={shlex.quote(value)}\n" for name, value in emu.env().items())
+        if args.env_file:
+            _write_atomically(args.env_file, exports)
+        sys.stdout.write(exports)
+        sys.stdout.flush()
+        print(f"ARM emulator at {emu.url} (files {emu.file_url}, log stream {emu.logstream_url}); "
+              f"subscription {fg.subscription_id}, resource group {fg.resource_group}: storage "
+              f"{fg.storage_account}/{fg.file_share}, environment {fg.environment}. Ctrl-C stops it.",
+              file=sys.stderr, flush=True)
+        while not stop.wait(0.5):  # a plain wait() may not wake for a signal on every platform
+            pass
+    finally:
+        emu.stop()
+        if args.env_file and os.path.exists(args.env_file):
+            os.remove(args.env_file)
+    print("ARM emulator stopped.", file=sys.stderr, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

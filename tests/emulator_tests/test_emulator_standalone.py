@@ -1,0 +1,71 @@
+"""``python -m tests.emulator``: the emulator on its own, for people and scripts."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _start(env_file: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "tests.emulator", "--env-file", str(env_file),
+                             "--resource-group", "rg-alone"],
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _wait_for(path: Path, proc: subprocess.Popen) -> str:
+    deadline = time.monotonic() + 60
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return path.read_text()
+
+
+def test_runs_seeded_until_ctrl_c_or_sigterm(tmp_path, monkeypatch):
+    from azure.identity import ClientSecretCredential
+    from azure.mgmt.storage import StorageManagementClient
+    from azure.storage.fileshare import ShareClient
+
+    procs = {signal.SIGTERM: _start(tmp_path / "term.env"), signal.SIGINT: _start(tmp_path / "int.env")}
+    try:
+        exports = _wait_for(tmp_path / "term.env", procs[signal.SIGTERM])
+        _wait_for(tmp_path / "int.env", procs[signal.SIGINT])
+        env = dict(shlex.split(line.removeprefix("export "))[0].split("=", 1) for line in exports.splitlines())
+        assert set(env) >= {"AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_AUTHORITY_HOST",
+                            "AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_MANAGER_ENDPOINT", "SSL_CERT_FILE"}
+        cred = ClientSecretCredential(env["AZURE_TENANT_ID"], env["AZURE_CLIENT_ID"], env["AZURE_CLIENT_SECRET"],
+                                      authority=env["AZURE_AUTHORITY_HOST"], disable_instance_discovery=True,
+                                      connection_verify=env["SSL_CERT_FILE"])
+        storage = StorageManagementClient(cred, env["AZURE_SUBSCRIPTION_ID"],
+                                          base_url=env["AZURE_RESOURCE_MANAGER_ENDPOINT"],
+                                          connection_verify=env["SSL_CERT_FILE"])
+        (account,) = storage.storage_accounts.list_by_resource_group("rg-alone")
+        (share,) = storage.file_shares.list("rg-alone", account.name)
+        key = storage.storage_accounts.list_keys("rg-alone", account.name).keys_property[0].value
+        # the printed environment is all a client needs: requests (the SDKs) and httpx read the CA from it
+        for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+            monkeypatch.setenv(name, env[name])
+        client = ShareClient(account.primary_endpoints.file, share.name, credential=key)
+        adapter = [f.name for f in client.list_directories_and_files("models/qlora/qlora/gpu_model/adapter")]
+        assert sorted(adapter) == ["adapter_config.json", "adapter_model.safetensors"]
+        assert httpx.get(env["AZURE_AUTHORITY_HOST"] + f"/{env['AZURE_TENANT_ID']}/v2.0/.well-known/"
+                         "openid-configuration").status_code == 200
+    finally:
+        for signum, proc in procs.items():
+            proc.send_signal(signum)
+    for proc in procs.values():
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        assert "stopped" in err
+    assert out.count("export ") == len(env)
+    assert not (tmp_path / "term.env").exists()  # the variables would point at nothing now

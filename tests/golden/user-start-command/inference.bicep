@@ -1,0 +1,317 @@
+// Inference endpoint for an AI Toolkit fine-tuned model, rendered by azinfer.
+// Plan: storageAccount=create, fileShare=create, logAnalytics=create, environment=create, environmentStorage=create, containerApp=create
+// Deploy: az deployment group create -g <resource group> -f inference.bicep -p inference.parameters.json -p apiKey=<key>
+
+@description('Shell commands that start the server; joined with \'; \' and run as /bin/bash -c.')
+param defaultCommands array = [
+  'cd /mount/app'
+  'python3 -m http.server 7860'
+]
+
+@description('Maximum node count of the dedicated GPU workload profile.')
+@minValue(1)
+param maximumInstanceCount int = 2
+
+@description('Azure region; null means the resource group\'s.')
+param location string?
+
+@description('Storage account name; null means aistorage<suffix>. Azure\'s rule: 3 to 24 characters, lowercase letters and digits only (and unique across Azure).')
+@minLength(3)
+@maxLength(24)
+param storageAccountName string?
+
+@description('File share name; null means aifileshare<suffix>. Azure\'s rule: 3 to 63 characters, lowercase letters, digits and single hyphens, starting and ending with a letter or digit.')
+@minLength(3)
+@maxLength(63)
+param fileShareName string?
+
+@description('Log Analytics workspace name; null means ailog<suffix>. Azure\'s rule: 4 to 63 characters, letters, digits and hyphens, starting and ending with a letter or digit.')
+@minLength(4)
+@maxLength(63)
+param acaLogAnalyticsName string?
+
+@description('Container Apps environment name; null means aienv<suffix>. Azure\'s rule: 2 to 60 characters, lowercase letters, digits and single hyphens, starting with a letter and ending with a letter or digit.')
+@minLength(2)
+@maxLength(60)
+param acaEnvironmentName string?
+
+@description('Environment storage name; null means aienvstorage<suffix>. Azure\'s rule: 2 to 32 characters, lowercase letters, digits and single hyphens, starting and ending with a letter or digit.')
+@minLength(2)
+@maxLength(32)
+param acaEnvironmentStorageName string?
+
+@description('Container app name; null means aiacaapp<suffix>. Azure\'s rule: 2 to 32 characters, lowercase letters, digits and single hyphens, starting with a letter and ending with a letter or digit.')
+@minLength(2)
+@maxLength(32)
+param acaAppName string?
+
+@description('GPU workload profile type.')
+@allowed([
+  'NC24-A100'
+  'Consumption-GPU-NC24-A100'
+  'Consumption-GPU-NC8as-T4'
+])
+param gpuProfileType string = 'Consumption-GPU-NC24-A100'
+
+@description('Minimum replicas; null means 1 on a dedicated profile, 0 on a serverless one.')
+@minValue(0)
+param minReplicas int?
+
+@description('Maximum replicas.')
+@minValue(1)
+param maxReplicas int = 1
+
+@description('Container image.')
+param image string = 'docker.io/pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime'
+
+@description('Port the server listens on.')
+@minValue(1)
+@maxValue(65535)
+param targetPort int = 7860
+
+@description('apiKey: the API needs \'Authorization: Bearer <key>\'; none: public.')
+@allowed([
+  'apiKey'
+  'none'
+])
+param authentication string = 'apiKey'
+
+@description('The API key (a Container Apps secret), used when authentication is apiKey. Pass it at every deployment (azinfer passes the app\'s current key); never put it in a file.')
+@secure()
+param apiKey string
+
+var resourceSuffix = substring(uniqueString(resourceGroup().id), 0, 5)
+var resourceLocation = location ?? resourceGroup().location
+var tags = {
+  'managed-by': 'azinfer'
+  'azinfer-role': 'inference'
+}
+var gpuProfiles = {
+  'NC24-A100': {
+    name: 'GPU'
+    cpu: 24
+    memory: '220Gi'
+    serverless: false
+  }
+  'Consumption-GPU-NC24-A100': {
+    name: 'NC24-A100'
+    cpu: 24
+    memory: '220Gi'
+    serverless: true
+  }
+  'Consumption-GPU-NC8as-T4': {
+    name: 'NC8as-T4'
+    cpu: 8
+    memory: '56Gi'
+    serverless: true
+  }
+}
+var gpu = gpuProfiles[gpuProfileType]
+var useApiKey = authentication == 'apiKey'
+
+resource storage 'Microsoft.Storage/storageAccounts@2025-08-01' = {
+  name: storageAccountName ?? 'aistorage${resourceSuffix}'
+  location: resourceLocation
+  tags: tags
+  kind: 'StorageV2'
+  sku: {
+    name: 'Standard_LRS'
+  }
+  properties: {
+    largeFileSharesState: 'Enabled'
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+    allowBlobPublicAccess: false
+    // An Azure Files mount in Container Apps authenticates with the account key.
+    allowSharedKeyAccess: true
+  }
+}
+
+resource fileService 'Microsoft.Storage/storageAccounts/fileServices@2025-08-01' = {
+  parent: storage
+  name: 'default'
+  properties: {
+    shareDeleteRetentionPolicy: {
+      enabled: true
+      days: 7
+    }
+  }
+}
+
+resource share 'Microsoft.Storage/storageAccounts/fileServices/shares@2025-08-01' = {
+  parent: fileService
+  name: fileShareName ?? 'aifileshare${resourceSuffix}'
+  properties: {
+    shareQuota: 1024
+    enabledProtocols: 'SMB'
+  }
+}
+
+resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2025-07-01' = {
+  name: acaLogAnalyticsName ?? 'ailog${resourceSuffix}'
+  location: resourceLocation
+  tags: tags
+  properties: {
+    sku: {
+      name: 'PerGB2018'
+    }
+    retentionInDays: 30
+  }
+}
+
+resource environment 'Microsoft.App/managedEnvironments@2026-01-01' = {
+  name: acaEnvironmentName ?? 'aienv${resourceSuffix}'
+  location: resourceLocation
+  tags: tags
+  properties: {
+    appLogsConfiguration: {
+      destination: 'log-analytics'
+      logAnalyticsConfiguration: {
+        customerId: logAnalytics.properties.customerId
+        sharedKey: logAnalytics.listKeys().primarySharedKey
+      }
+    }
+    workloadProfiles: [
+      {
+        name: 'Consumption'
+        workloadProfileType: 'Consumption'
+      }
+      // Serverless GPU profiles have no node counts; dedicated ones scale between 0 and maximumInstanceCount.
+      gpu.serverless ? {
+        name: gpu.name
+        workloadProfileType: gpuProfileType
+      } : {
+        name: gpu.name
+        workloadProfileType: gpuProfileType
+        minimumCount: 0
+        maximumCount: maximumInstanceCount
+      }
+    ]
+  }
+}
+
+resource environmentStorage 'Microsoft.App/managedEnvironments/storages@2026-01-01' = {
+  parent: environment
+  name: acaEnvironmentStorageName ?? 'aienvstorage${resourceSuffix}'
+  properties: {
+    azureFile: {
+      accountName: storage.name
+      accountKey: storage.listKeys().keys[0].value
+      shareName: share.name
+      accessMode: 'ReadWrite'
+    }
+  }
+}
+
+resource app 'Microsoft.App/containerApps@2026-01-01' = {
+  name: acaAppName ?? 'aiacaapp${resourceSuffix}'
+  location: resourceLocation
+  tags: tags
+  properties: {
+    managedEnvironmentId: environment.id
+    workloadProfileName: gpu.name
+    configuration: {
+      activeRevisionsMode: 'Single'
+      ingress: {
+        external: true
+        targetPort: targetPort
+        transport: 'auto'
+        allowInsecure: false
+      }
+      secrets: useApiKey ? [
+        {
+          name: 'azinfer-api-key'
+          value: apiKey
+        }
+      ] : []
+    }
+    template: {
+      containers: [
+        {
+          name: 'inference'
+          image: image
+          command: [
+            '/bin/bash'
+            '-c'
+            join(defaultCommands, '; ')
+          ]
+          env: concat([
+            {
+              name: 'AZINFER_MOUNT'
+              value: '/mount'
+            }
+            {
+              name: 'AZINFER_PORT'
+              value: string(targetPort)
+            }
+          ], useApiKey ? [
+            {
+              name: 'AZINFER_API_KEY'
+              secretRef: 'azinfer-api-key'
+            }
+          ] : [
+            {
+              name: 'AZINFER_INSECURE_NO_AUTH'
+              value: 'true'
+            }
+          ])
+          resources: {
+            cpu: gpu.cpu
+            memory: gpu.memory
+          }
+          probes: [
+            {
+              type: 'Startup'
+              tcpSocket: {
+                port: targetPort
+              }
+              initialDelaySeconds: 10
+              periodSeconds: 240
+              failureThreshold: 10
+            }
+            {
+              type: 'Liveness'
+              tcpSocket: {
+                port: targetPort
+              }
+              periodSeconds: 30
+              failureThreshold: 3
+            }
+            {
+              type: 'Readiness'
+              tcpSocket: {
+                port: targetPort
+              }
+              periodSeconds: 10
+              failureThreshold: 3
+            }
+          ]
+          volumeMounts: [
+            {
+              volumeName: 'model-share'
+              mountPath: '/mount'
+            }
+          ]
+        }
+      ]
+      scale: {
+        minReplicas: minReplicas ?? (gpu.serverless ? 0 : 1)
+        maxReplicas: maxReplicas
+      }
+      volumes: [
+        {
+          name: 'model-share'
+          storageType: 'AzureFile'
+          storageName: environmentStorage.name
+        }
+      ]
+    }
+  }
+}
+
+output SUBSCRIPTION_ID string = subscription().subscriptionId
+output RESOURCE_GROUP_NAME string = resourceGroup().name
+output STORAGE_ACCOUNT_NAME string = storage.name
+output FILE_SHARE_NAME string = share.name
+output ACA_APP_NAME string = app.name
+output ACA_APP_ENDPOINT string = app.properties.configuration.ingress.fqdn
