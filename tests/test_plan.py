@@ -84,9 +84,9 @@ def bare_project(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("case", CASES, ids=list(CASES))
-def test_planner(bare_project: Path, case: str) -> None:
+def test_planner(tmp_path: Path, case: str) -> None:
     params, inventory, actions, problems = CASES[case]
-    plan = plan_project(write_project(bare_project, parameters=params), inventory=inventory)
+    plan = plan_project(write_project(tmp_path, parameters=params), inventory=inventory)
     by_action = {a: {kind for kind, action in actions.items() if action is a} for a in Action}
     assert_plan(plan, creates=by_action[Action.CREATE], reuses=by_action[Action.REUSE],
                 updates=by_action[Action.UPDATE], blocked_by=problems)
