@@ -196,6 +196,7 @@ BAD_CALLS = {
     "copy_project source": (lambda: copy_project(b"x", "y"), "copy_project(): source: expected a path"),
     "copy_project no project": (lambda: copy_project(REPO / "docs", "y"), "source: expected an AI Toolkit project folder"),
     "copy_project root": (lambda: copy_project(EXAMPLE, 7), "root: expected a path"),
+    "copy_project into itself": (lambda: copy_project(EXAMPLE, EXAMPLE / "copy"), "root: expected a folder outside"),
     "copy_project file": (lambda: copy_project(EXAMPLE, "y", finetuning_config=1), "finetuning_config: expected a mapping"),
     "ProjectFactory base": (lambda: ProjectFactory(3), "ProjectFactory(): base: expected a path"),
     "ProjectFactory keyword": (lambda: ProjectFactory("f")(paramters={}), "ProjectFactory(): paramters: expected one of the keywords"),
@@ -278,3 +279,28 @@ def test_the_plugin_gives_a_users_tests_their_fixtures(pytester: pytest.Pytester
         "*x storageAccount: storage account 'aistorage27vsy' has shared-key access disabled*",
     ])
     assert "assertions.py" not in result.stdout.str(), "the failure points at the user's line"
+
+
+def test_a_copy_never_writes_through_a_link_into_the_original(tmp_path: Path) -> None:
+    shared = tmp_path / "shared.parameters.json"
+    shared.write_text(json.dumps({"parameters": {"acaAppName": {"value": "team-app"}}}))
+    source = write_project(tmp_path / "source")
+    (source / INFERENCE_PARAMETERS).parent.mkdir(parents=True)
+    (source / INFERENCE_PARAMETERS).symlink_to(shared)
+    copy = copy_project(source, tmp_path / "copy", parameters={"maxReplicas": 2})
+    assert json.loads(shared.read_text()) == {"parameters": {"acaAppName": {"value": "team-app"}}}
+    assert not (copy / INFERENCE_PARAMETERS).is_symlink()
+    assert load_project(copy).inference_parameters.names[K.CONTAINER_APP] == "team-app"
+    linked_folder = write_project(tmp_path / "linked", subscription_id=None, resource_group=None)
+    (linked_folder / "infra" / "provision").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    with pytest.raises(ArgumentError, match=r"parameters: expected a file inside the project \(.*links out of it\)"):
+        write_project(linked_folder, parameters={"maxReplicas": 2})
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_a_wrong_file_leaves_the_project_as_it_was(tmp_path: Path) -> None:
+    root = write_project(tmp_path, inference_config="[]")
+    before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    with pytest.raises(ArgumentError, match="inference_config: expected text or bytes to replace"):
+        write_project(root, parameters={"acaAppName": "x"}, inference_config={"ACA_APP_NAME": "x"})
+    assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before

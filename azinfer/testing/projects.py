@@ -99,8 +99,8 @@ def write_project(
     if isinstance(finetuning_config, Mapping) or (finetuning_config is None and ids):
         finetuning_config = {**ids, **(finetuning_config or {})}
     files = _files(function, parameters, finetuning_parameters, finetuning_config, inference_config)
-    (folder / "infra").mkdir(parents=True, exist_ok=True)
     _apply(function, folder, files)
+    (folder / "infra").mkdir(parents=True, exist_ok=True)
     return folder
 
 
@@ -121,10 +121,10 @@ def copy_project(
     "Consumption-GPU-NC8as-T4"}`` changes one parameter and keeps the others).
 
     :param source: an AI Toolkit project folder (one with ``infra/``).
-    :param root: where the copy goes: a folder that does not exist yet or is empty.
+    :param root: where the copy goes: a folder outside ``source`` that does not exist yet or is empty.
     :returns: ``root``, as a :class:`~pathlib.Path`.
     :raises ArgumentError: when ``source`` is no project folder, ``root`` is
-        not empty, or a file argument has the wrong type.
+        not empty or inside ``source``, or a file argument has the wrong type.
     """
     function = "copy_project"
     origin = check_path(function, "source", source)
@@ -133,6 +133,8 @@ def copy_project(
         raise ArgumentError(function, "source", "an AI Toolkit project folder (with infra/)", str(origin))
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise ArgumentError(function, "root", "a folder that does not exist yet or is empty", str(folder))
+    if folder.resolve().is_relative_to(origin.resolve()):
+        raise ArgumentError(function, "root", f"a folder outside {origin}", str(folder))
     files = _files(function, parameters, finetuning_parameters, finetuning_config, inference_config)
     shutil.copytree(origin, folder, symlinks=True, dirs_exist_ok=True)
     _apply(function, folder, files)
@@ -160,24 +162,34 @@ def _files(function: str, *values: ProjectFile | None) -> dict[str, tuple[str, P
 
 
 def _apply(function: str, root: Path, files: Mapping[str, tuple[str, ProjectFile]]) -> None:
-    for relative, (argument, value) in files.items():
+    """Write the files; every one is checked first, so a wrong one leaves the project as it was."""
+    contents = {relative: _content(function, root, relative, argument, value)
+                for relative, (argument, value) in files.items()}
+    for relative, data in contents.items():
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(value, bytes):
-            path.write_bytes(value)
-        elif isinstance(value, str):
-            path.write_text(value, encoding="utf-8")
-        else:
-            is_parameters = relative in (INFERENCE_PARAMETERS, FINETUNING_PARAMETERS)
-            data = _existing(function, argument, path, value)
-            if is_parameters:
-                data.setdefault("$schema", _PARAMETERS_SCHEMA)
-                data.setdefault("contentVersion", "1.0.0.0")
-                data.setdefault("parameters", {})
-                data["parameters"].update({name: {"value": v} for name, v in value.items()})
-            else:
-                data.update(value)
-            path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        if path.is_symlink():  # a link kept by copy_project: replace it, never write through it
+            path.unlink()
+        path.write_bytes(data)
+
+
+def _content(function: str, root: Path, relative: str, argument: str, value: ProjectFile) -> bytes:
+    path = root / relative
+    if not Path(os.path.realpath(path.parent)).is_relative_to(root.resolve()):
+        raise ArgumentError(function, argument, f"a file inside the project ({path.parent} links out of it)", value)
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    data = _existing(function, argument, path, value)
+    if relative in (INFERENCE_PARAMETERS, FINETUNING_PARAMETERS):
+        data.setdefault("$schema", _PARAMETERS_SCHEMA)
+        data.setdefault("contentVersion", "1.0.0.0")
+        data.setdefault("parameters", {})
+        data["parameters"].update({name: {"value": v} for name, v in value.items()})
+    else:
+        data.update(value)
+    return (json.dumps(data, indent=2) + "\n").encode("utf-8")
 
 
 def _existing(function: str, argument: str, path: Path, value: Mapping[str, Any]) -> dict[str, Any]:
