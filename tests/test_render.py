@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from jsonschema import validators
 from referencing import Registry, Resource
+from rendered_app import deployed_container
 from toolkit_projects import REPO
 
 from azinfer import PlanBlockedError, plan_project, render
@@ -136,9 +137,16 @@ def test_outputs_are_exactly_the_config_keys_and_secrets_stay_in_arm(tmp_path: P
 
 
 def test_probes_use_health_endpoints(tmp_path: Path) -> None:
-    app = render(_plan(tmp_path, "all-new")).template["resources"][-1]
-    probes = {p["type"]: p["httpGet"]["path"] for p in app["properties"]["template"]["containers"][0]["probes"]}
+    container = deployed_container(render(_plan(tmp_path, "all-new")))
+    probes = {p["type"]: p["httpGet"]["path"] for p in container["probes"]}
     assert probes == {"Startup": "/health", "Liveness": "/health", "Readiness": "/ready"}
+
+
+def test_a_hand_deployment_with_other_commands_gets_probes_that_fit_them(tmp_path: Path) -> None:
+    stock = ["cd /mount", "pip install -r ./setup/requirements.txt", "cd /mount/inference", "python3 ./gradio_chat.py"]
+    container = deployed_container(render(_plan(tmp_path, "all-new")), defaultCommands=stock)
+    assert container["command"] == ["/bin/bash", "-c", "; ".join(stock)]
+    assert all("tcpSocket" in p and "httpGet" not in p for p in container["probes"])
 
 
 def test_rendering_is_deterministic(tmp_path: Path) -> None:

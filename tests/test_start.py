@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from rendered_app import deployed_container
 
 from azinfer import plan_project, render
 from azinfer.plan import WarningCode
@@ -60,10 +61,8 @@ def test_a_user_command_gets_port_probes_and_an_authentication_warning(tmp_path:
     [warning] = [w for w in plan.warnings if w.code is WarningCode.USER_START_COMMAND]
     assert "authentication" in warning.message
     rendered = render(plan)
-    app = next(r for r in rendered.template["resources"] if r["type"] == "Microsoft.App/containerApps")
-    container = app["properties"]["template"]["containers"][0]
-    assert all(p["tcpSocket"] == {"port": "[parameters('targetPort')]"} and "httpGet" not in p
-               for p in container["probes"])
+    container = deployed_container(rendered)
+    assert all(p["tcpSocket"] == {"port": 8000} and "httpGet" not in p for p in container["probes"])
     assert rendered.parameter_values["defaultCommands"]["value"] == USER["own server"]
     assert "tcpSocket" in rendered.bicep and "'/health'" not in rendered.bicep
 

@@ -59,11 +59,11 @@ def test_a_change_in_the_arm_json_alone_is_reported_at_its_path(tmp_path: Path) 
     rendered = render(_plan(tmp_path, "all-new"))
     template = rendered.template
     app = next(r for r in template["resources"] if r["type"] == "Microsoft.App/containerApps")
-    app["properties"]["template"]["containers"][0]["probes"][2]["httpGet"]["path"] = "/health"
+    app["properties"]["template"]["containers"][0]["volumeMounts"][0]["mountPath"] = "/share"
     found = differences(arm_form(template), bicep_form(rendered.bicep))
     assert found == [
-        "resources.Microsoft.App/containerApps.body.properties.template.containers[0].probes[2].httpGet.path: "
-        "ARM JSON '/health' | Bicep '/ready'"
+        "resources.Microsoft.App/containerApps.body.properties.template.containers[0].volumeMounts[0].mountPath: "
+        "ARM JSON '/share' | Bicep '/mount'"
     ]
 
 

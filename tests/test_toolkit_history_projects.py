@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from arm_schema_check import assert_valid_arm
+from rendered_app import deployed_container
 from toolkit_history import Version, materialize, versions
 
 from azinfer import ResolutionError, load_project, plan_project, render, write_config
@@ -25,11 +26,6 @@ from azinfer.testing import EXAMPLE_SUBSCRIPTION as SUBSCRIPTION
 from azinfer.testing import assert_plan
 
 VERSIONS = versions()
-
-
-def _container(template: dict) -> dict:
-    app = next(r for r in template["resources"] if r["type"] == "Microsoft.App/containerApps")
-    return app["properties"]["template"]["containers"][0]
 
 
 @pytest.mark.parametrize("version", VERSIONS, ids=[v.id for v in VERSIONS])
@@ -48,7 +44,7 @@ def test_version_plans_renders_valid_arm_and_would_start(version: Version, tmp_p
 
     rendered = render(plan)
     assert_valid_arm(rendered)
-    container = _container(rendered.template)
+    container = deployed_container(rendered)
     # The command the parameters file passes is the one whose routes the probes call.
     assert rendered.parameter_values["defaultCommands"]["value"] == list(azinfer_commands())
     assert {p["httpGet"]["path"] for p in container["probes"]} == {"/health", "/ready"}

@@ -22,6 +22,7 @@ from azinfer.errors import PlanBlockedError
 from azinfer.plan import Action, Plan
 from azinfer.project import GPU_SPECS
 from azinfer.resources import FILE_SERVICE, RESOURCES, ResourceKind
+from azinfer.start import azinfer_commands
 from azinfer.templates.model import (
     Call,
     Coalesce,
@@ -110,6 +111,7 @@ def _variables() -> tuple[Variable, ...]:
         }),
         Variable("gpu", Index(Var("gpuProfiles"), Param("gpuProfileType"))),
         Variable("useApiKey", Equals(Param("authentication"), "apiKey")),
+        Variable("azinferStart", list(azinfer_commands())),
     )
 
 
@@ -208,7 +210,7 @@ def _gpu_profile_name(plan: Plan) -> Any:
     return Member(_GPU, "name")
 
 
-def probes(plan: Plan) -> list[dict[str, Any]]:
+def probes(plan: Plan) -> Any:
     """The container's probes, fitted to the start command.
 
     azinfer's server: liveness and startup watch the process (``/health``
@@ -219,6 +221,11 @@ def probes(plan: Plan) -> list[dict[str, Any]]:
     A start command the user wrote: azinfer knows only its port (TCP). Startup
     allows 40 minutes (ACA's largest period and threshold) because such
     commands often install packages first.
+
+    When the plan runs azinfer's server, the template still checks at
+    deployment that ``defaultCommands`` is azinfer's start: a deployment by
+    hand with other commands gets the port probes, never routes its server
+    cannot answer.
     """
     port = Param("targetPort")
 
@@ -226,17 +233,19 @@ def probes(plan: Plan) -> list[dict[str, Any]]:
         check = {"tcpSocket": {"port": port}} if path is None else {"httpGet": {"path": path, "port": port}}
         return {"type": kind, **check, **timing}
 
-    if plan.start.serves_azinfer:
-        return [
-            probe("Startup", "/health", initialDelaySeconds=10, periodSeconds=60, failureThreshold=10),
-            probe("Liveness", "/health", periodSeconds=30, failureThreshold=3),
-            probe("Readiness", "/ready", periodSeconds=10, failureThreshold=3),
-        ]
-    return [
+    port_probes = [
         probe("Startup", None, initialDelaySeconds=10, periodSeconds=240, failureThreshold=10),
         probe("Liveness", None, periodSeconds=30, failureThreshold=3),
         probe("Readiness", None, periodSeconds=10, failureThreshold=3),
     ]
+    if not plan.start.serves_azinfer:
+        return port_probes
+    server_probes = [
+        probe("Startup", "/health", initialDelaySeconds=10, periodSeconds=60, failureThreshold=10),
+        probe("Liveness", "/health", periodSeconds=30, failureThreshold=3),
+        probe("Readiness", "/ready", periodSeconds=10, failureThreshold=3),
+    ]
+    return Cond(Equals(Param("defaultCommands"), Var("azinferStart")), server_probes, port_probes)
 
 
 def _container_env(plan: Plan) -> Any:

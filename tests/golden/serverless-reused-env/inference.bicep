@@ -111,6 +111,9 @@ var gpuProfiles = {
 }
 var gpu = gpuProfiles[gpuProfileType]
 var useApiKey = authentication == 'apiKey'
+var azinferStart = [
+  '# azinfer: start command of the inference container app (run as /bin/bash -c "<this script>").\n# The AI Toolkit\'s start command reinstalled torch and friends with pip on every\n# replica start. This one runs azinfer from the image when it is there;\n# otherwise it installs azinfer[serve] once into a virtual environment on the\n# share, keyed by azinfer and Python versions, and reuses it on later starts.\n# The environment sees the image\'s site-packages, so the image\'s torch is kept.\nset -euo pipefail\nAZINFER_VERSION="\${AZINFER_VERSION:-0.1.0}"\nMOUNT="\${AZINFER_MOUNT:-/mount}"\nPYTHON="\${AZINFER_PYTHON:-python3}"\nexport AZINFER_MOUNT="$MOUNT" AZINFER_PORT="\${AZINFER_PORT:-7860}" HF_HUB_OFFLINE=1\nif ! "$PYTHON" -c "import azinfer.serve.api" >/dev/null 2>&1; then\n  PY_TAG="$("$PYTHON" -c \'import sys; print(f"py{sys.version_info[0]}{sys.version_info[1]}")\')"\n  VENV="$MOUNT/.azinfer/venv-$AZINFER_VERSION-$PY_TAG"\n  if [ ! -f "$VENV/.complete" ]; then\n    echo "azinfer: installing azinfer[serve]==$AZINFER_VERSION into $VENV (once)"\n    BUILD="$VENV.building.$$"\n    "$PYTHON" -m venv --system-site-packages "$BUILD"\n    "$BUILD/bin/python" -m pip install --no-cache-dir "\${AZINFER_PIP_SPEC:-azinfer[serve]==$AZINFER_VERSION}"\n    touch "$BUILD/.complete"\n    # Another replica may have finished first; keep its environment then.\n    mv -T "$BUILD" "$VENV" 2>/dev/null || rm -rf "$BUILD"\n  fi\n  PYTHON="$VENV/bin/python"\nfi\necho "azinfer: serving the model under $MOUNT on port $AZINFER_PORT"\nexec "$PYTHON" -m azinfer.serve\n'
+]
 
 resource environment 'Microsoft.App/managedEnvironments@2026-01-01' existing = {
   name: acaEnvironmentName ?? 'aienv${resourceSuffix}'
@@ -173,7 +176,7 @@ resource app 'Microsoft.App/containerApps@2026-01-01' = {
             cpu: gpu.cpu
             memory: gpu.memory
           }
-          probes: [
+          probes: (defaultCommands == azinferStart) ? [
             {
               type: 'Startup'
               httpGet: {
@@ -197,6 +200,32 @@ resource app 'Microsoft.App/containerApps@2026-01-01' = {
               type: 'Readiness'
               httpGet: {
                 path: '/ready'
+                port: targetPort
+              }
+              periodSeconds: 10
+              failureThreshold: 3
+            }
+          ] : [
+            {
+              type: 'Startup'
+              tcpSocket: {
+                port: targetPort
+              }
+              initialDelaySeconds: 10
+              periodSeconds: 240
+              failureThreshold: 10
+            }
+            {
+              type: 'Liveness'
+              tcpSocket: {
+                port: targetPort
+              }
+              periodSeconds: 30
+              failureThreshold: 3
+            }
+            {
+              type: 'Readiness'
+              tcpSocket: {
                 port: targetPort
               }
               periodSeconds: 10
