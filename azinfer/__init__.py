@@ -18,6 +18,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from azinfer.errors import (
+    ArgumentError,
     AzinferError,
     AzureError,
     AzurePermissionError,
@@ -72,6 +73,7 @@ __all__ = [
     "unique_string",
     "ResourceKind",
     "AzinferError",
+    "ArgumentError",
     "ProjectFileError",
     "NamingError",
     "ResolutionError",

@@ -9,6 +9,7 @@ it without parsing the message. Messages never contain secrets.
 ::
 
     AzinferError
+    ├── ArgumentError           a function was called with a wrong type or value (also a TypeError and ValueError)
     ├── ProjectFileError        a project file is missing, unreadable or invalid
     ├── NamingError             a resource name breaks Azure's naming rules
     ├── ResolutionError         an input (subscription, resource group...) cannot be resolved
@@ -34,6 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 __all__ = [
     "AzinferError",
+    "ArgumentError",
     "ProjectFileError",
     "NamingError",
     "ResolutionError",
@@ -52,6 +54,32 @@ __all__ = [
 
 class AzinferError(Exception):
     """Base class of every error azinfer raises on purpose."""
+
+
+class ArgumentError(AzinferError, TypeError, ValueError):
+    """A function was called with an argument of the wrong type or value.
+
+    It is also a :class:`TypeError` and a :class:`ValueError`, so code that
+    catches those keeps working.
+
+    :ivar function: the function called, e.g. ``"assert_plan"``.
+    :ivar argument: the argument, e.g. ``"creates"`` (``"creates[1]"`` for an item).
+    :ivar expected: what was expected, in words.
+    """
+
+    def __init__(self, function: str, argument: str, expected: str, got: object) -> None:
+        self.function = function
+        self.argument = argument
+        self.expected = expected
+        super().__init__(f"{function}(): {argument}: expected {expected}, got {_describe(got)}")
+
+
+def _describe(value: object) -> str:
+    """A value for an error message: short, and its type (secrets never reach these functions)."""
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{type(value).__name__} {text}"
 
 
 class ProjectFileError(AzinferError):

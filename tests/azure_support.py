@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from toolkit_projects import write_parameters
-
 from azinfer.azure import AzureProject
-from azinfer.project import INFERENCE_PARAMETERS
+from azinfer.testing import write_project
 from tests.emulator import ArmEmulator
 
 
 def make_project(root: Path, subscription: str, resource_group: str, params: dict[str, Any] | None = None) -> Path:
     """An AI Toolkit project whose fine-tuning config points at ``resource_group``."""
-    (root / "infra").mkdir(parents=True, exist_ok=True)
-    (root / "infra" / "finetuning.config.json").write_text(
-        json.dumps({"SUBSCRIPTION_ID": subscription, "RESOURCE_GROUP_NAME": resource_group})
-    )
-    if params:
-        write_parameters(root / INFERENCE_PARAMETERS, params)
-    return root
+    return write_project(root, subscription_id=subscription, resource_group=resource_group, parameters=params)
 
 
 def azure_project(emu: ArmEmulator, root: Path, **options: Any) -> AzureProject:

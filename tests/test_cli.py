@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from toolkit_projects import finetuning_inventory, write_parameters
+from toolkit_projects import EXAMPLE
 
-from azinfer.project import INFERENCE_PARAMETERS
+from azinfer.testing import ProjectFactory, finetuning_inventory
 
 
 def azinfer(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -37,14 +37,14 @@ def test_plan_json_against_an_inventory_file(project: Path, tmp_path: Path) -> N
 
 def test_blocked_plan_exits_1(project: Path, tmp_path: Path) -> None:
     inventory = tmp_path / "inventory.json"
-    inventory.write_text(json.dumps(finetuning_inventory(shared_key=False).to_json()))
+    inventory.write_text(json.dumps(finetuning_inventory(shared_key_access=False).to_json()))
     result = azinfer("plan", str(project), "--inventory", str(inventory))
     assert result.returncode == 1
     assert "The plan is blocked" in result.stdout
 
 
-def test_invalid_input_exits_1_without_traceback(project: Path) -> None:
-    write_parameters(project / INFERENCE_PARAMETERS, {"acaAppNmae": "x"})
+def test_invalid_input_exits_1_without_traceback(azinfer_project: ProjectFactory) -> None:
+    project = azinfer_project(EXAMPLE, parameters={"acaAppNmae": "x"})
     result = azinfer("plan", str(project), "--offline")
     assert result.returncode == 1
     assert result.stderr.startswith("azinfer: error: infra/provision/inference.parameters.json: /parameters: ")
@@ -52,8 +52,8 @@ def test_invalid_input_exits_1_without_traceback(project: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_bad_name_states_the_rule(project: Path) -> None:
-    write_parameters(project / INFERENCE_PARAMETERS, {"storageAccountName": "Bad_Name"})
+def test_bad_name_states_the_rule(azinfer_project: ProjectFactory) -> None:
+    project = azinfer_project(EXAMPLE, parameters={"storageAccountName": "Bad_Name"})
     result = azinfer("plan", str(project), "--offline")
     assert result.returncode == 1
     assert "invalid storage account name 'Bad_Name'" in result.stderr

@@ -6,27 +6,28 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from toolkit_projects import RG_ID, SUBSCRIPTION, finetuning_inventory, write_parameters
+from toolkit_projects import EXAMPLE
 
 from azinfer import plan_project
 from azinfer.inputs import Source
 from azinfer.inventory import InMemoryInventory, ResourceFacts, WorkloadProfile
-from azinfer.names import default_name, unique_string
+from azinfer.names import default_name
 from azinfer.plan import Action, ProblemCode, Reason
-from azinfer.project import INFERENCE_PARAMETERS
 from azinfer.resources import ResourceKind
+from azinfer.testing import (
+    EXAMPLE_RESOURCE_GROUP,
+    EXAMPLE_SUBSCRIPTION,
+    ProjectFactory,
+    assert_plan,
+    finetuning_inventory,
+    write_project,
+)
 
 K = ResourceKind
+RG_ID = f"/subscriptions/{EXAMPLE_SUBSCRIPTION}/resourceGroups/{EXAMPLE_RESOURCE_GROUP}"
 ALL_CREATE = {kind: Action.CREATE for kind in ResourceKind}
 REUSE_BUT_APP = {kind: Action.REUSE for kind in ResourceKind} | {K.CONTAINER_APP: Action.CREATE}
-
-
-def _app(location: str = "westus3", env: str | None = None) -> ResourceFacts:
-    env_name = env or default_name(K.ENVIRONMENT, RG_ID)
-    return ResourceFacts(
-        "Microsoft.App/containerApps", default_name(K.CONTAINER_APP, RG_ID), location,
-        environment_id=f"{RG_ID}/providers/Microsoft.App/managedEnvironments/{env_name}",
-    )
+ONLY_CONSUMPTION = (WorkloadProfile("Consumption", "Consumption"),)
 
 
 CASES = {
@@ -35,7 +36,7 @@ CASES = {
     "fine-tuning resource group: five reused, app created": (
         {}, finetuning_inventory(), REUSE_BUT_APP, []),
     "second run: the app is updated, the rest reused": (
-        {}, finetuning_inventory().with_resources([_app()]),
+        {}, finetuning_inventory(container_app=True),
         REUSE_BUT_APP | {K.CONTAINER_APP: Action.UPDATE}, []),
     "custom names: nothing exists under them": (
         {"acaEnvironmentName": "my-env", "acaAppName": "my-app", "acaEnvironmentStorageName": "my-mount",
@@ -45,30 +46,32 @@ CASES = {
          K.ENVIRONMENT: Action.CREATE, K.ENVIRONMENT_STORAGE: Action.CREATE, K.CONTAINER_APP: Action.CREATE},
         []),
     "reused environment without a GPU profile: the serverless one is added": (
-        {}, finetuning_inventory(profiles=(WorkloadProfile("Consumption", "Consumption"),)),
+        {}, finetuning_inventory(workload_profiles=ONLY_CONSUMPTION),
         REUSE_BUT_APP | {K.ENVIRONMENT: Action.UPDATE}, []),
     "serverless profile asked, dedicated one present: the serverless one is added": (
         {"gpuProfileType": "Consumption-GPU-NC8as-T4"}, finetuning_inventory(),
         REUSE_BUT_APP | {K.ENVIRONMENT: Action.UPDATE}, []),
     "dedicated profile asked, the reused environment lacks it": (
-        {"gpuProfileType": "NC24-A100"}, finetuning_inventory(profiles=(WorkloadProfile("Consumption", "Consumption"),)),
+        {"gpuProfileType": "NC24-A100"}, finetuning_inventory(workload_profiles=ONLY_CONSUMPTION),
         REUSE_BUT_APP, [ProblemCode.GPU_PROFILE_MISSING]),
     "region mismatch with the reused environment": (
         {"location": "eastus"}, finetuning_inventory(), REUSE_BUT_APP, [ProblemCode.REGION_MISMATCH]),
     "storage account without shared-key access": (
-        {}, finetuning_inventory(shared_key=False), REUSE_BUT_APP, [ProblemCode.SHARED_KEY_DISABLED]),
+        {}, finetuning_inventory(shared_key_access=False), REUSE_BUT_APP, [ProblemCode.SHARED_KEY_DISABLED]),
     "environment storage bound to another share": (
         {"fileShareName": "othershare"},
-        finetuning_inventory().with_resources([ResourceFacts(
+        finetuning_inventory(extra=[ResourceFacts(
             "Microsoft.Storage/storageAccounts/fileServices/shares",
             f"{default_name(K.STORAGE_ACCOUNT, RG_ID)}/default/othershare")]),
         REUSE_BUT_APP, [ProblemCode.STORAGE_BOUND_ELSEWHERE]),
     "existing app in another environment": (
-        {}, finetuning_inventory().with_resources([_app(env="elsewhere")]),
+        {}, finetuning_inventory(extra=[ResourceFacts(
+            "Microsoft.App/containerApps", default_name(K.CONTAINER_APP, RG_ID), "westus3",
+            environment_id=f"{RG_ID}/providers/Microsoft.App/managedEnvironments/elsewhere")]),
         REUSE_BUT_APP | {K.CONTAINER_APP: Action.UPDATE}, [ProblemCode.APP_IN_OTHER_ENVIRONMENT]),
     "every problem at once is collected": (
         {"location": "eastus", "gpuProfileType": "NC24-A100"},
-        finetuning_inventory(profiles=(), shared_key=False),
+        finetuning_inventory(workload_profiles=(), shared_key_access=False),
         REUSE_BUT_APP,
         [ProblemCode.GPU_PROFILE_MISSING, ProblemCode.REGION_MISMATCH, ProblemCode.SHARED_KEY_DISABLED]),
 }
@@ -76,22 +79,17 @@ CASES = {
 
 @pytest.fixture
 def bare_project(tmp_path: Path) -> Path:
-    """A project whose fine-tuning config names only subscription, group and job (names stay default)."""
-    (tmp_path / "infra").mkdir()
-    (tmp_path / "infra" / "finetuning.config.json").write_text(
-        f'{{"SUBSCRIPTION_ID": "{SUBSCRIPTION}", "RESOURCE_GROUP_NAME": "rg-phi3-finetune"}}'
-    )
-    return tmp_path
+    """A project whose fine-tuning config names only subscription and group (names stay default)."""
+    return write_project(tmp_path)
 
 
 @pytest.mark.parametrize("case", CASES, ids=list(CASES))
-def test_planner(bare_project: Path, case: str) -> None:
+def test_planner(tmp_path: Path, case: str) -> None:
     params, inventory, actions, problems = CASES[case]
-    if params:
-        write_parameters(bare_project / INFERENCE_PARAMETERS, params)
-    plan = plan_project(bare_project, inventory=inventory)
-    assert {c.kind: c.action for c in plan.changes} == actions
-    assert [p.code for p in plan.problems] == problems
+    plan = plan_project(write_project(tmp_path, parameters=params), inventory=inventory)
+    by_action = {a: {kind for kind, action in actions.items() if action is a} for a in Action}
+    assert_plan(plan, creates=by_action[Action.CREATE], reuses=by_action[Action.REUSE],
+                updates=by_action[Action.UPDATE], blocked_by=problems)
     assert plan.blocked == bool(problems)
 
 
@@ -103,7 +101,7 @@ def test_plan_is_pure_and_deterministic(bare_project: Path) -> None:
 
 
 def test_reasons_explain_each_action(bare_project: Path) -> None:
-    plan = plan_project(bare_project, inventory=finetuning_inventory().with_resources([_app()]))
+    plan = plan_project(bare_project, inventory=finetuning_inventory(container_app=True))
     assert plan.change(K.STORAGE_ACCOUNT).reason is Reason.EXISTS
     assert plan.change(K.CONTAINER_APP).reason is Reason.OWNED_BY_INFERENCE
     offline = plan_project(bare_project)
@@ -121,20 +119,10 @@ def test_update_only_when_asked(bare_project: Path) -> None:
 
 def test_names_found_through_the_finetuning_job(bare_project: Path) -> None:
     """Customised fine-tuning names are discovered from the job, not guessed from the default rule."""
-    base = finetuning_inventory()
-    env_id = f"{RG_ID}/providers/Microsoft.App/managedEnvironments/custom-env"
-    custom = InMemoryInventory(
-        (
-            ResourceFacts("Microsoft.App/jobs", "aiacajob" + unique_string(RG_ID)[:5], environment_id=env_id),
-            ResourceFacts("Microsoft.App/managedEnvironments", "custom-env", "westus3",
-                          workload_profiles=(WorkloadProfile("GPU", "NC24-A100"),), log_analytics_customer_id="cid"),
-            ResourceFacts("Microsoft.App/managedEnvironments/storages", "custom-env/custom-mount",
-                          account_name="customstore", share_name="customshare"),
-            ResourceFacts("Microsoft.OperationalInsights/workspaces", "custom-logs", "westus3", customer_id="cid"),
-            ResourceFacts("Microsoft.Storage/storageAccounts", "customstore", "westus3"),
-            ResourceFacts("Microsoft.Storage/storageAccounts/fileServices/shares", "customstore/default/customshare"),
-        ),
-        resource_group_location=base.resource_group_location,
+    custom = finetuning_inventory(
+        names={K.ENVIRONMENT: "custom-env", K.ENVIRONMENT_STORAGE: "custom-mount", K.LOG_ANALYTICS: "custom-logs",
+               K.STORAGE_ACCOUNT: "customstore", K.FILE_SHARE: "customshare"},
+        workload_profiles=(WorkloadProfile("GPU", "NC24-A100"),),
     )
     plan = plan_project(bare_project, inventory=custom)
     got = {c.kind: (c.name.value, c.name.source, c.action) for c in plan.changes}
@@ -148,9 +136,9 @@ def test_names_found_through_the_finetuning_job(bare_project: Path) -> None:
     assert plan.inputs.location.value == "westus3"
 
 
-def test_provenance_order(project: Path) -> None:
+def test_provenance_order(azinfer_project: ProjectFactory) -> None:
     """Inference parameters win over the fine-tuning config, which wins over the default rule."""
-    write_parameters(project / INFERENCE_PARAMETERS, {"storageAccountName": "mine"})
+    project = azinfer_project(EXAMPLE, parameters={"storageAccountName": "mine"})
     plan = plan_project(project)
     assert plan.change(K.STORAGE_ACCOUNT).name.source is Source.INFERENCE_PARAMETERS
     assert plan.change(K.FILE_SHARE).name.source is Source.FINETUNING_CONFIG
@@ -163,7 +151,7 @@ def test_provenance_order(project: Path) -> None:
 
 
 def test_reused_gpu_profile_name_is_the_environments_own(bare_project: Path) -> None:
-    inventory = finetuning_inventory(profiles=(WorkloadProfile("my-a100s", "NC24-A100"),))
+    inventory = finetuning_inventory(workload_profiles=(WorkloadProfile("my-a100s", "NC24-A100"),))
     plan = plan_project(bare_project, inventory=inventory)
     assert not plan.blocked
     assert plan.gpu_profile_name == "my-a100s"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from toolkit_projects import write_parameters
+from toolkit_projects import EXAMPLE
 
 from azinfer import ProjectFileError, load_project
 from azinfer.project import (
@@ -19,6 +19,7 @@ from azinfer.project import (
     load_inference_parameters,
 )
 from azinfer.resources import ResourceKind
+from azinfer.testing import ProjectFactory
 
 
 def test_example_project_loads_with_every_file(project: Path) -> None:
@@ -34,12 +35,10 @@ def test_example_project_loads_with_every_file(project: Path) -> None:
     assert loaded.inference_config is None
 
 
-def test_new_parameters_are_read(project: Path) -> None:
-    write_parameters(
-        project / INFERENCE_PARAMETERS,
-        {"gpuProfileType": "Consumption-GPU-NC8as-T4", "maxReplicas": 3, "acaAppName": "my-app",
-         "authentication": "none", "targetPort": 8000, "image": "example.azurecr.io/azinfer:1"},
-    )
+def test_new_parameters_are_read(azinfer_project: ProjectFactory) -> None:
+    project = azinfer_project(EXAMPLE, parameters={
+        "gpuProfileType": "Consumption-GPU-NC8as-T4", "maxReplicas": 3, "acaAppName": "my-app",
+        "authentication": "none", "targetPort": 8000, "image": "example.azurecr.io/azinfer:1"})
     params = load_project(project).inference_parameters
     assert params.gpu_profile_type is GpuProfileType.CONSUMPTION_NC8AS_T4
     assert params.max_replicas == 3
@@ -59,9 +58,9 @@ def test_new_parameters_are_read(project: Path) -> None:
     ],
 )
 def test_bad_values_name_file_pointer_and_expectation(
-    project: Path, values: dict[str, object], pointer: str, expected: str
+    azinfer_project: ProjectFactory, values: dict[str, object], pointer: str, expected: str
 ) -> None:
-    write_parameters(project / INFERENCE_PARAMETERS, values)
+    project = azinfer_project(EXAMPLE, parameters=values)
     with pytest.raises(ProjectFileError) as info:
         load_project(project)
     assert info.value.path == INFERENCE_PARAMETERS
@@ -70,8 +69,8 @@ def test_bad_values_name_file_pointer_and_expectation(
     assert str(info.value).startswith(f"{INFERENCE_PARAMETERS}: {pointer}: ")
 
 
-def test_unknown_parameter_names_the_closest_valid_one(project: Path) -> None:
-    write_parameters(project / INFERENCE_PARAMETERS, {"acaAppNmae": "x"})
+def test_unknown_parameter_names_the_closest_valid_one(azinfer_project: ProjectFactory) -> None:
+    project = azinfer_project(EXAMPLE, parameters={"acaAppNmae": "x"})
     with pytest.raises(ProjectFileError) as info:
         load_project(project)
     assert info.value.pointer == "/parameters"
@@ -79,8 +78,8 @@ def test_unknown_parameter_names_the_closest_valid_one(project: Path) -> None:
     assert "did you mean 'acaAppName'?" in str(info.value)
 
 
-def test_missing_value_key(project: Path) -> None:
-    (project / INFERENCE_PARAMETERS).write_text('{"parameters": {"acaAppName": {"val": "x"}}}')
+def test_missing_value_key(azinfer_project: ProjectFactory) -> None:
+    project = azinfer_project(EXAMPLE, parameters='{"parameters": {"acaAppName": {"val": "x"}}}')
     with pytest.raises(ProjectFileError) as info:
         load_project(project)
     assert info.value.pointer == "/parameters/acaAppName"
@@ -96,8 +95,8 @@ def test_missing_value_key(project: Path) -> None:
         (b"[]", "expected an object, got an array"),
     ],
 )
-def test_malformed_files(project: Path, content: bytes, expected: str) -> None:
-    (project / INFERENCE_PARAMETERS).write_bytes(content)
+def test_malformed_files(azinfer_project: ProjectFactory, content: bytes, expected: str) -> None:
+    project = azinfer_project(EXAMPLE, parameters=content)
     with pytest.raises(ProjectFileError) as info:
         load_project(project)
     assert expected in str(info.value)

@@ -13,12 +13,13 @@ import pytest
 from jsonschema import validators
 from referencing import Registry, Resource
 from rendered_app import deployed_container
-from toolkit_projects import REPO, SUBSCRIPTION, finetuning_inventory, write_parameters
+from toolkit_projects import REPO
 
 from azinfer import PlanBlockedError, plan_project, render
 from azinfer.inventory import InMemoryInventory, WorkloadProfile
 from azinfer.plan import Plan
 from azinfer.project import INFERENCE_PARAMETERS
+from azinfer.testing import EXAMPLE_SUBSCRIPTION, finetuning_inventory, write_project
 
 SCHEMAS = Path(__file__).parent / "arm_schemas"
 GOLDEN = Path(__file__).parent / "golden"
@@ -37,7 +38,7 @@ VARIANTS: dict[str, tuple[dict[str, Any], InMemoryInventory]] = {
     "serverless-t4": ({"gpuProfileType": "Consumption-GPU-NC8as-T4", "maxReplicas": 2}, InMemoryInventory()),
     "serverless-reused-env": (
         {"gpuProfileType": "Consumption-GPU-NC24-A100", "authentication": "none"},
-        finetuning_inventory(profiles=(WorkloadProfile("Consumption", "Consumption"),
+        finetuning_inventory(workload_profiles=(WorkloadProfile("Consumption", "Consumption"),
                                        WorkloadProfile("a100", "Consumption-GPU-NC24-A100"))),
     ),
     "dedicated-new-share": ({"fileShareName": "newshare", "acaEnvironmentStorageName": "newmount"}, finetuning_inventory()),
@@ -50,13 +51,7 @@ VARIANTS: dict[str, tuple[dict[str, Any], InMemoryInventory]] = {
 
 def _plan(tmp_path: Path, variant: str) -> Plan:
     params, inventory = VARIANTS[variant]
-    (tmp_path / "infra").mkdir(exist_ok=True)
-    (tmp_path / "infra" / "finetuning.config.json").write_text(
-        json.dumps({"SUBSCRIPTION_ID": SUBSCRIPTION, "RESOURCE_GROUP_NAME": "rg-phi3-finetune"})
-    )
-    if params:
-        write_parameters(tmp_path / INFERENCE_PARAMETERS, params)
-    return plan_project(tmp_path, inventory=inventory)
+    return plan_project(write_project(tmp_path, parameters=params or None), inventory=inventory)
 
 
 @cache
@@ -161,11 +156,7 @@ def test_rendering_is_deterministic(tmp_path: Path) -> None:
 
 
 def test_blocked_plan_is_not_rendered(tmp_path: Path) -> None:
-    (tmp_path / "infra").mkdir()
-    (tmp_path / "infra" / "finetuning.config.json").write_text(
-        json.dumps({"SUBSCRIPTION_ID": SUBSCRIPTION, "RESOURCE_GROUP_NAME": "rg-phi3-finetune"})
-    )
-    plan = plan_project(tmp_path, inventory=finetuning_inventory(shared_key=False))
+    plan = plan_project(write_project(tmp_path), inventory=finetuning_inventory(shared_key_access=False))
     with pytest.raises(PlanBlockedError) as info:
         render(plan)
     assert info.value.problems == plan.problems
@@ -185,7 +176,7 @@ def test_rendered_parameters_round_trip_as_project_parameters(tmp_path: Path) ->
 def test_repository_infra_is_the_default_plan(tmp_path: Path) -> None:
     """infra/provision/ in the repository is the rendering of the default plan; this fails when they drift."""
     (tmp_path / "infra").mkdir()
-    plan = plan_project(tmp_path, subscription_id=SUBSCRIPTION, resource_group="any")
+    plan = plan_project(tmp_path, subscription_id=EXAMPLE_SUBSCRIPTION, resource_group="any")
     rendered = render(plan)
     provision = REPO / "infra" / "provision"
     if UPDATE_GOLDEN:

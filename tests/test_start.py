@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 from rendered_app import deployed_container
-from toolkit_projects import SUBSCRIPTION, write_parameters
 
 from azinfer import plan_project, render
 from azinfer.plan import WarningCode
-from azinfer.project import INFERENCE_PARAMETERS
 from azinfer.start import StartOrigin, azinfer_commands, decide_start, is_toolkit_stock
+from azinfer.testing import write_project
 
 STOCK = {
     "setup requirements": ["cd /mount", "pip install -r ./setup/requirements.txt", "cd /mount/inference",
@@ -57,16 +55,9 @@ def test_unset_and_azinfers_own_commands_run_azinfer() -> None:
     assert again.origin is StartOrigin.AZINFER and again.replaced is None
 
 
-def _project(tmp_path: Path, params: dict) -> Path:
-    (tmp_path / "infra").mkdir()
-    (tmp_path / "infra" / "finetuning.config.json").write_text(
-        json.dumps({"SUBSCRIPTION_ID": SUBSCRIPTION, "RESOURCE_GROUP_NAME": "rg"}))
-    write_parameters(tmp_path / INFERENCE_PARAMETERS, params)
-    return tmp_path
-
-
 def test_a_user_command_gets_port_probes_and_an_authentication_warning(tmp_path: Path) -> None:
-    plan = plan_project(_project(tmp_path, {"defaultCommands": USER["own server"], "targetPort": 8000}))
+    plan = plan_project(write_project(tmp_path, resource_group="rg",
+                                      parameters={"defaultCommands": USER["own server"], "targetPort": 8000}))
     [warning] = [w for w in plan.warnings if w.code is WarningCode.USER_START_COMMAND]
     assert "authentication" in warning.message
     rendered = render(plan)
@@ -77,5 +68,5 @@ def test_a_user_command_gets_port_probes_and_an_authentication_warning(tmp_path:
 
 
 def test_plan_text_shows_the_replacement(tmp_path: Path) -> None:
-    text = plan_project(_project(tmp_path, {"defaultCommands": STOCK["pinned"]})).to_text()
+    text = plan_project(write_project(tmp_path, resource_group="rg", parameters={"defaultCommands": STOCK["pinned"]})).to_text()
     assert "start: azinfer's server" in text and "AI Toolkit's stock start" in text

@@ -7,7 +7,22 @@ import json
 from pathlib import Path
 
 import pytest
-from toolkit_history import DATA, PROJECT_PATHS, materialize, versions
+from toolkit_history import DATA, PROJECT_FILES, materialize, versions
+
+from azinfer.project import (
+    FINETUNING_CONFIG,
+    FINETUNING_PARAMETERS,
+    INFERENCE_CONFIG,
+    INFERENCE_PARAMETERS,
+)
+
+# Where the AI Toolkit keeps each file in a project, relative to the project folder.
+PROJECT_PATHS = {
+    "inference.parameters.json": Path(INFERENCE_PARAMETERS),
+    "finetuning.parameters.json": Path(FINETUNING_PARAMETERS),
+    "inference.config.json": Path(INFERENCE_CONFIG),
+    "finetuning.config.json": Path(FINETUNING_CONFIG),
+}
 
 
 def test_every_blob_named_by_the_manifest_exists_and_matches_its_id():
@@ -23,7 +38,7 @@ def test_versions_are_distinct_and_each_deploys_inference():
     assert len({v.id for v in all_versions}) == len(all_versions)
     assert len({(v.model, v.layout, tuple(v.files.items())) for v in all_versions}) == len(all_versions)
     assert all(v.files["inference.parameters.json"] is not None for v in all_versions)
-    assert all(set(v.files) == set(PROJECT_PATHS) for v in all_versions)
+    assert all(set(v.files) == set(PROJECT_FILES) for v in all_versions)
 
 
 def test_every_inference_parameters_file_is_an_arm_parameters_file_with_a_start_command():

@@ -22,8 +22,9 @@ from azinfer.config import config_from_outputs
 from azinfer.plan import WarningCode
 from azinfer.project import CONFIG_KEYS, INFERENCE_CONFIG
 from azinfer.start import StartOrigin, azinfer_commands
+from azinfer.testing import EXAMPLE_SUBSCRIPTION as SUBSCRIPTION
+from azinfer.testing import assert_plan
 
-SUBSCRIPTION = "8a3f1d2e-4b5c-4d6e-9f70-1a2b3c4d5e6f"
 VERSIONS = versions()
 
 
@@ -32,7 +33,7 @@ def test_version_plans_renders_valid_arm_and_would_start(version: Version, tmp_p
     root = materialize(version, tmp_path)
     shipped = json.loads(version.data("inference.parameters.json"))["parameters"]["defaultCommands"]["value"]
     plan = plan_project(root, subscription_id=SUBSCRIPTION, resource_group="rg-finetune")
-    assert not plan.blocked, plan.to_text()
+    assert_plan(plan, blocked_by=())
     # The toolkit's stock start is recognised and replaced, and the plan says so.
     assert plan.start.origin is StartOrigin.AZINFER
     assert plan.start.replaced == tuple(shipped)

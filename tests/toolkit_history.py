@@ -13,14 +13,16 @@ from functools import cache
 from pathlib import Path
 from types import MappingProxyType
 
+from azinfer.testing import write_project
+
 DATA = Path(__file__).resolve().parent / "data" / "toolkit_history"
 
-# Where the AI Toolkit keeps each file in a project, relative to the project folder.
-PROJECT_PATHS = MappingProxyType({
-    "inference.parameters.json": Path("infra/provision/inference.parameters.json"),
-    "finetuning.parameters.json": Path("infra/provision/finetuning.parameters.json"),
-    "inference.config.json": Path("infra/inference.config.json"),
-    "finetuning.config.json": Path("infra/finetuning.config.json"),
+# The write_project argument of each file (it puts the file where the AI Toolkit keeps it).
+PROJECT_FILES = MappingProxyType({
+    "inference.parameters.json": "parameters",
+    "finetuning.parameters.json": "finetuning_parameters",
+    "inference.config.json": "inference_config",
+    "finetuning.config.json": "finetuning_config",
 })
 
 
@@ -28,7 +30,7 @@ PROJECT_PATHS = MappingProxyType({
 class Version:
     """One distinct combination of a model folder's infra files.
 
-    ``files`` maps each of the four file names in ``PROJECT_PATHS`` to its
+    ``files`` maps each of the four file names in ``PROJECT_FILES`` to its
     blob id, or None where that version has no such file. ``layout`` is
     "provision" (the released layout) or "legacy" (early commits that kept
     the parameters files directly in ``infra/``). ``on_main`` says whether
@@ -66,11 +68,5 @@ def materialize(version: Version, root: Path) -> Path:
     Files are placed where the released toolkit keeps them whatever the
     version's layout; absent files are not written.
     """
-    project = root / version.id
-    project.mkdir(parents=True, exist_ok=True)
-    for name, rel in PROJECT_PATHS.items():
-        data = version.data(name)
-        if data is not None:
-            (project / rel).parent.mkdir(parents=True, exist_ok=True)
-            (project / rel).write_bytes(data)
-    return project
+    files = {argument: version.data(name) for name, argument in PROJECT_FILES.items()}
+    return write_project(root / version.id, subscription_id=None, resource_group=None, **files)
