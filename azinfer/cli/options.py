@@ -14,17 +14,19 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["add_project_options", "add_azure_options", "azure_project"]
 
 
-def add_project_options(parser: argparse.ArgumentParser, *, update: bool = True) -> None:
-    """``PROJECT_DIR`` and the overrides of the resolved target (subscription, group, region, updates)."""
+def add_project_options(parser: argparse.ArgumentParser, *, update: bool = True, location: bool = True) -> None:
+    """``PROJECT_DIR`` and the overrides of the resolved target (subscription, group[, region, updates])."""
     parser.add_argument("project_dir", nargs="?", default=".", metavar="PROJECT_DIR",
                         help="the AI Toolkit project (default: the current folder)")
     parser.add_argument("--subscription", help="subscription id (default: the fine-tuning one)")
     parser.add_argument("--resource-group", help="resource group (default: the fine-tuning one)")
-    parser.add_argument("--location", help="Azure region (default: from the parameters or the resource group)")
+    if location:
+        parser.add_argument("--location", help="Azure region (default: from the parameters or the resource group)")
     if update:
-        parser.add_argument("--update", action="append", default=[], metavar="RESOURCE",
-                            choices=[k.value for k in ResourceKind if k is not ResourceKind.CONTAINER_APP],
-                            help="also apply the template to this existing resource (repeatable)")
+        kinds = [k.value for k in ResourceKind if k is not ResourceKind.CONTAINER_APP]
+        parser.add_argument("--update", action="append", default=[], metavar="RESOURCE", choices=kinds,
+                            help="also apply the template to this existing resource (repeatable; one of: "
+                                 f"{', '.join(kinds)})")
 
 
 def add_azure_options(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +47,6 @@ def azure_project(args: argparse.Namespace) -> AzureProject:
         authority_host=os.environ.get("AZURE_AUTHORITY_HOST"),
         subscription_id=args.subscription,
         resource_group=args.resource_group,
-        location=args.location,
+        location=getattr(args, "location", None),
         update=[ResourceKind(u) for u in getattr(args, "update", [])],
     )

@@ -17,19 +17,13 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["register"]
 
 
-def _add_inventory_options(parser: argparse.ArgumentParser, *, offline_default: bool) -> None:
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--offline", action="store_true",
-                        help="plan as if nothing existed yet" + (" (the default)" if offline_default else ""))
-    source.add_argument("--inventory", metavar="FILE", help="what exists, from an inventory JSON file")
-
-
-def _inventory(args: argparse.Namespace, *, offline_default: bool) -> Inventory | None:
+def _inventory(args: argparse.Namespace, *, offline: bool) -> Inventory | None:
+    """The inventory file given, else nothing looked up (offline), else ``None``: read Azure."""
     from azinfer.inventory import InMemoryInventory
 
     if args.inventory:
         return InMemoryInventory.load(args.inventory)
-    if args.offline or offline_default:
+    if offline:
         return InMemoryInventory(offline=True)
     return None
 
@@ -50,7 +44,7 @@ def _plan(args: argparse.Namespace, inventory: Inventory | None) -> Plan:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    plan = _plan(args, _inventory(args, offline_default=False))
+    plan = _plan(args, _inventory(args, offline=args.offline))
     if args.json:
         sys.stdout.write(plan.to_json_text())
     else:
@@ -61,7 +55,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 def _cmd_render(args: argparse.Namespace) -> int:
     from azinfer.templates import render
 
-    plan = _plan(args, _inventory(args, offline_default=True))
+    plan = _plan(args, _inventory(args, offline=True))
     for path in render(plan).write(args.out):
         print(f"wrote {path}")
     return EXIT_OK
@@ -71,13 +65,17 @@ def register(commands: Any) -> None:
     """Add ``plan`` and ``render`` to the CLI's subcommands."""
     plan = commands.add_parser("plan", help="show what provisioning would create, reuse or update")
     add_project_options(plan)
-    _add_inventory_options(plan, offline_default=False)
+    source = plan.add_mutually_exclusive_group()
+    source.add_argument("--offline", action="store_true", help="plan without Azure, as if nothing existed yet")
+    source.add_argument("--inventory", metavar="FILE", help="what exists, from an inventory JSON file")
     plan.add_argument("--json", action="store_true", help="print the plan's JSON form")
     add_azure_options(plan)
     plan.set_defaults(handler=_cmd_plan)
 
     render = commands.add_parser("render", help="write the ARM template, the Bicep file and the parameters file")
     add_project_options(render)
-    _add_inventory_options(render, offline_default=True)
+    render.add_argument("--inventory", metavar="FILE",
+                        help="what exists, from an inventory JSON file (default: render without Azure, as if "
+                             "nothing existed yet)")
     render.add_argument("--out", required=True, metavar="DIR", help="folder to write the files into")
     render.set_defaults(handler=_cmd_render)

@@ -76,6 +76,6 @@ def register(commands: Any) -> None:
     provision.set_defaults(handler=_cmd_provision)
 
     key = commands.add_parser("key", help="print the endpoint's API key (from the container app's secret)")
-    add_project_options(key)
+    add_project_options(key, update=False, location=False)
     add_azure_options(key)
     key.set_defaults(handler=_cmd_key)
