@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import difflib
+import errno
 import json
+import os
+import stat
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -11,7 +14,7 @@ from typing import Any
 
 from azinfer.errors import ProjectFileError
 
-__all__ = ["read_json", "validate", "load_schema", "json_pointer"]
+__all__ = ["read_json", "validate", "load_schema", "json_pointer", "MAX_FILE_BYTES"]
 
 _JSON_TYPES = {
     dict: "an object",
@@ -41,20 +44,56 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def read_json(path: Path, *, display: str | None = None) -> Any:
-    """Read a JSON file strictly (UTF-8, no NaN, no duplicate keys).
+MAX_FILE_BYTES = 4 * 1024 * 1024
+"""The largest project file azinfer reads (the AI Toolkit's are a few KiB)."""
 
-    :raises ProjectFileError: when the file cannot be read or is not valid JSON.
+
+def _read_regular(path: Path, shown: str) -> bytes:
+    """The bytes of a regular file of at most :data:`MAX_FILE_BYTES`, read without blocking.
+
+    A FIFO, a device (``/dev/zero``) or a folder is refused before it is
+    opened for reading, so nothing hangs or fills memory.
+    """
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise ProjectFileError(shown, "", f"is a dangling link (to {os.readlink(path)!r})") from None
+        raise ProjectFileError(shown, "", "file not found") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ProjectFileError(shown, "", "is a link that loops") from None
+        raise ProjectFileError(shown, "", f"cannot be read: {exc.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file (a FIFO, device or socket)"
+        raise ProjectFileError(shown, "", f"expected a regular file, found {kind}")
+    if info.st_size > MAX_FILE_BYTES:
+        raise ProjectFileError(shown, "", f"expected at most {MAX_FILE_BYTES // 1024} KiB, found {info.st_size} bytes")
+    try:
+        # O_NONBLOCK: should the file be swapped for a FIFO after stat, open does not wait for a writer.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise ProjectFileError(shown, "", "expected a regular file")
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ProjectFileError(shown, "", f"cannot be read: {exc.strerror}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ProjectFileError(shown, "", f"expected at most {MAX_FILE_BYTES // 1024} KiB")
+    return data
+
+
+def read_json(path: Path, *, display: str | None = None) -> Any:
+    """Read a JSON file strictly (UTF-8, no NaN, no duplicate keys), a regular file of at most 4 MiB.
+
+    :raises ProjectFileError: when the file is missing, a dangling or looping
+        link, not a regular file, too large, unreadable or not valid JSON.
     """
     shown = display or str(path)
     try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except FileNotFoundError:
-        raise ProjectFileError(shown, "", "file not found") from None
+        text = _read_regular(path, shown).decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ProjectFileError(shown, "", f"expected UTF-8 text (bad byte at offset {exc.start})") from None
-    except OSError as exc:
-        raise ProjectFileError(shown, "", f"cannot be read: {exc.strerror}") from None
     try:
         return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:

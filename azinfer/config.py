@@ -2,7 +2,9 @@
 
 Written atomically (a temporary file, then a rename) after validating against
 ``schemas/inference.config.schema.json``, so the old file survives any
-failure. It never holds a secret: the schema admits exactly the six keys.
+failure. azinfer owns six keys (:data:`~azinfer.project.CONFIG_KEYS`); every
+other key (the AI Toolkit's ``COMMANDS``, anything a user added) is kept
+where it was. The file never holds a secret.
 """
 
 from __future__ import annotations
@@ -14,20 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from azinfer._files import write_atomic
-from azinfer._jsonfile import validate
+from azinfer._jsonfile import read_json, validate
 from azinfer.errors import ConfigWriteError, ProjectFileError
-from azinfer.project import INFERENCE_CONFIG, InferenceConfig
+from azinfer.project import CONFIG_KEYS, INFERENCE_CONFIG, InferenceConfig
 
 __all__ = ["config_from_outputs", "write_config", "CONFIG_KEYS"]
-
-CONFIG_KEYS = (
-    "SUBSCRIPTION_ID",
-    "RESOURCE_GROUP_NAME",
-    "STORAGE_ACCOUNT_NAME",
-    "FILE_SHARE_NAME",
-    "ACA_APP_NAME",
-    "ACA_APP_ENDPOINT",
-)
 
 
 def config_from_outputs(outputs: Mapping[str, Any]) -> InferenceConfig:
@@ -36,20 +29,43 @@ def config_from_outputs(outputs: Mapping[str, Any]) -> InferenceConfig:
     :raises ProjectFileError: when an output is missing or invalid.
     """
     plain = {key: value.get("value") if isinstance(value, Mapping) else value for key, value in outputs.items()}
-    data = {key: value for key in CONFIG_KEYS if (value := plain.get(key)) is not None}
+    missing = [key for key in CONFIG_KEYS if plain.get(key) is None]
+    if missing:
+        raise ProjectFileError("deployment outputs", f"/{missing[0]}", "a value (the deployment did not return it)")
+    data = {key: plain[key] for key in CONFIG_KEYS}
     validate(data, "inference.config.schema.json", display="deployment outputs")
     return InferenceConfig.from_json(data)
 
 
+def _merged(path: Path, config: InferenceConfig) -> dict[str, Any]:
+    """The file's keys in their order, the owned ones replaced; keys only ``config`` knows appended."""
+    current: Any = {}
+    if path.exists():
+        try:
+            current = read_json(path, display=INFERENCE_CONFIG)
+        except ProjectFileError as exc:
+            raise ConfigWriteError(str(path), f"{exc.expected}; fix or remove it, nothing was written") from None
+        if not isinstance(current, dict):
+            raise ConfigWriteError(str(path), "expected a JSON object; fix or remove it, nothing was written")
+    owned = config.owned()
+    merged = {key: owned.get(key, value) for key, value in current.items()}
+    for key, value in (*owned.items(), *config.extra.items()):
+        merged.setdefault(key, value)
+    return merged
+
+
 def write_config(project_root: str | os.PathLike[str], config: InferenceConfig) -> Path:
-    """Write ``infra/inference.config.json`` of the project atomically.
+    """Write the owned keys of ``infra/inference.config.json`` atomically, keeping every other key.
+
+    ``config.cleared()`` writes the owned keys as ``null`` (after teardown).
 
     :returns: the path written.
-    :raises ConfigWriteError: when the values are invalid or the file cannot be
-        written; the previous file is then left as it was.
+    :raises ConfigWriteError: when the values are invalid, the present file is
+        not a JSON object, or the file cannot be written; the previous file is
+        then left as it was.
     """
     path = Path(project_root) / INFERENCE_CONFIG
-    data = config.to_json()
+    data = _merged(path, config)
     try:
         validate(data, "inference.config.schema.json", display=INFERENCE_CONFIG)
     except ProjectFileError as exc:

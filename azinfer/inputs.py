@@ -142,7 +142,7 @@ def resolve(
     :raises ResolutionError: when no subscription or resource group can be found.
     :raises NamingError: when a resolved name breaks Azure's naming rule for its type.
     """
-    inv: Inventory = inventory if inventory is not None else InMemoryInventory()
+    inv: Inventory = inventory if inventory is not None else InMemoryInventory(offline=True)
     params = project.inference_parameters
     ft_params = project.finetuning_parameters
     ft_config = project.finetuning_config
@@ -153,21 +153,18 @@ def resolve(
         _from(ft_config.subscription_id if ft_config else None, Source.FINETUNING_CONFIG, f"{FINETUNING_CONFIG} SUBSCRIPTION_ID"),
         _from(inf_config.subscription_id if inf_config else None, Source.INFERENCE_CONFIG, f"{INFERENCE_CONFIG} SUBSCRIPTION_ID"),
     )
-    if subscription is None:
-        raise ResolutionError(
-            "subscription",
-            f"no subscription: {FINETUNING_CONFIG} has no SUBSCRIPTION_ID; pass one (--subscription / subscription_id=)",
-        )
     group = _first(
         _from(resource_group, Source.ARGUMENT, "resource group option"),
         _from(ft_config.resource_group if ft_config else None, Source.FINETUNING_CONFIG, f"{FINETUNING_CONFIG} RESOURCE_GROUP_NAME"),
         _from(inf_config.resource_group if inf_config else None, Source.INFERENCE_CONFIG, f"{INFERENCE_CONFIG} RESOURCE_GROUP_NAME"),
     )
-    if group is None:
+    if subscription is None or group is None:
+        missing = "SUBSCRIPTION_ID" if subscription is None else "RESOURCE_GROUP_NAME"
         raise ResolutionError(
-            "resource group",
-            f"no resource group: {FINETUNING_CONFIG} has no RESOURCE_GROUP_NAME; "
-            "pass one (--resource-group / resource_group=)",
+            "subscription" if subscription is None else "resource group",
+            f"nothing provisioned names the {'subscription' if subscription is None else 'resource group'} "
+            f"({FINETUNING_CONFIG} and {INFERENCE_CONFIG} have no {missing}): "
+            "pass --subscription and --resource-group (subscription_id= and resource_group= in Python)",
         )
     rg_id = resource_group_id(subscription.value, group.value)
     job = _first(

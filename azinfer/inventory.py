@@ -67,10 +67,26 @@ def resource_name(kind: ResourceKind, name: str, *, parent: str | None = None) -
 
 @dataclass(frozen=True)
 class WorkloadProfile:
-    """A workload profile of a Container Apps environment."""
+    """A workload profile of a Container Apps environment (counts only for dedicated profiles)."""
 
     name: str
     workload_profile_type: str
+    minimum_count: int | None = None
+    maximum_count: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"name", "workloadProfileType"[, "minimumCount", "maximumCount"]}``."""
+        data: dict[str, Any] = {"name": self.name, "workloadProfileType": self.workload_profile_type}
+        if self.minimum_count is not None:
+            data["minimumCount"] = self.minimum_count
+        if self.maximum_count is not None:
+            data["maximumCount"] = self.maximum_count
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> WorkloadProfile:
+        """Build from the JSON form."""
+        return cls(data["name"], data["workloadProfileType"], data.get("minimumCount"), data.get("maximumCount"))
 
 
 @dataclass(frozen=True)
@@ -119,9 +135,7 @@ class ResourceFacts:
             if value is not None:
                 data[key] = value
         if self.workload_profiles is not None:
-            data["workloadProfiles"] = [
-                {"name": p.name, "workloadProfileType": p.workload_profile_type} for p in self.workload_profiles
-            ]
+            data["workloadProfiles"] = [p.to_json() for p in self.workload_profiles]
         if self.tags:
             data["tags"] = dict(self.tags)
         return data
@@ -135,7 +149,7 @@ class ResourceFacts:
             name=data["name"],
             workload_profiles=None
             if profiles is None
-            else tuple(WorkloadProfile(p["name"], p["workloadProfileType"]) for p in profiles),
+            else tuple(WorkloadProfile.from_json(p) for p in profiles),
             tags=dict(data.get("tags", {})),
             **{attr: data.get(key) for key, attr in _FACTS.items()},
         )
@@ -167,16 +181,22 @@ class Inventory(Protocol):
     def list(self, resource_type: str) -> Sequence[ResourceFacts]:
         """Every known resource of that ARM type."""
 
+    @property
+    def offline(self) -> bool:
+        """Whether nothing was looked up (an offline plan): absent resources are then unknown, not missing."""
+
 
 @dataclass(frozen=True)
 class InMemoryInventory:
     """An :class:`Inventory` held in memory; build it directly or from JSON.
 
-    ``InMemoryInventory()`` is an empty resource group (an offline plan).
+    ``InMemoryInventory()`` is an empty resource group;
+    ``InMemoryInventory(offline=True)`` says nothing was looked up (an offline plan).
     """
 
     resources: tuple[ResourceFacts, ...] = ()
     resource_group_location: str | None = None
+    offline: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "resources", tuple(self.resources))
@@ -193,7 +213,7 @@ class InMemoryInventory:
         """A copy with more resources (same type and name replaces)."""
         added = {(r.type.lower(), r.name.lower()): r for r in resources}
         kept = [r for r in self.resources if (r.type.lower(), r.name.lower()) not in added]
-        return InMemoryInventory((*kept, *added.values()), self.resource_group_location)
+        return InMemoryInventory((*kept, *added.values()), self.resource_group_location, self.offline)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form (``schemas/inventory.schema.json``)."""

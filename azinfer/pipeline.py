@@ -36,6 +36,6 @@ def plan_project(
     :raises NamingError: when a name breaks Azure's naming rules.
     """
     project = load_project(project_dir)
-    inv = inventory if inventory is not None else InMemoryInventory()
+    inv = inventory if inventory is not None else InMemoryInventory(offline=True)
     inputs = resolve(project, inv, subscription_id=subscription_id, resource_group=resource_group, location=location)
     return make_plan(inputs, inv, update=update)

@@ -15,7 +15,8 @@ __all__ = ["format_text", "format_html"]
 _SYMBOLS = {"create": "+", "reuse": "=", "update": "~"}
 _LEGEND = {"create": "create", "reuse": "reuse (referenced as existing, never written)", "update": "update"}
 _VERBS = {"create": "will be created", "reuse": "will be reused", "update": "will be updated"}
-_COLORS = {"create": "32", "reuse": "36", "update": "33", "problem": "31", "bold": "1", "dim": "2"}
+_COLORS = {"create": "32", "reuse": "36", "update": "33", "problem": "31", "warning": "33", "bold": "1", "dim": "2"}
+_ORIGINS = {"azinfer": "azinfer's server (/health, /ready, API key)", "user": "your command, as written"}
 
 
 def _paint(text: str, style: str, color: bool) -> str:
@@ -33,9 +34,14 @@ def format_text(plan: Mapping[str, Any], *, color: bool = False) -> str:
         _paint(f"azinfer plan: resource group {plan['resourceGroup']['value']!r}", "bold", color),
         f"  subscription {plan['subscriptionId']['value']} ({plan['subscriptionId']['detail']})",
         f"  location {location} ({plan['location']['detail']})",
-        f"  GPU {plan['gpu']['profileType']} as workload profile {plan['gpu']['profileName']!r}, "
-        f"replicas {plan['gpu']['minReplicas']} to {plan['gpu']['maxReplicas']}; "
+        f"  GPU {plan['gpu']['profileType']} as workload profile {plan['gpu']['profileName']!r}"
+        + (" (added to the environment)" if plan["gpu"]["addedToEnvironment"] else "")
+        + f", replicas {plan['gpu']['minReplicas']} to {plan['gpu']['maxReplicas']}; "
         f"authentication: {plan['authentication']}",
+        _paint(f"      GPU type from {plan['gpu']['profileTypeSource']['source']}: "
+               f"{plan['gpu']['profileTypeSource']['detail']}", "dim", color),
+        f"  start: {_ORIGINS[plan['start']['origin']]}",
+        _paint(f"      because {plan['start']['reason']}", "dim", color),
         "",
         "Resource actions are indicated with the following symbols:",
     ]
@@ -54,6 +60,11 @@ def format_text(plan: Mapping[str, Any], *, color: bool = False) -> str:
         lines.append(_paint(f"Problems ({len(plan['problems'])}):", "problem", color))
         for problem in plan["problems"]:
             lines.append("  " + _paint(f"x {problem['resource']}: {problem['message']}", "problem", color))
+        lines.append("")
+    if plan["warnings"]:
+        lines.append(_paint(f"Warnings ({len(plan['warnings'])}):", "warning", color))
+        for warning in plan["warnings"]:
+            lines.append("  " + _paint(f"! {warning['message']}", "warning", color))
         lines.append("")
     lines.append(_paint("Plan: ", "bold", color) + _summary_line(plan["summary"]))
     if plan["blocked"]:
@@ -75,14 +86,20 @@ def format_html(plan: Mapping[str, Any]) -> str:
             "</tr>"
         )
     problems = "".join(f"<li><b>{esc(p['resource'])}</b>: {esc(p['message'])}</li>" for p in plan["problems"])
+    warnings = "".join(f"<li>{esc(w['message'])}</li>" for w in plan["warnings"])
+    gpu, start = plan["gpu"], plan["start"]
     location = plan["location"]["value"] or "the resource group's location"
     return (
         '<div class="azinfer-plan">'
         f"<p><b>azinfer plan</b>: resource group <code>{esc(plan['resourceGroup']['value'])}</code>, "
         f"subscription <code>{esc(plan['subscriptionId']['value'])}</code>, location {esc(location)}</p>"
+        f"<p>GPU <code>{esc(gpu['profileType'])}</code> as profile <code>{esc(gpu['profileName'])}</code> "
+        f"({esc(gpu['profileTypeSource']['detail'])}), replicas {gpu['minReplicas']} to {gpu['maxReplicas']}; "
+        f"start: {esc(_ORIGINS[start['origin']])} ({esc(start['reason'])})</p>"
         "<table><thead><tr><th>action</th><th>resource</th><th>name</th><th>reason</th><th>name from</th>"
         f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
         + (f'<p style="color:#b00"><b>Problems</b></p><ul>{problems}</ul>' if problems else "")
+        + (f'<p style="color:#a60"><b>Warnings</b></p><ul>{warnings}</ul>' if warnings else "")
         + f"<p><b>Plan:</b> {esc(_summary_line(plan['summary']))}"
         + (" <b style=\"color:#b00\">Blocked.</b>" if plan["blocked"] else "")
         + "</p></div>"

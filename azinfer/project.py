@@ -43,8 +43,8 @@ __all__ = [
     "FINETUNING_PARAMETERS",
     "FINETUNING_CONFIG",
     "INFERENCE_CONFIG",
-    "default_commands",
     "DEFAULT_IMAGE",
+    "CONFIG_KEYS",
 ]
 
 INFERENCE_PARAMETERS = "infra/provision/inference.parameters.json"
@@ -53,18 +53,6 @@ FINETUNING_CONFIG = "infra/finetuning.config.json"
 INFERENCE_CONFIG = "infra/inference.config.json"
 
 DEFAULT_IMAGE = "docker.io/pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime"
-
-
-def default_commands() -> tuple[str, ...]:
-    """The default ``defaultCommands``: azinfer's start script, as one command.
-
-    It installs ``azinfer[serve]`` once into a cache on the share and reuses
-    it (or uses the image's), instead of reinstalling torch at every replica
-    start as the AI Toolkit's commands do.
-    """
-    from azinfer.serve import start_script
-
-    return (start_script(),)
 
 
 class GpuProfileType(str, Enum):
@@ -115,14 +103,16 @@ class InferenceParameters:
 
     ``names`` holds only the names the file sets (a null name means the default).
     ``given`` lists the parameters the file sets, so provenance can tell a
-    value the user chose from a default.
+    value the user chose from a default. ``None`` means "not set": the start
+    command is then decided by :mod:`azinfer.start`, the GPU profile type by
+    the planner (the reused environment's, else serverless A100).
     """
 
-    default_commands: tuple[str, ...] = field(default_factory=default_commands)
+    default_commands: tuple[str, ...] | None = None
     maximum_instance_count: int = 2
     location: str | None = None
     names: Mapping[ResourceKind, str] = field(default_factory=dict)
-    gpu_profile_type: GpuProfileType = GpuProfileType.NC24_A100
+    gpu_profile_type: GpuProfileType | None = None
     min_replicas: int | None = None
     max_replicas: int = 1
     image: str = DEFAULT_IMAGE
@@ -132,31 +122,20 @@ class InferenceParameters:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "names", MappingProxyType(dict(self.names)))
-        object.__setattr__(self, "default_commands", tuple(self.default_commands))
-
-    @property
-    def start_command(self) -> str:
-        """``defaultCommands`` joined as the container runs them (``/bin/bash -c <this>``)."""
-        return "; ".join(self.default_commands)
-
-    @property
-    def effective_min_replicas(self) -> int:
-        """``minReplicas``, or its default: 1 on a dedicated profile, 0 (scale to zero) on a serverless one."""
-        if self.min_replicas is not None:
-            return self.min_replicas
-        return 0 if self.gpu_profile_type.serverless else 1
+        if self.default_commands is not None:
+            object.__setattr__(self, "default_commands", tuple(self.default_commands))
 
     def to_parameters(self) -> dict[str, Any]:
         """The ``parameters`` object of an ARM parameters file holding these values."""
         values: dict[str, Any] = {
-            "defaultCommands": list(self.default_commands),
+            "defaultCommands": None if self.default_commands is None else list(self.default_commands),
             "maximumInstanceCount": self.maximum_instance_count,
             "location": self.location,
         }
         for kind in ResourceKind:
             values[kind.parameter] = self.names.get(kind)
         values.update(
-            gpuProfileType=self.gpu_profile_type.value,
+            gpuProfileType=None if self.gpu_profile_type is None else self.gpu_profile_type.value,
             minReplicas=self.min_replicas,
             maxReplicas=self.max_replicas,
             image=self.image,
@@ -214,43 +193,77 @@ class FinetuningConfig:
     job_name: str | None = None
 
 
+CONFIG_KEYS = (
+    "SUBSCRIPTION_ID",
+    "RESOURCE_GROUP_NAME",
+    "STORAGE_ACCOUNT_NAME",
+    "FILE_SHARE_NAME",
+    "ACA_APP_NAME",
+    "ACA_APP_ENDPOINT",
+)
+"""The keys of ``infra/inference.config.json`` azinfer owns; any other key is the user's and is kept."""
+
+
 @dataclass(frozen=True)
 class InferenceConfig:
-    """``infra/inference.config.json``: where the endpoint lives. Holds no secret."""
+    """``infra/inference.config.json``: where the endpoint lives. Holds no secret.
 
-    subscription_id: str
-    resource_group: str
-    storage_account_name: str
-    file_share_name: str
-    app_name: str
-    app_endpoint: str
+    The AI Toolkit ships the file with every key ``null`` (nothing provisioned
+    yet), so each value may be ``None``. ``extra`` holds the keys azinfer does
+    not own (``COMMANDS``...), in file order; writing the file keeps them.
+    """
 
-    def to_json(self) -> dict[str, str]:
-        """The file's JSON object, keys as the AI Toolkit writes them."""
-        return {
-            "SUBSCRIPTION_ID": self.subscription_id,
-            "RESOURCE_GROUP_NAME": self.resource_group,
-            "STORAGE_ACCOUNT_NAME": self.storage_account_name,
-            "FILE_SHARE_NAME": self.file_share_name,
-            "ACA_APP_NAME": self.app_name,
-            "ACA_APP_ENDPOINT": self.app_endpoint,
-        }
+    subscription_id: str | None = None
+    resource_group: str | None = None
+    storage_account_name: str | None = None
+    file_share_name: str | None = None
+    app_name: str | None = None
+    app_endpoint: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)))
+
+    def owned(self) -> dict[str, str | None]:
+        """The six keys azinfer owns, as the AI Toolkit names them."""
+        return dict(zip(CONFIG_KEYS, (
+            self.subscription_id, self.resource_group, self.storage_account_name,
+            self.file_share_name, self.app_name, self.app_endpoint,
+        ), strict=True))
+
+    def to_json(self) -> dict[str, Any]:
+        """The file's JSON object: the owned keys, then the user's keys as they were."""
+        return {**self.owned(), **{k: v for k, v in self.extra.items() if k not in CONFIG_KEYS}}
 
     @classmethod
-    def from_json(cls, data: Mapping[str, str]) -> InferenceConfig:
-        """Build from an already validated JSON object."""
-        return cls(
-            subscription_id=data["SUBSCRIPTION_ID"],
-            resource_group=data["RESOURCE_GROUP_NAME"],
-            storage_account_name=data["STORAGE_ACCOUNT_NAME"],
-            file_share_name=data["FILE_SHARE_NAME"],
-            app_name=data["ACA_APP_NAME"],
-            app_endpoint=data["ACA_APP_ENDPOINT"],
-        )
+    def from_json(cls, data: Mapping[str, Any]) -> InferenceConfig:
+        """Build from an already validated JSON object (absent and ``null`` keys are ``None``)."""
+        values = [data.get(key) for key in CONFIG_KEYS]
+        extra = {k: v for k, v in data.items() if k not in CONFIG_KEYS}
+        return cls(*values, extra=extra)
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """The owned keys that are not set yet."""
+        return tuple(key for key, value in self.owned().items() if value is None)
+
+    @property
+    def provisioned(self) -> bool:
+        """Whether every owned key is set (the endpoint exists)."""
+        return not self.missing
+
+    def cleared(self) -> InferenceConfig:
+        """The same file with the owned keys ``null`` (after teardown), the user's keys kept."""
+        return InferenceConfig(extra=self.extra)
 
     @property
     def url(self) -> str:
-        """The endpoint as an ``https://`` URL, whether the file holds an FQDN or a URL."""
+        """The endpoint as an ``https://`` URL, whether the file holds an FQDN or a URL.
+
+        :raises ProjectFileError: when ``ACA_APP_ENDPOINT`` is not set.
+        """
+        if self.app_endpoint is None:
+            raise ProjectFileError(INFERENCE_CONFIG, "/ACA_APP_ENDPOINT", "is null: nothing is provisioned yet (run azinfer provision)")
         endpoint = self.app_endpoint.rstrip("/")
         return endpoint if "://" in endpoint else f"https://{endpoint}"
 
@@ -318,7 +331,8 @@ def load_project(root: str | os.PathLike[str] = ".") -> Project:
         raise ProjectFileError(str(base), "", "expected an AI Toolkit project folder with an infra/ folder")
 
     def present(relative: str) -> bool:
-        return (base / relative).exists()
+        # lexists: a dangling link in place of a file is reported, not mistaken for an absent file.
+        return os.path.lexists(base / relative)
 
     inference = (
         load_inference_parameters(base / INFERENCE_PARAMETERS, display=INFERENCE_PARAMETERS)

@@ -69,7 +69,7 @@ def test_non_interactive_without_yes_refuses(emu: ArmEmulator, group: Finetuning
 def test_plan_online_and_blocked(emu: ArmEmulator, tmp_path: Path) -> None:
     group = seed_finetuning_group(emu, resource_group="rg-cpu", location="westus3",
                                   workload_profiles=[{"name": "Consumption", "workloadProfileType": "Consumption"}])
-    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    root = make_project(tmp_path, group.subscription_id, group.resource_group, {"gpuProfileType": "NC24-A100"})
     result = run(["plan", str(root), "--arm-endpoint", emu.url, "--json"], emu.env())
     assert result.returncode == 1
     assert [p["code"] for p in json.loads(result.stdout)["problems"]] == ["gpuProfileMissing"]

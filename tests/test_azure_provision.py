@@ -13,7 +13,7 @@ from azure_support import arm_writes, azure_project, make_project
 from azinfer import AzurePermissionError, DeploymentFailedError, PlanBlockedError
 from azinfer.azure import DeploymentInterrupted, ResourceProgress
 from azinfer.names import ResourceKind
-from azinfer.plan import Action, ProblemCode
+from azinfer.plan import Action, ProblemCode, WarningCode
 from azinfer.project import INFERENCE_CONFIG
 from tests.emulator import ArmEmulator, FinetuningGroup, seed_finetuning_group
 
@@ -87,10 +87,29 @@ def test_custom_names_from_the_parameters_file(emu: ArmEmulator, group: Finetuni
     assert emu.writes_to(group.id("storage_account")) == []
 
 
-def test_environment_without_the_gpu_profile_blocks_and_deploys_nothing(emu: ArmEmulator, tmp_path: Path) -> None:
+def test_environment_without_a_gpu_profile_gets_the_serverless_one_and_keeps_its_own(
+    emu: ArmEmulator, tmp_path: Path
+) -> None:
+    own = [{"name": "Consumption", "workloadProfileType": "Consumption"},
+           {"name": "D4", "workloadProfileType": "D4", "minimumCount": 1, "maximumCount": 3}]
+    group = seed_finetuning_group(emu, resource_group="rg-cpu", location=LOCATION, workload_profiles=own)
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    result = azure_project(emu, root).provision()
+    assert result.plan.action(ResourceKind.ENVIRONMENT) is Action.UPDATE
+    env = emu.state.get(f"/subscriptions/{group.subscription_id}/resourceGroups/rg-cpu/providers/"
+                        f"Microsoft.App/managedEnvironments/{group.environment}")
+    profiles = env.input["properties"]["workloadProfiles"]
+    assert profiles == [*own, {"name": "NC24-A100", "workloadProfileType": "Consumption-GPU-NC24-A100"}]
+    app = next(r for r in emu.state.list(f"/subscriptions/{group.subscription_id}/", "Microsoft.App/containerApps"))
+    assert app.input["properties"]["workloadProfileName"] == "NC24-A100"
+
+
+def test_dedicated_profile_asked_of_an_environment_without_it_blocks_and_deploys_nothing(
+    emu: ArmEmulator, tmp_path: Path
+) -> None:
     group = seed_finetuning_group(emu, resource_group="rg-cpu", location=LOCATION,
                                   workload_profiles=[{"name": "Consumption", "workloadProfileType": "Consumption"}])
-    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    root = make_project(tmp_path, group.subscription_id, group.resource_group, {"gpuProfileType": "NC24-A100"})
     with pytest.raises(PlanBlockedError) as info:
         azure_project(emu, root).provision()
     assert [p.code for p in info.value.problems] == [ProblemCode.GPU_PROFILE_MISSING]
@@ -98,15 +117,53 @@ def test_environment_without_the_gpu_profile_blocks_and_deploys_nothing(emu: Arm
     assert not (root / INFERENCE_CONFIG).exists()
 
 
-def test_no_gpu_quota_blocks_with_the_quota_message(emu: ArmEmulator, tmp_path: Path) -> None:
+def test_no_dedicated_gpu_quota_blocks_counting_nodes(emu: ArmEmulator, tmp_path: Path) -> None:
     emu.add_resource_group(emu.subscription_id, "rg-empty", LOCATION)
-    emu.set_usage(LOCATION, "SubscriptionNCA100Gpus", current=0, limit=0)
-    root = make_project(tmp_path, emu.subscription_id, "rg-empty")
+    emu.set_usage(LOCATION, "SubscriptionDedicatedNCA100Gpus", current=0, limit=1)
+    root = make_project(tmp_path, emu.subscription_id, "rg-empty",
+                        {"gpuProfileType": "NC24-A100", "maximumInstanceCount": 2})
     plan = azure_project(emu, root).plan()
     assert [p.code for p in plan.problems] == [ProblemCode.GPU_QUOTA]
     message = plan.problems[0].message
-    assert "SubscriptionNCA100Gpus" in message and "0 of 0 GPUs left" in message and "Request more" in message
+    assert "SubscriptionDedicatedNCA100Gpus" in message and "1 of 1 GPUs left" in message
+    assert "needs 2 (maximumInstanceCount)" in message and "Request more" in message
     assert not arm_writes(emu)
+
+
+def test_serverless_quota_of_a_reused_environment_counts_replicas(
+    emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path
+) -> None:
+    emu.set_usage(LOCATION, "ManagedEnvironmentConsumptionNCA100Gpus", current=1, limit=2)
+    root = make_project(tmp_path, group.subscription_id, group.resource_group,
+                        {"gpuProfileType": "Consumption-GPU-NC24-A100", "maxReplicas": 2})
+    plan = azure_project(emu, root).plan()
+    assert [p.code for p in plan.problems] == [ProblemCode.GPU_QUOTA]
+    assert "ManagedEnvironmentConsumptionNCA100Gpus" in plan.problems[0].message
+    assert "needs 2 (maxReplicas)" in plan.problems[0].message
+
+
+@pytest.mark.parametrize("row", ["absent", "not applicable"])
+def test_unknown_gpu_quota_is_a_warning_with_how_to_check(emu: ArmEmulator, tmp_path: Path, row: str) -> None:
+    emu.add_resource_group(emu.subscription_id, "rg-empty", LOCATION)
+    if row == "absent":
+        emu.set_usage(LOCATION, "SubscriptionDedicatedNCA100Gpus", present=False)
+    else:
+        emu.set_usage(LOCATION, "SubscriptionDedicatedNCA100Gpus", current=0, limit=0, applicable=False)
+    root = make_project(tmp_path, emu.subscription_id, "rg-empty", {"gpuProfileType": "NC24-A100"})
+    plan = azure_project(emu, root).plan()
+    assert not plan.blocked
+    [warning] = [w for w in plan.warnings if w.code is WarningCode.GPU_QUOTA_UNKNOWN]
+    assert "az containerapp env list-usages" in warning.message and "SubscriptionNCA100Gpus" in warning.message
+
+
+def test_new_serverless_environment_has_no_region_quota_row_so_quota_is_unknown(
+    emu: ArmEmulator, tmp_path: Path
+) -> None:
+    emu.add_resource_group(emu.subscription_id, "rg-empty", LOCATION)
+    root = make_project(tmp_path, emu.subscription_id, "rg-empty")
+    plan = azure_project(emu, root).plan()
+    assert plan.gpu.serverless and not plan.blocked
+    assert WarningCode.GPU_QUOTA_UNKNOWN in {w.code for w in plan.warnings}
 
 
 def test_region_without_the_profile_type_and_a_taken_name(emu: ArmEmulator, tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ def test_outputs_become_the_config_file(tmp_path: Path) -> None:
 def test_missing_output_is_an_error() -> None:
     outputs = dict(OUTPUTS)
     del outputs["ACA_APP_ENDPOINT"]
-    with pytest.raises(ProjectFileError, match="missing required field 'ACA_APP_ENDPOINT'"):
+    with pytest.raises(ProjectFileError, match="ACA_APP_ENDPOINT: a value"):
         config_from_outputs(outputs)
 
 
@@ -58,3 +58,29 @@ def test_failed_replace_leaves_the_old_file(tmp_path: Path, monkeypatch: pytest.
         write_config(tmp_path, config_from_outputs(changed))
     assert path.read_text() == before
     assert [p.name for p in path.parent.iterdir()] == ["inference.config.json"]
+
+
+def test_foreign_keys_and_their_order_are_kept(tmp_path: Path) -> None:
+    path = tmp_path / INFERENCE_CONFIG
+    path.parent.mkdir(parents=True)
+    shipped = {"SUBSCRIPTION_ID": None, "COMMANDS": ["cd /mount"], "RESOURCE_GROUP_NAME": None,
+               "STORAGE_ACCOUNT_NAME": None, "FILE_SHARE_NAME": None, "ACA_APP_NAME": None,
+               "ACA_APP_ENDPOINT": None, "MY_NOTE": {"owner": "team-a"}}
+    path.write_text(json.dumps(shipped))
+    write_config(tmp_path, config_from_outputs(OUTPUTS))
+    written = json.loads(path.read_text())
+    assert list(written) == list(shipped)
+    assert written["COMMANDS"] == ["cd /mount"] and written["MY_NOTE"] == {"owner": "team-a"}
+    assert written["ACA_APP_NAME"] == OUTPUTS["ACA_APP_NAME"]["value"]
+    # Teardown clears only the owned keys.
+    write_config(tmp_path, load_inference_config(path).cleared())
+    assert json.loads(path.read_text()) == shipped
+
+
+def test_unreadable_config_is_not_overwritten(tmp_path: Path) -> None:
+    path = tmp_path / INFERENCE_CONFIG
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    with pytest.raises(ConfigWriteError, match="fix or remove it, nothing was written"):
+        write_config(tmp_path, config_from_outputs(OUTPUTS))
+    assert path.read_text() == "{not json"

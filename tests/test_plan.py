@@ -43,11 +43,14 @@ CASES = {
         {K.STORAGE_ACCOUNT: Action.REUSE, K.FILE_SHARE: Action.REUSE, K.LOG_ANALYTICS: Action.CREATE,
          K.ENVIRONMENT: Action.CREATE, K.ENVIRONMENT_STORAGE: Action.CREATE, K.CONTAINER_APP: Action.CREATE},
         []),
-    "reused environment without the GPU profile": (
+    "reused environment without a GPU profile: the serverless one is added": (
         {}, finetuning_inventory(profiles=(WorkloadProfile("Consumption", "Consumption"),)),
-        REUSE_BUT_APP, [ProblemCode.GPU_PROFILE_MISSING]),
-    "serverless profile asked, dedicated one present": (
+        REUSE_BUT_APP | {K.ENVIRONMENT: Action.UPDATE}, []),
+    "serverless profile asked, dedicated one present: the serverless one is added": (
         {"gpuProfileType": "Consumption-GPU-NC8as-T4"}, finetuning_inventory(),
+        REUSE_BUT_APP | {K.ENVIRONMENT: Action.UPDATE}, []),
+    "dedicated profile asked, the reused environment lacks it": (
+        {"gpuProfileType": "NC24-A100"}, finetuning_inventory(profiles=(WorkloadProfile("Consumption", "Consumption"),)),
         REUSE_BUT_APP, [ProblemCode.GPU_PROFILE_MISSING]),
     "region mismatch with the reused environment": (
         {"location": "eastus"}, finetuning_inventory(), REUSE_BUT_APP, [ProblemCode.REGION_MISMATCH]),
@@ -63,7 +66,7 @@ CASES = {
         {}, finetuning_inventory().with_resources([_app(env="elsewhere")]),
         REUSE_BUT_APP | {K.CONTAINER_APP: Action.UPDATE}, [ProblemCode.APP_IN_OTHER_ENVIRONMENT]),
     "every problem at once is collected": (
-        {"location": "eastus"},
+        {"location": "eastus", "gpuProfileType": "NC24-A100"},
         finetuning_inventory(profiles=(), shared_key=False),
         REUSE_BUT_APP,
         [ProblemCode.GPU_PROFILE_MISSING, ProblemCode.REGION_MISMATCH, ProblemCode.SHARED_KEY_DISABLED]),
@@ -103,7 +106,9 @@ def test_reasons_explain_each_action(bare_project: Path) -> None:
     assert plan.change(K.STORAGE_ACCOUNT).reason is Reason.EXISTS
     assert plan.change(K.CONTAINER_APP).reason is Reason.OWNED_BY_INFERENCE
     offline = plan_project(bare_project)
-    assert offline.change(K.STORAGE_ACCOUNT).reason is Reason.NOT_FOUND
+    assert offline.change(K.STORAGE_ACCOUNT).reason is Reason.NOT_LOOKED_UP
+    looked_up_empty = plan_project(bare_project, inventory=InMemoryInventory())
+    assert looked_up_empty.change(K.STORAGE_ACCOUNT).reason is Reason.NOT_FOUND
 
 
 def test_update_only_when_asked(bare_project: Path) -> None:
@@ -166,7 +171,7 @@ def test_reused_gpu_profile_name_is_the_environments_own(bare_project: Path) -> 
 def test_plan_json_form_is_stable(bare_project: Path) -> None:
     plan = plan_project(bare_project, inventory=finetuning_inventory())
     data = plan.to_json()
-    assert data["formatVersion"] == "1"
+    assert data["formatVersion"] == "2"
     assert data["summary"] == {"create": 1, "reuse": 5, "update": 0}
     assert [r["resource"] for r in data["resources"]] == [k.value for k in ResourceKind]
     assert data["resources"][0]["nameSource"] == {

@@ -9,7 +9,9 @@ import pytest
 from azinfer.plan_view import format_html, format_text
 
 
-def _plan(actions: list[str], problems: list[dict[str, str]] | None = None) -> dict[str, Any]:
+def _plan(
+    actions: list[str], problems: list[dict[str, str]] | None = None, warnings: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
     titles = ["storage account", "container app"]
     resources = [
         {
@@ -20,15 +22,18 @@ def _plan(actions: list[str], problems: list[dict[str, str]] | None = None) -> d
     ]
     summary = {a: actions.count(a) for a in ("create", "reuse", "update")}
     return {
-        "formatVersion": "1",
+        "formatVersion": "2",
         "subscriptionId": {"value": "sub", "source": "argument", "detail": "subscription option"},
         "resourceGroup": {"value": "rg", "source": "argument", "detail": "resource group option"},
         "location": {"value": None, "source": "default", "detail": "resourceGroup().location, decided by ARM"},
         "finetuningJob": {"value": "job", "source": "default", "detail": "d"},
-        "gpu": {"profileType": "NC24-A100", "profileName": "GPU", "serverless": False, "minReplicas": 1, "maxReplicas": 1},
+        "gpu": {"profileType": "NC24-A100", "profileName": "GPU", "serverless": False, "minReplicas": 1, "maxReplicas": 1,
+                "addedToEnvironment": False, "profileTypeSource": {"source": "inventory", "detail": "env's <GPU>"}},
+        "start": {"origin": "azinfer", "reason": "stock <start> replaced", "commands": ["x"], "replaced": ["y"]},
         "authentication": "apiKey",
         "resources": resources,
         "problems": problems or [],
+        "warnings": warnings or [],
         "summary": summary,
         "blocked": bool(problems),
     }
@@ -38,6 +43,9 @@ HEADER = """azinfer plan: resource group 'rg'
   subscription sub (subscription option)
   location the resource group's (resourceGroup().location, decided by ARM)
   GPU NC24-A100 as workload profile 'GPU', replicas 1 to 1; authentication: apiKey
+      GPU type from inventory: env's <GPU>
+  start: azinfer's server (/health, /ready, API key)
+      because stock <start> replaced
 
 Resource actions are indicated with the following symbols:
 """
@@ -59,8 +67,9 @@ CASES = {
 Plan: 1 to create, 0 to reuse, 1 to update.
 """,
     ),
-    "reuse with a problem": (
-        _plan(["reuse", "create"], [{"code": "c", "resource": "environment", "message": "no GPU"}]),
+    "reuse with a problem and a warning": (
+        _plan(["reuse", "create"], [{"code": "c", "resource": "environment", "message": "no GPU"}],
+              [{"code": "coldStart", "message": "cold"}]),
         HEADER + """  + create
   = reuse (referenced as existing, never written)
 
@@ -74,6 +83,9 @@ Plan: 1 to create, 0 to reuse, 1 to update.
 
 Problems (1):
   x environment: no GPU
+
+Warnings (1):
+  ! cold
 
 Plan: 1 to create, 1 to reuse, 0 to update.
 The plan is blocked: fix the problems above and plan again.
@@ -96,8 +108,10 @@ def test_color_only_when_asked() -> None:
 
 
 def test_html_escapes_and_shows_every_resource() -> None:
-    plan = _plan(["create", "reuse"], [{"code": "c", "resource": "environment", "message": "<b>bad</b>"}])
+    plan = _plan(["create", "reuse"], [{"code": "c", "resource": "environment", "message": "<b>bad</b>"}],
+                 [{"code": "w", "message": "<i>warm</i>"}])
     page = format_html(plan)
     assert "&lt;b&gt;bad&lt;/b&gt;" in page and "<b>bad</b>" not in page
+    assert "&lt;i&gt;warm&lt;/i&gt;" in page and "stock &lt;start&gt; replaced" in page
     assert page.count("<tr>") == 3  # header + two resources
     assert "Blocked." in page

@@ -1,16 +1,18 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from toolkit_projects import write_parameters
 
 from azinfer import ProjectFileError, load_project
-from azinfer.serve import start_script
 from azinfer.names import ResourceKind
 from azinfer.project import (
+    CONFIG_KEYS,
     INFERENCE_PARAMETERS,
     Authentication,
     GpuProfileType,
@@ -18,19 +20,15 @@ from azinfer.project import (
     load_inference_parameters,
 )
 
-from toolkit_projects import write_parameters
-
 
 def test_example_project_loads_with_every_file(project: Path) -> None:
     loaded = load_project(project)
     params = loaded.inference_parameters
-    assert params.default_commands == (start_script(),)
-    assert "exec \"$PYTHON\" -m azinfer.serve" in params.start_command
+    assert params.default_commands is None  # not set: the plan runs azinfer's server
     assert params.maximum_instance_count == 2
     assert dict(params.names) == {}
-    assert params.gpu_profile_type is GpuProfileType.NC24_A100
+    assert params.gpu_profile_type is None  # not set: the plan follows the environment
     assert params.authentication is Authentication.API_KEY
-    assert params.effective_min_replicas == 1
     assert loaded.finetuning_parameters is not None and loaded.finetuning_parameters.location == "westus3"
     assert loaded.finetuning_config is not None and loaded.finetuning_config.job_name == "aiacajob27vsy"
     assert loaded.inference_config is None
@@ -43,8 +41,7 @@ def test_new_parameters_are_read(project: Path) -> None:
          "authentication": "none", "targetPort": 8000, "image": "example.azurecr.io/azinfer:1"},
     )
     params = load_project(project).inference_parameters
-    assert params.gpu_profile_type.serverless
-    assert params.effective_min_replicas == 0  # serverless scales to zero by default
+    assert params.gpu_profile_type is GpuProfileType.CONSUMPTION_NC8AS_T4
     assert params.max_replicas == 3
     assert params.names[ResourceKind.CONTAINER_APP] == "my-app"
     assert params.authentication is Authentication.NONE
@@ -129,16 +126,23 @@ def test_hand_filled_config_loads(tmp_path: Path) -> None:
     assert config.url == "https://myapp.nicebeach-1234.westus3.azurecontainerapps.io"
 
 
-def test_config_with_a_secret_is_rejected(tmp_path: Path) -> None:
+def test_config_as_shipped_loads_as_not_provisioned_and_keeps_foreign_keys(tmp_path: Path) -> None:
     path = tmp_path / "inference.config.json"
-    path.write_text(json.dumps({
-        "SUBSCRIPTION_ID": "8a3f1d2e-4b5c-4d6e-9f70-1a2b3c4d5e6f", "RESOURCE_GROUP_NAME": "rg",
-        "STORAGE_ACCOUNT_NAME": "mystorage", "FILE_SHARE_NAME": "myshare", "ACA_APP_NAME": "myapp",
-        "ACA_APP_ENDPOINT": "myapp.example.io", "API_KEY": "hunter2",
-    }))
+    commands = ["cd /mount", "python3 ./inference/gradio_chat.py"]
+    path.write_text(json.dumps({key: None for key in CONFIG_KEYS} | {"COMMANDS": commands}))
+    config = load_inference_config(path)
+    assert not config.provisioned and config.missing == CONFIG_KEYS
+    assert dict(config.extra) == {"COMMANDS": commands}
+    with pytest.raises(ProjectFileError, match="ACA_APP_ENDPOINT: is null: nothing is provisioned yet"):
+        _ = config.url
+
+
+def test_config_with_a_wrong_owned_value_names_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "inference.config.json"
+    path.write_text(json.dumps({"SUBSCRIPTION_ID": "not-a-guid", "API_KEY": "hunter2"}))
     with pytest.raises(ProjectFileError) as info:
         load_inference_config(path)
-    assert "unknown field 'API_KEY'" in str(info.value)
+    assert "/SUBSCRIPTION_ID" in str(info.value)
     assert "hunter2" not in str(info.value)
 
 
@@ -176,3 +180,38 @@ def test_fuzz_bytes_only_project_errors_escape(tmp_path: Path, content: bytes) -
     path.write_bytes(content)
     with pytest.raises(ProjectFileError):
         load_inference_parameters(path)
+
+
+def _infra(tmp_path: Path) -> Path:
+    (tmp_path / "infra" / "provision").mkdir(parents=True)
+    return tmp_path / INFERENCE_PARAMETERS
+
+
+def test_a_fifo_in_place_of_a_file_is_refused_without_hanging(tmp_path: Path) -> None:
+    os.mkfifo(_infra(tmp_path))
+    with pytest.raises(ProjectFileError, match="expected a regular file, found not a regular file"):
+        load_project(tmp_path)
+
+
+def test_a_device_in_place_of_a_file_is_refused(tmp_path: Path) -> None:
+    _infra(tmp_path).symlink_to("/dev/zero")
+    with pytest.raises(ProjectFileError, match="expected a regular file"):
+        load_project(tmp_path)
+
+
+def test_a_huge_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    with _infra(tmp_path).open("wb") as handle:
+        handle.truncate(64 * 1024 * 1024)  # sparse: 64 MiB claimed, no disk used
+    with pytest.raises(ProjectFileError, match="expected at most 4096 KiB"):
+        load_project(tmp_path)
+
+
+def test_dangling_and_looping_links_are_named(tmp_path: Path) -> None:
+    path = _infra(tmp_path)
+    path.symlink_to(tmp_path / "gone.json")
+    with pytest.raises(ProjectFileError, match="is a dangling link"):
+        load_project(tmp_path)
+    path.unlink()
+    path.symlink_to(path)
+    with pytest.raises(ProjectFileError, match="is a link that loops"):
+        load_project(tmp_path)

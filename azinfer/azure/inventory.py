@@ -48,7 +48,9 @@ def _environment(env: Any) -> ResourceFacts:
     profiles = getattr(props, "workload_profiles", None) or []
     return ResourceFacts(
         RESOURCE_TYPES[ResourceKind.ENVIRONMENT], env.name, env.location,
-        workload_profiles=tuple(WorkloadProfile(p.name, p.workload_profile_type) for p in profiles),
+        workload_profiles=tuple(
+            WorkloadProfile(p.name, p.workload_profile_type, p.minimum_count, p.maximum_count) for p in profiles
+        ),
         log_analytics_customer_id=getattr(analytics, "customer_id", None) if analytics else None,
         tags=_tags(env),
     )

@@ -1,9 +1,17 @@
 """Preflight: the problems only Azure can tell, found before anything is written.
 
-:func:`preflight_problems` is pure (plan and facts in, problems out);
-:func:`read_preflight_facts` reads the facts with the official clients:
+:func:`preflight_findings` is pure (plan and facts in, problems and warnings
+out); :func:`read_preflight_facts` reads the facts with the official clients:
 which GPU workload profile types the region offers, the GPU quota left there,
 and whether a new storage account name is free.
+
+GPU quota rows, as Microsoft.App's usages API really reports them: the
+region's list (``locations/{region}/usages``) carries
+``SubscriptionDedicatedNCA100Gpus`` for dedicated A100 nodes, sometimes
+with ``isQuotaApplicable: false``, and no row for serverless GPUs; an
+environment's list carries ``ManagedEnvironmentConsumptionNCA100Gpus`` /
+``...T4Gpus``. A row that is absent or not applicable means "unknown": the
+plan warns and says how to check, it never passes silently.
 """
 
 from __future__ import annotations
@@ -13,16 +21,19 @@ from dataclasses import dataclass
 
 from azinfer.azure.clients import AzureClients, permission_error
 from azinfer.names import ResourceKind
-from azinfer.plan import Action, Plan, Problem, ProblemCode
+from azinfer.plan import Action, Plan, PlanWarning, Problem, ProblemCode, WarningCode
 from azinfer.project import GpuProfileType
 
-__all__ = ["QUOTA_NAMES", "Quota", "NameAvailability", "PreflightFacts", "preflight_problems", "read_preflight_facts"]
+__all__ = ["QUOTA_NAMES", "Quota", "NameAvailability", "PreflightFacts", "preflight_findings", "read_preflight_facts"]
 
-# Microsoft.App's subscription quota behind each GPU profile type (counted in GPUs).
-QUOTA_NAMES = {
-    GpuProfileType.NC24_A100: "SubscriptionNCA100Gpus",
-    GpuProfileType.CONSUMPTION_NC24_A100: "SubscriptionConsumptionNCA100Gpus",
-    GpuProfileType.CONSUMPTION_NC8AS_T4: "SubscriptionConsumptionT4Gpus",
+# The usage rows that may hold each GPU profile type's quota, most specific first (names as the
+# usages API returns them, then the quota-request type names Microsoft's material uses).
+QUOTA_NAMES: dict[GpuProfileType, tuple[str, ...]] = {
+    GpuProfileType.NC24_A100: ("SubscriptionDedicatedNCA100Gpus", "SubscriptionNCA100Gpus"),
+    GpuProfileType.CONSUMPTION_NC24_A100: (
+        "ManagedEnvironmentConsumptionNCA100Gpus", "SubscriptionConsumptionNCA100Gpus",
+    ),
+    GpuProfileType.CONSUMPTION_NC8AS_T4: ("ManagedEnvironmentConsumptionT4Gpus", "SubscriptionConsumptionT4Gpus"),
 }
 
 
@@ -55,34 +66,54 @@ class PreflightFacts:
 
     location: str | None
     profile_types: frozenset[str] | None = None
+    quota_checked: bool = False
+    """Whether the GPU quota needed checking (``quota`` is then ``None`` when Azure reports no usable row)."""
     quota: Quota | None = None
     storage_name: NameAvailability | None = None
 
 
-def _gpus_needed(plan: Plan) -> int:
-    """Each replica of the app takes one GPU of the profile."""
-    return plan.inputs.parameters.max_replicas
+def _gpus_needed(plan: Plan) -> tuple[int, str]:
+    """The GPUs the plan may hold, and the parameter that says so.
+
+    A dedicated profile counts nodes (one A100 each) up to ``maximumInstanceCount``;
+    a serverless one counts replicas, one GPU each, up to ``maxReplicas``.
+    """
+    params = plan.inputs.parameters
+    if plan.gpu.serverless:
+        return params.max_replicas, "maxReplicas"
+    return params.maximum_instance_count, "maximumInstanceCount"
 
 
-def preflight_problems(plan: Plan, facts: PreflightFacts) -> tuple[Problem, ...]:
-    """The problems the facts reveal in the plan."""
-    profile = plan.inputs.parameters.gpu_profile_type
+def preflight_findings(plan: Plan, facts: PreflightFacts) -> tuple[tuple[Problem, ...], tuple[PlanWarning, ...]]:
+    """The problems and warnings the facts reveal in the plan."""
+    profile = plan.gpu.profile_type.value
     where = facts.location or "the resource group's region"
     problems = []
+    warnings = []
     if facts.profile_types is not None and profile.value.lower() not in {t.lower() for t in facts.profile_types}:
         problems.append(Problem(
             ProblemCode.GPU_PROFILE_UNAVAILABLE, ResourceKind.ENVIRONMENT,
             f"{where} does not offer the {profile.value} workload profile; set location to a region that does "
             f"(it offers: {', '.join(sorted(facts.profile_types)) or 'none'}), or choose another gpuProfileType.",
         ))
-    needed = _gpus_needed(plan)
+    needed, counted_by = _gpus_needed(plan)
+    names = QUOTA_NAMES[profile]
     if facts.quota is not None and facts.quota.left < needed:
         q = facts.quota
         problems.append(Problem(
             ProblemCode.GPU_QUOTA, ResourceKind.CONTAINER_APP,
             f"GPU quota {q.name} in {where}: {q.left:g} of {q.limit:g} GPUs left, the plan needs {needed} "
-            f"(maxReplicas). Request more in the Azure portal (Quotas > Azure Container Apps > {q.name}, region "
-            f"{where}), lower maxReplicas, or choose another location or gpuProfileType.",
+            f"({counted_by}). Request more in the Azure portal (Quotas > Azure Container Apps > {names[-1]}, region "
+            f"{where}), lower {counted_by}, or choose another location or gpuProfileType.",
+        ))
+    elif facts.quota_checked and facts.quota is None:
+        env = plan.inputs.name(ResourceKind.ENVIRONMENT)
+        warnings.append(PlanWarning(
+            WarningCode.GPU_QUOTA_UNKNOWN,
+            f"GPU quota unknown: Azure reports no applicable {' or '.join(names)} usage in {where}, so azinfer "
+            f"cannot tell whether {needed} {profile.value} GPU(s) ({counted_by}) fit; the deployment fails if they "
+            f"do not. Check with 'az containerapp env list-usages -n {env} -g {plan.inputs.resource_group.value}' "
+            f"or in the portal (Quotas > Azure Container Apps, region {where}); request {names[-1]} there.",
         ))
     if facts.storage_name is not None and not facts.storage_name.available:
         name = plan.inputs.name(ResourceKind.STORAGE_ACCOUNT)
@@ -91,7 +122,7 @@ def preflight_problems(plan: Plan, facts: PreflightFacts) -> tuple[Problem, ...]
             f"storage account name {name!r} is not available ({facts.storage_name.reason or 'taken'}): "
             f"{facts.storage_name.message or 'names are unique across Azure'}. Set storageAccountName to another name.",
         ))
-    return tuple(problems)
+    return tuple(problems), tuple(warnings)
 
 
 def read_preflight_facts(clients: AzureClients, plan: Plan) -> PreflightFacts:
@@ -104,19 +135,30 @@ def read_preflight_facts(clients: AzureClients, plan: Plan) -> PreflightFacts:
     location = plan.inputs.location.value
     if location is None:
         return PreflightFacts(None)
-    profile = plan.inputs.parameters.gpu_profile_type
-    new_env = plan.action(ResourceKind.ENVIRONMENT) is Action.CREATE
-    dedicated_reused = not new_env and not profile.serverless
+    profile = plan.gpu.profile_type.value
+    env_action = plan.action(ResourceKind.ENVIRONMENT)
+    # A reused dedicated profile already holds its nodes: no new quota is needed.
+    check_quota = profile.serverless or env_action is Action.CREATE
     apps, storage = clients.apps, clients.storage
+    group, env_name = plan.inputs.resource_group.value, plan.inputs.name(ResourceKind.ENVIRONMENT)
 
     def profile_types() -> frozenset[str]:
         return frozenset(p.name for p in apps.available_workload_profiles.get(location))
 
     def quota() -> Quota | None:
-        wanted = QUOTA_NAMES[profile].lower()
-        for usage in apps.usages.list(location):
-            if usage.name and (usage.name.value or "").lower() == wanted:
-                return Quota(usage.name.value, float(usage.current_value), float(usage.limit))
+        rows = list(apps.usages.list(location))
+        if env_action is not Action.CREATE:
+            rows += list(apps.managed_environment_usages.list(group, env_name))
+        by_name = {
+            (row.name.value or "").lower(): row
+            for row in rows
+            # isQuotaApplicable is Microsoft.Quota's flag; some usage rows carry it too.
+            if row.name is not None and row.get("isQuotaApplicable") is not False
+        }
+        for name in QUOTA_NAMES[profile]:
+            row = by_name.get(name.lower())
+            if row is not None and row.limit is not None and row.current_value is not None:
+                return Quota(row.name.value, float(row.current_value), float(row.limit))
         return None
 
     def storage_name() -> NameAvailability:
@@ -127,13 +169,14 @@ def read_preflight_facts(clients: AzureClients, plan: Plan) -> PreflightFacts:
 
     try:
         with ThreadPoolExecutor(max_workers=3) as pool:
-            types = pool.submit(profile_types) if new_env else None
-            # A reused dedicated profile already holds its nodes: no new quota is needed.
-            usage = None if dedicated_reused else pool.submit(quota)
+            adds_profile = env_action is Action.CREATE or plan.gpu.add_to_environment
+            types = pool.submit(profile_types) if adds_profile else None
+            usage = pool.submit(quota) if check_quota else None
             name = pool.submit(storage_name) if plan.action(ResourceKind.STORAGE_ACCOUNT) is Action.CREATE else None
             return PreflightFacts(
                 location,
                 profile_types=types.result() if types else None,
+                quota_checked=check_quota,
                 quota=usage.result() if usage else None,
                 storage_name=name.result() if name else None,
             )

@@ -40,7 +40,7 @@ from azinfer.azure.deploy import (
     what_if,
 )
 from azinfer.azure.inventory import read_inventory
-from azinfer.azure.preflight import preflight_problems, read_preflight_facts
+from azinfer.azure.preflight import preflight_findings, read_preflight_facts
 from azinfer.config import config_from_outputs, write_config
 from azinfer.errors import AzureError, PlanBlockedError
 from azinfer.inputs import resolve
@@ -153,7 +153,8 @@ class AzureProject:
         plan = make_plan(resolve(self.project, inv, **self._options), inv, update=self._update)
         if plan.blocked:
             return plan
-        return plan.with_problems(preflight_problems(plan, read_preflight_facts(self.clients, plan)))
+        problems, warnings = preflight_findings(plan, read_preflight_facts(self.clients, plan))
+        return plan.with_findings(problems, warnings)
 
     def _prepare(self, plan: Plan) -> tuple[RenderedTemplates, dict[str, Any], str]:
         if plan.blocked:

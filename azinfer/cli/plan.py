@@ -30,7 +30,7 @@ def _inventory(args: argparse.Namespace, *, offline_default: bool) -> Inventory 
     if args.inventory:
         return InMemoryInventory.load(args.inventory)
     if args.offline or offline_default:
-        return InMemoryInventory()
+        return InMemoryInventory(offline=True)
     return None
 
 

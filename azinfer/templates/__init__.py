@@ -35,7 +35,7 @@ def rendered_parameters(plan: Plan) -> dict[str, Any]:
     same name from the resource group id).
     """
     inputs = plan.inputs
-    values = inputs.parameters.to_parameters()
+    values = plan.parameters.to_parameters()
     for kind, resolved in inputs.names.items():
         values[kind.parameter] = {"value": None if resolved.source is Source.DEFAULT else resolved.value}
     values["location"] = {"value": inputs.location.value}

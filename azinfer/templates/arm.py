@@ -17,17 +17,16 @@ from typing import Any
 
 from azinfer.names import DEFAULT_PREFIXES, ResourceKind
 from azinfer.plan import Action, Plan
-from azinfer.project import InferenceParameters
 from azinfer.templates.resources import (
     API_KEY_SECRET,
     FILE_SERVICE,
     GPU_SPECS,
-    PROBES,
     SHARE_VOLUME,
     SPECS,
     TAGS,
     Probe,
     ResourceSpec,
+    probes_for,
 )
 
 __all__ = ["arm_template", "template_parameters", "PARAMETER_DOCS"]
@@ -52,15 +51,15 @@ PARAMETER_DOCS = {
 }
 
 
-def template_parameters() -> dict[str, Any]:
-    """The template's ``parameters`` section (types, defaults, allowed values)."""
-    defaults = InferenceParameters()
+def template_parameters(plan: Plan) -> dict[str, Any]:
+    """The template's ``parameters`` section (types, the plan's values as defaults, allowed values)."""
+    defaults = plan.parameters
 
     def p(kind: str, doc_key: str, **extra: Any) -> dict[str, Any]:
         return {"type": kind, **extra, "metadata": {"description": PARAMETER_DOCS[doc_key]}}
 
     section: dict[str, Any] = {
-        "defaultCommands": p("array", "defaultCommands", defaultValue=list(defaults.default_commands)),
+        "defaultCommands": p("array", "defaultCommands", defaultValue=list(plan.start.commands)),
         "maximumInstanceCount": p("int", "maximumInstanceCount", defaultValue=defaults.maximum_instance_count, minValue=1),
         "location": p("string", "location", nullable=True),
     }
@@ -68,7 +67,7 @@ def template_parameters() -> dict[str, Any]:
         section[kind.parameter] = p("string", kind.parameter, nullable=True)
     section.update(
         gpuProfileType=p(
-            "string", "gpuProfileType", defaultValue=defaults.gpu_profile_type.value,
+            "string", "gpuProfileType", defaultValue=plan.gpu.profile_type.value.value,
             allowedValues=[t.value for t in GPU_SPECS],
         ),
         minReplicas=p("int", "minReplicas", nullable=True, minValue=0),
@@ -113,11 +112,15 @@ def _variables(plan: Plan) -> dict[str, Any]:
     variables["shareFullName"] = "[format('{0}/default/{1}', variables('storageName'), variables('shareName'))]"
     variables["gpuProfiles"] = gpu_profiles
     variables["gpu"] = "[variables('gpuProfiles')[parameters('gpuProfileType')]]"
-    if plan.action(ResourceKind.ENVIRONMENT) is Action.REUSE:
-        # The reused environment's own profile of that type, found by the planner.
+    if plan.action(ResourceKind.ENVIRONMENT) is not Action.CREATE:
+        # The existing environment's own profile of that type, found (or added) by the planner.
         variables["gpuProfileName"] = plan.gpu_profile_name
     else:
         variables["gpuProfileName"] = "[variables('gpu').name]"
+    if plan.action(ResourceKind.ENVIRONMENT) is Action.UPDATE:
+        # An existing environment keeps every profile it has (plus the serverless GPU profile added).
+        variables["workloadProfiles"] = [p.to_json() for p in plan.gpu.environment_profiles()]
+        return _finish_variables(variables)
     # Serverless GPU profiles have no node counts; dedicated ones scale between 0 and maximumInstanceCount.
     variables["workloadProfiles"] = (
         "[createArray(createObject('name', 'Consumption', 'workloadProfileType', 'Consumption'), "
@@ -126,6 +129,10 @@ def _variables(plan: Plan) -> dict[str, Any]:
         "createObject('name', variables('gpu').name, 'workloadProfileType', parameters('gpuProfileType'), "
         "'minimumCount', 0, 'maximumCount', parameters('maximumInstanceCount'))))]"
     )
+    return _finish_variables(variables)
+
+
+def _finish_variables(variables: dict[str, Any]) -> dict[str, Any]:
     variables["minReplicas"] = "[coalesce(parameters('minReplicas'), if(variables('gpu').serverless, 0, 1))]"
     variables["useApiKey"] = "[equals(parameters('authentication'), 'apiKey')]"
     return variables
@@ -240,7 +247,9 @@ def _environment_storage(plan: Plan) -> dict[str, Any]:
 
 
 def _probe(probe: Probe) -> dict[str, Any]:
-    return {"type": probe.type, "httpGet": {"path": probe.path, "port": "[parameters('targetPort')]"}, **probe.timing}
+    port = "[parameters('targetPort')]"
+    check = {"tcpSocket": {"port": port}} if probe.path is None else {"httpGet": {"path": probe.path, "port": port}}
+    return {"type": probe.type, **check, **probe.timing}
 
 
 def _container_app(plan: Plan) -> dict[str, Any]:
@@ -273,7 +282,7 @@ def _container_app(plan: Plan) -> dict[str, Any]:
                             f"'secretRef', '{API_KEY_SECRET}')), createArray(createObject('name', "
                             "'AZINFER_INSECURE_NO_AUTH', 'value', 'true'))))]",
                             "resources": {"cpu": "[variables('gpu').cpu]", "memory": "[variables('gpu').memory]"},
-                            "probes": [_probe(probe) for probe in PROBES],
+                            "probes": [_probe(probe) for probe in probes_for(plan.start.serves_azinfer)],
                             "volumeMounts": [{"volumeName": SHARE_VOLUME, "mountPath": "/mount"}],
                         }
                     ],
@@ -350,7 +359,7 @@ def arm_template(plan: Plan) -> dict[str, Any]:
                 ],
             },
         },
-        "parameters": template_parameters(),
+        "parameters": template_parameters(plan),
         "variables": _variables(plan),
         "resources": resources,
         "outputs": {

@@ -8,16 +8,15 @@ from typing import Any
 from azinfer.errors import PlanBlockedError
 from azinfer.names import DEFAULT_PREFIXES, ResourceKind
 from azinfer.plan import Action, Plan
-from azinfer.project import InferenceParameters
 from azinfer.templates.arm import PARAMETER_DOCS, existing_references
 from azinfer.templates.resources import (
     API_KEY_SECRET,
     FILE_SERVICE,
     GPU_SPECS,
-    PROBES,
     SHARE_VOLUME,
     SPECS,
     TAGS,
+    probes_for,
 )
 
 __all__ = ["bicep_template", "bicep_string"]
@@ -56,7 +55,7 @@ def bicep_template(plan: Plan) -> str:
     by_kind = {kind: SPECS[kind] for kind in ResourceKind}
     text: str = _environment().get_template("inference.bicep.j2").render(
         plan=plan,
-        defaults=InferenceParameters(),
+        defaults=plan.parameters,
         docs={k: v.replace("'", "\\'") for k, v in PARAMETER_DOCS.items()},
         kinds=list(ResourceKind),
         specs={kind.value: spec for kind, spec in by_kind.items()} | by_kind,
@@ -67,7 +66,7 @@ def bicep_template(plan: Plan) -> str:
         reuse={kind.value: plan.action(kind) is Action.REUSE for kind in ResourceKind},
         existing={kind.value: by_kind[kind] in existing for kind in ResourceKind} | {"fileService": FILE_SERVICE in existing},
         tags=TAGS,
-        probes=PROBES,
+        probes=probes_for(plan.start.serves_azinfer),
         api_key_secret=API_KEY_SECRET,
         share_volume=SHARE_VOLUME,
     )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from azinfer.names import ResourceKind
 from azinfer.project import GPU_SPECS, GpuSpec
 
-__all__ = ["ResourceSpec", "SPECS", "FILE_SERVICE", "GpuSpec", "GPU_SPECS", "API_KEY_SECRET", "SHARE_VOLUME", "TAGS", "Probe", "PROBES"]
+__all__ = ["ResourceSpec", "SPECS", "FILE_SERVICE", "GpuSpec", "GPU_SPECS", "API_KEY_SECRET", "SHARE_VOLUME", "TAGS", "Probe", "PROBES", "PORT_PROBES", "probes_for"]
 
 
 @dataclass(frozen=True)
@@ -58,10 +58,10 @@ TAGS: Mapping[str, str] = {"managed-by": "azinfer", "azinfer-role": "inference"}
 
 @dataclass(frozen=True)
 class Probe:
-    """A container probe on the server's port."""
+    """A container probe on the server's port: an HTTP GET of ``path``, or a TCP connect when ``path`` is ``None``."""
 
     type: str
-    path: str
+    path: str | None
     timing: Mapping[str, int]
 
 
@@ -74,3 +74,16 @@ PROBES: tuple[Probe, ...] = (
     Probe("Liveness", "/health", {"periodSeconds": 30, "failureThreshold": 3}),
     Probe("Readiness", "/ready", {"periodSeconds": 10, "failureThreshold": 3}),
 )
+
+# A start command the user wrote: azinfer knows only its port. Startup allows 40 minutes
+# (ACA's largest period and threshold) because such commands often install packages first.
+PORT_PROBES: tuple[Probe, ...] = (
+    Probe("Startup", None, {"initialDelaySeconds": 10, "periodSeconds": 240, "failureThreshold": 10}),
+    Probe("Liveness", None, {"periodSeconds": 30, "failureThreshold": 3}),
+    Probe("Readiness", None, {"periodSeconds": 10, "failureThreshold": 3}),
+)
+
+
+def probes_for(serves_azinfer: bool) -> tuple[Probe, ...]:
+    """The probes that fit the start command: azinfer's routes, or the port of the user's server."""
+    return PROBES if serves_azinfer else PORT_PROBES

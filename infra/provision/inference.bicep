@@ -38,7 +38,7 @@ param acaAppName string?
   'Consumption-GPU-NC24-A100'
   'Consumption-GPU-NC8as-T4'
 ])
-param gpuProfileType string = 'NC24-A100'
+param gpuProfileType string = 'Consumption-GPU-NC24-A100'
 
 @description('Minimum replicas; null means 1 on a dedicated profile, 0 on a serverless one.')
 @minValue(0)

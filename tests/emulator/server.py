@@ -550,40 +550,72 @@ class ArmEmulator:
         } for name, cat, cores, mem, gpus, display in rows]
 
     def _location_usages(self, sub: str, location: str) -> list[dict[str, Any]]:
+        """``locations/{region}/usages`` as field reports show it: dedicated A100 nodes, no serverless GPU row."""
         loc = location.replace(" ", "").lower()
         envs = [r for r in self.state.list(f"/subscriptions/{sub}/", "Microsoft.App/managedEnvironments")
                 if (r.input.get("location") or "").replace(" ", "").lower() == loc]
-        # GPU quotas are counted in GPUs per subscription and region (Microsoft.App's quota types).
         dedicated_gpus = 0
         for env in envs:
             for wp in (env.input.get("properties") or {}).get("workloadProfiles") or []:
                 if str(wp.get("workloadProfileType", "")).upper().startswith("NC"):
                     dedicated_gpus += int(wp.get("minimumCount") or 0)
-        values = {"ManagedEnvironmentCount": len(envs), "ManagedEnvironmentConsumptionCores": 0,
-                  "ManagedEnvironmentGeneralPurposeCores": 0, "ManagedEnvironmentMemoryOptimizedCores": 0,
-                  "SubscriptionNCA100Gpus": dedicated_gpus, "SubscriptionConsumptionNCA100Gpus": 0,
-                  "SubscriptionConsumptionT4Gpus": 0}
+        current = {"ManagedEnvironmentCount": len(envs), "ManagedEnvironmentConsumptionCores": 0,
+                   "ManagedEnvironmentGeneralPurposeCores": 0, "ManagedEnvironmentMemoryOptimizedCores": 0,
+                   "SubscriptionDedicatedNCA100Gpus": dedicated_gpus}
         limits = {"ManagedEnvironmentCount": 50, "ManagedEnvironmentConsumptionCores": 100,
                   "ManagedEnvironmentGeneralPurposeCores": 100, "ManagedEnvironmentMemoryOptimizedCores": 100,
-                  "SubscriptionNCA100Gpus": 4, "SubscriptionConsumptionNCA100Gpus": 4,
-                  "SubscriptionConsumptionT4Gpus": 4}
-        overrides = self.location_usages.get(loc, {})
-        values.update(overrides.get("current", {}))
-        limits.update(overrides.get("limit", {}))
+                  "SubscriptionDedicatedNCA100Gpus": 4}
+        return self._usage_rows(loc, current, limits)
+
+    def _environment_usages(self, location: str) -> list[dict[str, Any]]:
+        """``managedEnvironments/{env}/usages``: the serverless GPU rows live here."""
+        current = {"ManagedEnvironmentConsumptionCores": 0, "ManagedEnvironmentConsumptionNCA100Gpus": 0,
+                   "ManagedEnvironmentConsumptionT4Gpus": 0}
+        limits = {"ManagedEnvironmentConsumptionCores": 100, "ManagedEnvironmentConsumptionNCA100Gpus": 4,
+                  "ManagedEnvironmentConsumptionT4Gpus": 4}
+        return self._usage_rows(location.replace(" ", "").lower(), current, limits)
+
+    _ENVIRONMENT_ROWS = ("ManagedEnvironmentConsumptionCores", "ManagedEnvironmentConsumptionNCA100Gpus",
+                         "ManagedEnvironmentConsumptionT4Gpus")
+
+    def _usage_rows(self, loc: str, current: dict[str, float], limits: dict[str, float]) -> list[dict[str, Any]]:
         import re
 
-        return [{"unit": "Count", "currentValue": values[k], "limit": limits.get(k, 0),
-                 "name": {"value": k, "localizedValue": re.sub(r"(?<!^)(?=[A-Z][a-z])", " ", k)}}
-                for k in values]
+        overrides = self.location_usages.get(loc, {})
+        environment_scope = "ManagedEnvironmentCount" not in current
+        for name in {*overrides.get("current", {}), *overrides.get("limit", {})}:
+            # A row the defaults lack joins the region's list, or the environment's for its rows.
+            if name in current or (name in self._ENVIRONMENT_ROWS) == environment_scope:
+                current[name] = overrides.get("current", {}).get(name, current.get(name, 0))
+                limits[name] = overrides.get("limit", {}).get(name, limits.get(name, 0))
+        rows = []
+        for name, value in current.items():
+            if name in overrides.get("remove", ()):
+                continue
+            row: dict[str, Any] = {
+                "unit": "Count", "currentValue": value, "limit": limits.get(name, 0),
+                "name": {"value": name, "localizedValue": re.sub(r"(?<!^)(?=[A-Z][a-z])", " ", name)}}
+            if name in overrides.get("not_applicable", ()):
+                row["isQuotaApplicable"] = False
+            rows.append(row)
+        return rows
 
     def set_usage(self, location: str, name: str, *, current: float | None = None,
-                  limit: float | None = None) -> None:
-        """Override one Microsoft.App usage (e.g. "SubscriptionNCA100Gpus") at a location."""
-        entry = self.location_usages.setdefault(location.replace(" ", "").lower(), {"current": {}, "limit": {}})
+                  limit: float | None = None, applicable: bool = True, present: bool = True) -> None:
+        """Override one Microsoft.App usage row at a location (``ManagedEnvironment*`` rows: every environment there).
+
+        ``applicable=False`` marks the row ``isQuotaApplicable: false``; ``present=False`` removes it.
+        """
+        entry = self.location_usages.setdefault(
+            location.replace(" ", "").lower(), {"current": {}, "limit": {}, "remove": set(), "not_applicable": set()})
         if current is not None:
             entry["current"][name] = current
         if limit is not None:
             entry["limit"][name] = limit
+        if not applicable:
+            entry["not_applicable"].add(name)
+        if not present:
+            entry["remove"].add(name)
 
     # operations ----------------------------------------------------------------------------------------------
     def _op_urls(self, op: Operation, api_version: str | None) -> tuple[str, str]:
@@ -863,7 +895,7 @@ class ArmEmulator:
         if ptype == "microsoft.app/containerapps" and low == "revisions":
             return Response(200, {"value": [self._revision_view(res, r) for r in res.extra.get("revisions", [])]})
         if ptype == "microsoft.app/managedenvironments" and low == "usages":
-            return Response(200, {"value": []})
+            return Response(200, {"value": self._environment_usages(res.input.get("location") or "")})
         # child collection: e.g. managedEnvironments/{env}/storages, fileServices/default/shares
         items = [r for r in self.state.list(res.id + "/" + last + "/")
                  if len(parse_resource_id(r.id).types) == len(parent.types) + 1]

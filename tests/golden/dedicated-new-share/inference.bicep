@@ -96,7 +96,7 @@ var gpuProfiles = {
   }
 }
 var gpu = gpuProfiles[gpuProfileType]
-// The reused environment's own profile of that type, found by the planner.
+// The existing environment's own profile of that type, found (or added) by the planner.
 var gpuProfileName = 'GPU'
 // Serverless GPU profiles have no node counts; dedicated ones scale between 0 and maximumInstanceCount.
 var workloadProfiles = [

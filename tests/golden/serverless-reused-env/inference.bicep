@@ -38,7 +38,7 @@ param acaAppName string?
   'Consumption-GPU-NC24-A100'
   'Consumption-GPU-NC8as-T4'
 ])
-param gpuProfileType string = 'NC24-A100'
+param gpuProfileType string = 'Consumption-GPU-NC24-A100'
 
 @description('Minimum replicas; null means 1 on a dedicated profile, 0 on a serverless one.')
 @minValue(0)
@@ -61,7 +61,7 @@ param targetPort int = 7860
   'apiKey'
   'none'
 ])
-param authentication string = 'apiKey'
+param authentication string = 'none'
 
 @description('The API key (a Container Apps secret). Pass it at deployment; never put it in a file.')
 @secure()
@@ -96,7 +96,7 @@ var gpuProfiles = {
   }
 }
 var gpu = gpuProfiles[gpuProfileType]
-// The reused environment's own profile of that type, found by the planner.
+// The existing environment's own profile of that type, found (or added) by the planner.
 var gpuProfileName = 'a100'
 // Serverless GPU profiles have no node counts; dedicated ones scale between 0 and maximumInstanceCount.
 var workloadProfiles = [

@@ -38,7 +38,7 @@ param acaAppName string?
   'Consumption-GPU-NC24-A100'
   'Consumption-GPU-NC8as-T4'
 ])
-param gpuProfileType string = 'NC24-A100'
+param gpuProfileType string = 'Consumption-GPU-NC8as-T4'
 
 @description('Minimum replicas; null means 1 on a dedicated profile, 0 on a serverless one.')
 @minValue(0)
@@ -46,7 +46,7 @@ param minReplicas int?
 
 @description('Maximum replicas.')
 @minValue(1)
-param maxReplicas int = 1
+param maxReplicas int = 2
 
 @description('Container image.')
 param image string = 'docker.io/pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime'
