@@ -230,7 +230,8 @@ def _share_error(exc: Exception, share: Any) -> SyncError:
     if isinstance(exc, ResourceNotFoundError) and "share" in str(getattr(exc, "error_code", "") or "").lower():
         return SyncError(f"file share {name!r} does not exist; run 'azinfer provision' first")
     reason = getattr(exc, "reason", None) or getattr(exc, "message", None) or type(exc).__name__
-    return SyncError(f"file share {name!r}: {str(reason).splitlines()[0]}; run deploy again")
+    url = getattr(share, "url", "")
+    return SyncError(f"file share {name!r} ({url}): {str(reason).strip().splitlines()[0]}; run deploy again")
 
 
 class ShareSync:
@@ -331,7 +332,7 @@ class ShareSync:
         :param owned_whole: roots whose other files are deleted even without ``delete``.
         :raises SyncError: when the share cannot be read.
         """
-        from azure.core.exceptions import HttpResponseError
+        from azure.core.exceptions import AzureError as SdkError
 
         roots = tuple(sorted(set(roots)))
         outside = [p for p in files if not _below(p, roots)]
@@ -342,7 +343,7 @@ class ShareSync:
             with ThreadPoolExecutor(self._workers) as pool:
                 same = dict(zip(files, pool.map(
                     lambda f: f.path in remote and self._same(f, remote[f.path]), files.values())))
-        except HttpResponseError as exc:
+        except SdkError as exc:
             raise _share_error(exc, self._share) from None
         upload = tuple(f for p, f in sorted(files.items()) if not same[p])
         unchanged = tuple(sorted(p for p, s in same.items() if s))
@@ -401,7 +402,8 @@ class ShareSync:
         :raises SyncError: when a local file vanished or the share refused a write (the next run continues).
         :raises SyncInterrupted: on Ctrl-C (the next run continues).
         """
-        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+        from azure.core.exceptions import AzureError as SdkError
+        from azure.core.exceptions import ResourceNotFoundError
 
         manifest = self.manifest()
         before = json.dumps(manifest, sort_keys=True)
@@ -432,7 +434,7 @@ class ShareSync:
             except KeyboardInterrupt:
                 raise SyncInterrupted(f"stopped after uploading {len(uploaded)} of {len(plan.upload)} file(s); "
                                       "run deploy again to upload the rest") from None
-            except HttpResponseError as exc:
+            except SdkError as exc:
                 raise _share_error(exc, self._share) from None
         finally:
             if json.dumps(manifest, sort_keys=True) != before:
