@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from azure_support import arm_writes, azure_project, make_project
+from tests.emulator.containerapps import ReplicaStart
 
 from azinfer import AzurePermissionError
 from azinfer.azure import ReadyTimeout, SyncError, SyncInterrupted, TeardownAction
@@ -18,7 +19,6 @@ from azinfer.errors import AzureError
 from azinfer.names import ResourceKind
 from azinfer.project import INFERENCE_CONFIG
 from tests.emulator import ArmEmulator, FinetuningGroup, seed_finetuning_group
-from tests.emulator.containerapps import ReplicaStart
 
 USER_COMMANDS = ["cd /mount/inference", "python3 ./my_server.py --port 7860"]
 
