@@ -1,13 +1,18 @@
 """An Azure Resource Manager emulator for azinfer's tests.
 
 HTTPS on 127.0.0.1 (a ``trustme`` CA), stateful, driven through the real Azure
-SDK clients and the real azure-identity credential flow.  See
-:class:`~.server.ArmEmulator` and :func:`~.fixtures.seed_finetuning_group`.
+SDK clients and the real azure-identity credential flow: ARM and Entra ID, the
+Azure Files data plane, Container Apps' revisions, replicas, log stream and
+ingress.  See :class:`~.server.ArmEmulator`, :func:`~.fixtures.seed_finetuning_group`
+and ``README.md``; ``python -m tests.emulator`` runs it on its own.
 """
 
+from .containerapps import ReplicaStart
 from .expressions import ExpressionError, Unknown
 from .faults import Fault, FaultSet
+from .fileshare import ShareData, StorageError
 from .fixtures import FinetuningGroup, seed_finetuning_group
+from .logstream import StreamSettings
 from .server import ArmEmulator, ArmError, Request, RequestRecord, Response
 from .state import Resource, State, parse_resource_id
 
@@ -18,11 +23,15 @@ __all__ = [
     "Fault",
     "FaultSet",
     "FinetuningGroup",
+    "ReplicaStart",
     "Request",
     "RequestRecord",
     "Resource",
     "Response",
+    "ShareData",
     "State",
+    "StorageError",
+    "StreamSettings",
     "Unknown",
     "parse_resource_id",
     "seed_finetuning_group",

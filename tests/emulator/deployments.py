@@ -125,7 +125,7 @@ def _duration(seconds: float) -> str:
 class _DeployContext(Context):
     """Expression context of one deployment run (mode 'apply', 'validate' or 'whatif')."""
 
-    def __init__(self, engine: "DeploymentEngine", dep: Deployment, mode: str) -> None:
+    def __init__(self, engine: DeploymentEngine, dep: Deployment, mode: str) -> None:
         group = engine.emu.state.resource_group(dep.subscription, dep.resource_group) or {}
         super().__init__({}, dep.template.get("variables") or {}, subscription_id=dep.subscription,
                          resource_group=group.get("name", dep.resource_group),
@@ -214,7 +214,7 @@ class _DeployContext(Context):
         raise ExpressionError(f"The action '{action}' on '{res.type}' is not supported by the emulator.")
 
 
-def _record(emu: "ArmEmulator", method: str, path: str, api_version: str | None, body: Any, status: int,
+def _record(emu: ArmEmulator, method: str, path: str, api_version: str | None, body: Any, status: int,
             deployment: str):
     from .server import RequestRecord
 
@@ -240,7 +240,7 @@ def _param_type_ok(ptype: str, value: Any) -> bool:
 
 
 class DeploymentEngine:
-    def __init__(self, emu: "ArmEmulator") -> None:
+    def __init__(self, emu: ArmEmulator) -> None:
         self.emu = emu
 
     # ---------------------------------------------------------------------------------------------
@@ -272,7 +272,7 @@ class DeploymentEngine:
                           template_hash=str(int(hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:15], 16)))
 
     # routing ---------------------------------------------------------------------------------------
-    def route(self, req: "Request", sub: str, rg: str, tail: list[str]) -> "Response":
+    def route(self, req: Request, sub: str, rg: str, tail: list[str]) -> Response:
         from .server import ArmError, Response
 
         low = [t.lower() for t in tail]
@@ -329,7 +329,7 @@ class DeploymentEngine:
             return Response(200, copy.deepcopy(op))
         raise ArmError(404, "NotFound", f"No route for '{req.path}'.")
 
-    def _body(self, req: "Request") -> dict:
+    def _body(self, req: Request) -> dict:
         from .server import ArmError
 
         body = req.json()
@@ -337,7 +337,7 @@ class DeploymentEngine:
             raise ArmError(400, "InvalidRequestContent", "The request content must have 'properties'.")
         return body["properties"]
 
-    def _prepare(self, req: "Request", sub: str, rg: str, name: str, mode: str) -> tuple[Deployment, _DeployContext]:
+    def _prepare(self, req: Request, sub: str, rg: str, name: str, mode: str) -> tuple[Deployment, _DeployContext]:
         from .server import ArmError
 
         try:
@@ -361,7 +361,7 @@ class DeploymentEngine:
             raise ArmError(400, "InvalidTemplate", f"Deployment template validation failed: '{exc}'.") from None
         return dep, ctx
 
-    def _put(self, req: "Request", sub: str, rg: str, name: str, existing: Deployment | None) -> "Response":
+    def _put(self, req: Request, sub: str, rg: str, name: str, existing: Deployment | None) -> Response:
         from .server import ArmError, Response
 
         if existing is not None and existing.active:
@@ -386,7 +386,7 @@ class DeploymentEngine:
         headers = self.emu.lro_headers(dep.op, req, location=False)
         return Response(201 if existing is None else 200, dep.view(), headers)
 
-    def _validate(self, req: "Request", sub: str, rg: str, name: str) -> "Response":
+    def _validate(self, req: Request, sub: str, rg: str, name: str) -> Response:
         from .server import Response
 
         dep, ctx = self._prepare(req, sub, rg, name, "validate")
@@ -399,7 +399,7 @@ class DeploymentEngine:
         view["properties"]["validatedResources"] = resources
         return Response(200, view)
 
-    def _what_if(self, req: "Request", sub: str, rg: str, name: str) -> "Response":
+    def _what_if(self, req: Request, sub: str, rg: str, name: str) -> Response:
         from .server import Response
 
         dep, ctx = self._prepare(req, sub, rg, name, "whatif")

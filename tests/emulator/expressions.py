@@ -20,8 +20,9 @@ import base64
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 __all__ = [
     "ExpressionError",
@@ -334,7 +335,7 @@ class Context:
     def utc_now(self, fmt: str | None) -> str:
         import datetime as _dt
 
-        now = _dt.datetime.now(_dt.timezone.utc)
+        now = _dt.datetime.now(_dt.UTC)
         if fmt in (None, "", "u"):
             return now.strftime("%Y%m%dT%H%M%SZ")
         mapping = [("yyyy", "%Y"), ("MM", "%m"), ("dd", "%d"), ("HH", "%H"), ("mm", "%M"), ("ss", "%S")]

@@ -49,7 +49,7 @@ class FinetuningGroup:
                                         "environment", "environment_storage", "job")}
 
 
-def seed_finetuning_group(emu: "ArmEmulator", subscription_id: str | None = None, resource_group: str = "rg-finetune",
+def seed_finetuning_group(emu: ArmEmulator, subscription_id: str | None = None, resource_group: str = "rg-finetune",
                           location: str = "eastus", *, gpu_maximum_count: int = 1,
                           allow_shared_key_access: bool = True, timeout: int = 10800,
                           workload_profiles: list[dict] | None = None) -> FinetuningGroup:

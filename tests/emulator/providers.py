@@ -13,12 +13,12 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
-import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from .state import Resource, ResourceId, deep_merge
 
@@ -26,7 +26,7 @@ __all__ = ["TypeSpec", "spec_for", "make_resource", "storage_keys", "workspace_k
 
 
 def iso_now(ts: float | None = None) -> str:
-    dt = datetime.fromtimestamp(ts if ts is not None else time.time(), tz=timezone.utc)
+    dt = datetime.fromtimestamp(ts if ts is not None else time.time(), tz=UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
 
 
@@ -76,7 +76,7 @@ def _storage_account(rid: ResourceId, body: dict, old: Resource | None, emu: Any
                 "blob": f"https://{n}.blob.core.windows.net/",
                 "queue": f"https://{n}.queue.core.windows.net/",
                 "table": f"https://{n}.table.core.windows.net/",
-                "file": f"https://{n}.file.core.windows.net/",
+                "file": emu.file_endpoint(n),  # served by the emulator (path-style on loopback)
                 "dfs": f"https://{n}.dfs.core.windows.net/",
                 "web": f"https://{n}.z13.web.core.windows.net/",
             },
@@ -121,18 +121,16 @@ def _managed_env(rid: ResourceId, body: dict, old: Resource | None, emu: Any) ->
             "provisioningState": "Succeeded",
             "defaultDomain": f"{rid.name}-{word[:8]}.{loc}.azurecontainerapps.io",
             "staticIp": f"20.{int(word[8:10], 16)}.{int(word[10:12], 16)}.{int(word[12:14], 16)}",
-            "eventStreamEndpoint": f"https://{loc}.azurecontainerapps.dev/subscriptions/{rid.subscription}"
+            "eventStreamEndpoint": f"{_stream_base(emu, loc)}/subscriptions/{rid.subscription}"
             f"/resourceGroups/{rid.resource_group}/managedEnvironments/{rid.name}/eventstream",
             "customDomainConfiguration": {"customDomainVerificationId": word[:64].upper()},
         }
     }
 
 
-def _revision_suffix(body: dict) -> str:
-    template = _props(body).get("template") or {}
-    if template.get("revisionSuffix"):
-        return template["revisionSuffix"]
-    return _h(json.dumps(template, sort_keys=True)).hex()[:7]
+def _stream_base(emu: Any, location: str) -> str:
+    """Where the log stream answers: the emulator's listener (on Azure ``https://{region}.azurecontainerapps.dev``)."""
+    return emu.logstream_url or f"https://{location}.azurecontainerapps.dev"
 
 
 def _container_app(rid: ResourceId, body: dict, old: Resource | None, emu: Any) -> dict:
@@ -140,23 +138,25 @@ def _container_app(rid: ResourceId, body: dict, old: Resource | None, emu: Any) 
     env_id = props.get("managedEnvironmentId") or props.get("environmentId") or ""
     env = emu.state.get(env_id) if env_id else None
     domain = env.view()["properties"].get("defaultDomain") if env else "unknown.eastus.azurecontainerapps.io"
-    revision = f"{rid.name}--{_revision_suffix(body)}"
+    location = (body.get("location") or "eastus").replace(" ", "").lower()
+    revision = emu.apps.revision_name(rid, props.get("template") or {}, old)
     computed_props: dict[str, Any] = {
         "provisioningState": "Succeeded",
-        "runningStatus": "Running",
         "managedEnvironmentId": env_id,
         "environmentId": env_id,
         "latestRevisionName": revision,
-        "latestReadyRevisionName": revision,
         "latestRevisionFqdn": f"{revision}.{domain}",
         "customDomainVerificationId": _h(str(rid)).hex().upper(),
         "outboundIpAddresses": ["20.1.2.3"],
-        "eventStreamEndpoint": f"https://eastus.azurecontainerapps.dev/containerApps/{rid.name}/eventstream",
+        "eventStreamEndpoint": f"{_stream_base(emu, location)}/subscriptions/{rid.subscription}"
+                               f"/resourceGroups/{rid.resource_group}/containerApps/{rid.name}/eventstream",
     }
     ingress = (props.get("configuration") or {}).get("ingress")
     if ingress:
+        # external ingress answers on its own loopback listener; internal ingress is not reachable from outside
         external = ingress.get("external", False)
-        fqdn = f"{rid.name}.{domain}" if external else f"{rid.name}.internal.{domain}"
+        host = emu.apps.ingress_host(str(old.id if old else rid)) if external else None
+        fqdn = host or (f"{rid.name}.{domain}" if external else f"{rid.name}.internal.{domain}")
         computed_props["configuration"] = {"ingress": {"fqdn": fqdn}}
     return {"properties": computed_props}
 

@@ -1,11 +1,19 @@
-"""The ARM emulator: an HTTPS server on 127.0.0.1 and the :class:`ArmEmulator` test API.
+"""The ARM emulator: HTTPS servers on 127.0.0.1 and the :class:`ArmEmulator` test API.
 
-The server is the standard library's threading HTTP server behind TLS (a
-``trustme`` CA); it starts in milliseconds and stops cleanly.  Every request
-goes through :meth:`ArmEmulator.dispatch`, which logs it, applies faults and
-routes it: Entra ID (token endpoint and metadata), ARM (subscriptions,
-resource groups, resources of the types in :mod:`.providers`, asynchronous
-operations, deployments) and ``/_emulator`` (admin).
+Each server is the standard library's threading HTTP server behind TLS (a
+``trustme`` CA, one certificate for ``127.0.0.1`` and ``localhost``); they start
+in milliseconds and stop cleanly.  One listener per service, as Azure has one
+host per service:
+
+* ``emu.url``: Entra ID (token endpoint and metadata), ARM (subscriptions,
+  resource groups, resources of the types in :mod:`.providers`, asynchronous
+  operations, deployments, revisions and replicas) and ``/_emulator`` (admin);
+* ``emu.file_url``: the Azure Files data plane (:mod:`.fileshare`), path-style;
+* ``emu.logstream_url``: Container Apps' log stream (:mod:`.containerapps`);
+* one listener per container app with external ingress (its ``fqdn``).
+
+Every request goes through :meth:`ArmEmulator.dispatch`, which logs it,
+applies latency and faults and routes it to its service.
 """
 
 from __future__ import annotations
@@ -21,14 +29,18 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator
-from urllib.parse import parse_qsl, urlsplit
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from . import providers
 from .auth import Identity
+from .containerapps import ContainerAppsRuntime
 from .faults import FaultSet
+from .fileshare import FileService, ShareData, StorageError, error_headers
+from .logstream import StreamAborted
 from .state import Operation, Resource, State, parse_resource_id
 
 __all__ = ["ArmEmulator", "ArmError", "Request", "Response", "RequestRecord"]
@@ -36,7 +48,8 @@ __all__ = ["ArmEmulator", "ArmError", "Request", "Response", "RequestRecord"]
 DEFAULT_SUBSCRIPTION = "00000000-0000-4000-8000-00000000000a"
 
 # Read-only POST actions: they read secrets but change nothing.
-READ_ACTIONS = {"listkeys", "sharedkeys", "listsecrets", "validate", "whatif", "checknameavailability"}
+READ_ACTIONS = {"listkeys", "sharedkeys", "listsecrets", "validate", "whatif", "checknameavailability",
+                "getauthtoken"}
 
 
 class ArmError(Exception):
@@ -56,10 +69,13 @@ class ArmError(Exception):
 @dataclass
 class Request:
     method: str
-    path: str
-    query: dict[str, str]
+    path: str  # as sent, percent-encoded
+    query: dict[str, str]  # lower-case names, decoded values
     headers: dict[str, str]  # lower-case names
     body: bytes
+    raw_query: str = ""
+    service: str = "arm"  # the listener: arm | file | logstream | ingress
+    target: str | None = None  # ingress: the app's resource id
 
     @property
     def api_version(self) -> str | None:
@@ -77,15 +93,21 @@ class Request:
 @dataclass
 class Response:
     status: int = 200
-    body: Any = None  # dict/list -> JSON; bytes -> as is; None -> empty
-    headers: dict[str, str] = field(default_factory=dict)
+    body: Any = None  # dict/list -> JSON; bytes -> as is (Content-Type from headers); None -> empty
+    headers: dict[str, str] = field(default_factory=dict)  # a Content-Length here wins (HEAD)
     reset: bool = False
+    stream: Iterator[bytes] | None = None  # a chunked body, written as produced
 
 
 @dataclass
 class RequestRecord:
     """One request the emulator saw (``source="http"``) or one write ARM made inside a deployment
-    (``source="deployment:<name>"``)."""
+    (``source="deployment:<name>"``).
+
+    ``service`` names the listener (arm, file, logstream, ingress).  File-service
+    records keep the decoded path (``/{account}/{share}/dir/file``) and ``body=None``
+    (``size`` is the body's length in bytes).
+    """
 
     method: str
     path: str
@@ -96,6 +118,8 @@ class RequestRecord:
     status: int | None = None
     source: str = "http"
     time: float = field(default_factory=time.time)
+    service: str = "arm"
+    size: int = 0
 
     @property
     def is_write(self) -> bool:
@@ -146,15 +170,15 @@ class _Handler(BaseHTTPRequestHandler):
             query={k.lower(): v for k, v in parse_qsl(parts.query, keep_blank_values=True)},
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,
+            raw_query=parts.query,
+            service=self.server.service,
+            target=self.server.target,
         )
         resp = emu.dispatch(req)
         if resp.reset:
-            with contextlib.suppress(OSError):
-                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.close_connection = True
-            with contextlib.suppress(OSError):
-                self.connection.close()
+            self._hang_up(reset=True)
             return
+        headers = {k.lower(): (k, v) for k, v in resp.headers.items()}
         if isinstance(resp.body, (dict, list)):
             data = json.dumps(resp.body).encode()
             ctype = "application/json; charset=utf-8"
@@ -163,16 +187,47 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             data, ctype = b"", None
         self.send_response(resp.status)
-        if ctype and data:
+        if ctype and (data or resp.stream is not None) and "content-type" not in headers:
             self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
+        if resp.stream is not None:
+            self.send_header("Transfer-Encoding", "chunked")
+        elif "content-length" not in headers:
+            self.send_header("Content-Length", str(len(data)))
         self.send_header("x-ms-request-id", str(uuid.uuid4()))
         self.send_header("x-ms-correlation-request-id", req.headers.get("x-ms-client-request-id", str(uuid.uuid4())))
-        for k, v in resp.headers.items():
-            self.send_header(k, v)
+        if req.service == "file":
+            self.send_header("x-ms-version", req.headers.get("x-ms-version", "2026-10-06"))
+            self.send_header("Date", self.date_time_string())
+        for name, value in headers.values():
+            self.send_header(name, value)
         self.end_headers()
-        if req.method != "HEAD":
+        if resp.stream is not None:
+            self._write_stream(resp.stream)
+        elif req.method != "HEAD":
             self.wfile.write(data)
+
+    def _write_stream(self, stream: Iterator[bytes]) -> None:
+        try:
+            for chunk in stream:
+                if chunk:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            self.wfile.write(b"0\r\n\r\n")
+        except StreamAborted:
+            self._hang_up(reset=False)
+        except OSError:  # the client went away
+            self.close_connection = True
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+
+    def _hang_up(self, *, reset: bool) -> None:
+        if reset:
+            with contextlib.suppress(OSError):
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.close()
 
     do_GET = do_PUT = do_POST = do_PATCH = do_DELETE = do_HEAD = _serve
 
@@ -181,6 +236,8 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    service = "arm"
+    target: str | None = None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -195,10 +252,13 @@ class ArmEmulator:
             emu.add_resource_group(sub, "rg", "eastus")
             client = ContainerAppsAPIClient(emu.credential(), sub, base_url=emu.url,
                                             connection_verify=emu.ca_path)
+
+    ``port``: the ARM listener's port (0: any free one); the other listeners always take free ports.
     """
 
     def __init__(self, *, latency: float = 0.0, lro_polls: int = 1, retry_after: int = 0,
-                 require_auth: bool = True, subscription_id: str = DEFAULT_SUBSCRIPTION) -> None:
+                 require_auth: bool = True, subscription_id: str = DEFAULT_SUBSCRIPTION, port: int = 0) -> None:
+        self.port = port
         self.latency = latency
         self.lro_polls = lro_polls
         self.retry_after = retry_after
@@ -213,19 +273,24 @@ class ArmEmulator:
         self.location_profile_types: dict[str, set[str]] = {}
         self._log: list[RequestRecord] = []
         self._log_lock = threading.Lock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._servers: list[_Server] = []
+        self._ssl: ssl.SSLContext | None = None
         self._tmp: tempfile.TemporaryDirectory | None = None
+        self.stopping = threading.Event()
         self.ca_path = ""
         self.url = ""
+        self.file_url = ""
+        self.logstream_url = ""
         from .deployments import DeploymentEngine
 
         self.deployments = DeploymentEngine(self)
+        self.fileservice = FileService(self)
+        self.apps = ContainerAppsRuntime(self)
 
     # lifecycle ----------------------------------------------------------------------------------
     @classmethod
     @contextlib.contextmanager
-    def start(cls, **kwargs: Any) -> Iterator["ArmEmulator"]:
+    def start(cls, **kwargs: Any) -> Iterator[ArmEmulator]:
         emu = cls(**kwargs)
         emu.serve()
         try:
@@ -245,31 +310,51 @@ class ArmEmulator:
             cls._CA_CACHE = (ca, ca.issue_cert("127.0.0.1", "localhost"))
         return cls._CA_CACHE
 
-    def serve(self) -> "ArmEmulator":
+    def serve(self) -> ArmEmulator:
         ca, cert = self._ca()
         self._tmp = tempfile.TemporaryDirectory(prefix="armemu-")
         self.ca_path = os.path.join(self._tmp.name, "ca.pem")
         ca.cert_pem.write_to_path(self.ca_path)
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         cert.configure_cert(ctx)
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.ssl_context = ctx
-        server.emulator = self
-        self._server = server
-        self.url = f"https://127.0.0.1:{server.server_address[1]}"
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="arm-emulator", daemon=True)
-        self._thread.start()
+        self._ssl = ctx
+        self.stopping.clear()
+        self.url = self._url(self.listen("arm", port=self.port))
+        self.file_url = self._url(self.listen("file"))
+        self.logstream_url = self._url(self.listen("logstream"))
         return self
 
+    @staticmethod
+    def _url(server: _Server | None) -> str:
+        assert server is not None
+        return f"https://127.0.0.1:{server.server_address[1]}"
+
+    def listen(self, service: str, *, target: str | None = None, port: int = 0) -> _Server | None:
+        """Start one more HTTPS listener for a service (None when the emulator is not serving)."""
+        if self._ssl is None:
+            return None
+        server = _Server(("127.0.0.1", port), _Handler)
+        server.ssl_context = self._ssl
+        server.emulator = self
+        server.service, server.target = service, target
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                         name=f"arm-emulator-{service}", daemon=True).start()
+        self._servers.append(server)
+        return server
+
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        """Stop every listener; open log streams end."""
+        self.stopping.set()
+        self.apps.close()
+        stoppers = [threading.Thread(target=server.shutdown) for server in self._servers]
+        for thread in stoppers:  # in parallel: each waits up to one poll interval
+            thread.start()
+        for thread in stoppers:
+            thread.join()
+        for server in self._servers:
+            server.server_close()
+        self._servers.clear()
+        self._ssl = None
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
@@ -307,6 +392,46 @@ class ArmEmulator:
             "REQUESTS_CA_BUNDLE": self.ca_path,
             "SSL_CERT_FILE": self.ca_path,
         }
+
+    # Azure Files ----------------------------------------------------------------------------------
+    def file_endpoint(self, account: str) -> str:
+        """The account's ``primaryEndpoints.file``: ``https://127.0.0.1:{port}/{account}/`` (path-style)."""
+        if not self.file_url:
+            return f"https://{account}.file.core.windows.net/"
+        return f"{self.file_url}/{account}/"
+
+    def storage_client_kwargs(self, **extra: Any) -> dict[str, Any]:
+        """Keyword arguments for an ``azure-storage-file-share`` client: ``connection_verify`` and a retry
+        policy without the SDK's 15 s first backoff (``ExponentialRetry(initial_backoff=0, ...)``)."""
+        from azure.storage.fileshare import ExponentialRetry
+
+        out = {"connection_verify": self.ca_path,
+               "retry_policy": ExponentialRetry(initial_backoff=0, increment_base=0, random_jitter_range=0)}
+        out.update(extra)
+        return out
+
+    def share(self, account: str, share: str, *, create: bool = False) -> ShareData:
+        """A share's contents, to seed or inspect: ``.put(path, data, content_md5=)``, ``.mkdir(path, parents=)``,
+        ``.remove(path)``, ``.file_bytes()``, ``.directories()``, ``.files`` (lower path -> entry).
+
+        :raises KeyError: when the account or share does not exist (``create=True`` makes the share).
+        """
+        with self.state.lock:
+            return self.fileservice.share(account, share, create=create)
+
+    def files(self, account: str, share: str) -> dict[str, bytes]:
+        """Every file of a share: ``{path: bytes}``, paths as created (``dir/sub/file.txt``)."""
+        with self.state.lock:
+            return self.fileservice.share(account, share).file_bytes()
+
+    def seed_files(self, account: str, share: str, files: dict[str, bytes | str], *,
+                   content_md5: bool = False) -> None:
+        """Write files into a share (parent directories made), bypassing HTTP; ``content_md5=True`` stores
+        each file's MD5 as a client setting ``ContentSettings(content_md5=...)`` would."""
+        with self.state.lock:
+            data = self.fileservice.share(account, share)
+            for path, content in files.items():
+                data.put(path, content, content_md5=True if content_md5 else None)
 
     def ssl_context(self) -> ssl.SSLContext:
         """A client SSL context trusting the emulator's CA (for httpx and friends)."""
@@ -383,34 +508,51 @@ class ArmEmulator:
 
     # ------------------------------------------------------------------------------------------------
     def dispatch(self, req: Request) -> Response:
+        """Log the request, apply latency and faults, route it to its service."""
         body: Any
-        try:
-            body = json.loads(req.body) if req.body and req.headers.get("content-type", "").startswith("application/json") else (req.body.decode("utf-8", "replace") if req.body else None)
-        except ValueError:
-            body = req.body.decode("utf-8", "replace")
-        rec = RequestRecord(req.method, req.path, req.api_version, body, dict(req.query),
-                            dict(req.headers))
-        if not req.path.startswith("/_emulator"):
+        path = req.path
+        if req.service == "file":  # binary bodies are not kept; the decoded path is easier to match
+            path, body = unquote(req.path), None
+        else:
+            try:
+                body = json.loads(req.body) if req.body and req.headers.get("content-type", "").startswith("application/json") else (req.body.decode("utf-8", "replace") if req.body else None)
+            except ValueError:
+                body = req.body.decode("utf-8", "replace")
+        rec = RequestRecord(req.method, path, req.api_version, body, dict(req.query),
+                            dict(req.headers), service=req.service, size=len(req.body))
+        if not (req.service == "arm" and req.path.startswith("/_emulator")):
             self.record(rec)
         delay = self.latency
-        lat = self.faults.take("latency", req.method, req.path)
+        lat = self.faults.take("latency", req.method, path)
         if lat is not None:
             delay += lat.seconds
         if delay:
             time.sleep(delay)
-        if self.faults.take("reset", req.method, req.path) is not None:
+        if self.faults.take("reset", req.method, path) is not None:
             rec.status = 0
             return Response(reset=True)
-        fault = self.faults.take("http", req.method, req.path)
+        fault = self.faults.take("http", req.method, path)
         if fault is not None:
             headers = {}
             if fault.retry_after is not None:
                 headers["Retry-After"] = str(fault.retry_after)
             rec.status = fault.status
+            if req.service == "file":  # the storage SDK reads the error code from this header
+                err = StorageError(fault.status, fault.code, fault.message)
+                return Response(fault.status, None if req.method == "HEAD" else err.xml().encode(),
+                                {**error_headers(err), **headers})
             return Response(fault.status, fault.error_body(), headers)
         try:
             with self.state.lock:  # one request at a time inside the state: a provider is consistent
-                resp = self._route(req)
+                self.apps.tick()
+                if req.service == "file":
+                    resp = self.fileservice.handle(req)
+                elif req.service == "logstream":
+                    resp = self.apps.logstream(req)
+                elif req.service == "ingress":
+                    resp = self.apps.ingress(req)
+                else:
+                    resp = self._route(req)
         except ArmError as err:
             resp = Response(err.status, err.body(), dict(err.headers))
         except Exception as exc:  # an emulator bug: say so, ARM-shaped
@@ -751,13 +893,18 @@ class ArmEmulator:
     def _resource(self, req: Request, rid) -> Response:
         self._require_group(rid)
         spec = providers.spec_for(rid.type)
-        if rid.type.lower() == "microsoft.app/containerapps/revisions" and req.method == "GET":
-            app = self.state.get(rid.parent)
-            rev = next((r for r in (app.extra.get("revisions", []) if app else [])
-                        if r["name"].lower() == rid.name.lower()), None)
-            if rev is None:
-                raise self.not_found(rid)
-            return Response(200, self._revision_view(app, rev))
+        rtype = rid.type.lower()
+        if rtype in ("microsoft.app/containerapps/revisions", "microsoft.app/containerapps/revisions/replicas"):
+            if req.method != "GET":
+                raise ArmError(405, "MethodNotAllowed", f"{req.method} is not supported on {rid.type}")
+            app_id = parse_resource_id(rid.parent if rtype.endswith("revisions") else
+                                       parse_resource_id(rid.parent).parent)
+            app = self.state.get(str(app_id))
+            if app is None:
+                raise self.not_found(app_id)
+            if rtype.endswith("revisions"):
+                return self.apps.get_revision(app, rid)
+            return self.apps.get_replica(app, rid)
         existing = self._get_or_implicit(rid)
         if req.method in ("GET", "HEAD"):
             if existing is None:
@@ -766,6 +913,8 @@ class ArmEmulator:
         if req.method == "DELETE":
             if existing is None:
                 return Response(204)
+            if rtype == "microsoft.app/managedenvironments":
+                self._refuse_busy_environment(existing)
             if spec.delete == "sync":
                 self.state.delete(existing.id)
                 return Response(200)
@@ -809,6 +958,20 @@ class ArmEmulator:
             raise ArmError(405, "MethodNotAllowed", "POST needs an action")
         raise ArmError(405, "MethodNotAllowed", f"{req.method} is not supported")
 
+    def _refuse_busy_environment(self, env: Resource) -> None:
+        """ARM refuses to delete an environment that still holds apps or jobs (409)."""
+        for rtype, code, label in (("Microsoft.App/containerApps", "ManagedEnvironmentHasContainerApps",
+                                    "Container Apps"),
+                                   ("Microsoft.App/jobs", "ManagedEnvironmentHasContainerAppsJobs",
+                                    "Container Apps Jobs")):
+            members = [r for r in self.state.list(f"/subscriptions/{parse_resource_id(env.id).subscription}/", rtype)
+                       if str((r.input.get("properties") or {}).get("environmentId")
+                               or (r.input.get("properties") or {}).get("managedEnvironmentId") or "").lower()
+                       == env.id.lower()]
+            if members:
+                raise ArmError(409, code, f"The specified environment {env.name} cannot be deleted because it still "
+                                          f"contains {len(members)} {label}.")
+
     def provider_put(self, rid, body: dict, existing: Resource | None) -> Resource:
         """Validate and store a PUT body as the resource provider would (used by HTTP and deployments)."""
         spec = providers.spec_for(rid.type)
@@ -843,34 +1006,19 @@ class ArmEmulator:
 
     def _after_put(self, res: Resource) -> None:
         if res.type.lower() == "microsoft.app/containerapps":
-            revision = res.view()["properties"]["latestRevisionName"]
-            revisions = res.extra.setdefault("revisions", [])
-            if not revisions or revisions[-1]["name"] != revision:
-                for r in revisions:
-                    r["active"] = False
-                revisions.append({"name": revision, "created": time.time(), "active": True, "restarts": 0,
-                                  "template": copy.deepcopy((res.input.get("properties") or {}).get("template"))})
+            self.apps.after_put(res)
 
     def _collection_or_action(self, req: Request, parent, last: str) -> Response:
         self._require_group(parent)
         res = self._get_or_implicit(parent)
         low = last.lower()
         ptype = parent.type.lower()
-        # revisions/{rev}/restart etc. have 2 extra segments: handled as parent=revision
+        # revisions/{rev}/restart|activate|deactivate|replicas: parent = the revision
         if ptype == "microsoft.app/containerapps/revisions":
             app = self.state.get(parent.parent)
             if app is None:
                 raise self.not_found(parse_resource_id(parent.parent))
-            rev = next((r for r in app.extra.get("revisions", []) if r["name"].lower() == parent.name.lower()), None)
-            if rev is None:
-                raise self.not_found(parent)
-            if req.method == "POST" and low in ("restart", "activate", "deactivate"):
-                if low == "restart":
-                    rev["restarts"] += 1
-                else:
-                    rev["active"] = low == "activate"
-                return Response(200)
-            raise ArmError(404, "NotFound", f"No route for '{req.path}'.")
+            return self.apps.revision_action(req, app, parent, low)
         if res is None:
             raise self.not_found(parent)
         if req.method == "POST":
@@ -881,6 +1029,9 @@ class ArmEmulator:
                 return Response(200, providers.storage_keys(res))
             if ptype == "microsoft.operationalinsights/workspaces" and low in ("sharedkeys", "listkeys"):
                 return Response(200, providers.workspace_keys(res))
+            if ptype in ("microsoft.app/containerapps", "microsoft.app/managedenvironments") \
+                    and low == "getauthtoken":
+                return self.apps.auth_token(res)
             if ptype in ("microsoft.app/containerapps", "microsoft.app/jobs") and low == "listsecrets":
                 secrets = ((res.input.get("properties") or {}).get("configuration") or {}).get("secrets") or []
                 return Response(200, {"value": [{k: v for k, v in s.items()} for s in secrets]})
@@ -893,7 +1044,7 @@ class ArmEmulator:
         if req.method != "GET":
             raise ArmError(405, "MethodNotAllowed", f"{req.method} on a collection")
         if ptype == "microsoft.app/containerapps" and low == "revisions":
-            return Response(200, {"value": [self._revision_view(res, r) for r in res.extra.get("revisions", [])]})
+            return self.apps.list_revisions(req, res)
         if ptype == "microsoft.app/managedenvironments" and low == "usages":
             return Response(200, {"value": self._environment_usages(res.input.get("location") or "")})
         # child collection: e.g. managedEnvironments/{env}/storages, fileServices/default/shares
@@ -901,28 +1052,7 @@ class ArmEmulator:
                  if len(parse_resource_id(r.id).types) == len(parent.types) + 1]
         return Response(200, {"value": [r.view() for r in items]})
 
-    def _revision_view(self, app: Resource, rev: dict) -> dict[str, Any]:
-        view = app.view()
-        domain_fqdn = view["properties"].get("latestRevisionFqdn", "")
-        return {
-            "id": f"{app.id}/revisions/{rev['name']}",
-            "name": rev["name"],
-            "type": "Microsoft.App/containerApps/revisions",
-            "properties": {
-                "createdTime": providers.iso_now(rev["created"]),
-                "lastActiveTime": providers.iso_now(),
-                "fqdn": domain_fqdn.replace(view["properties"]["latestRevisionName"], rev["name"]),
-                "template": rev["template"],
-                "active": rev["active"],
-                "replicas": 1 if rev["active"] else 0,
-                "trafficWeight": 100 if rev["active"] else 0,
-                "healthState": "Healthy",
-                "provisioningState": "Provisioned",
-                "runningState": "Running" if rev["active"] else "Stopped",
-            },
-        }
-
     def revisions(self, app_id: str) -> list[dict[str, Any]]:
-        """The app's revisions as the emulator tracks them (name, active, restarts, template)."""
-        res = self.state.get(app_id)
-        return copy.deepcopy(res.extra.get("revisions", [])) if res else []
+        """The app's revisions as the emulator tracks them: name, created, active, restarts, template,
+        replicas (names), ready, running_state."""
+        return self.apps.revisions(app_id)

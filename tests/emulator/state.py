@@ -14,8 +14,9 @@ import copy
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 __all__ = ["ResourceId", "Resource", "Operation", "State", "deep_merge", "parse_resource_id"]
 
@@ -158,7 +159,7 @@ class Operation:
     status: str = "InProgress"
     error: dict[str, Any] | None = None
     fail_with: dict[str, Any] | None = None
-    on_complete: Callable[["Operation"], None] | None = None
+    on_complete: Callable[[Operation], None] | None = None
     result: Any = None  # body for operationResults when done (None: the resource's view)
     start: float = field(default_factory=time.time)
     end: float | None = None

@@ -60,3 +60,13 @@ def deployments(emu, cred):
     from azure.mgmt.resource.deployments import DeploymentsMgmtClient
 
     return _client(DeploymentsMgmtClient, emu, cred, emu.subscription_id)
+
+
+@pytest.fixture
+def share(emu, fg, storage):
+    """The fine-tuning share as a client reaches it: the account's file endpoint and a key, both read from ARM."""
+    from azure.storage.fileshare import ShareClient
+
+    account = storage.storage_accounts.get_properties(fg.resource_group, fg.storage_account)
+    key = storage.storage_accounts.list_keys(fg.resource_group, fg.storage_account).keys_property[0].value
+    return ShareClient(account.primary_endpoints.file, fg.file_share, credential=key, **emu.storage_client_kwargs())

@@ -121,7 +121,8 @@ def test_deployment_into_an_empty_group_creates_everything(emu, deployments, aca
     assert outputs["STORAGE_ACCOUNT_NAME"] == f"aistorage{suffix}"
     assert outputs["RESOURCE_GROUP_NAME"] == "rg-empty"
     assert outputs["SUBSCRIPTION_ID"] == emu.subscription_id
-    assert outputs["ACA_APP_ENDPOINT"] == f"https://aiacaapp{suffix}.aienv{suffix}-" + outputs["ACA_APP_ENDPOINT"].split("-", 1)[1]
+    # reference() of the app sees its ingress fqdn: the app's own loopback listener
+    assert outputs["ACA_APP_ENDPOINT"] == emu.apps.ingress_url(f"aiacaapp{suffix}")
     assert outputs["PROFILES"] == ["Consumption", "GPU"]
     assert outputs["SETTINGS"] == {"a": 1, "b": True}
     assert props.outputs["STORAGE_ACCOUNT_NAME"]["type"] == "String"

@@ -7,7 +7,15 @@ import uuid
 import pytest
 
 from azinfer.names import unique_string
-from tests.emulator.expressions import Context, ExpressionError, Unknown, evaluate_string, evaluate_value, parse, tokenize
+from tests.emulator.expressions import (
+    Context,
+    ExpressionError,
+    Unknown,
+    evaluate_string,
+    evaluate_value,
+    parse,
+    tokenize,
+)
 
 
 class Ctx(Context):

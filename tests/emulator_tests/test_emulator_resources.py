@@ -7,7 +7,11 @@ import time
 
 import httpx
 import pytest
-from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+)
 
 from tests.emulator import ArmEmulator
 
@@ -68,7 +72,9 @@ def test_seeded_finetuning_group(emu, fg, aca, storage, logs, rm):
     assert job.properties.environment_id == fg.id("environment")
     account = storage.storage_accounts.get_properties(fg.resource_group, fg.storage_account)
     assert account.properties.allow_shared_key_access is True
-    assert account.properties.primary_endpoints.file == f"https://{fg.storage_account}.file.core.windows.net/"
+    # the file endpoint is the emulator's own (path-style on loopback), the others keep Azure's shape
+    assert account.properties.primary_endpoints.file == f"{emu.file_url}/{fg.storage_account}/"
+    assert account.properties.primary_endpoints.blob == f"https://{fg.storage_account}.blob.core.windows.net/"
     share = storage.file_shares.get(fg.resource_group, fg.storage_account, fg.file_share)
     assert share.share_quota == 1024
     env_storage = aca.managed_environments_storages.get(fg.resource_group, fg.environment, fg.environment_storage)
@@ -141,7 +147,8 @@ def test_container_app_lifecycle(emu, fg, aca):
     poller = aca.container_apps.begin_create_or_update(fg.resource_group, "app1", _app_body(fg))
     app = poller.result()
     assert app.properties.provisioning_state == "Succeeded"
-    assert app.properties.configuration.ingress.fqdn.startswith("app1.aienv")
+    assert "https://" + app.properties.configuration.ingress.fqdn == emu.apps.ingress_url("app1")
+    assert app.properties.latest_revision_fqdn.startswith(app.properties.latest_revision_name + ".aienv")
     assert app.properties.configuration.secrets[0].value is None  # GET hides secret values
     put = emu.requests_matching("PUT", "*/containerApps/app1")[0]
     assert put.status == 201
