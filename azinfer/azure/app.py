@@ -161,7 +161,7 @@ def revision_status(clients: AzureClients, resource_group: str, app: str, revisi
     revisions = clients.apps.container_apps_revisions
     rev = revisions.get_revision(resource_group, app, revision)
     replicas = []
-    for replica in revisions.list_replicas(resource_group, app, revision).value or []:
+    for replica in clients.apps.container_apps_revision_replicas.list_replicas(resource_group, app, revision).value or []:
         containers = replica.containers or []
         replicas.append(ReplicaStatus(
             replica.name, _value(replica.running_state),
@@ -329,7 +329,7 @@ def _stream_url(clients: AzureClients, resource_group: str, app: Any, system: bo
     if revision is None:
         raise AzureError(f"container app {app.name!r} has no revision yet, so no logs")
     revisions = clients.apps.container_apps_revisions
-    replicas = revisions.list_replicas(resource_group, app.name, revision).value or []
+    replicas = clients.apps.container_apps_revision_replicas.list_replicas(resource_group, app.name, revision).value or []
     if not replicas:
         raise AzureError(f"revision {revision!r} has no replica running (scaled to zero?), so no console log; "
                          "try --system, or wake it with a request")
