@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from azinfer.azure import lifecycle, teardown
+from azinfer.azure.app import EndpointStatus
 from azinfer.azure.clients import (
     AzureClients,
     AzureTarget,
@@ -41,19 +43,27 @@ from azinfer.azure.deploy import (
 )
 from azinfer.azure.inventory import read_inventory
 from azinfer.azure.preflight import preflight_findings, read_preflight_facts
+from azinfer.azure.share import BytesCallback, ShareSync, open_share
 from azinfer.config import config_from_outputs, write_config
 from azinfer.errors import AzureError, PlanBlockedError, PreviewOutdatedError
 from azinfer.inputs import resolve
 from azinfer.inventory import JOB_TYPE, InMemoryInventory, inventory_differences
-from azinfer.plan import Plan, make_plan
-from azinfer.project import Authentication, InferenceConfig, Project, load_project
+from azinfer.plan import Action, Plan, make_plan
+from azinfer.project import (
+    INFERENCE_CONFIG,
+    Authentication,
+    InferenceConfig,
+    Project,
+    load_inference_config,
+    load_project,
+)
 from azinfer.resources import RESOURCE_TYPES, ResourceKind
 from azinfer.templates import RenderedTemplates, render, rendered_parameters
 
 if TYPE_CHECKING:  # pragma: no cover
     from azure.core.credentials import TokenCredential
 
-__all__ = ["AzureProject", "Preview", "ProvisionResult"]
+__all__ = ["AzureProject", "Preview", "ProvisionResult", "DestroyResult"]
 
 # What a plan depends on: the six kinds and the fine-tuning job (its environment names the reused one).
 _PLANNED_TYPES = (*RESOURCE_TYPES.values(), JOB_TYPE)
@@ -83,6 +93,16 @@ class ProvisionResult:
     """The deployment name, or ``None`` when what-if showed nothing to change and nothing was deployed."""
     config: InferenceConfig
     config_path: Path
+
+
+@dataclass(frozen=True)
+class DestroyResult:
+    """What a destroy did."""
+
+    plan: teardown.TeardownPlan
+    deleted: tuple[teardown.TeardownItem, ...]
+    config_path: Path | None
+    """The config file whose owned keys were cleared (``None`` when there was none)."""
 
 
 class AzureProject:
@@ -197,17 +217,21 @@ class AzureProject:
         *,
         confirm: Callable[[Preview], bool] | None = None,
         on_progress: ProgressCallback | None = None,
+        on_bytes: BytesCallback | None = None,
     ) -> ProvisionResult:
         """Deploy a preview (a fresh one when none is given), then write ``infra/inference.config.json``.
 
         A preview made earlier is deployed as it is, only while the resource
         group still matches what it saw. When what-if shows nothing to
         create, modify or delete, nothing is deployed and the config is
-        written from what exists.
+        written from what exists. azinfer's server goes to the share (only
+        what changed) before the deployment when the share exists already,
+        else right after it.
 
         :param preview: a :meth:`preview` to deploy as it is; ``None`` plans and previews now.
         :param confirm: called with the preview before anything is written; return False to stop.
         :param on_progress: called for each resource state change during the deployment.
+        :param on_bytes: called as bytes reach the share (path, bytes sent).
         :raises PlanBlockedError: when the plan (or preflight) is blocked.
         :raises PreviewOutdatedError: when the resource group changed since ``preview``; nothing is written.
         :raises DeploymentFailedError: when ARM fails; the config file is left as it was.
@@ -231,6 +255,11 @@ class AzureProject:
             rendered, parameters, name = self._prepare(plan)
         if confirm is not None and not confirm(preview):
             raise AzureError("provisioning cancelled: nothing was changed")
+        # azinfer's server goes onto the share before the app exists, so its first start finds it.
+        # A share the deployment creates gets it right after (the replica's restarts then find it).
+        uploaded = self._share_exists(plan)
+        if uploaded:
+            lifecycle.upload(self, self._planned_config(plan), on_bytes=on_bytes)
         if changes.writes:
             outputs = run_deployment(self.clients, self.resource_group, name, rendered.template, parameters,
                                      on_progress=on_progress, poll_interval=self._poll_interval)
@@ -239,21 +268,31 @@ class AzureProject:
         else:
             config = self._config_from(plan, inventory)
             deployed = None
+        if not uploaded:
+            lifecycle.upload(self, config, on_bytes=on_bytes)
         path = write_config(self.project.root, config)
         return ProvisionResult(plan, changes, deployed, config, path)
 
-    def _config_from(self, plan: Plan, inventory: InMemoryInventory) -> InferenceConfig:
-        app = inventory.get(RESOURCE_TYPES[ResourceKind.CONTAINER_APP], plan.inputs.name(ResourceKind.CONTAINER_APP))
-        if app is None or not app.fqdn:
-            raise AzureError("the container app has no ingress FQDN yet; provision again")
+    @staticmethod
+    def _share_exists(plan: Plan) -> bool:
+        return all(plan.action(kind) is not Action.CREATE
+                   for kind in (ResourceKind.STORAGE_ACCOUNT, ResourceKind.FILE_SHARE))
+
+    @staticmethod
+    def _planned_config(plan: Plan) -> InferenceConfig:
         return InferenceConfig(
             subscription_id=plan.inputs.subscription_id.value,
             resource_group=plan.inputs.resource_group.value,
             storage_account_name=plan.inputs.name(ResourceKind.STORAGE_ACCOUNT),
             file_share_name=plan.inputs.name(ResourceKind.FILE_SHARE),
             app_name=plan.inputs.name(ResourceKind.CONTAINER_APP),
-            app_endpoint=app.fqdn,
         )
+
+    def _config_from(self, plan: Plan, inventory: InMemoryInventory) -> InferenceConfig:
+        app = inventory.get(RESOURCE_TYPES[ResourceKind.CONTAINER_APP], plan.inputs.name(ResourceKind.CONTAINER_APP))
+        if app is None or not app.fqdn:
+            raise AzureError("the container app has no ingress FQDN yet; provision again")
+        return replace(self._planned_config(plan), app_endpoint=app.fqdn)
 
     def api_key(self) -> str:
         """The endpoint's API key, read from the container app's secret.
@@ -267,3 +306,130 @@ class AzureProject:
                 "(not provisioned yet, or authentication is 'none')"
             )
         return key
+
+    # -- after provisioning: the endpoint's life ----------------------------------------------------
+    @property
+    def client_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments every SDK client gets (transport, retries, TLS trust)."""
+        return dict(self._client_kwargs)
+
+    @property
+    def verify(self) -> Any:
+        """What plain HTTPS calls (``/ready``, the log stream) trust: the same as the SDK clients."""
+        from azinfer.azure.app import _verify
+
+        return _verify(self._client_kwargs)
+
+    @property
+    def poll_interval(self) -> float:
+        """Seconds between polls of Azure's state."""
+        return self._poll_interval
+
+    def config(self) -> InferenceConfig:
+        """``infra/inference.config.json`` as it is on disk now (empty when absent)."""
+        path = self.project.root / INFERENCE_CONFIG
+        return load_inference_config(path, display=INFERENCE_CONFIG) if path.exists() else InferenceConfig()
+
+    def deploy(
+        self,
+        *,
+        adapter: str | os.PathLike[str] | None = None,
+        delete: bool = False,
+        restart: bool | None = None,
+        wait: bool = True,
+        timeout: float = 900.0,
+        on_stage: Callable[[str], None] | None = None,
+        on_bytes: BytesCallback | None = None,
+        confirm: Callable[[lifecycle.SyncSummary], bool] | None = None,
+    ) -> lifecycle.DeployResult:
+        """Put what the container runs on the share, restart, and wait until ``/ready`` answers.
+
+        Uploads azinfer's server (a wheel of the installed package and the
+        constraints of its serving dependencies); with a start command the
+        user wrote, also mirrors the project folder at the share root
+        (``.git``, virtual environments, caches, ``infra/``, ``models/`` and
+        ``model-cache/`` left out). Only files whose content changed are
+        uploaded. Then restarts the serving revision (or waits for a newer
+        one when the template changed) and waits for a new replica and
+        ``GET https://<endpoint>/ready`` answering 200 with the key.
+
+        :param adapter: a local adapter folder to publish under ``models/azinfer/<name>``.
+        :param delete: delete files on the share that are gone locally (only in the folders deploy owns).
+        :param restart: ``None``: restart when something changed; ``True``: always; ``False``: never.
+        :param wait: wait for ``/ready`` after the restart.
+        :param timeout: seconds to wait for ``/ready``.
+        :param on_stage: called with each stage, in words.
+        :param on_bytes: called as bytes reach the share (path, bytes sent).
+        :param confirm: called with what will be uploaded and deleted before any write; False stops.
+        :raises AzureError: nothing provisioned, the app is missing, or the share cannot be reached.
+        :raises SyncError: a local file vanished or a write failed (the next run continues).
+        :raises SyncInterrupted: Ctrl-C during the upload (the next run continues).
+        :raises ReadyTimeout: the endpoint did not get ready; names the revision's state and the last log lines.
+        """
+        return lifecycle.deploy(self, adapter=None if adapter is None else Path(adapter), delete=delete,
+                                restart=restart, wait=wait, timeout=timeout, on_stage=on_stage, on_bytes=on_bytes,
+                                confirm=confirm)
+
+    def deploy_preview(self, *, adapter: str | os.PathLike[str] | None = None,
+                       delete: bool = False) -> lifecycle.SyncSummary:
+        """What :meth:`deploy` would upload and delete (and the user's start commands). Writes nothing.
+
+        :raises AzureError: nothing provisioned, or the share cannot be reached.
+        """
+        return lifecycle.preview(self, adapter=None if adapter is None else Path(adapter), delete=delete)
+
+    def status(self, *, ask_ready: bool = True) -> EndpointStatus:
+        """The app's provisioning and running state, its serving revision and replicas, GPU profile,
+        scale limits, endpoint, and whether ``/ready`` answers (a value with ``to_json`` and ``_repr_html_``).
+
+        :raises AzureError: nothing provisioned, or the app is missing.
+        """
+        return lifecycle.status(self, ask_ready=ask_ready)
+
+    def logs(self, *, follow: bool = False, tail: int = 20, system: bool = False,
+             on_reconnect: Callable[[str], None] | None = None) -> Iterator[str]:
+        """The container's console log lines (or the app's system events with ``system``).
+
+        With ``follow`` the iterator goes on until the caller stops; a dropped stream is reopened.
+
+        :raises AzureError: nothing provisioned, the app is missing or has no replica, or the stream keeps failing.
+        """
+        return lifecycle.logs(self, follow=follow, tail=tail, system=system, on_reconnect=on_reconnect)
+
+    def destroy_plan(self) -> teardown.TeardownPlan:
+        """What :meth:`destroy` would delete and keep, and why. Deletes nothing."""
+        inventory = self.inventory()
+        inputs = resolve(self.project, inventory, **self._options)
+        names = {kind: inputs.name(kind) for kind in ResourceKind}
+        config = self.config()
+        if config.app_name:
+            names[ResourceKind.CONTAINER_APP] = config.app_name
+
+        def share_extras() -> list[str]:
+            share = open_share(self.clients, self.resource_group, names[ResourceKind.STORAGE_ACCOUNT],
+                               names[ResourceKind.FILE_SHARE], **self._client_kwargs)
+            sync = ShareSync(share)
+            ours = {path.split("/", 1)[0] for path in sync.manifest()} | {".azinfer"}
+            return sorted(e.name for e in share.get_directory_client("").list_directories_and_files()
+                          if e.name not in ours)
+
+        return teardown.teardown_plan(inventory, self.resource_group, names, share_extras)
+
+    def destroy(self, *, confirm: Callable[[teardown.TeardownPlan], bool] | None = None,
+                on_progress: Callable[[teardown.TeardownItem, str], None] | None = None) -> DestroyResult:
+        """Delete what azinfer created for inference (app first) and nothing else; clear the config's owned keys.
+
+        A reused resource is never deleted, nor the fine-tuning share. A second run finds nothing to do.
+
+        :param confirm: called with the plan before anything is deleted; False stops.
+        :raises AzureError: when ``confirm`` declines.
+        """
+        plan = self.destroy_plan()
+        if plan.deletes and confirm is not None and not confirm(plan):
+            raise AzureError("destroy cancelled: nothing was deleted")
+        deleted = teardown.run_teardown(self.clients, plan, on_progress)
+        config = self.config()
+        path = None
+        if any(value is not None for value in config.owned().values()):
+            path = write_config(self.project.root, config.cleared())
+        return DestroyResult(plan, deleted, path)

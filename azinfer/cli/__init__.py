@@ -1,6 +1,7 @@
 """The ``azinfer`` command: a thin layer over the Python API.
 
-One module per command group (:mod:`.plan`, :mod:`.provision`, :mod:`.serve`),
+One module per command group (:mod:`.plan`, :mod:`.provision`, :mod:`.lifecycle`,
+:mod:`.serve`),
 the options they share (:mod:`.options`) and one console helper
 (:mod:`.console`: one-line errors, exit codes, questions, progress).
 
@@ -15,7 +16,7 @@ import argparse
 from collections.abc import Sequence
 
 from azinfer import __version__
-from azinfer.cli import plan, provision, serve
+from azinfer.cli import lifecycle, plan, provision, serve
 from azinfer.cli.console import report_errors
 
 __all__ = ["main", "build_parser"]
@@ -29,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"azinfer {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for group in (plan, provision, serve):
+    for group in (plan, provision, lifecycle, serve):
         group.register(commands)
     return parser
 

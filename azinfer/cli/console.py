@@ -27,6 +27,7 @@ __all__ = [
     "report_errors",
     "confirm",
     "ResourceProgressDisplay",
+    "TransferDisplay",
 ]
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130  # argparse exits 2 on a usage error
@@ -132,3 +133,48 @@ class ResourceProgressDisplay:
             self._live = Live(self._table(), console=console(self._stream), auto_refresh=False)
             self._live.start()
         self._live.update(self._table(), refresh=True)
+
+
+class TransferDisplay:
+    """A byte progress bar for uploads on a terminal (``rich``); one line per file otherwise.
+
+    Use as a context manager; call :meth:`start` with the totals, then pass it as the ``on_bytes`` callback.
+    """
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream or sys.stdout
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> TransferDisplay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def start(self, files: int, total_bytes: int) -> None:
+        """The upload begins: ``files`` files, ``total_bytes`` bytes in all."""
+        if not use_color(self._stream) or not files:
+            return
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TransferSpeedColumn,
+        )
+
+        self._progress = Progress(TextColumn(f"uploading {files} file(s)"), BarColumn(), DownloadColumn(),
+                                  TransferSpeedColumn(), console=console(self._stream), transient=True)
+        self._task = self._progress.add_task("upload", total=total_bytes)
+        self._progress.start()
+
+    def __call__(self, path: str, sent: int) -> None:
+        """``sent`` more bytes of ``path`` reached the share (0 when the file starts)."""
+        if self._progress is not None:
+            self._progress.advance(self._task, sent)
+        elif sent == 0:
+            self._stream.write(f"  uploading {path}\n")
+            self._stream.flush()

@@ -16,10 +16,10 @@ __all__ = ["start_script"]
 def start_script() -> str:
     """Return the container app's start command: a bash script to run with ``/bin/bash -c``.
 
-    It installs ``azinfer[serve]`` of this version into a cache on the share
-    once, unless the image already has it, then runs ``azinfer serve``.
+    It installs azinfer from the wheel ``azinfer deploy`` put on the share,
+    once for every replica (:mod:`azinfer.serve.bootstrap`), or uses the
+    image's azinfer when the share has none, then runs ``azinfer serve``. The
+    script is the same for every azinfer version, so upgrading azinfer changes
+    the share, not the container app's template.
     """
-    from azinfer import __version__
-
-    text = resources.files(__package__).joinpath("start.sh").read_text(encoding="utf-8")
-    return text.replace("__AZINFER_VERSION__", __version__)
+    return resources.files(__package__).joinpath("start.sh").read_text(encoding="utf-8")

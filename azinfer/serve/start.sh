@@ -1,27 +1,22 @@
 # azinfer: start command of the inference container app (run as /bin/bash -c "<this script>").
-# The AI Toolkit's start command reinstalled torch and friends with pip on every
-# replica start. This one runs azinfer from the image when it is there;
-# otherwise it installs azinfer[serve] once into a virtual environment on the
-# share, keyed by azinfer and Python versions, and reuses it on later starts.
-# The environment sees the image's site-packages, so the image's torch is kept.
+# Installs only from what 'azinfer deploy' put on the share (.azinfer/dist): never
+# from a package index for azinfer itself. The first replica installs it once into
+# .azinfer/env on the share; other replicas and restarts reuse that (see
+# azinfer/serve/bootstrap.py). Without a wheel on the share, an image that has
+# azinfer installed serves with it.
 set -euo pipefail
-AZINFER_VERSION="${AZINFER_VERSION:-__AZINFER_VERSION__}"
 MOUNT="${AZINFER_MOUNT:-/mount}"
 PYTHON="${AZINFER_PYTHON:-python3}"
+DIST="$MOUNT/.azinfer/dist"
 export AZINFER_MOUNT="$MOUNT" AZINFER_PORT="${AZINFER_PORT:-7860}" HF_HUB_OFFLINE=1
-if ! "$PYTHON" -c "import azinfer.serve.api" >/dev/null 2>&1; then
-  PY_TAG="$("$PYTHON" -c 'import sys; print(f"py{sys.version_info[0]}{sys.version_info[1]}")')"
-  VENV="$MOUNT/.azinfer/venv-$AZINFER_VERSION-$PY_TAG"
-  if [ ! -f "$VENV/.complete" ]; then
-    echo "azinfer: installing azinfer[serve]==$AZINFER_VERSION into $VENV (once)"
-    BUILD="$VENV.building.$$"
-    "$PYTHON" -m venv --system-site-packages "$BUILD"
-    "$BUILD/bin/python" -m pip install --no-cache-dir "${AZINFER_PIP_SPEC:-azinfer[serve]==$AZINFER_VERSION}"
-    touch "$BUILD/.complete"
-    # Another replica may have finished first; keep its environment then.
-    mv -T "$BUILD" "$VENV" 2>/dev/null || rm -rf "$BUILD"
-  fi
-  PYTHON="$VENV/bin/python"
+if [ -f "$DIST/CURRENT" ]; then
+  WHEEL="$DIST/$(tr -d '[:space:]/' < "$DIST/CURRENT")"
+  echo "azinfer: starting from $WHEEL"
+  exec env PYTHONPATH="$WHEEL" "$PYTHON" -m azinfer.serve.bootstrap "$WHEEL"
 fi
-echo "azinfer: serving the model under $MOUNT on port $AZINFER_PORT"
-exec "$PYTHON" -m azinfer.serve
+if "$PYTHON" -c "import azinfer.serve" >/dev/null 2>&1; then
+  echo "azinfer: serving with the image's azinfer, the model under $MOUNT, port $AZINFER_PORT"
+  exec "$PYTHON" -m azinfer.serve
+fi
+echo "azinfer: error: azinfer is neither on the share ($DIST) nor in the image: run 'azinfer deploy'" >&2
+exit 1

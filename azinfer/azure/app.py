@@ -1,0 +1,394 @@
+"""The running container app: its revisions and replicas, a restart, ``/ready``, its status and its logs.
+
+Revisions, replicas and the log stream's token go through
+``azure-mgmt-appcontainers``; ``GET https://<endpoint>/ready`` and the log
+stream are plain HTTPS (``httpx``), trusting what the SDK trusts
+(``connection_verify``, ``REQUESTS_CA_BUNDLE``).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from azinfer.azure.clients import AzureClients
+from azinfer.errors import AzureError
+
+__all__ = [
+    "ReplicaStatus",
+    "RevisionStatus",
+    "EndpointStatus",
+    "ReadyTimeout",
+    "read_app",
+    "active_revision",
+    "revision_status",
+    "check_ready",
+    "restart_revision",
+    "wait_until_ready",
+    "endpoint_status",
+    "log_lines",
+]
+
+StageCallback = Callable[[str], None]
+
+
+class ReadyTimeout(AzureError):
+    """The endpoint did not get ready in time.
+
+    :ivar revision: the revision's state when the wait ended.
+    :ivar last_logs: the container's last log lines (may be empty).
+    """
+
+    def __init__(self, message: str, revision: RevisionStatus | None, last_logs: tuple[str, ...]) -> None:
+        self.revision = revision
+        self.last_logs = last_logs
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class ReplicaStatus:
+    """One replica of a revision."""
+
+    name: str
+    running_state: str
+    ready: bool
+    restarts: int
+
+
+@dataclass(frozen=True)
+class RevisionStatus:
+    """One revision: Container Apps' states for it and its replicas."""
+
+    name: str
+    active: bool
+    provisioning_state: str
+    running_state: str
+    health_state: str
+    replicas: tuple[ReplicaStatus, ...] = ()
+
+    def describe(self) -> str:
+        """One line: the revision's states and its replicas'."""
+        replicas = ", ".join(f"{r.name} {r.running_state}{' ready' if r.ready else ''}"
+                             f"{f' ({r.restarts} restarts)' if r.restarts else ''}" for r in self.replicas)
+        return (f"revision {self.name!r} is {self.provisioning_state}, running state {self.running_state}, "
+                f"health {self.health_state}; replicas: {replicas or 'none'}")
+
+
+@dataclass(frozen=True)
+class EndpointStatus:
+    """What ``azinfer status`` shows. ``to_json`` is its stable form; ``_repr_html_`` draws it in a notebook."""
+
+    app: str
+    resource_group: str
+    provisioning_state: str
+    running_status: str
+    endpoint: str | None
+    workload_profile: str | None
+    min_replicas: int | None
+    max_replicas: int | None
+    revision: RevisionStatus | None
+    ready: bool | None
+    """``GET /ready`` answered 200 (``None``: not asked, the app has no endpoint)."""
+    ready_detail: str = ""
+    gpu_profile_type: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field."""
+        return asdict(self)
+
+    def _rows(self) -> list[tuple[str, str]]:
+        revision = self.revision
+        rows = [
+            ("app", f"{self.app} (resource group {self.resource_group})"),
+            ("provisioning", self.provisioning_state),
+            ("running", self.running_status),
+            ("endpoint", self.endpoint or "none"),
+            ("ready", {True: "yes", False: "no", None: "not asked"}[self.ready]
+             + (f" ({self.ready_detail})" if self.ready_detail else "")),
+            ("GPU profile", f"{self.workload_profile or '?'}"
+             + (f" ({self.gpu_profile_type})" if self.gpu_profile_type else "")),
+            ("replicas", f"min {self.min_replicas if self.min_replicas is not None else '?'}, "
+                         f"max {self.max_replicas if self.max_replicas is not None else '?'}"),
+        ]
+        if revision is None:
+            rows.append(("revision", "none"))
+        else:
+            rows.append(("revision", f"{revision.name}: {revision.provisioning_state}, running "
+                                     f"{revision.running_state}, health {revision.health_state}"))
+            for replica in revision.replicas:
+                rows.append(("  replica", f"{replica.name}: {replica.running_state}"
+                                          f"{', ready' if replica.ready else ', not ready'}, "
+                                          f"{replica.restarts} restart(s)"))
+        return rows
+
+    def to_text(self) -> str:
+        """The status as aligned lines."""
+        rows = self._rows()
+        width = max(len(k) for k, _ in rows)
+        return "".join(f"{k:<{width}}  {v}\n" for k, v in rows)
+
+    def _repr_html_(self) -> str:
+        cells = "".join(f"<tr><th style='text-align:left'>{html.escape(k.strip())}</th>"
+                        f"<td style='text-align:left'>{html.escape(v)}</td></tr>" for k, v in self._rows())
+        return f"<table>{cells}</table>"
+
+
+def read_app(clients: AzureClients, resource_group: str, name: str) -> Any:
+    """The container app (SDK model).
+
+    :raises AzureError: when it does not exist (the message says to provision).
+    """
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        return clients.apps.container_apps.get(resource_group, name)
+    except ResourceNotFoundError:
+        raise AzureError(f"container app {name!r} does not exist in resource group {resource_group!r}; "
+                         "run 'azinfer provision' (or fix ACA_APP_NAME in infra/inference.config.json)") from None
+
+
+def _value(enum_or_str: Any) -> str:
+    return str(getattr(enum_or_str, "value", enum_or_str) or "Unknown")
+
+
+def revision_status(clients: AzureClients, resource_group: str, app: str, revision: str) -> RevisionStatus:
+    """The revision's states and its replicas'."""
+    revisions = clients.apps.container_apps_revisions
+    rev = revisions.get_revision(resource_group, app, revision)
+    replicas = []
+    for replica in clients.apps.container_apps_revision_replicas.list_replicas(resource_group, app, revision).value or []:
+        containers = replica.containers or []
+        replicas.append(ReplicaStatus(
+            replica.name, _value(replica.running_state),
+            bool(containers) and all(bool(c.ready) for c in containers),
+            sum(int(c.restart_count or 0) for c in containers),
+        ))
+    return RevisionStatus(rev.name, bool(rev.active), _value(rev.provisioning_state), _value(rev.running_state),
+                          _value(rev.health_state), tuple(replicas))
+
+
+def _verify(client_kwargs: dict[str, Any]) -> Any:
+    """What ``httpx`` should trust: the SDK's ``connection_verify``, else ``REQUESTS_CA_BUNDLE``, else the default."""
+    verify = client_kwargs.get("connection_verify")
+    if verify is None:
+        verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or True
+    if isinstance(verify, str):
+        import ssl
+
+        return ssl.create_default_context(cafile=verify)
+    return verify
+
+
+def check_ready(url: str, api_key: str | None, *, verify: Any = True, timeout: float = 10.0) -> tuple[bool, str]:
+    """``GET <url>/ready`` with the key: (answered 200, what it answered in words)."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        response = httpx.get(f"{url.rstrip('/')}/ready", headers=headers, verify=verify, timeout=timeout)
+    except httpx.HTTPError as exc:
+        return False, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no answer'}"
+    if response.status_code == 200:
+        return True, "200"
+    return False, f"{response.status_code} {response.text.strip()[:80]}".strip()
+
+
+def restart_revision(clients: AzureClients, resource_group: str, app: str, revision: str) -> None:
+    """Restart the revision's replicas (Container Apps replaces them)."""
+    clients.apps.container_apps_revisions.restart_revision(resource_group, app, revision)
+
+
+def wait_until_ready(clients: AzureClients, resource_group: str, app: str, revision: str, url: str,
+                     api_key: str | None, *, replaced: frozenset[str] = frozenset(), timeout: float = 900.0,
+                     poll_interval: float = 5.0, verify: Any = True, on_stage: StageCallback | None = None,
+                     last_logs: Callable[[], tuple[str, ...]] | None = None) -> RevisionStatus:
+    """Wait until a replica of ``revision`` not in ``replaced`` runs and ``GET /ready`` answers 200.
+
+    Asking ``/ready`` also wakes a revision scaled to zero.
+
+    :raises ReadyTimeout: after ``timeout`` seconds, naming the revision's state and the last log lines.
+    """
+    deadline = time.monotonic() + timeout
+    said: set[str] = set()
+
+    def stage(text: str) -> None:
+        if text not in said and on_stage is not None:
+            on_stage(text)
+        said.add(text)
+
+    status: RevisionStatus | None = None
+    detail = ""
+    while True:
+        status = revision_status(clients, resource_group, app, revision)
+        fresh = [r for r in status.replicas if r.name not in replaced]
+        running = [r for r in fresh if r.running_state.lower() == "running"]
+        if not fresh:
+            stage(f"waiting for a new replica of revision {revision!r}")
+        elif not running:
+            stage(f"replica {fresh[0].name} is starting")
+        else:
+            stage(f"replica {running[0].name} is running; waiting for /ready")
+            ready, detail = check_ready(url, api_key, verify=verify)
+            if ready:
+                stage("the endpoint answers /ready")
+                # Read again: the replica turned ready between the read above and the answer.
+                return revision_status(clients, resource_group, app, revision)
+        if status.running_state.lower() == "failed" or time.monotonic() >= deadline:
+            break
+        if not fresh:  # scaled to zero: a request brings a replica up
+            check_ready(url, api_key, verify=verify, timeout=2.0)
+        time.sleep(poll_interval)
+    logs = last_logs() if last_logs is not None else ()
+    lines = [f"the endpoint did not get ready within {timeout:.0f} s: {status.describe()}"
+             + (f"; /ready answered {detail}" if detail else "")]
+    if logs:
+        lines.append("last log lines:")
+        lines += [f"  {line}" for line in logs]
+    raise ReadyTimeout("\n".join(lines), status, logs)
+
+
+def endpoint_status(clients: AzureClients, resource_group: str, app_name: str, api_key: str | None, *,
+                    verify: Any = True, ask_ready: bool = True) -> EndpointStatus:
+    """Everything ``azinfer status`` shows, read now.
+
+    :raises AzureError: when the app does not exist.
+    """
+    app = read_app(clients, resource_group, app_name)
+    configuration = app.configuration
+    ingress = configuration.ingress if configuration else None
+    fqdn = getattr(ingress, "fqdn", None)
+    scale = app.template.scale if app.template else None
+    revision_name = active_revision(clients, resource_group, app)
+    revision = revision_status(clients, resource_group, app_name, revision_name) if revision_name else None
+    url = f"https://{fqdn}" if fqdn else None
+    ready: bool | None = None
+    detail = ""
+    if url and ask_ready:
+        ready, detail = check_ready(url, api_key, verify=verify)
+    profile = app.workload_profile_name
+    profile_type = None
+    environment_id = app.environment_id or app.managed_environment_id
+    if profile and environment_id:
+        env_group, env_name = environment_id.split("/")[4], environment_id.rstrip("/").split("/")[-1]
+        environment = clients.apps.managed_environments.get(env_group, env_name)
+        profile_type = next((p.workload_profile_type for p in environment.workload_profiles or []
+                             if p.name == profile), None)
+    return EndpointStatus(
+        app=app_name, resource_group=resource_group, provisioning_state=_value(app.provisioning_state),
+        running_status=_value(getattr(app, "running_status", None)), endpoint=url, workload_profile=profile,
+        min_replicas=getattr(scale, "min_replicas", None), max_replicas=getattr(scale, "max_replicas", None),
+        revision=revision, ready=ready, ready_detail=detail, gpu_profile_type=profile_type,
+    )
+
+
+def active_revision(clients: AzureClients, resource_group: str, app: Any) -> str | None:
+    """The revision serving traffic: the newest active one (single revision mode has one); ``None`` if none."""
+    revisions = [r for r in clients.apps.container_apps_revisions.list_revisions(resource_group, app.name)
+                 if r.active]
+    if not revisions:
+        return app.latest_revision_name
+    return max(revisions, key=lambda r: (r.created_time is not None, r.created_time)).name
+
+
+# -- the log stream ------------------------------------------------------------------------------
+
+_ESCAPES = {"\\u0022": '"', "\\u001B": "\x1b", "\\u002B": "+", "\\u0027": "'"}
+
+
+def _format(line: str, system: bool) -> str:
+    import json
+
+    for escaped, char in _ESCAPES.items():
+        line = line.replace(escaped, char)
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(data, dict):
+        return line
+    stamp = data.get("TimeStamp", "")
+    if system:
+        return f"{stamp} {data.get('Type', '')} {data.get('Reason', '')}: {data.get('Msg', '')}".strip()
+    return f"{stamp} {data.get('Log', '')}".strip()
+
+
+def _stream_url(clients: AzureClients, resource_group: str, app: Any, system: bool) -> str:
+    endpoint = app.event_stream_endpoint or ""
+    cut = endpoint.find("/subscriptions/")
+    if cut < 0:
+        raise AzureError(f"container app {app.name!r} reports no log stream endpoint (eventStreamEndpoint)")
+    base = endpoint[:cut] + f"/subscriptions/{clients.subscription_id}/resourceGroups/{resource_group}" \
+                           f"/containerApps/{app.name}"
+    if system:
+        return f"{base}/eventstream"
+    revision = active_revision(clients, resource_group, app)
+    if revision is None:
+        raise AzureError(f"container app {app.name!r} has no revision yet, so no logs")
+    revisions = clients.apps.container_apps_revisions
+    replicas = clients.apps.container_apps_revision_replicas.list_replicas(resource_group, app.name, revision).value or []
+    if not replicas:
+        raise AzureError(f"revision {revision!r} has no replica running (scaled to zero?), so no console log; "
+                         "try --system, or wake it with a request")
+    template = revisions.get_revision(resource_group, app.name, revision).template
+    container = template.containers[0].name
+    return f"{base}/revisions/{revision}/replicas/{replicas[0].name}/containers/{container}/logstream"
+
+
+def log_lines(clients: AzureClients, resource_group: str, app_name: str, *, follow: bool = False,
+              tail: int = 20, system: bool = False, verify: Any = True, reconnect_delay: float = 1.0,
+              max_reconnects: int = 10, on_reconnect: Callable[[str], None] | None = None) -> Iterator[str]:
+    """The container's console log (or the app's system events), one formatted line at a time.
+
+    A dropped stream is opened again (a fresh token, the replica found again,
+    lines already shown skipped); with ``follow`` it goes on until the caller
+    stops iterating (Ctrl-C).
+
+    :raises AzureError: when the app does not exist, has no replica, or the stream keeps failing.
+    """
+    import httpx
+
+    if not 0 <= tail <= 300:
+        raise AzureError(f"--tail {tail}: expected 0 to 300 lines (the log stream's limit)")
+    seen: list[str] = []
+    failures = 0
+    first = True
+    while True:
+        app = read_app(clients, resource_group, app_name)
+        url = _stream_url(clients, resource_group, app, system)
+        token = clients.apps.container_apps.get_auth_token(resource_group, app_name).token
+        params = {"follow": "true" if follow else "false", "output": "json", "tailLines": str(tail)}
+        reason = ""
+        try:
+            with httpx.stream("GET", url, params=params, headers={"Authorization": f"Bearer {token}"},
+                              verify=verify, timeout=httpx.Timeout(30.0, read=None if follow else 60.0)) as response:
+                if response.status_code != 200:
+                    raise AzureError(f"the log stream answered {response.status_code} "
+                                     f"{response.read().decode(errors='replace').strip()[:120]}")
+                for raw in response.iter_lines():
+                    if not raw.strip():
+                        continue
+                    if not first and raw in seen:  # shown before the drop
+                        continue
+                    seen.append(raw)
+                    del seen[:-400]
+                    failures = 0
+                    yield _format(raw, system)
+            if not follow:
+                return
+            reason = "the stream ended"
+        except (httpx.TransportError, httpx.StreamError) as exc:
+            reason = f"the stream dropped ({type(exc).__name__})"
+            if not follow and failures >= max_reconnects:
+                raise AzureError(f"the log stream keeps failing: {reason}") from None
+        failures += 1
+        if failures > max_reconnects:
+            raise AzureError(f"the log stream keeps failing ({reason}); try again later")
+        first = False
+        if on_reconnect is not None:
+            on_reconnect(f"{reason}; reconnecting")
+        time.sleep(min(reconnect_delay * failures, 10.0))

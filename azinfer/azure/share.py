@@ -1,0 +1,450 @@
+"""The Azure Files share: open it the way ARM describes it, and sync files to it by content.
+
+The share's URL is the storage account's ``primaryEndpoints.file`` as ARM
+reports it (sovereign clouds differ), its key comes from ``listKeys``.
+
+A sync uploads only what changed. Each file azinfer uploads gets its MD5 as
+``Content-MD5`` (set after the last range, so a file cut off mid-upload never
+looks complete), and ``.azinfer/manifest.json`` on the share remembers the
+MD5 and ETag of each. A file whose size and ETag in the listing match the
+manifest is unchanged without another request; any other file of the right
+size is asked for its ``Content-MD5`` (one HEAD). So an unchanged deploy costs
+the listing of the folders it owns and one read of the manifest.
+
+Nothing outside the roots a sync owns is listed, written or deleted: the
+fine-tuning outputs (``models/``, ``model-cache/``) are never touched.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import posixpath
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from azinfer.azure.clients import AzureClients, permission_error
+from azinfer.errors import AzureError
+from azinfer.serve.bundle import SHARE_DIR
+
+__all__ = [
+    "MANIFEST",
+    "NEVER_SYNCED",
+    "SyncError",
+    "SyncInterrupted",
+    "LocalFile",
+    "SyncPlan",
+    "SyncResult",
+    "open_share",
+    "project_files",
+    "folder_files",
+    "blob_files",
+    "ShareSync",
+]
+
+MANIFEST = f"{SHARE_DIR}/manifest.json"
+# Top-level folders of a project that never go to the share: fine-tuning outputs live there already,
+# infra/ holds the project's Azure files, .azinfer/ is azinfer's own.
+NEVER_SYNCED = frozenset({"models", "model-cache", "infra", SHARE_DIR})
+# Anywhere in the tree: version control, virtual environments, caches, editor settings.
+_SKIPPED_DIRS = frozenset({".git", ".hg", ".svn", ".venv", "venv", "node_modules", "__pycache__", ".cache",
+                           ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox", ".ipynb_checkpoints",
+                           ".vscode", ".idea"})
+_SKIPPED_SUFFIXES = (".pyc", ".pyo")
+_SKIPPED_FILES = frozenset({".DS_Store", "Thumbs.db"})
+_WORKERS = 8
+
+
+class SyncError(AzureError):
+    """A sync could not finish; what was uploaded stays recorded, so the next run continues from there."""
+
+
+class SyncInterrupted(SyncError):
+    """The sync was interrupted (Ctrl-C) between files; the next run uploads the rest."""
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    """One file to put on the share: its share path and where its bytes come from."""
+
+    path: str
+    """Path on the share, ``/``-separated, relative to the share root."""
+    size: int
+    md5: bytes
+    source: Path | None = None
+    data: bytes | None = field(default=None, repr=False)
+
+    def read(self) -> bytes:
+        """The bytes to upload.
+
+        :raises SyncError: when the local file vanished or cannot be read.
+        """
+        if self.data is not None:
+            return self.data
+        assert self.source is not None
+        try:
+            return self.source.read_bytes()
+        except OSError as exc:
+            raise SyncError(f"{self.source}: {exc.strerror or exc} while syncing it to the share; "
+                            "run deploy again to upload the rest") from None
+
+
+def blob_files(files: Mapping[str, bytes]) -> dict[str, LocalFile]:
+    """Files given as bytes (azinfer's wheel and constraints), keyed by share path."""
+    return {path: LocalFile(path, len(data), hashlib.md5(data).digest(), data=data) for path, data in files.items()}
+
+
+def _hash(path: Path) -> tuple[int, bytes]:
+    digest = hashlib.md5()
+    size = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.digest()
+
+
+def _is_venv(path: Path) -> bool:
+    return (path / "pyvenv.cfg").is_file()
+
+
+def folder_files(folder: Path, prefix: str, *, skip_top: Iterable[str] = ()) -> dict[str, LocalFile]:
+    """The regular files under ``folder`` as share paths below ``prefix``, leaving out what no server needs.
+
+    Symbolic links and special files are left out (a link could point anywhere on this machine).
+    """
+    skip = set(skip_top)
+    found: dict[str, LocalFile] = {}
+    for current, dirs, names in os.walk(folder):
+        here = Path(current)
+        top = here == folder
+        dirs[:] = sorted(d for d in dirs if d not in _SKIPPED_DIRS and not (top and d in skip)
+                         and not (here / d).is_symlink() and not _is_venv(here / d))
+        for name in sorted(names):
+            path = here / name
+            if name in _SKIPPED_FILES or name.endswith(_SKIPPED_SUFFIXES) or path.is_symlink() or not path.is_file():
+                continue
+            size, md5 = _hash(path)
+            share_path = posixpath.join(prefix, path.relative_to(folder).as_posix()) if prefix else \
+                path.relative_to(folder).as_posix()
+            found[share_path] = LocalFile(share_path, size, md5, source=path)
+    return found
+
+
+def project_files(root: Path) -> dict[str, LocalFile]:
+    """The project folder mirrored at the share root, as the AI Toolkit syncs it (``cd /mount/inference`` works).
+
+    Left out: :data:`NEVER_SYNCED` at the top, and anywhere version control,
+    virtual environments, caches and editor settings.
+    """
+    return folder_files(root, "", skip_top=NEVER_SYNCED)
+
+
+@dataclass(frozen=True)
+class SyncPlan:
+    """What a sync will do."""
+
+    upload: tuple[LocalFile, ...]
+    delete: tuple[str, ...]
+    unchanged: tuple[str, ...]
+    roots: tuple[str, ...]
+    """The folders (and top-level files) the sync owns on the share."""
+    existing_dirs: frozenset[str] = frozenset()
+    """Directories the listing found (no need to create them)."""
+
+    @property
+    def upload_bytes(self) -> int:
+        """Bytes to upload in all."""
+        return sum(f.size for f in self.upload)
+
+    @property
+    def changes(self) -> bool:
+        """Whether anything will be written or deleted."""
+        return bool(self.upload or self.delete)
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What a sync did."""
+
+    uploaded: tuple[str, ...]
+    uploaded_bytes: int
+    deleted: tuple[str, ...]
+    unchanged: int
+
+
+BytesCallback = Callable[[str, int], None]
+"""Called with a share path and the bytes of it just sent (0 when a file starts)."""
+
+
+def open_share(clients: AzureClients, resource_group: str, account: str, share: str, **client_kwargs: Any) -> Any:
+    """A ``ShareClient`` for the share: the URL from ARM's ``primaryEndpoints.file``, the key from ``listKeys``.
+
+    :raises AzureError: when the account does not exist, has no file endpoint, or its key cannot be read.
+    :raises AzurePermissionError: when the caller may not read the key (the message names the role).
+    """
+    from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+    from azure.storage.fileshare import ShareClient
+
+    scope = f"/subscriptions/{clients.subscription_id}/resourceGroups/{resource_group}" \
+            f"/providers/Microsoft.Storage/storageAccounts/{account}"
+    try:
+        properties = clients.storage.storage_accounts.get_properties(resource_group, account)
+        keys = clients.storage.storage_accounts.list_keys(resource_group, account).keys_property or []
+    except ResourceNotFoundError:
+        raise AzureError(f"storage account {account!r} does not exist in resource group {resource_group!r}; "
+                         "run 'azinfer provision' first") from None
+    except HttpResponseError as exc:
+        if exc.status_code == 403:
+            raise permission_error(exc, role="Storage Account Contributor", scope=scope,
+                                   doing="read the storage account's key") from None
+        raise AzureError(f"cannot read the key of storage account {account!r}: {exc.reason or exc.status_code}") from None
+    endpoints = getattr(properties, "primary_endpoints", None)
+    url = getattr(endpoints, "file", None)
+    if not url:
+        raise AzureError(f"storage account {account!r} has no file endpoint (primaryEndpoints.file)")
+    key = next((k.value for k in keys if (k.permissions or "").lower() == "full" and k.value), None)
+    if key is None:
+        raise AzureError(f"storage account {account!r} gave no key with full permissions (listKeys)")
+    kwargs = {k: v for k, v in client_kwargs.items() if k in ("connection_verify", "retry_total",
+                                                              "retry_backoff_factor", "retry_backoff_max",
+                                                              "transport", "connection_timeout", "read_timeout")}
+    from azure.core.credentials import AzureNamedKeyCredential
+
+    return ShareClient(url, share, credential=AzureNamedKeyCredential(account, key), **kwargs)
+
+
+def _share_error(exc: Exception, share: Any) -> SyncError:
+    from azure.core.exceptions import ClientAuthenticationError, ResourceNotFoundError
+
+    name = getattr(share, "share_name", "the share")
+    if isinstance(exc, ClientAuthenticationError):
+        return SyncError(f"file share {name!r} refused the storage account key ({type(exc).__name__}); "
+                         "the key may have been rotated or shared-key access turned off")
+    if isinstance(exc, ResourceNotFoundError) and "share" in str(getattr(exc, "error_code", "") or "").lower():
+        return SyncError(f"file share {name!r} does not exist; run 'azinfer provision' first")
+    reason = getattr(exc, "reason", None) or getattr(exc, "message", None) or type(exc).__name__
+    url = getattr(share, "url", "")
+    return SyncError(f"file share {name!r} ({url}): {str(reason).strip().splitlines()[0]}; run deploy again")
+
+
+class ShareSync:
+    """Compares files with what is on the share and makes the share match (only inside the roots it owns).
+
+    :param share: an ``azure.storage.fileshare.ShareClient``.
+    """
+
+    def __init__(self, share: Any, *, workers: int = _WORKERS) -> None:
+        self._share = share
+        self._workers = workers
+        self._manifest: dict[str, dict[str, Any]] | None = None
+
+    # -- reading the share -------------------------------------------------------------------------
+    def manifest(self) -> dict[str, dict[str, Any]]:
+        """``.azinfer/manifest.json`` from the share: path -> ``{"md5", "size", "etag"}`` (empty when absent)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        if self._manifest is None:
+            try:
+                data = self._share.get_file_client(MANIFEST).download_file().readall()
+                files = json.loads(data).get("files", {})
+                self._manifest = files if isinstance(files, dict) else {}
+            except ResourceNotFoundError:
+                self._manifest = {}
+            except ValueError:  # unreadable: start over, every file is checked by its Content-MD5
+                self._manifest = {}
+        return self._manifest
+
+    def _list(self, directory: str) -> tuple[dict[str, Any], set[str]]:
+        """Files (path -> listing entry) and directories below ``directory``, recursively."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        files: dict[str, Any] = {}
+        dirs: set[str] = set()
+        pending = [directory]
+        while pending:
+            current = pending.pop()
+            client = self._share.get_directory_client(current)
+            try:
+                entries = list(client.list_directories_and_files(include=["etag"]))
+            except ResourceNotFoundError:
+                continue
+            if current:
+                dirs.add(current)
+            for entry in entries:
+                path = posixpath.join(current, entry.name) if current else entry.name
+                if entry.get("is_directory"):
+                    pending.append(path)
+                else:
+                    files[path] = entry
+        return files, dirs
+
+    def _remote(self, roots: Iterable[str]) -> tuple[dict[str, Any], set[str]]:
+        top = {r.split("/", 1)[0] for r in roots}
+        files: dict[str, Any] = {}
+        dirs: set[str] = set()
+        # The share root is listed once (not recursively): it says which top-level folders exist.
+        for entry in self._share.get_directory_client("").list_directories_and_files(include=["etag"]):
+            if entry.name not in top:
+                continue
+            if entry.get("is_directory"):
+                dirs.add(entry.name)
+            else:
+                files[entry.name] = entry
+        for root in sorted(roots):
+            head = root.split("/", 1)[0]
+            if head in dirs:
+                found, found_dirs = self._list(root)
+                files.update(found)
+                dirs |= found_dirs
+        return files, dirs
+
+    def _same(self, local: LocalFile, remote: Any) -> bool:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        if remote.size != local.size:
+            return False
+        known = self.manifest().get(local.path)
+        if known and remote.etag and known.get("etag") == remote.etag:
+            return known.get("md5") == base64.b64encode(local.md5).decode()
+        try:
+            properties = self._share.get_file_client(local.path).get_file_properties()
+        except ResourceNotFoundError:
+            return False
+        md5 = properties.content_settings.content_md5
+        if md5 is not None and bytes(md5) == local.md5:
+            self.manifest()[local.path] = {"md5": base64.b64encode(local.md5).decode(), "size": local.size,
+                                           "etag": properties.etag}
+            return True
+        return False
+
+    def plan(self, files: Mapping[str, LocalFile], *, roots: Iterable[str], delete: bool = False,
+             owned_whole: Iterable[str] = ()) -> SyncPlan:
+        """Compare ``files`` with the share below ``roots`` (folders or top-level files it owns).
+
+        :param delete: also delete files below the roots that ``files`` does not have.
+        :param owned_whole: roots whose other files are deleted even without ``delete``.
+        :raises SyncError: when the share cannot be read.
+        """
+        from azure.core.exceptions import AzureError as SdkError
+
+        roots = tuple(sorted(set(roots)))
+        outside = [p for p in files if not _below(p, roots)]
+        if outside:
+            raise ValueError(f"{outside[0]} is outside the roots the sync owns")
+        try:
+            remote, dirs = self._remote(roots)
+            with ThreadPoolExecutor(self._workers) as pool:
+                same = dict(zip(files, pool.map(
+                    lambda f: f.path in remote and self._same(f, remote[f.path]), files.values())))
+        except SdkError as exc:
+            raise _share_error(exc, self._share) from None
+        upload = tuple(f for p, f in sorted(files.items()) if not same[p])
+        unchanged = tuple(sorted(p for p, s in same.items() if s))
+        whole = tuple(owned_whole)
+        gone = tuple(sorted(p for p in remote if p not in files and p != MANIFEST and (delete or _below(p, whole))))
+        return SyncPlan(upload, gone, unchanged, roots, frozenset(dirs))
+
+    # -- writing the share -------------------------------------------------------------------------
+    def _ensure_dirs(self, paths: Iterable[str], existing: set[str]) -> None:
+        from azure.core.exceptions import ResourceExistsError
+
+        wanted: set[str] = set()
+        for path in paths:
+            parent = posixpath.dirname(path)
+            while parent and parent not in existing:
+                wanted.add(parent)
+                parent = posixpath.dirname(parent)
+        for directory in sorted(wanted, key=lambda d: (d.count("/"), d)):
+            try:
+                self._share.get_directory_client(directory).create_directory()
+            except ResourceExistsError:
+                pass
+            existing.add(directory)
+
+    def _upload(self, file: LocalFile, on_bytes: BytesCallback | None, cancel: threading.Event) -> dict[str, Any]:
+        from azure.storage.fileshare import ContentSettings
+
+        data = file.read()
+        md5 = hashlib.md5(data).digest()  # the bytes sent, even if the file changed since it was compared
+        sent = 0
+
+        def hook(current: int, _total: int | None) -> None:
+            nonlocal sent
+            if cancel.is_set():
+                raise KeyboardInterrupt
+            if on_bytes is not None and current > sent:
+                on_bytes(file.path, current - sent)
+            sent = max(sent, current)
+
+        if on_bytes is not None:
+            on_bytes(file.path, 0)
+        client = self._share.get_file_client(file.path)
+        client.upload_file(data, progress_hook=hook)
+        # MD5 last: a file cut off mid-upload has none, so no later run takes it for complete.
+        result = client.set_http_headers(content_settings=ContentSettings(content_md5=bytearray(md5)))
+        return {"md5": base64.b64encode(md5).decode(), "size": len(data), "etag": result.get("etag")}
+
+    def _save_manifest(self) -> None:
+        body = json.dumps({"version": 1, "files": dict(sorted(self.manifest().items()))}, indent=1).encode()
+        self._ensure_dirs([MANIFEST], set())
+        self._share.get_file_client(MANIFEST).upload_file(body)
+
+    def apply(self, plan: SyncPlan, *, on_bytes: BytesCallback | None = None) -> SyncResult:
+        """Upload and delete what ``plan`` says; the manifest records every file that completed.
+
+        :raises SyncError: when a local file vanished or the share refused a write (the next run continues).
+        :raises SyncInterrupted: on Ctrl-C (the next run continues).
+        """
+        from azure.core.exceptions import AzureError as SdkError
+        from azure.core.exceptions import ResourceNotFoundError
+
+        manifest = self.manifest()
+        before = json.dumps(manifest, sort_keys=True)
+        cancel = threading.Event()
+        uploaded: list[LocalFile] = []
+        deleted: list[str] = []
+        try:
+            try:
+                self._ensure_dirs((f.path for f in plan.upload), set(plan.existing_dirs))
+                with ThreadPoolExecutor(self._workers) as pool:
+                    futures = {pool.submit(self._upload, f, on_bytes, cancel): f for f in plan.upload}
+                    try:
+                        for future, file in futures.items():
+                            manifest[file.path] = future.result()
+                            uploaded.append(file)
+                    except BaseException:
+                        cancel.set()
+                        for future in futures:
+                            future.cancel()
+                        raise
+                for path in plan.delete:
+                    try:
+                        self._share.get_file_client(path).delete_file()
+                    except ResourceNotFoundError:
+                        pass
+                    manifest.pop(path, None)
+                    deleted.append(path)
+            except KeyboardInterrupt:
+                raise SyncInterrupted(f"stopped after uploading {len(uploaded)} of {len(plan.upload)} file(s); "
+                                      "run deploy again to upload the rest") from None
+            except SdkError as exc:
+                raise _share_error(exc, self._share) from None
+        finally:
+            if json.dumps(manifest, sort_keys=True) != before:
+                try:
+                    self._save_manifest()
+                except Exception:  # noqa: BLE001 - the error being raised matters more; HEADs recover
+                    pass
+        return SyncResult(tuple(f.path for f in uploaded), sum(f.size for f in uploaded), tuple(deleted),
+                          len(plan.unchanged))
+
+
+def _below(path: str, roots: Iterable[str]) -> bool:
+    return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)

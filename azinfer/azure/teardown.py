@@ -1,0 +1,215 @@
+"""``destroy``: remove what azinfer created for inference, and nothing else.
+
+The rules, one per resource, decided from an inventory snapshot (pure, like
+the planner) and shown before anything is deleted:
+
+- the container app: deleted when it carries ``managed-by: azinfer`` (first);
+- the environment (and its storage link): deleted when azinfer created it
+  and no other app or job runs in it;
+- the Log Analytics workspace: deleted when azinfer created it and no other
+  environment sends its logs there;
+- the storage account (and its share): deleted when azinfer created it, it
+  has no other share, no other environment mounts it, and the share holds
+  nothing but what azinfer put there. A reused resource (the fine-tuning
+  share above all) is never deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from azinfer.azure.clients import AzureClients
+from azinfer.inventory import JOB_TYPE, InMemoryInventory, ResourceFacts
+from azinfer.resources import RESOURCE_TYPES, ResourceKind
+from azinfer.templates.inference import TAGS
+
+__all__ = ["TeardownAction", "TeardownItem", "TeardownPlan", "teardown_plan", "run_teardown"]
+
+_ORDER = (ResourceKind.CONTAINER_APP, ResourceKind.ENVIRONMENT, ResourceKind.ENVIRONMENT_STORAGE,
+          ResourceKind.LOG_ANALYTICS, ResourceKind.STORAGE_ACCOUNT, ResourceKind.FILE_SHARE)
+
+
+class TeardownAction(str, Enum):
+    """What destroy does with one resource."""
+
+    DELETE = "delete"
+    """azinfer created it and nothing else uses it."""
+    WITH_PARENT = "deleteWithParent"
+    """Goes with the resource it belongs to (environment storage, file share)."""
+    KEEP = "keep"
+    """Reused, or still used by something else."""
+    ABSENT = "absent"
+    """Not there (deleted already, or never created)."""
+
+
+@dataclass(frozen=True)
+class TeardownItem:
+    """One resource and what destroy does with it, and why."""
+
+    kind: ResourceKind
+    name: str
+    action: TeardownAction
+    reason: str
+
+
+@dataclass(frozen=True)
+class TeardownPlan:
+    """What destroy will do, resource by resource (deletes in this order)."""
+
+    resource_group: str
+    items: tuple[TeardownItem, ...]
+
+    @property
+    def deletes(self) -> tuple[TeardownItem, ...]:
+        """The resources to delete, in order."""
+        return tuple(i for i in self.items if i.action is TeardownAction.DELETE)
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"resourceGroup", "items": [{kind, name, action, reason}], "summary"}``."""
+        return {
+            "resourceGroup": self.resource_group,
+            "items": [{"kind": i.kind.value, "name": i.name, "action": i.action.value, "reason": i.reason}
+                      for i in self.items],
+            "summary": {"delete": len(self.deletes),
+                        "keep": sum(i.action is TeardownAction.KEEP for i in self.items)},
+        }
+
+    def to_text(self) -> str:
+        """Like ``azinfer plan``: one line per resource with its reason, and a summary."""
+        symbols = {TeardownAction.DELETE: "-", TeardownAction.WITH_PARENT: "-", TeardownAction.KEEP: "=",
+                   TeardownAction.ABSENT: " "}
+        words = {TeardownAction.DELETE: "will be deleted", TeardownAction.WITH_PARENT: "goes with its parent",
+                 TeardownAction.KEEP: "will be kept", TeardownAction.ABSENT: "is not there"}
+        lines = [f"azinfer destroy: resource group {self.resource_group!r}"]
+        for item in self.items:
+            lines.append(f"  {symbols[item.action]} {item.kind.label} {item.name!r} {words[item.action]}")
+            lines.append(f"      because {item.reason}")
+        if self.deletes:
+            lines.append(f"\nDestroy: {len(self.deletes)} to delete, "
+                         f"{sum(i.action is TeardownAction.KEEP for i in self.items)} to keep.")
+        else:
+            lines.append("\nNothing to delete.")
+        return "\n".join(lines) + "\n"
+
+
+def _ours(facts: ResourceFacts) -> bool:
+    """Whether azinfer created the resource: the ``managed-by`` tag it puts on everything it creates."""
+    return facts.tags.get("managed-by") == TAGS["managed-by"]
+
+
+def teardown_plan(inventory: InMemoryInventory, resource_group: str, names: Mapping[ResourceKind, str],
+                  share_extras: Callable[[], list[str]]) -> TeardownPlan:
+    """Decide, per resource, whether destroy deletes it.
+
+    :param names: the resolved name of each resource kind (the app's from the config file).
+    :param share_extras: lists what the share holds that azinfer did not put there (asked only when needed).
+    """
+    def get(kind: ResourceKind) -> ResourceFacts | None:
+        return inventory.get(RESOURCE_TYPES[kind], names[kind])
+
+    items: dict[ResourceKind, TeardownItem] = {}
+    app = get(ResourceKind.CONTAINER_APP)
+    app_name = names[ResourceKind.CONTAINER_APP]
+    app_goes = app is not None and _ours(app)
+    if app is None:
+        items[ResourceKind.CONTAINER_APP] = TeardownItem(ResourceKind.CONTAINER_APP, app_name, TeardownAction.ABSENT,
+                                                         "it does not exist")
+    elif app_goes:
+        items[ResourceKind.CONTAINER_APP] = TeardownItem(ResourceKind.CONTAINER_APP, app_name, TeardownAction.DELETE,
+                                                         "azinfer created it (tag managed-by: azinfer)")
+    else:
+        items[ResourceKind.CONTAINER_APP] = TeardownItem(ResourceKind.CONTAINER_APP, app_name, TeardownAction.KEEP,
+                                                         "it has no managed-by: azinfer tag: azinfer did not create it")
+
+    env_name = names[ResourceKind.ENVIRONMENT]
+    env = get(ResourceKind.ENVIRONMENT)
+    users = [f.name for f in (*inventory.list(RESOURCE_TYPES[ResourceKind.CONTAINER_APP]), *inventory.list(JOB_TYPE))
+             if (f.environment_id or "").rstrip("/").lower().endswith(f"/managedenvironments/{env_name.lower()}")
+             and not (app_goes and f.type == RESOURCE_TYPES[ResourceKind.CONTAINER_APP] and f.name == app_name)]
+    env_goes = _decide(items, ResourceKind.ENVIRONMENT, env_name, env, users, "other apps or jobs run in it")
+
+    storage_link = f"{env_name}/{names[ResourceKind.ENVIRONMENT_STORAGE]}"
+    link = inventory.get(RESOURCE_TYPES[ResourceKind.ENVIRONMENT_STORAGE], storage_link)
+    items[ResourceKind.ENVIRONMENT_STORAGE] = TeardownItem(
+        ResourceKind.ENVIRONMENT_STORAGE, names[ResourceKind.ENVIRONMENT_STORAGE],
+        TeardownAction.ABSENT if link is None else TeardownAction.WITH_PARENT if env_goes else TeardownAction.KEEP,
+        "it does not exist" if link is None else "it belongs to the environment" if env_goes
+        else "the environment stays",
+    )
+
+    workspace_name = names[ResourceKind.LOG_ANALYTICS]
+    workspace = get(ResourceKind.LOG_ANALYTICS)
+    customer = workspace.customer_id if workspace is not None else None
+    readers = [f.name for f in inventory.list(RESOURCE_TYPES[ResourceKind.ENVIRONMENT])
+               if customer and f.log_analytics_customer_id == customer and not (env_goes and f.name == env_name)]
+    _decide(items, ResourceKind.LOG_ANALYTICS, workspace_name, workspace, readers,
+            "other environments send their logs to it")
+
+    account_name = names[ResourceKind.STORAGE_ACCOUNT]
+    account = get(ResourceKind.STORAGE_ACCOUNT)
+    share_name = names[ResourceKind.FILE_SHARE]
+    others = [f.short_name for f in inventory.list(RESOURCE_TYPES[ResourceKind.FILE_SHARE])
+              if f.parent_name == account_name and f.short_name != share_name]
+    others += [f"environment storage {f.name}" for f in inventory.list(RESOURCE_TYPES[ResourceKind.ENVIRONMENT_STORAGE])
+               if f.account_name == account_name and not (env_goes and f.parent_name == env_name)]
+    if account is not None and _ours(account) and not others:
+        others = [f"{share_name}/{p}" for p in share_extras()]
+    account_goes = _decide(items, ResourceKind.STORAGE_ACCOUNT, account_name, account, others,
+                           "it holds or serves more than azinfer's files")
+    share = inventory.get(RESOURCE_TYPES[ResourceKind.FILE_SHARE], f"{account_name}/default/{share_name}")
+    items[ResourceKind.FILE_SHARE] = TeardownItem(
+        ResourceKind.FILE_SHARE, share_name,
+        TeardownAction.ABSENT if share is None else TeardownAction.WITH_PARENT if account_goes else TeardownAction.KEEP,
+        "it does not exist" if share is None else "it belongs to the storage account" if account_goes
+        else "a file share is never deleted on its own (fine-tuning outputs live there)",
+    )
+    return TeardownPlan(resource_group, tuple(items[k] for k in _ORDER))
+
+
+def _decide(items: dict[ResourceKind, TeardownItem], kind: ResourceKind, name: str, facts: ResourceFacts | None,
+            users: list[str], used: str) -> bool:
+    if facts is None:
+        items[kind] = TeardownItem(kind, name, TeardownAction.ABSENT, "it does not exist")
+        return False
+    if not _ours(facts):
+        items[kind] = TeardownItem(kind, name, TeardownAction.KEEP,
+                                   "it was reused: azinfer did not create it (no managed-by: azinfer tag)")
+        return False
+    if users:
+        shown = ", ".join(sorted(users)[:3]) + (" ..." if len(users) > 3 else "")
+        items[kind] = TeardownItem(kind, name, TeardownAction.KEEP, f"{used}: {shown}")
+        return False
+    items[kind] = TeardownItem(kind, name, TeardownAction.DELETE, "azinfer created it and nothing else uses it")
+    return True
+
+
+def run_teardown(clients: AzureClients, plan: TeardownPlan,
+                 on_progress: Callable[[TeardownItem, str], None] | None = None) -> tuple[TeardownItem, ...]:
+    """Delete the plan's resources in order (app first); a resource already gone counts as deleted.
+
+    :returns: the items deleted.
+    """
+    from azure.core.exceptions import ResourceNotFoundError
+
+    group = plan.resource_group
+    deleters = {
+        ResourceKind.CONTAINER_APP: lambda n: clients.apps.container_apps.begin_delete(group, n).result(),
+        ResourceKind.ENVIRONMENT: lambda n: clients.apps.managed_environments.begin_delete(group, n).result(),
+        ResourceKind.LOG_ANALYTICS: lambda n: clients.logs.workspaces.begin_delete(group, n).result(),
+        ResourceKind.STORAGE_ACCOUNT: lambda n: clients.storage.storage_accounts.delete(group, n),
+    }
+    done = []
+    for item in plan.deletes:
+        if on_progress is not None:
+            on_progress(item, "deleting")
+        try:
+            deleters[item.kind](item.name)
+        except ResourceNotFoundError:
+            pass
+        done.append(item)
+        if on_progress is not None:
+            on_progress(item, "deleted")
+    return tuple(done)

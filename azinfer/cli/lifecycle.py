@@ -1,0 +1,143 @@
+"""``azinfer deploy``, ``status``, ``logs`` and ``destroy``: the endpoint's life after provisioning."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+from azinfer.cli.console import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    ResourceProgressDisplay,
+    TransferDisplay,
+    confirm,
+)
+from azinfer.cli.options import add_azure_options, add_project_options, azure_project
+from azinfer.start import StartOrigin
+
+if TYPE_CHECKING:  # pragma: no cover
+    from azinfer.azure import SyncSummary, TeardownItem, TeardownPlan
+
+__all__ = ["register"]
+
+
+def _say(text: str) -> None:
+    print(f"azinfer: {text}", flush=True)
+
+
+def _cmd_deploy(args: argparse.Namespace) -> int:
+    from azinfer.azure import SyncInterrupted
+
+    project = azure_project(args)
+    if args.dry_run:
+        sys.stdout.write(project.deploy_preview(adapter=args.adapter, delete=args.delete).to_text())
+        return EXIT_OK
+    with TransferDisplay() as transfer:
+
+        def show(summary: SyncSummary) -> bool:
+            sys.stdout.write(summary.to_text())
+            # Deleting files and running the user's own commands are worth a question.
+            if (summary.plan.delete or summary.start_origin is StartOrigin.USER) and summary.plan.changes \
+                    and not confirm("Go ahead?", yes=args.yes):
+                return False
+            transfer.start(len(summary.plan.upload), summary.plan.upload_bytes)
+            return True
+
+        try:
+            result = project.deploy(adapter=args.adapter, delete=args.delete,
+                                    restart=True if args.restart else None, wait=not args.no_wait,
+                                    timeout=args.timeout, on_stage=_say, on_bytes=transfer, confirm=show)
+        except SyncInterrupted as exc:
+            print(f"azinfer: {exc}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+    if result.restarted is None:
+        print("No changes on the share: nothing restarted (pass --restart to restart anyway).")
+    elif result.revision is not None:
+        print(f"Ready: {result.endpoint}")
+    else:
+        print(f"Restarted revision {result.restarted!r}; not waiting for it.")
+    return EXIT_OK
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    status = azure_project(args).status()
+    if args.json:
+        print(json.dumps(status.to_json(), indent=2))
+    else:
+        sys.stdout.write(status.to_text())
+    return EXIT_OK
+
+
+def _cmd_logs(args: argparse.Namespace) -> int:
+    lines = azure_project(args).logs(follow=args.follow, tail=args.tail, system=args.system,
+                                     on_reconnect=lambda why: print(f"azinfer: {why}", file=sys.stderr))
+    try:
+        for line in lines:
+            print(line, flush=True)
+    except KeyboardInterrupt:  # the way to stop --follow
+        return EXIT_OK
+    return EXIT_OK
+
+
+def _cmd_destroy(args: argparse.Namespace) -> int:
+    project = azure_project(args)
+
+    def ask(plan: TeardownPlan) -> bool:
+        sys.stdout.write(plan.to_text())
+        return confirm("Delete these resources?", yes=args.yes)
+
+    if args.preview:
+        sys.stdout.write(project.destroy_plan().to_text())
+        return EXIT_OK
+    from azinfer.azure import ResourceProgress
+
+    with ResourceProgressDisplay() as progress:
+        def show(item: TeardownItem, state: str) -> None:
+            progress(ResourceProgress(item.kind.label, item.name, state))
+
+        result = project.destroy(confirm=ask, on_progress=show)
+    if not result.deleted:
+        sys.stdout.write(result.plan.to_text())
+    print(f"Deleted {len(result.deleted)} resource(s).")
+    if result.config_path is not None:
+        print(f"Cleared azinfer's keys in {result.config_path} (your other keys are kept).")
+    return EXIT_OK
+
+
+def register(commands: Any) -> None:
+    """Add ``deploy``, ``status``, ``logs`` and ``destroy`` to the CLI's subcommands."""
+    deploy = commands.add_parser("deploy", help="sync the server (and your code) to the share, restart, wait")
+    add_project_options(deploy, update=False)
+    add_azure_options(deploy)
+    deploy.add_argument("--adapter", metavar="DIR", help="also publish this local adapter folder under models/azinfer/")
+    deploy.add_argument("--delete", action="store_true", help="delete files on the share that are gone locally")
+    deploy.add_argument("--restart", action="store_true", help="restart even when nothing changed")
+    deploy.add_argument("--no-wait", action="store_true", help="do not wait for /ready after the restart")
+    deploy.add_argument("--timeout", type=float, default=900.0, metavar="SECONDS",
+                        help="how long to wait for /ready (default 900)")
+    deploy.add_argument("--dry-run", action="store_true", help="show what would be uploaded and deleted, change nothing")
+    deploy.add_argument("--yes", "-y", action="store_true", help="do not ask before deleting or running your commands")
+    deploy.set_defaults(handler=_cmd_deploy)
+
+    status = commands.add_parser("status", help="the endpoint's state: revision, replicas, GPU profile, /ready")
+    add_project_options(status, update=False)
+    add_azure_options(status)
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+    status.set_defaults(handler=_cmd_status)
+
+    logs = commands.add_parser("logs", help="the container's log (Container Apps' log stream)")
+    add_project_options(logs, update=False)
+    add_azure_options(logs)
+    logs.add_argument("--follow", "-f", action="store_true", help="keep streaming until Ctrl-C")
+    logs.add_argument("--tail", type=int, default=20, metavar="N", help="lines of history first (0-300, default 20)")
+    logs.add_argument("--system", action="store_true", help="the app's system events instead of the console")
+    logs.set_defaults(handler=_cmd_logs)
+
+    destroy = commands.add_parser("destroy", help="delete what azinfer created for inference, nothing else")
+    add_project_options(destroy, update=False)
+    add_azure_options(destroy)
+    destroy.add_argument("--preview", action="store_true", help="show what would be deleted, delete nothing")
+    destroy.add_argument("--yes", "-y", action="store_true", help="do not ask before deleting")
+    destroy.set_defaults(handler=_cmd_destroy)

@@ -1,0 +1,246 @@
+"""deploy, status, logs, destroy against the ARM emulator (Files data plane, revisions, log stream, ingress) over HTTPS.
+
+Needs the emulator's data plane and app runtime (branch ``emulator``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+from azure_support import arm_writes, azure_project, make_project
+
+from azinfer import AzurePermissionError
+from azinfer.azure import ReadyTimeout, SyncError, SyncInterrupted, TeardownAction
+from azinfer.errors import AzureError
+from azinfer.resources import ResourceKind
+from azinfer.project import INFERENCE_CONFIG
+from tests.emulator import ArmEmulator, FinetuningGroup, seed_finetuning_group
+from tests.emulator.containerapps import ReplicaStart
+
+USER_COMMANDS = ["cd /mount/inference", "python3 ./my_server.py --port 7860"]
+
+
+@pytest.fixture
+def emu():
+    with ArmEmulator.start() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def group(emu: ArmEmulator) -> FinetuningGroup:
+    return seed_finetuning_group(emu, resource_group="rg-phi3-finetune", location="westus3")
+
+
+def _share_writes(emu: ArmEmulator, account: str) -> list[str]:
+    """Paths the data plane wrote or deleted on the account's shares (relative to the share)."""
+    writes = [unquote(r.path) for r in emu.requests
+              if r.method in ("PUT", "DELETE") and r.path.startswith(f"/{account}/")]
+    return [path.split("/", 3)[3] if path.count("/") >= 3 else "" for path in writes]
+
+
+def _user_project(tmp_path: Path, group: FinetuningGroup) -> Path:
+    root = make_project(tmp_path / "project", group.subscription_id, group.resource_group,
+                        {"defaultCommands": USER_COMMANDS})
+    for i in range(5):
+        (root / "inference" / f"m{i}.py").parent.mkdir(parents=True, exist_ok=True)
+        (root / "inference" / f"m{i}.py").write_text(f"print({i})\n")
+    (root / "setup").mkdir()
+    (root / "setup" / "requirements.txt").write_text("fastapi\n")
+    for junk in (".git/config", ".venv/pyvenv.cfg", "inference/__pycache__/m0.cpython-311.pyc",
+                 "models/local/adapter_config.json", "model-cache/x/config.json"):
+        (root / junk).parent.mkdir(parents=True, exist_ok=True)
+        (root / junk).write_text("junk")
+    return root
+
+
+def test_provision_puts_the_server_on_the_share_before_the_app(emu: ArmEmulator, group: FinetuningGroup,
+                                                               tmp_path: Path) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    azure_project(emu, root).provision()
+    files = emu.files(group.storage_account, group.file_share)
+    wheel = files[".azinfer/dist/CURRENT"].decode().strip()
+    assert f".azinfer/dist/{wheel}" in files and ".azinfer/dist/constraints.txt" in files
+    first_share_write = min(r.time for r in emu.requests if r.method == "PUT"
+                            and r.path.startswith(f"/{group.storage_account}/"))
+    app_put = min(r.time for r in emu.requests if r.method == "PUT" and "/deployments/" in r.path)
+    assert first_share_write < app_put
+    assert all(p == ".azinfer" or p.startswith(".azinfer/") for p in _share_writes(emu, group.storage_account))
+    for resource_id in group.ids.values():
+        assert emu.writes_to(resource_id) == [], resource_id
+
+
+def test_unchanged_deploy_lists_and_reads_the_manifest_only(emu: ArmEmulator, group: FinetuningGroup,
+                                                            tmp_path: Path) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    project = azure_project(emu, root)
+    project.provision()
+    emu.clear_requests()
+    result = project.deploy()
+    assert result.restarted is None and result.sync.uploaded == ()
+    data_plane = [r for r in emu.requests if r.path.startswith(f"/{group.storage_account}/")]
+    assert [r.method for r in data_plane if r.method != "GET"] == []
+    assert not [r for r in emu.requests if r.path.lower().endswith("/restart")]
+
+
+def test_user_command_mirrors_the_project_by_content(emu: ArmEmulator, group: FinetuningGroup,
+                                                     tmp_path: Path) -> None:
+    root = _user_project(tmp_path, group)
+    project = azure_project(emu, root)
+    project.provision()
+    files = emu.files(group.storage_account, group.file_share)
+    assert {"inference/m0.py", "setup/requirements.txt"} <= set(files)
+    assert not [p for p in files if p.startswith((".git/", ".venv/", "models/", "model-cache/", "infra/"))
+                or "__pycache__" in p]
+    (root / "inference" / "m3.py").write_text("print('changed')\n")
+    (root / "inference" / "m4.py").unlink()
+    emu.clear_requests()
+    result = project.deploy(delete=True, wait=False)
+    assert result.sync.uploaded == ("inference/m3.py",) and result.sync.deleted == ("inference/m4.py",)
+    files = emu.files(group.storage_account, group.file_share)
+    assert files["inference/m3.py"] == b"print('changed')\n" and "inference/m4.py" not in files
+    assert result.restarted is not None
+
+
+def test_restart_waits_for_the_new_replica_and_ready(emu: ArmEmulator, group: FinetuningGroup,
+                                                     tmp_path: Path) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    project = azure_project(emu, root)
+    project.provision()
+    emu.apps.plan_starts(f"aiacaapp{group.suffix}", ReplicaStart(ready_after=0.3))
+    stages: list[str] = []
+    result = project.deploy(restart=True, on_stage=stages.append)
+    assert result.revision is not None and result.revision.running_state == "Running"
+    assert any(s.startswith("restarting revision") for s in stages)
+    assert stages[-1] == "the endpoint answers /ready"
+
+
+def test_a_restart_that_never_gets_ready_names_the_state_and_the_logs(emu: ArmEmulator, group: FinetuningGroup,
+                                                                      tmp_path: Path) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    project = azure_project(emu, root)
+    project.provision()
+    app = f"aiacaapp{group.suffix}"
+    emu.apps.plan_starts(app, ReplicaStart(ready_after=None, logs=("loading model", "CUDA out of memory")))
+    with pytest.raises(ReadyTimeout) as caught:
+        project.deploy(restart=True, timeout=1.0)
+    message = str(caught.value)
+    assert "did not get ready within 1 s" in message and "revision" in message
+    assert "CUDA out of memory" in message
+    emu.apps.set_ready(app)
+    assert project.deploy(restart=True).revision is not None  # the next run converges
+
+
+def test_missing_app_fails_before_any_upload(emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    azure_project(emu, root).provision()
+    config = json.loads((root / INFERENCE_CONFIG).read_text())
+    (root / INFERENCE_CONFIG).write_text(json.dumps({**config, "ACA_APP_NAME": "nope"}))
+    emu.clear_requests()
+    with pytest.raises(AzureError, match="container app 'nope' does not exist"):
+        azure_project(emu, root).deploy()
+    assert _share_writes(emu, group.storage_account) == []
+
+
+def test_a_key_that_cannot_be_read_or_is_refused(emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    project = azure_project(emu, root)
+    project.provision()
+    emu.faults.http_error(403, method="POST", path="*/listKeys", count=1)
+    with pytest.raises(AzurePermissionError, match="Storage Account Contributor"):
+        project.deploy(restart=True)
+    emu.faults.http_error(403, path=f"/{group.storage_account}/*", code="AuthenticationFailed", count=None)
+    with pytest.raises(SyncError, match="refused the storage account key"):
+        project.deploy(restart=True)
+
+
+def test_a_file_that_vanishes_mid_sync_then_the_next_run_converges(emu: ArmEmulator, group: FinetuningGroup,
+                                                                    tmp_path: Path) -> None:
+    root = _user_project(tmp_path, group)
+    project = azure_project(emu, root)
+    project.provision()
+    for i in range(5):
+        (root / "inference" / f"m{i}.py").write_text(f"print('v2', {i})\n")
+
+    def vanish(_summary: object) -> bool:
+        (root / "inference" / "m2.py").unlink()
+        return True
+
+    with pytest.raises(SyncError, match="m2.py"):
+        project.deploy(confirm=vanish, wait=False)
+    result = project.deploy(wait=False)
+    files = emu.files(group.storage_account, group.file_share)
+    assert all(files[f"inference/m{i}.py"] == f"print('v2', {i})\n".encode() for i in (0, 1, 3, 4))
+    assert "inference/m2.py" not in result.sync.uploaded
+
+
+def test_ctrl_c_mid_upload_then_the_next_run_uploads_the_rest(emu: ArmEmulator, group: FinetuningGroup,
+                                                              tmp_path: Path) -> None:
+    root = _user_project(tmp_path, group)
+    project = azure_project(emu, root)
+    project.provision()
+    for i in range(5):
+        (root / "inference" / f"m{i}.py").write_text("x" * 10_000 + str(i))
+    started: list[str] = []
+
+    def interrupt(path: str, sent: int) -> None:
+        started.append(path)
+        if len(started) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(SyncInterrupted, match="run deploy again"):
+        project.deploy(on_bytes=interrupt, wait=False)
+    project.deploy(wait=False)
+    files = emu.files(group.storage_account, group.file_share)
+    assert all(files[f"inference/m{i}.py"] == ("x" * 10_000 + str(i)).encode() for i in range(5))
+    assert project.deploy(wait=False).sync.uploaded == ()
+
+
+def test_status_has_json_and_html(emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    project = azure_project(emu, root)
+    project.provision()
+    status = project.status()
+    data = status.to_json()
+    assert data["ready"] is True and data["workload_profile"] == "GPU" and data["revision"]["replicas"]
+    assert "<table>" in status._repr_html_() and "ready" in status.to_text()
+
+
+def test_logs_tail(emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    project = azure_project(emu, root)
+    project.provision()
+    app = f"aiacaapp{group.suffix}"
+    emu.apps.log(app, "model loaded", "serving on 7860")
+    assert [line.split(" ", 1)[1] for line in project.logs(tail=2)] == ["model loaded", "serving on 7860"]
+
+
+def test_destroy_deletes_only_the_app_in_a_finetuning_group(emu: ArmEmulator, group: FinetuningGroup,
+                                                            tmp_path: Path) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    project = azure_project(emu, root)
+    project.provision()
+    config_path = root / INFERENCE_CONFIG
+    config_path.write_text(json.dumps({**json.loads(config_path.read_text()), "COMMANDS": ["keep me"]}))
+    result = project.destroy()
+    assert [i.kind for i in result.deleted] == [ResourceKind.CONTAINER_APP]
+    assert {i.kind: i.action for i in result.plan.items}[ResourceKind.FILE_SHARE] is TeardownAction.KEEP
+    for resource_id in group.ids.values():
+        assert emu.writes_to(resource_id) == [], resource_id
+    config = json.loads(config_path.read_text())
+    assert config["COMMANDS"] == ["keep me"] and config["ACA_APP_NAME"] is None
+    assert project.destroy().deleted == ()  # a second run finds nothing
+
+
+def test_destroy_of_an_all_new_endpoint_removes_everything(emu: ArmEmulator, tmp_path: Path) -> None:
+    emu.add_resource_group(emu.subscription_id, "rg-new", "westus3")
+    root = make_project(tmp_path, emu.subscription_id, "rg-new")
+    project = azure_project(emu, root)
+    project.provision()
+    result = project.destroy()
+    assert [i.kind for i in result.deleted] == [ResourceKind.CONTAINER_APP, ResourceKind.ENVIRONMENT,
+                                                 ResourceKind.LOG_ANALYTICS, ResourceKind.STORAGE_ACCOUNT]
+    assert project.destroy().deleted == ()
+    assert not [r for r in arm_writes(emu) if r.method == "DELETE" and "rg-new" not in r.path]
