@@ -13,10 +13,21 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from datetime import datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Any
 
-from azinfer.azure.clients import AzureClients
+from azinfer.azure.clients import AzureClients, enum_text
 from azinfer.errors import AzureError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import ssl
+    from typing import TypeAlias
+
+    from azure.mgmt.appcontainers.models import ContainerApp, ContainerAppProperties
+
+    Verify: TypeAlias = ssl.SSLContext | bool
+    """What plain HTTPS calls trust: a TLS context, or ``True`` (the system's) / ``False`` (nothing checked)."""
 
 __all__ = [
     "ReplicaStatus",
@@ -138,7 +149,7 @@ class EndpointStatus:
         return f"<table>{cells}</table>"
 
 
-def read_app(clients: AzureClients, resource_group: str, name: str) -> Any:
+def read_app(clients: AzureClients, resource_group: str, name: str) -> ContainerApp:
     """The container app (SDK model).
 
     :raises AzureError: when it does not exist (the message says to provision).
@@ -152,39 +163,51 @@ def read_app(clients: AzureClients, resource_group: str, name: str) -> Any:
                          "run 'azinfer provision' (or fix ACA_APP_NAME in infra/inference.config.json)") from None
 
 
-def _value(enum_or_str: Any) -> str:
-    return str(getattr(enum_or_str, "value", enum_or_str) or "Unknown")
+def _properties(app: ContainerApp) -> ContainerAppProperties:
+    """The app's properties (ARM always sends them; an empty set when it did not)."""
+    from azure.mgmt.appcontainers.models import ContainerAppProperties
+
+    return app.properties if app.properties is not None else ContainerAppProperties()
+
+
+def _state(value: str | Enum | None) -> str:
+    return enum_text(value) or "Unknown"
 
 
 def revision_status(clients: AzureClients, resource_group: str, app: str, revision: str) -> RevisionStatus:
     """The revision's states and its replicas'."""
-    revisions = clients.apps.container_apps_revisions
-    rev = revisions.get_revision(resource_group, app, revision)
+    from azure.mgmt.appcontainers.models import ReplicaProperties, RevisionProperties
+
+    rev = clients.apps.container_apps_revisions.get_revision(resource_group, app, revision)
+    rev_props = rev.properties if rev.properties is not None else RevisionProperties()
     replicas = []
     for replica in clients.apps.container_apps_revision_replicas.list_replicas(resource_group, app, revision).value or []:
-        containers = replica.containers or []
+        props = replica.properties if replica.properties is not None else ReplicaProperties()
+        containers = props.containers or []
         replicas.append(ReplicaStatus(
-            replica.name, _value(replica.running_state),
+            replica.name or "", _state(props.running_state),
             bool(containers) and all(bool(c.ready) for c in containers),
             sum(int(c.restart_count or 0) for c in containers),
         ))
-    return RevisionStatus(rev.name, bool(rev.active), _value(rev.provisioning_state), _value(rev.running_state),
-                          _value(rev.health_state), tuple(replicas))
+    return RevisionStatus(rev.name or revision, bool(rev_props.active), _state(rev_props.provisioning_state),
+                          _state(rev_props.running_state), _state(rev_props.health_state), tuple(replicas))
 
 
-def _verify(client_kwargs: dict[str, Any]) -> Any:
+def _verify(client_kwargs: dict[str, Any]) -> Verify:
     """What ``httpx`` should trust: the SDK's ``connection_verify``, else ``REQUESTS_CA_BUNDLE``, else the default."""
+    import ssl
+
     verify = client_kwargs.get("connection_verify")
     if verify is None:
         verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or True
     if isinstance(verify, str):
-        import ssl
-
         return ssl.create_default_context(cafile=verify)
-    return verify
+    if isinstance(verify, ssl.SSLContext):
+        return verify
+    return bool(verify)
 
 
-def check_ready(url: str, api_key: str | None, *, verify: Any = True, timeout: float = 10.0) -> tuple[bool, str]:
+def check_ready(url: str, api_key: str | None, *, verify: Verify = True, timeout: float = 10.0) -> tuple[bool, str]:
     """``GET <url>/ready`` with the key: (answered 200, what it answered in words)."""
     import httpx
 
@@ -205,7 +228,7 @@ def restart_revision(clients: AzureClients, resource_group: str, app: str, revis
 
 def wait_until_ready(clients: AzureClients, resource_group: str, app: str, revision: str, url: str,
                      api_key: str | None, *, replaced: frozenset[str] = frozenset(), timeout: float = 900.0,
-                     poll_interval: float = 5.0, verify: Any = True, on_stage: StageCallback | None = None,
+                     poll_interval: float = 5.0, verify: Verify = True, on_stage: StageCallback | None = None,
                      last_logs: Callable[[], tuple[str, ...]] | None = None) -> RevisionStatus:
     """Wait until a replica of ``revision`` not in ``replaced`` runs and ``GET /ready`` answers 200.
 
@@ -253,16 +276,16 @@ def wait_until_ready(clients: AzureClients, resource_group: str, app: str, revis
 
 
 def endpoint_status(clients: AzureClients, resource_group: str, app_name: str, api_key: str | None, *,
-                    verify: Any = True, ask_ready: bool = True) -> EndpointStatus:
+                    verify: Verify = True, ask_ready: bool = True) -> EndpointStatus:
     """Everything ``azinfer status`` shows, read now.
 
     :raises AzureError: when the app does not exist.
     """
     app = read_app(clients, resource_group, app_name)
-    configuration = app.configuration
-    ingress = configuration.ingress if configuration else None
-    fqdn = getattr(ingress, "fqdn", None)
-    scale = app.template.scale if app.template else None
+    props = _properties(app)
+    ingress = props.configuration.ingress if props.configuration is not None else None
+    fqdn = ingress.fqdn if ingress is not None else None
+    scale = props.template.scale if props.template is not None else None
     revision_name = active_revision(clients, resource_group, app)
     revision = revision_status(clients, resource_group, app_name, revision_name) if revision_name else None
     url = f"https://{fqdn}" if fqdn else None
@@ -270,29 +293,38 @@ def endpoint_status(clients: AzureClients, resource_group: str, app_name: str, a
     detail = ""
     if url and ask_ready:
         ready, detail = check_ready(url, api_key, verify=verify)
-    profile = app.workload_profile_name
+    profile = props.workload_profile_name
     profile_type = None
-    environment_id = app.environment_id or app.managed_environment_id
+    environment_id = props.environment_id or props.managed_environment_id
     if profile and environment_id:
         env_group, env_name = environment_id.split("/")[4], environment_id.rstrip("/").split("/")[-1]
         environment = clients.apps.managed_environments.get(env_group, env_name)
-        profile_type = next((p.workload_profile_type for p in environment.workload_profiles or []
-                             if p.name == profile), None)
+        profiles = (environment.properties.workload_profiles if environment.properties is not None else None) or []
+        profile_type = next((p.workload_profile_type for p in profiles if p.name == profile), None)
     return EndpointStatus(
-        app=app_name, resource_group=resource_group, provisioning_state=_value(app.provisioning_state),
-        running_status=_value(getattr(app, "running_status", None)), endpoint=url, workload_profile=profile,
-        min_replicas=getattr(scale, "min_replicas", None), max_replicas=getattr(scale, "max_replicas", None),
+        app=app_name, resource_group=resource_group, provisioning_state=_state(props.provisioning_state),
+        running_status=_state(props.running_status), endpoint=url, workload_profile=profile,
+        min_replicas=scale.min_replicas if scale is not None else None,
+        max_replicas=scale.max_replicas if scale is not None else None,
         revision=revision, ready=ready, ready_detail=detail, gpu_profile_type=profile_type,
     )
 
 
-def active_revision(clients: AzureClients, resource_group: str, app: Any) -> str | None:
+def active_revision(clients: AzureClients, resource_group: str, app: ContainerApp) -> str | None:
     """The revision serving traffic: the newest active one (single revision mode has one); ``None`` if none."""
-    revisions = [r for r in clients.apps.container_apps_revisions.list_revisions(resource_group, app.name)
-                 if r.active]
-    if not revisions:
-        return app.latest_revision_name
-    return max(revisions, key=lambda r: (r.created_time is not None, r.created_time)).name
+    active = [(r.properties.created_time, r.name)
+              for r in clients.apps.container_apps_revisions.list_revisions(resource_group, _app_name(app))
+              if r.properties is not None and r.properties.active and r.name]
+    if not active:
+        return _properties(app).latest_revision_name
+    # The newest: a revision with a creation time after one without.
+    return max(active, key=lambda pair: (pair[0] is not None, pair[0] or datetime.min))[1]
+
+
+def _app_name(app: ContainerApp) -> str:
+    if not app.name:
+        raise AzureError(f"Azure returned a container app without a name ({app.id})")
+    return app.name
 
 
 # -- the log stream ------------------------------------------------------------------------------
@@ -317,30 +349,32 @@ def _format(line: str, system: bool) -> str:
     return f"{stamp} {data.get('Log', '')}".strip()
 
 
-def _stream_url(clients: AzureClients, resource_group: str, app: Any, system: bool) -> str:
-    endpoint = app.event_stream_endpoint or ""
+def _stream_url(clients: AzureClients, resource_group: str, app: ContainerApp, system: bool) -> str:
+    name = _app_name(app)
+    endpoint = _properties(app).event_stream_endpoint or ""
     cut = endpoint.find("/subscriptions/")
     if cut < 0:
-        raise AzureError(f"container app {app.name!r} reports no log stream endpoint (eventStreamEndpoint)")
-    base = endpoint[:cut] + f"/subscriptions/{clients.subscription_id}/resourceGroups/{resource_group}" \
-                           f"/containerApps/{app.name}"
+        raise AzureError(f"container app {name!r} reports no log stream endpoint (eventStreamEndpoint)")
+    base = endpoint[:cut] + f"{clients.scope(resource_group)}/containerApps/{name}"
     if system:
         return f"{base}/eventstream"
     revision = active_revision(clients, resource_group, app)
     if revision is None:
-        raise AzureError(f"container app {app.name!r} has no revision yet, so no logs")
-    revisions = clients.apps.container_apps_revisions
-    replicas = clients.apps.container_apps_revision_replicas.list_replicas(resource_group, app.name, revision).value or []
+        raise AzureError(f"container app {name!r} has no revision yet, so no logs")
+    replicas = clients.apps.container_apps_revision_replicas.list_replicas(resource_group, name, revision).value or []
     if not replicas:
         raise AzureError(f"revision {revision!r} has no replica running (scaled to zero?), so no console log; "
                          "try --system, or wake it with a request")
-    template = revisions.get_revision(resource_group, app.name, revision).template
-    container = template.containers[0].name
-    return f"{base}/revisions/{revision}/replicas/{replicas[0].name}/containers/{container}/logstream"
+    rev = clients.apps.container_apps_revisions.get_revision(resource_group, name, revision)
+    template = rev.properties.template if rev.properties is not None else None
+    containers = (template.containers if template is not None else None) or []
+    if not containers or not containers[0].name:
+        raise AzureError(f"revision {revision!r} reports no container, so no console log")
+    return f"{base}/revisions/{revision}/replicas/{replicas[0].name}/containers/{containers[0].name}/logstream"
 
 
 def log_lines(clients: AzureClients, resource_group: str, app_name: str, *, follow: bool = False,
-              tail: int = 20, system: bool = False, verify: Any = True, reconnect_delay: float = 1.0,
+              tail: int = 20, system: bool = False, verify: Verify = True, reconnect_delay: float = 1.0,
               max_reconnects: int = 10, on_reconnect: Callable[[str], None] | None = None) -> Iterator[str]:
     """The container's console log (or the app's system events), one formatted line at a time.
 
@@ -360,7 +394,10 @@ def log_lines(clients: AzureClients, resource_group: str, app_name: str, *, foll
     while True:
         app = read_app(clients, resource_group, app_name)
         url = _stream_url(clients, resource_group, app, system)
-        token = clients.apps.container_apps.get_auth_token(resource_group, app_name).token
+        auth = clients.apps.container_apps.get_auth_token(resource_group, app_name)
+        token = auth.properties.token if auth.properties is not None else None
+        if not token:
+            raise AzureError(f"container app {app_name!r} gave no token for its log stream (getAuthtoken)")
         params = {"follow": "true" if follow else "false", "output": "json", "tailLines": str(tail)}
         reason = ""
         try:

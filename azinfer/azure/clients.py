@@ -13,14 +13,18 @@ from enum import Enum
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from azinfer.errors import AzurePermissionError, CredentialError
+from azinfer.errors import CredentialError
 
-if TYPE_CHECKING:  # pragma: no cover
+if TYPE_CHECKING:  # pragma: no cover - the SDK is imported when a client is first built
     from azure.core.credentials import TokenCredential
-    from azure.core.exceptions import HttpResponseError
+    from azure.mgmt.appcontainers import ContainerAppsAPIClient
+    from azure.mgmt.loganalytics import LogAnalyticsManagementClient
+    from azure.mgmt.resource.deployments import DeploymentsMgmtClient
+    from azure.mgmt.resource.resources import ResourceManagementClient
+    from azure.mgmt.storage import StorageManagementClient
 
 __all__ = ["Cloud", "AzureTarget", "target_for", "default_credential", "check_credential", "AzureClients",
-           "permission_error", "SIGN_IN_HELP"]
+           "SIGN_IN_HELP", "enum_text"]
 
 SIGN_IN_HELP = (
     "sign in with one of: 'az login' (Azure CLI); the environment variables AZURE_TENANT_ID, AZURE_CLIENT_ID "
@@ -103,14 +107,9 @@ def check_credential(credential: TokenCredential, target: AzureTarget, *, timeou
         pool.shutdown(wait=False)
 
 
-def permission_error(exc: HttpResponseError, *, role: str, scope: str, doing: str) -> AzurePermissionError:
-    """The error to raise for a 403: which role on which scope would allow ``doing``."""
-    return AzurePermissionError(
-        role,
-        scope,
-        f"the signed-in identity may not {doing} (403 {exc.error.code if exc.error else 'Forbidden'}); "
-        f"ask for the '{role}' role on {scope}",
-    )
+def enum_text(value: str | Enum | None) -> str | None:
+    """The text of a field the SDK types ``Union[str, SomeEnum]``: an enum member's value, or the string."""
+    return str(value.value) if isinstance(value, Enum) else value
 
 
 class AzureClients:
@@ -121,7 +120,13 @@ class AzureClients:
         self.credential = credential
         self.subscription_id = subscription_id
         self.target = target
-        self._kwargs = {"base_url": target.arm_endpoint, "credential_scopes": [target.scope], **client_kwargs}
+        self._kwargs: dict[str, Any] = {"base_url": target.arm_endpoint, "credential_scopes": [target.scope],
+                                        **client_kwargs}
+
+    def scope(self, resource_group: str | None = None) -> str:
+        """The ARM id of the subscription, or of one of its resource groups (where a role is granted)."""
+        subscription = f"/subscriptions/{self.subscription_id}"
+        return subscription if resource_group is None else f"{subscription}/resourceGroups/{resource_group}"
 
     def build(self) -> AzureClients:
         """Build every client now (their imports cost about 0.1 s), before threads share them."""
@@ -130,35 +135,35 @@ class AzureClients:
         return self
 
     @cached_property
-    def resources(self) -> Any:
+    def resources(self) -> ResourceManagementClient:
         """``azure.mgmt.resource.resources.ResourceManagementClient``."""
         from azure.mgmt.resource.resources import ResourceManagementClient
 
         return ResourceManagementClient(self.credential, self.subscription_id, **self._kwargs)
 
     @cached_property
-    def deployments(self) -> Any:
+    def deployments(self) -> DeploymentsMgmtClient:
         """``azure.mgmt.resource.deployments.DeploymentsMgmtClient``."""
         from azure.mgmt.resource.deployments import DeploymentsMgmtClient
 
         return DeploymentsMgmtClient(self.credential, self.subscription_id, **self._kwargs)
 
     @cached_property
-    def apps(self) -> Any:
+    def apps(self) -> ContainerAppsAPIClient:
         """``azure.mgmt.appcontainers.ContainerAppsAPIClient``."""
         from azure.mgmt.appcontainers import ContainerAppsAPIClient
 
         return ContainerAppsAPIClient(self.credential, self.subscription_id, **self._kwargs)
 
     @cached_property
-    def storage(self) -> Any:
+    def storage(self) -> StorageManagementClient:
         """``azure.mgmt.storage.StorageManagementClient``."""
         from azure.mgmt.storage import StorageManagementClient
 
         return StorageManagementClient(self.credential, self.subscription_id, **self._kwargs)
 
     @cached_property
-    def logs(self) -> Any:
+    def logs(self) -> LogAnalyticsManagementClient:
         """``azure.mgmt.loganalytics.LogAnalyticsManagementClient``."""
         from azure.mgmt.loganalytics import LogAnalyticsManagementClient
 

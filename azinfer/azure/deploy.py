@@ -10,11 +10,12 @@ error or a file.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from azinfer.azure.clients import AzureClients, permission_error
+from azinfer.azure.clients import AzureClients, enum_text
+from azinfer.azure.failures import raise_if_forbidden
 from azinfer.errors import AzureError, DeploymentFailedError, ResourceFailure
 from azinfer.inputs import ResolvedInputs
 from azinfer.resources import ResourceKind
@@ -33,7 +34,11 @@ __all__ = [
     "run_deployment",
 ]
 
+if TYPE_CHECKING:  # pragma: no cover
+    from azure.core.exceptions import HttpResponseError
+
 _TERMINAL = {"succeeded", "failed", "canceled"}
+T = TypeVar("T")
 
 
 class DeploymentInterrupted(AzureError):
@@ -123,31 +128,45 @@ def _deployment_body(template: Mapping[str, Any], parameters: Mapping[str, Any])
     return {"properties": {"mode": "Incremental", "template": dict(template), "parameters": dict(parameters)}}
 
 
-def _arm_error(error: Any, name: str) -> tuple[str, list[ResourceFailure]]:
+class _ArmError(Protocol):
+    """ARM's error shape: the SDK's ``ErrorResponse`` and azure-core's ``ODataV4Format`` both have it."""
+
+    @property
+    def code(self) -> str | None: ...
+
+    @property
+    def message(self) -> str | None: ...
+
+    @property
+    def details(self) -> Sequence[_ArmError] | None: ...
+
+
+def _arm_error(error: _ArmError | None, name: str) -> tuple[str, list[ResourceFailure]]:
     """ARM's error as a one-line summary and its details."""
-    code = getattr(error, "code", None) or "DeploymentFailed"
-    message = getattr(error, "message", None) or "the deployment did not succeed"
-    details = [
-        ResourceFailure("(template)", name, getattr(d, "code", "") or "", getattr(d, "message", "") or "")
-        for d in getattr(error, "details", None) or []
-    ]
-    return f"{code}: {message}", details
+    if error is None:
+        return "DeploymentFailed: the deployment did not succeed", []
+    details = [ResourceFailure("(template)", name, d.code or "", d.message or "") for d in error.details or []]
+    return f"{error.code or 'DeploymentFailed'}: {error.message or 'the deployment did not succeed'}", details
 
 
-def _arm_failure(exc: Any, name: str) -> DeploymentFailedError:
-    summary, details = _arm_error(getattr(exc, "error", None) or exc, name)
-    return DeploymentFailedError(name, details, message=summary)
+def _arm_failure(exc: HttpResponseError, name: str, failures: Sequence[ResourceFailure] = ()) -> DeploymentFailedError:
+    """The deployment's failure: the resources that failed (else ARM's details) and ARM's summary."""
+    if exc.error is not None:
+        summary, details = _arm_error(exc.error, name)
+    else:
+        summary, details = f"DeploymentFailed: {exc.message or 'the deployment did not succeed'}", []
+    return DeploymentFailedError(name, failures or details, message=summary)
 
 
-def _long_running(clients: AzureClients, resource_group: str, name: str, begin: Callable[..., Any],
-                  body: dict[str, Any]) -> Any:
-    """Run one of ARM's long-running deployment calls (validate, what-if) to its result."""
+def _arm_call(clients: AzureClients, resource_group: str, name: str, call: Callable[[], T]) -> T:
+    """Run one ARM deployment call: a 403 names the role, any other error is the deployment's failure."""
     from azure.core.exceptions import HttpResponseError
 
     try:
-        return begin(resource_group, name, body).result()
+        return call()
     except HttpResponseError as exc:
-        _raise_permission(exc, clients, resource_group)
+        raise_if_forbidden(exc, role="Contributor", scope=clients.scope(resource_group),
+                           doing="deploy to the resource group")
         raise _arm_failure(exc, name) from None
 
 
@@ -156,12 +175,15 @@ def validate_deployment(clients: AzureClients, resource_group: str, name: str, t
     """ARM's validation of the template with its parameters.
 
     :raises DeploymentFailedError: when ARM rejects the template, with its codes and messages.
+    :raises AzurePermissionError: when the caller may not deploy (the message names the role).
     """
-    result = _long_running(clients, resource_group, name, clients.deployments.deployments.begin_validate,
-                           _deployment_body(template, parameters))
-    error = getattr(result, "error", None)
-    if error is not None:
-        summary, details = _arm_error(error, name)
+    from azure.mgmt.resource.deployments.models import Deployment
+
+    body = Deployment(_deployment_body(template, parameters))
+    result = _arm_call(clients, resource_group, name,
+                       lambda: clients.deployments.deployments.begin_validate(resource_group, name, body).result())
+    if result.error is not None:
+        summary, details = _arm_error(result.error, name)
         raise DeploymentFailedError(name, details, message=summary)
 
 
@@ -170,22 +192,18 @@ def what_if(clients: AzureClients, resource_group: str, name: str, template: Map
     """ARM's what-if for the deployment.
 
     :raises DeploymentFailedError: when ARM cannot evaluate the template.
+    :raises AzurePermissionError: when the caller may not deploy (the message names the role).
     """
-    result = _long_running(clients, resource_group, name, clients.deployments.deployments.begin_what_if,
-                           _deployment_body(template, parameters))
-    props = getattr(result, "properties", None) or result
+    from azure.mgmt.resource.deployments.models import DeploymentWhatIf
+
+    body = DeploymentWhatIf(_deployment_body(template, parameters))
+    result = _arm_call(clients, resource_group, name,
+                       lambda: clients.deployments.deployments.begin_what_if(resource_group, name, body).result())
     changes = []
-    for change in getattr(props, "changes", None) or []:
-        paths = tuple(getattr(d, "path", "") for d in getattr(change, "delta", None) or [])
-        change_type = getattr(change.change_type, "value", change.change_type)
-        changes.append(WhatIfChange(change.resource_id, str(change_type), paths))
+    for change in (result.properties.changes if result.properties is not None else None) or []:
+        paths = tuple(delta.path for delta in change.delta or [])
+        changes.append(WhatIfChange(change.resource_id or "", enum_text(change.change_type) or "", paths))
     return WhatIf(tuple(changes))
-
-
-def _raise_permission(exc: Any, clients: AzureClients, resource_group: str) -> None:
-    if getattr(exc, "status_code", None) == 403:
-        scope = f"/subscriptions/{clients.subscription_id}/resourceGroups/{resource_group}"
-        raise permission_error(exc, role="Contributor", scope=scope, doing="deploy to the resource group") from None
 
 
 class _ProgressReporter:
@@ -201,14 +219,14 @@ class _ProgressReporter:
         self.failures = []
         for operation in self._clients.deployments.deployment_operations.list(self._group, self._name):
             props = operation.properties
-            target = getattr(props, "target_resource", None) if props else None
-            if target is None:
+            if props is None or props.target_resource is None:
                 continue
+            target = props.target_resource
             state = props.provisioning_state or "Unknown"
-            error = getattr(getattr(props, "status_message", None), "error", None)
+            error = props.status_message.error if props.status_message is not None else None
             progress = ResourceProgress(
                 target.resource_type or "", target.resource_name or "", state,
-                getattr(error, "code", None), getattr(error, "message", None),
+                error.code if error is not None else None, error.message if error is not None else None,
             )
             if state.lower() == "failed":
                 self.failures.append(ResourceFailure(
@@ -244,7 +262,8 @@ def _wait_for_running(clients: AzureClients, resource_group: str, name: str, rep
             current = clients.deployments.deployments.get(resource_group, name)
         except ResourceNotFoundError:
             return
-        state = (getattr(current.properties, "provisioning_state", None) or "").lower()
+        state = (enum_text(current.properties.provisioning_state) if current.properties is not None else None) or ""
+        state = state.lower()
         if state in _TERMINAL or not state:
             return
         reporter.poll()
@@ -264,6 +283,7 @@ def run_deployment(clients: AzureClients, resource_group: str, name: str, templa
     :raises AzurePermissionError: when the caller may not deploy (the message names the role).
     """
     from azure.core.exceptions import HttpResponseError
+    from azure.mgmt.resource.deployments.models import Deployment
 
     reporter = _ProgressReporter(clients, resource_group, name, on_progress)
     deployments = clients.deployments.deployments
@@ -272,15 +292,17 @@ def run_deployment(clients: AzureClients, resource_group: str, name: str, templa
         for attempt in range(3):
             try:
                 poller = deployments.begin_create_or_update(
-                    resource_group, name, _deployment_body(template, parameters), polling_interval=poll_interval
+                    resource_group, name, Deployment(_deployment_body(template, parameters)),
+                    polling_interval=poll_interval,
                 )
                 break
             except HttpResponseError as exc:
-                code = getattr(getattr(exc, "error", None), "code", "") or ""
+                code = (exc.error.code if exc.error is not None else None) or ""
                 if exc.status_code == 409 and code.lower() == "deploymentactive" and attempt < 2:
                     _wait_for_running(clients, resource_group, name, reporter, poll_interval)
                     continue
-                _raise_permission(exc, clients, resource_group)
+                raise_if_forbidden(exc, role="Contributor", scope=clients.scope(resource_group),
+                                   doing="deploy to the resource group")
                 raise _arm_failure(exc, name) from None
         try:
             while not poller.done():
@@ -289,14 +311,14 @@ def run_deployment(clients: AzureClients, resource_group: str, name: str, templa
             result = poller.result()
         except HttpResponseError as exc:
             reporter.poll()
-            summary, details = _arm_error(getattr(exc, "error", None) or exc, name)
-            raise DeploymentFailedError(name, reporter.failures or details, message=summary) from None
+            raise _arm_failure(exc, name, reporter.failures) from None
         reporter.poll()
     except KeyboardInterrupt:
         raise DeploymentInterrupted(name, resource_group) from None
     props = result.properties
-    state = (getattr(props, "provisioning_state", None) or "").lower()
-    if state != "succeeded":
-        summary, details = _arm_error(getattr(props, "error", None), name)
+    state = (enum_text(props.provisioning_state) if props is not None else None) or ""
+    if state.lower() != "succeeded":
+        summary, details = _arm_error(props.error if props is not None else None, name)
         raise DeploymentFailedError(name, reporter.failures or details, message=summary)
-    return dict(getattr(props, "outputs", None) or {})
+    outputs = props.outputs if props is not None else None
+    return dict(outputs) if isinstance(outputs, Mapping) else {}

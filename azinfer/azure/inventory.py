@@ -10,11 +10,12 @@ is an error.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from azinfer.azure.clients import AzureClients, permission_error
+from azinfer.azure.clients import AzureClients
+from azinfer.azure.failures import translated
 from azinfer.errors import AzureError
 from azinfer.inventory import (
     JOB_TYPE,
@@ -24,68 +25,79 @@ from azinfer.inventory import (
 )
 from azinfer.resources import ResourceKind
 
+if TYPE_CHECKING:  # pragma: no cover
+    from azure.mgmt.appcontainers.models import ContainerApp, Job, ManagedEnvironment
+    from azure.mgmt.loganalytics.models import Workspace
+    from azure.mgmt.storage.models import StorageAccount
+
 __all__ = ["read_inventory"]
 
 T = TypeVar("T")
 _WORKERS = 8
 
 
-def _props(resource: Any) -> Any:
-    """The resource's properties, whether the SDK model nests them or flattens them."""
-    props = getattr(resource, "properties", None)
-    return props if props is not None else resource
+class _Listed(Protocol):
+    """What every listed ARM resource has (the SDKs type ``name`` optional: it is read-only)."""
+
+    @property
+    def id(self) -> str | None: ...
+
+    @property
+    def name(self) -> str | None: ...
 
 
-def _tags(resource: Any) -> dict[str, str]:
-    return dict(getattr(resource, "tags", None) or {})
+def _name(resource: _Listed) -> str:
+    if not resource.name:
+        raise AzureError(f"Azure listed a resource without a name ({resource.id or 'no id either'})")
+    return resource.name
 
 
-def _environment(env: Any) -> ResourceFacts:
-    props = _props(env)
-    logs = getattr(props, "app_logs_configuration", None)
-    analytics = getattr(logs, "log_analytics_configuration", None) if logs else None
-    profiles = getattr(props, "workload_profiles", None) or []
+def _environment(env: ManagedEnvironment) -> ResourceFacts:
+    props = env.properties
+    logs = props.app_logs_configuration if props is not None else None
+    analytics = logs.log_analytics_configuration if logs is not None else None
+    profiles = (props.workload_profiles if props is not None else None) or []
     return ResourceFacts(
-        ResourceKind.ENVIRONMENT.arm_type, env.name, env.location,
+        ResourceKind.ENVIRONMENT.arm_type, _name(env), env.location,
         workload_profiles=tuple(
             WorkloadProfile(p.name, p.workload_profile_type, p.minimum_count, p.maximum_count) for p in profiles
         ),
-        log_analytics_customer_id=getattr(analytics, "customer_id", None) if analytics else None,
-        tags=_tags(env),
+        log_analytics_customer_id=analytics.customer_id if analytics is not None else None,
+        tags=dict(env.tags or {}),
     )
 
 
-def _app(app: Any) -> ResourceFacts:
-    props = _props(app)
-    configuration = getattr(props, "configuration", None)
-    ingress = getattr(configuration, "ingress", None) if configuration else None
+def _app(app: ContainerApp) -> ResourceFacts:
+    props = app.properties
+    ingress = props.configuration.ingress if props is not None and props.configuration is not None else None
     return ResourceFacts(
-        ResourceKind.CONTAINER_APP.arm_type, app.name, app.location,
-        environment_id=getattr(props, "managed_environment_id", None) or getattr(props, "environment_id", None),
-        fqdn=getattr(ingress, "fqdn", None) if ingress else None,
-        tags=_tags(app),
+        ResourceKind.CONTAINER_APP.arm_type, _name(app), app.location,
+        environment_id=(props.managed_environment_id or props.environment_id) if props is not None else None,
+        fqdn=ingress.fqdn if ingress is not None else None,
+        tags=dict(app.tags or {}),
     )
 
 
-def _job(job: Any) -> ResourceFacts:
-    props = _props(job)
-    return ResourceFacts(JOB_TYPE, job.name, job.location, environment_id=getattr(props, "environment_id", None))
+def _job(job: Job) -> ResourceFacts:
+    props = job.properties
+    return ResourceFacts(JOB_TYPE, _name(job), job.location,
+                         environment_id=props.environment_id if props is not None else None)
 
 
-def _storage_account(account: Any) -> ResourceFacts:
-    props = _props(account)
+def _storage_account(account: StorageAccount) -> ResourceFacts:
+    props = account.properties
     return ResourceFacts(
-        ResourceKind.STORAGE_ACCOUNT.arm_type, account.name, account.location,
-        allow_shared_key_access=getattr(props, "allow_shared_key_access", None),
-        tags=_tags(account),
+        ResourceKind.STORAGE_ACCOUNT.arm_type, _name(account), account.location,
+        allow_shared_key_access=props.allow_shared_key_access if props is not None else None,
+        tags=dict(account.tags or {}),
     )
 
 
-def _workspace(workspace: Any) -> ResourceFacts:
-    props = _props(workspace)
+def _workspace(workspace: Workspace) -> ResourceFacts:
+    props = workspace.properties
     return ResourceFacts(
-        ResourceKind.LOG_ANALYTICS.arm_type, workspace.name, workspace.location,
-        customer_id=getattr(props, "customer_id", None), tags=_tags(workspace),
+        ResourceKind.LOG_ANALYTICS.arm_type, _name(workspace), workspace.location,
+        customer_id=props.customer_id if props is not None else None, tags=dict(workspace.tags or {}),
     )
 
 
@@ -94,11 +106,11 @@ def _env_storages(clients: AzureClients, group: str, env: str) -> list[ResourceF
     facts = []
     for storage in collection.value or []:
         props = storage.properties
-        azure_file = getattr(props, "azure_file", None) if props else None
+        azure_file = props.azure_file if props is not None else None
         facts.append(ResourceFacts(
-            ResourceKind.ENVIRONMENT_STORAGE.arm_type, f"{env}/{storage.name}",
-            account_name=getattr(azure_file, "account_name", None),
-            share_name=getattr(azure_file, "share_name", None),
+            ResourceKind.ENVIRONMENT_STORAGE.arm_type, f"{env}/{_name(storage)}",
+            account_name=azure_file.account_name if azure_file is not None else None,
+            share_name=azure_file.share_name if azure_file is not None else None,
         ))
     return facts
 
@@ -113,20 +125,20 @@ def _shares(clients: AzureClients, group: str, account: str) -> list[ResourceFac
 def read_inventory(clients: AzureClients, resource_group: str) -> InMemoryInventory:
     """Read what exists in ``resource_group``: the six resource types and the fine-tuning jobs.
 
-    :raises AzureError: when the resource group does not exist.
+    :raises AzureError: when the resource group does not exist, or Azure fails to answer (after the SDK's retries).
     :raises AzurePermissionError: when the caller may not read it (the message names the role).
-    :raises azure.core.exceptions.HttpResponseError: for other failures, after the SDK's retries.
+    :raises CredentialError: when Azure does not accept the credential.
     """
-    from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+    from azure.core.exceptions import ResourceNotFoundError
 
-    scope = f"/subscriptions/{clients.subscription_id}/resourceGroups/{resource_group}"
     clients.build()  # before the threads share them
     apps, storage, logs, resources = clients.apps, clients.storage, clients.logs, clients.resources
 
-    def listed(call: Callable[[], Any], convert: Callable[[Any], ResourceFacts]) -> Callable[[], list[ResourceFacts]]:
+    def listed(call: Callable[[], Iterable[T]], convert: Callable[[T], ResourceFacts]
+               ) -> Callable[[], list[ResourceFacts]]:
         return lambda: [convert(item) for item in call()]
 
-    try:
+    with translated("read the resource group", role="Reader", scope=clients.scope(resource_group)):
         with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
             group_future = pool.submit(resources.resource_groups.get, resource_group)
             first_round = [
@@ -154,8 +166,4 @@ def read_inventory(clients: AzureClients, resource_group: str) -> InMemoryInvent
                 for f in found if f.type == ResourceKind.STORAGE_ACCOUNT.arm_type
             ]
             found += [facts for future in second_round for facts in future.result()]
-    except HttpResponseError as exc:
-        if exc.status_code == 403:
-            raise permission_error(exc, role="Reader", scope=scope, doing="read the resource group") from None
-        raise
     return InMemoryInventory(tuple(found), location)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from azinfer.azure.app import (
     EndpointStatus,
@@ -40,6 +40,8 @@ from azinfer.serve.bundle import DIST_DIR, server_bundle
 from azinfer.start import StartOrigin, decide_start
 
 if TYPE_CHECKING:  # pragma: no cover
+    from azure.mgmt.appcontainers.models import ContainerApp
+
     from azinfer.azure.provision import AzureProject
 
 __all__ = ["DeployResult", "SyncSummary", "deploy", "preview", "status", "logs", "upload"]
@@ -175,7 +177,7 @@ def deploy(project: AzureProject, *, adapter: Path | None = None, delete: bool =
     changed = bool(result.uploaded or result.deleted)
     if restart is False or (restart is None and not changed):
         return DeployResult(result, None, None, config.url)
-    revision = _restart(project, app, stage)
+    revision = _restart(project, group, app_name, app, stage)
     if not wait:
         return DeployResult(result, revision[0], None, config.url)
     verify = project.verify
@@ -187,19 +189,22 @@ def deploy(project: AzureProject, *, adapter: Path | None = None, delete: bool =
     return DeployResult(result, revision[0], status, config.url)
 
 
-def _restart(project: AzureProject, app: Any, stage: StageCallback) -> tuple[str, frozenset[str]]:
+def _restart(project: AzureProject, group: str, name: str, app: ContainerApp,
+             stage: StageCallback) -> tuple[str, frozenset[str]]:
     """Restart the serving revision; when a newer revision is on its way (the template changed), wait for that one."""
-    clients, group = project.clients, app.id.split("/")[4]
-    latest, ready = app.latest_revision_name, app.latest_ready_revision_name
+    clients = project.clients
+    props = app.properties
+    latest = props.latest_revision_name if props is not None else None
+    ready = props.latest_ready_revision_name if props is not None else None
     if latest and latest != ready:
         stage(f"revision {latest!r} is new (the template changed): waiting for it instead of restarting")
         return latest, frozenset()
     revision = active_revision(clients, group, app)
     if revision is None:
-        raise AzureError(f"container app {app.name!r} has no revision to restart")
-    before = frozenset(r.name for r in revision_status(clients, group, app.name, revision).replicas)
+        raise AzureError(f"container app {name!r} has no revision to restart")
+    before = frozenset(r.name for r in revision_status(clients, group, name, revision).replicas)
     stage(f"restarting revision {revision!r}")
-    restart_revision(clients, group, app.name, revision)
+    restart_revision(clients, group, name, revision)
     return revision, before
 
 

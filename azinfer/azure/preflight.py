@@ -19,7 +19,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from azinfer.azure.clients import AzureClients, permission_error
+from azinfer.azure.clients import AzureClients, enum_text
+from azinfer.azure.failures import translated
 from azinfer.plan import Action, Plan, PlanWarning, Problem, ProblemCode, WarningCode
 from azinfer.project import GpuProfileType
 from azinfer.resources import ResourceKind
@@ -129,9 +130,8 @@ def read_preflight_facts(clients: AzureClients, plan: Plan) -> PreflightFacts:
     """Read, concurrently, what preflight needs for this plan.
 
     :raises AzurePermissionError: when the caller may not read the subscription's quotas.
+    :raises AzureError: when Azure fails to answer (after the SDK's retries).
     """
-    from azure.core.exceptions import HttpResponseError
-
     location = plan.inputs.location.value
     if location is None:
         return PreflightFacts(None)
@@ -143,7 +143,7 @@ def read_preflight_facts(clients: AzureClients, plan: Plan) -> PreflightFacts:
     group, env_name = plan.inputs.resource_group.value, plan.inputs.name(ResourceKind.ENVIRONMENT)
 
     def profile_types() -> frozenset[str]:
-        return frozenset(p.name for p in apps.available_workload_profiles.get(location))
+        return frozenset(p.name for p in apps.available_workload_profiles.get(location) if p.name)
 
     def quota() -> Quota | None:
         rows = list(apps.usages.list(location))
@@ -158,16 +158,16 @@ def read_preflight_facts(clients: AzureClients, plan: Plan) -> PreflightFacts:
         for name in QUOTA_NAMES[profile]:
             row = by_name.get(name.lower())
             if row is not None and row.limit is not None and row.current_value is not None:
-                return Quota(row.name.value, float(row.current_value), float(row.limit))
+                return Quota(row.name.value or name, float(row.current_value), float(row.limit))
         return None
 
     def storage_name() -> NameAvailability:
         result = storage.storage_accounts.check_name_availability(
             {"name": plan.inputs.name(ResourceKind.STORAGE_ACCOUNT), "type": "Microsoft.Storage/storageAccounts"}
         )
-        return NameAvailability(bool(result.name_available), result.reason, result.message)
+        return NameAvailability(bool(result.name_available), enum_text(result.reason), result.message)
 
-    try:
+    with translated("read quotas and regions", role="Reader", scope=clients.scope()):
         with ThreadPoolExecutor(max_workers=3) as pool:
             adds_profile = env_action is Action.CREATE or plan.gpu.add_to_environment
             types = pool.submit(profile_types) if adds_profile else None
@@ -180,8 +180,3 @@ def read_preflight_facts(clients: AzureClients, plan: Plan) -> PreflightFacts:
                 quota=usage.result() if usage else None,
                 storage_name=name.result() if name else None,
             )
-    except HttpResponseError as exc:
-        if exc.status_code == 403:
-            scope = f"/subscriptions/{clients.subscription_id}"
-            raise permission_error(exc, role="Reader", scope=scope, doing="read quotas and regions") from None
-        raise

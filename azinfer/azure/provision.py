@@ -63,6 +63,8 @@ from azinfer.templates import RenderedTemplates, render, rendered_parameters
 if TYPE_CHECKING:  # pragma: no cover
     from azure.core.credentials import TokenCredential
 
+    from azinfer.azure.app import Verify
+
 __all__ = ["AzureProject", "Preview", "ProvisionResult", "DestroyResult"]
 
 # What a plan depends on: the six kinds and the fine-tuning job (its environment names the reused one).
@@ -314,7 +316,7 @@ class AzureProject:
         return dict(self._client_kwargs)
 
     @property
-    def verify(self) -> Any:
+    def verify(self) -> Verify:
         """What plain HTTPS calls (``/ready``, the log stream) trust: the same as the SDK clients."""
         from azinfer.azure.app import _verify
 

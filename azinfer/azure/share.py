@@ -27,11 +27,16 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from azinfer.azure.clients import AzureClients, permission_error
+from azinfer.azure.clients import AzureClients
+from azinfer.azure.failures import raise_if_forbidden, translate
 from azinfer.errors import AzureError
 from azinfer.serve.bundle import SHARE_DIR
+
+if TYPE_CHECKING:  # pragma: no cover
+    from azure.core.exceptions import AzureError as SdkError
+    from azure.storage.fileshare import FileProperties, ShareClient
 
 __all__ = [
     "MANIFEST",
@@ -183,30 +188,31 @@ BytesCallback = Callable[[str, int], None]
 """Called with a share path and the bytes of it just sent (0 when a file starts)."""
 
 
-def open_share(clients: AzureClients, resource_group: str, account: str, share: str, **client_kwargs: Any) -> Any:
+def open_share(clients: AzureClients, resource_group: str, account: str, share: str,
+               **client_kwargs: Any) -> ShareClient:
     """A ``ShareClient`` for the share: the URL from ARM's ``primaryEndpoints.file``, the key from ``listKeys``.
 
     :raises AzureError: when the account does not exist, has no file endpoint, or its key cannot be read.
     :raises AzurePermissionError: when the caller may not read the key (the message names the role).
     """
+    from azure.core.exceptions import AzureError as SdkError
     from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
     from azure.storage.fileshare import ShareClient
 
-    scope = f"/subscriptions/{clients.subscription_id}/resourceGroups/{resource_group}" \
-            f"/providers/Microsoft.Storage/storageAccounts/{account}"
+    scope = f"{clients.scope(resource_group)}/providers/Microsoft.Storage/storageAccounts/{account}"
     try:
         properties = clients.storage.storage_accounts.get_properties(resource_group, account)
         keys = clients.storage.storage_accounts.list_keys(resource_group, account).keys_property or []
     except ResourceNotFoundError:
         raise AzureError(f"storage account {account!r} does not exist in resource group {resource_group!r}; "
                          "run 'azinfer provision' first") from None
-    except HttpResponseError as exc:
-        if exc.status_code == 403:
-            raise permission_error(exc, role="Storage Account Contributor", scope=scope,
-                                   doing="read the storage account's key") from None
-        raise AzureError(f"cannot read the key of storage account {account!r}: {exc.reason or exc.status_code}") from None
-    endpoints = getattr(properties, "primary_endpoints", None)
-    url = getattr(endpoints, "file", None)
+    except SdkError as exc:
+        if isinstance(exc, HttpResponseError):
+            raise_if_forbidden(exc, role="Storage Account Contributor", scope=scope,
+                               doing="read the storage account's key")
+        raise translate(exc, f"read the key of storage account {account!r}") from None
+    endpoints = properties.properties.primary_endpoints if properties.properties is not None else None
+    url = endpoints.file if endpoints is not None else None
     if not url:
         raise AzureError(f"storage account {account!r} has no file endpoint (primaryEndpoints.file)")
     key = next((k.value for k in keys if (k.permissions or "").lower() == "full" and k.value), None)
@@ -220,27 +226,30 @@ def open_share(clients: AzureClients, resource_group: str, account: str, share: 
     return ShareClient(url, share, credential=AzureNamedKeyCredential(account, key), **kwargs)
 
 
-def _share_error(exc: Exception, share: Any) -> SyncError:
-    from azure.core.exceptions import ClientAuthenticationError, ResourceNotFoundError
+def _share_error(exc: SdkError, share: ShareClient) -> SyncError:
+    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
 
-    name = getattr(share, "share_name", "the share")
+    name = share.share_name
     if isinstance(exc, ClientAuthenticationError):
         return SyncError(f"file share {name!r} refused the storage account key ({type(exc).__name__}); "
                          "the key may have been rotated or shared-key access turned off")
-    if isinstance(exc, ResourceNotFoundError) and "share" in str(getattr(exc, "error_code", "") or "").lower():
+    # The storage SDK puts the x-ms-error-code header's value on the error it raises.
+    error_code = str(getattr(exc, "error_code", "") or "")
+    if isinstance(exc, ResourceNotFoundError) and "share" in error_code.lower():
         return SyncError(f"file share {name!r} does not exist; run 'azinfer provision' first")
-    reason = getattr(exc, "reason", None) or getattr(exc, "message", None) or type(exc).__name__
-    url = getattr(share, "url", "")
-    return SyncError(f"file share {name!r} ({url}): {str(reason).strip().splitlines()[0]}; run deploy again")
+    reason = (exc.reason if isinstance(exc, HttpResponseError) else None) or exc.message or type(exc).__name__
+    lines = str(reason).strip().splitlines()
+    return SyncError(f"file share {name!r} ({share.url}): {lines[0] if lines else type(exc).__name__}; "
+                     "run deploy again")
 
 
 class ShareSync:
     """Compares files with what is on the share and makes the share match (only inside the roots it owns).
 
-    :param share: an ``azure.storage.fileshare.ShareClient``.
+    :param share: the share, e.g. from :func:`open_share`.
     """
 
-    def __init__(self, share: Any, *, workers: int = _WORKERS) -> None:
+    def __init__(self, share: ShareClient, *, workers: int = _WORKERS) -> None:
         self._share = share
         self._workers = workers
         self._manifest: dict[str, dict[str, Any]] | None = None
@@ -261,11 +270,12 @@ class ShareSync:
                 self._manifest = {}
         return self._manifest
 
-    def _list(self, directory: str) -> tuple[dict[str, Any], set[str]]:
+    def _list(self, directory: str) -> tuple[dict[str, FileProperties], set[str]]:
         """Files (path -> listing entry) and directories below ``directory``, recursively."""
         from azure.core.exceptions import ResourceNotFoundError
+        from azure.storage.fileshare import FileProperties
 
-        files: dict[str, Any] = {}
+        files: dict[str, FileProperties] = {}
         dirs: set[str] = set()
         pending = [directory]
         while pending:
@@ -279,24 +289,26 @@ class ShareSync:
                 dirs.add(current)
             for entry in entries:
                 path = posixpath.join(current, entry.name) if current else entry.name
-                if entry.get("is_directory"):
-                    pending.append(path)
-                else:
+                if isinstance(entry, FileProperties):
                     files[path] = entry
+                else:
+                    pending.append(path)
         return files, dirs
 
-    def _remote(self, roots: Iterable[str]) -> tuple[dict[str, Any], set[str]]:
+    def _remote(self, roots: Iterable[str]) -> tuple[dict[str, FileProperties], set[str]]:
+        from azure.storage.fileshare import FileProperties
+
         top = {r.split("/", 1)[0] for r in roots}
-        files: dict[str, Any] = {}
+        files: dict[str, FileProperties] = {}
         dirs: set[str] = set()
         # The share root is listed once (not recursively): it says which top-level folders exist.
         for entry in self._share.get_directory_client("").list_directories_and_files(include=["etag"]):
             if entry.name not in top:
                 continue
-            if entry.get("is_directory"):
-                dirs.add(entry.name)
-            else:
+            if isinstance(entry, FileProperties):
                 files[entry.name] = entry
+            else:
+                dirs.add(entry.name)
         for root in sorted(roots):
             head = root.split("/", 1)[0]
             if head in dirs:
@@ -305,7 +317,7 @@ class ShareSync:
                 dirs |= found_dirs
         return files, dirs
 
-    def _same(self, local: LocalFile, remote: Any) -> bool:
+    def _same(self, local: LocalFile, remote: FileProperties) -> bool:
         from azure.core.exceptions import ResourceNotFoundError
 
         if remote.size != local.size:
