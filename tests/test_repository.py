@@ -14,12 +14,14 @@ def _bash_blocks(text: str) -> list[str]:
     return [block.strip() for block in re.findall(r"```bash\n(.*?)```", text, re.S)]
 
 
-def test_readme_gives_two_commands_and_ci_runs_the_test_one() -> None:
+def test_readme_gives_two_commands_and_ci_runs_the_test_one_then_mypy() -> None:
     blocks = _bash_blocks((REPO / "README.md").read_text())
     assert len(blocks) == 2
     test_command = blocks[1]
     ci = (REPO / ".ci" / "run").read_text().strip().splitlines()
-    assert ci[-1] == test_command
+    assert "set -euo pipefail" in ci  # any failing command fails CI
+    commands = [line for line in ci if line and not line.startswith(("#", "set ", "cd ", "export "))]
+    assert commands == [test_command, "python -m mypy"]
     assert test_command.startswith("pip install torch==2.13.0 && ")
 
 

@@ -227,7 +227,11 @@ def open_share(clients: AzureClients, resource_group: str, account: str, share: 
 
 
 def _share_error(exc: SdkError, share: ShareClient) -> SyncError:
-    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
+    from azure.core.exceptions import (
+        ClientAuthenticationError,
+        HttpResponseError,
+        ResourceNotFoundError,
+    )
 
     name = share.share_name
     if isinstance(exc, ClientAuthenticationError):

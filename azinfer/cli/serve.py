@@ -12,10 +12,12 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from azinfer.errors import ServeError
 from azinfer.serve.settings import DEFAULT_PROMPT_TEMPLATE, ServeSettings
+
+T = TypeVar("T")
 
 __all__ = ["add_arguments", "run", "settings_from_args", "register"]
 
@@ -78,8 +80,10 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
 
     :raises ServeError: a value is invalid.
     """
-    def pick(option: object, env: object) -> object:
-        return option if option is not None else env
+    def pick(option: Any, env: T) -> T:
+        """The command line's value, else the environment's (argparse gives ``None`` for an option not given)."""
+        value: T = option if option is not None else env
+        return value
 
     return ServeSettings(
         mount_root=pick(args.mount, _env_path("AZINFER_MOUNT")) or Path("/mount"),
@@ -101,7 +105,7 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         body_timeout=pick(args.body_timeout, _env_float("AZINFER_BODY_TIMEOUT", _default("body_timeout"))),
         header_timeout=pick(args.header_timeout, _env_float("AZINFER_HEADER_TIMEOUT", _default("header_timeout"))),
         max_connections=pick(args.max_connections, _env_int("AZINFER_MAX_CONNECTIONS", _default("max_connections"))),
-    )  # type: ignore[arg-type]
+    )
 
 
 def run(args: argparse.Namespace) -> int:

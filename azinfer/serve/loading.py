@@ -53,7 +53,10 @@ def _quantization_config(load_in_4bit: bool, device: torch.device) -> Any:
     import torch
     from transformers import BitsAndBytesConfig
 
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16)
+    # transformers leaves BitsAndBytesConfig.__init__ unannotated.
+    return BitsAndBytesConfig(  # type: ignore[no-untyped-call]
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16
+    )
 
 
 def _eos_token_ids(model: Any, tokenizer: Any) -> frozenset[int]:
@@ -77,7 +80,8 @@ def load_model(paths: ModelPaths, *, merge: bool = True, load_in_4bit: bool = Fa
     quantization = _quantization_config(load_in_4bit, device)
     try:
         tokenizer = AutoTokenizer.from_pretrained(paths.model_dir, local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(
+        # A transformers model, then perhaps a peft model around it, then perhaps the merged model again.
+        model: Any = AutoModelForCausalLM.from_pretrained(
             paths.model_dir,
             dtype=dtype,
             local_files_only=True,

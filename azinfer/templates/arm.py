@@ -84,7 +84,8 @@ class _Printer:
         if isinstance(node, Equals):
             return f"equals({self.expr(node.left)}, {self.expr(node.right)})"
         if isinstance(node, Interp):
-            fmt, args = "", []
+            fmt = ""
+            args: list[Any] = []
             for part in node.parts:
                 if isinstance(part, str):
                     fmt += part.replace("{", "{{").replace("}", "}}")
@@ -118,7 +119,8 @@ class _Printer:
         chain = _chain(row)
         if len(chain) == 1:
             return f"[{self.name(row)}]"
-        parts, args = [], []
+        parts: list[str] = []
+        args: list[str] = []
         for r in chain:
             if r.fixed_name is not None:
                 parts.append(r.fixed_name)

@@ -16,6 +16,7 @@ changes one function.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from azinfer.errors import PlanBlockedError
@@ -78,13 +79,13 @@ def _parameters(plan: Plan) -> tuple[Parameter, ...]:
     return (
         Parameter("defaultCommands", "array",
                   "Shell commands that start the server; joined with '; ' and run as /bin/bash -c.",
-                  default=list(defaults.default_commands)),
+                  default=list(plan.start.commands)),
         Parameter("maximumInstanceCount", "int", "Maximum node count of the dedicated GPU workload profile.",
                   default=defaults.maximum_instance_count, min_value=1),
         Parameter("location", "string", "Azure region; null means the resource group's.", nullable=True),
         *names,
         Parameter("gpuProfileType", "string", "GPU workload profile type.",
-                  default=defaults.gpu_profile_type.value, allowed=tuple(t.value for t in GPU_SPECS)),
+                  default=plan.gpu.profile_type.value.value, allowed=tuple(t.value for t in GPU_SPECS)),
         Parameter("minReplicas", "int", "Minimum replicas; null means 1 on a dedicated profile, 0 on a serverless one.",
                   nullable=True, min_value=0),
         Parameter("maxReplicas", "int", "Maximum replicas.", default=defaults.max_replicas, min_value=1),
@@ -317,7 +318,7 @@ def inference_template(plan: Plan) -> Template:
     """
     if plan.blocked:
         raise PlanBlockedError(plan)
-    builders = {
+    builders: dict[ResourceKind, Callable[[], list[Resource]]] = {
         ResourceKind.STORAGE_ACCOUNT: _storage_account,
         ResourceKind.FILE_SHARE: _file_share,
         ResourceKind.LOG_ANALYTICS: _log_analytics,

@@ -67,11 +67,14 @@ __all__ = [
     "PromptTooLongError",
     "QueueFullError",
     "RequestCounter",
+    "Role",
     "SamplingParams",
     "TextDelta",
 ]
 
 FinishReason = Literal["stop", "length", "cancelled", "error"]
+Role = Literal["system", "user", "assistant"]
+"""A chat turn's role as engines take it (the API's ``developer`` is ``system``)."""
 
 # Below these, float32 sampling underflows (1e-39 is subnormal, 1e-46 is 0):
 # tiny values are refused rather than silently rounded to greedy.
@@ -141,7 +144,7 @@ class ChatTurn:
     ``role`` is ``system``, ``user`` or ``assistant``.
     """
 
-    role: Literal["system", "user", "assistant"]
+    role: Role
     content: str
 
 

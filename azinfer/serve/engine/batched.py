@@ -55,7 +55,7 @@ def _sample(logits: Any, generations: Sequence[ThreadedGeneration], generators: 
     """
     import torch
 
-    tokens = logits.argmax(dim=-1).tolist()
+    tokens: list[int] = logits.argmax(dim=-1).tolist()
     for row, (generation, generator) in enumerate(zip(generations, generators)):
         params = generation.request.params
         if params.greedy or generation.done:
@@ -147,7 +147,7 @@ class BatchedEngine(TransformersEngine):
                 try:
                     self._admit_arrivals(arrived)
                     if self._running is not None:
-                        self._decode()
+                        self._decode(self._running)
                 except Exception as error:  # the model failed: the step's requests fail, the server goes on
                     log.exception("generation step failed")
                     for generation in arrived + (self._running.generations if self._running else []):
@@ -242,10 +242,9 @@ class BatchedEngine(TransformersEngine):
         for generation, token in zip(running.generations, running.next_tokens.tolist()):
             generation.push_token(token)
 
-    def _decode(self) -> None:
+    def _decode(self, running: _Running) -> None:
         import torch
 
-        running = self._running
         ones = torch.ones_like(running.next_tokens)[:, None]
         running.mask = torch.cat([running.mask, ones], dim=1)
         logits = self._forward(running.next_tokens[:, None], running.mask, running.positions[:, None], running.cache)

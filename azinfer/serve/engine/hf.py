@@ -77,7 +77,8 @@ class ChatTokenizer:
 
     def decode(self, ids: Sequence[int]) -> str:
         """Text of *ids*, special tokens left out."""
-        return self._tokenizer.decode(list(ids), skip_special_tokens=True)
+        text: str = self._tokenizer.decode(list(ids), skip_special_tokens=True)
+        return text
 
     def _render(self, messages: Sequence[ChatTurn]) -> str:
         if not self._tokenizer.chat_template:
@@ -86,7 +87,8 @@ class ChatTokenizer:
 
         turns = [{"role": m.role, "content": m.content} for m in messages]
         try:
-            return self._tokenizer.apply_chat_template(turns, add_generation_prompt=True, tokenize=False)
+            prompt: str = self._tokenizer.apply_chat_template(turns, add_generation_prompt=True, tokenize=False)
+            return prompt
         except (TemplateError, ValueError) as error:
             raise InvalidRequestError("messages", f"the model's chat template rejects this conversation: {error}") from error
 

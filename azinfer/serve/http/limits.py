@@ -124,6 +124,14 @@ def _peer(transport: asyncio.BaseTransport) -> str:
     return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else "?"
 
 
+def _abort(transport: asyncio.BaseTransport) -> None:
+    """Drop the connection now: a socket's transport aborts (no lingering close); any other closes."""
+    if isinstance(transport, asyncio.WriteTransport):
+        transport.abort()
+    else:
+        transport.close()
+
+
 def guarded_protocol(base: type[asyncio.Protocol], max_connections: int, header_timeout: float) -> type[asyncio.Protocol]:
     """A subclass of uvicorn's HTTP protocol class *base* with a connection cap and a request-head timeout.
 
@@ -134,6 +142,8 @@ def guarded_protocol(base: type[asyncio.Protocol], max_connections: int, header_
     guard = _Guard(max_connections, header_timeout)
 
     class GuardedProtocol(base):  # type: ignore[misc, valid-type]
+        app: App  # uvicorn's protocols hold the ASGI app here
+
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self._admitted = False
@@ -172,14 +182,14 @@ def guarded_protocol(base: type[asyncio.Protocol], max_connections: int, header_
                     "closed connection from %s: no complete request head within %g s (--header-timeout)",
                     _peer(transport), guard.header_timeout,
                 )
-                transport.abort()
+                _abort(transport)
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             if guard.open >= guard.max_connections:
                 guard.refusals.warning(
                     "refused connection from %s: %d connections open (--max-connections)", _peer(transport), guard.open
                 )
-                transport.abort()
+                _abort(transport)
                 return
             guard.open += 1
             self._admitted = True

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from azinfer.serve.engine.base import ChatTurn, InvalidRequestError, SamplingParams
+from azinfer.serve.engine.base import ChatTurn, InvalidRequestError, Role, SamplingParams
 
 __all__ = [
     "ChatRequest",
@@ -82,7 +82,7 @@ _FIELDS = {"model", "messages", "stream", "stream_options", "max_tokens", "max_c
 # Keys a client may echo back in an assistant message it got from us (all empty then).
 _NEUTRAL_MESSAGE_KEYS = {"tool_calls": _empty, "function_call": _none, "refusal": _none, "audio": _none,
                          "annotations": _empty}
-_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+_ROLES: dict[str, Role] = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 
 
 @dataclass(frozen=True)
