@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
 
 from azinfer.errors import ArgumentError
 
-__all__ = ["check_type", "check_path", "check_member", "check_members", "check_mapping"]
+__all__ = ["check_type", "check_path", "check_member", "check_members", "check_mapping", "check_text",
+           "check_optional_text", "check_number", "check_callback", "check_optional_path"]
 
 T = TypeVar("T")
 E = TypeVar("E", bound=Enum)
@@ -73,3 +74,56 @@ def check_mapping(function: str, argument: str, value: Any) -> Mapping[Any, Any]
     if not isinstance(value, Mapping):
         raise ArgumentError(function, argument, "a mapping", value)
     return value
+
+
+def check_text(function: str, argument: str, value: object, *, expected: str = "a non-empty string") -> str:
+    """``value`` when it is a non-empty string.
+
+    :raises ArgumentError: otherwise.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise ArgumentError(function, argument, expected, value)
+    return value
+
+
+def check_optional_text(function: str, argument: str, value: object) -> str | None:
+    """``value`` when it is a non-empty string or ``None``.
+
+    :raises ArgumentError: otherwise.
+    """
+    return None if value is None else check_text(function, argument, value, expected="a non-empty string or None")
+
+
+def check_number(function: str, argument: str, value: object, *, minimum: float = 0.0,
+                 maximum: float | None = None, integer: bool = False) -> float:
+    """``value`` when it is a number (an ``int`` when ``integer``) from ``minimum`` to ``maximum``.
+
+    :raises ArgumentError: otherwise (``bool`` and NaN are no numbers here).
+    """
+    expected = ("an int" if integer else "a number") + f" from {minimum:g}" + (
+        f" to {maximum:g}" if maximum is not None else "")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
+        raise ArgumentError(function, argument, expected, value)
+    if not minimum <= value <= (maximum if maximum is not None else float("inf")):  # NaN fails too
+        raise ArgumentError(function, argument, expected, value)
+    return float(value)
+
+
+def check_callback(function: str, argument: str, value: object) -> Callable[..., object] | None:
+    """``value`` when it is callable or ``None``.
+
+    :raises ArgumentError: otherwise.
+    """
+    if value is None:
+        return None
+    if not callable(value):
+        raise ArgumentError(function, argument, "a callable or None", value)
+    return value
+
+
+def check_optional_path(function: str, argument: str, value: object) -> Path | None:
+    """``value`` as a :class:`~pathlib.Path`, or ``None``.
+
+    :raises ArgumentError: when it is neither a path nor ``None``.
+    """
+    return None if value is None else check_path(function, argument, value)

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from azinfer._arguments import check_mapping, check_path, check_type
 from azinfer._files import write_atomic
 from azinfer._jsonfile import read_json, validate
 from azinfer.errors import ConfigWriteError, ProjectFileError
@@ -27,7 +28,9 @@ def config_from_outputs(outputs: Mapping[str, Any]) -> InferenceConfig:
     """The config from a deployment's outputs (``{"KEY": {"type", "value"}}`` as ARM returns them, or plain values).
 
     :raises ProjectFileError: when an output is missing or invalid.
+    :raises ArgumentError: when ``outputs`` is no mapping.
     """
+    outputs = check_mapping("config_from_outputs", "outputs", outputs)
     plain = {key: value.get("value") if isinstance(value, Mapping) else value for key, value in outputs.items()}
     missing = [key for key in CONFIG_KEYS if plain.get(key) is None]
     if missing:
@@ -63,8 +66,10 @@ def write_config(project_root: str | os.PathLike[str], config: InferenceConfig) 
     :raises ConfigWriteError: when the values are invalid, the present file is
         not a JSON object, or the file cannot be written; the previous file is
         then left as it was.
+    :raises ArgumentError: when ``project_root`` is no path or ``config`` no :class:`InferenceConfig`.
     """
-    path = Path(project_root) / INFERENCE_CONFIG
+    path = check_path("write_config", "project_root", project_root) / INFERENCE_CONFIG
+    check_type("write_config", "config", config, InferenceConfig, "an InferenceConfig")
     data = _merged(path, config)
     try:
         validate(data, "inference.config.schema.json", display=INFERENCE_CONFIG)

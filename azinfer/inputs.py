@@ -22,6 +22,7 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
+from azinfer._arguments import check_member, check_optional_text, check_type
 from azinfer.errors import ResolutionError
 from azinfer.inventory import JOB_TYPE, InMemoryInventory, Inventory, ResourceFacts
 from azinfer.names import check_name, default_name, default_name_rule, resource_suffix
@@ -101,8 +102,11 @@ class ResolvedInputs:
         return resource_group_id(self.subscription_id.value, self.resource_group.value)
 
     def name(self, kind: ResourceKind) -> str:
-        """The resolved name of ``kind``."""
-        return self.names[kind].value
+        """The resolved name of ``kind``.
+
+        :raises ArgumentError: when ``kind`` is no :class:`ResourceKind` (or its value).
+        """
+        return self.names[check_member("ResolvedInputs.name", "kind", kind, ResourceKind)].value
 
 
 # One resolver per value: a declared chain of sources, each a small function of what is known so far
@@ -325,7 +329,14 @@ def resolve(
     :param location: overrides every file's location.
     :raises ResolutionError: when no subscription or resource group can be found.
     :raises NamingError: when a resolved name breaks Azure's naming rule for its type.
+    :raises ArgumentError: when an argument has the wrong type (an option must be a non-empty string or None).
     """
+    check_type("resolve", "project", project, Project, "a Project (azinfer.load_project)")
+    if inventory is not None:
+        check_type("resolve", "inventory", inventory, Inventory, "an Inventory (e.g. InMemoryInventory) or None")
+    subscription_id = check_optional_text("resolve", "subscription_id", subscription_id)
+    resource_group = check_optional_text("resolve", "resource_group", resource_group)
+    location = check_optional_text("resolve", "location", location)
     known = _Known(
         project,
         inventory if inventory is not None else InMemoryInventory(offline=True),

@@ -29,10 +29,17 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from azinfer._arguments import (
+    check_mapping,
+    check_optional_text,
+    check_path,
+    check_text,
+    check_type,
+)
 from azinfer._jsonfile import read_json, validate
+from azinfer.errors import ArgumentError
 
 __all__ = [
     "JOB_TYPE",
@@ -55,6 +62,13 @@ class WorkloadProfile:
     minimum_count: int | None = None
     maximum_count: int | None = None
 
+    def __post_init__(self) -> None:
+        check_text("WorkloadProfile", "name", self.name)
+        check_text("WorkloadProfile", "workload_profile_type", self.workload_profile_type)
+        for argument in ("minimum_count", "maximum_count"):
+            if getattr(self, argument) is not None:
+                check_type("WorkloadProfile", argument, getattr(self, argument), int, "an int or None")
+
     def to_json(self) -> dict[str, Any]:
         """``{"name", "workloadProfileType"[, "minimumCount", "maximumCount"]}``."""
         data: dict[str, Any] = {"name": self.name, "workloadProfileType": self.workload_profile_type}
@@ -66,7 +80,11 @@ class WorkloadProfile:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> WorkloadProfile:
-        """Build from the JSON form."""
+        """Build from the JSON form.
+
+        :raises ArgumentError: when ``data`` is no mapping with ``name`` and ``workloadProfileType``.
+        """
+        data = _json_object("WorkloadProfile.from_json", data, ("name", "workloadProfileType"))
         return cls(data["name"], data["workloadProfileType"], data.get("minimumCount"), data.get("maximumCount"))
 
 
@@ -98,6 +116,11 @@ class ResourceFacts:
     """Container app: its ingress FQDN."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        check_text("ResourceFacts", "type", self.type)
+        check_text("ResourceFacts", "name", self.name)
+        check_mapping("ResourceFacts", "tags", self.tags)
+
     @property
     def short_name(self) -> str:
         """The last segment of the name (``share`` for ``account/default/share``)."""
@@ -123,7 +146,11 @@ class ResourceFacts:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ResourceFacts:
-        """Build from the JSON form."""
+        """Build from the JSON form.
+
+        :raises ArgumentError: when ``data`` is no mapping with ``type`` and ``name``.
+        """
+        data = _json_object("ResourceFacts.from_json", data, ("type", "name"))
         profiles = data.get("workloadProfiles")
         return cls(
             type=data["type"],
@@ -180,7 +207,9 @@ class InMemoryInventory:
     offline: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "resources", tuple(self.resources))
+        object.__setattr__(self, "resources", _facts("InMemoryInventory", "resources", self.resources))
+        check_optional_text("InMemoryInventory", "resource_group_location", self.resource_group_location)
+        check_type("InMemoryInventory", "offline", self.offline, bool, "a bool")
         object.__setattr__(self, "_index", {(r.type.lower(), r.name.lower()): r for r in self.resources})
 
     def get(self, resource_type: str, name: str) -> ResourceFacts | None:
@@ -191,7 +220,11 @@ class InMemoryInventory:
         return tuple(r for r in self.resources if r.type.lower() == resource_type.lower())
 
     def with_resources(self, resources: Iterable[ResourceFacts]) -> InMemoryInventory:
-        """A copy with more resources (same type and name replaces)."""
+        """A copy with more resources (same type and name replaces).
+
+        :raises ArgumentError: when ``resources`` is no iterable of :class:`ResourceFacts`.
+        """
+        resources = _facts("InMemoryInventory.with_resources", "resources", resources)
         added = {(r.type.lower(), r.name.lower()): r for r in resources}
         kept = [r for r in self.resources if (r.type.lower(), r.name.lower()) not in added]
         return InMemoryInventory((*kept, *added.values()), self.resource_group_location, self.offline)
@@ -208,7 +241,9 @@ class InMemoryInventory:
         """Build from the JSON form.
 
         :raises ProjectFileError: when ``data`` does not match ``schemas/inventory.schema.json``.
+        :raises ArgumentError: when ``display`` is no string.
         """
+        display = check_text("InMemoryInventory.from_json", "display", display)
         validate(data, "inventory.schema.json", display=display)
         return cls(
             tuple(ResourceFacts.from_json(r) for r in data.get("resources", [])),
@@ -220,8 +255,28 @@ class InMemoryInventory:
         """Read an inventory JSON file.
 
         :raises ProjectFileError: when the file is missing, not JSON or invalid.
+        :raises ArgumentError: when ``path`` is no path.
         """
-        return cls.from_json(read_json(Path(path), display=str(path)), display=str(path))
+        path = check_path("InMemoryInventory.load", "path", path)
+        return cls.from_json(read_json(path, display=str(path)), display=str(path))
+
+
+def _json_object(function: str, data: object, keys: tuple[str, ...]) -> Mapping[str, Any]:
+    mapping = check_mapping(function, "data", data)
+    missing = [key for key in keys if key not in mapping]
+    if missing:
+        raise ArgumentError(function, "data", "a JSON object with " + " and ".join(repr(k) for k in keys), data)
+    return mapping
+
+
+def _facts(function: str, argument: str, value: object) -> tuple[ResourceFacts, ...]:
+    """``value``, an iterable of :class:`ResourceFacts`, as a tuple."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise ArgumentError(function, argument, "an iterable of ResourceFacts", value)
+    items = tuple(value)
+    for index, item in enumerate(items):
+        check_type(function, f"{argument}[{index}]", item, ResourceFacts, "a ResourceFacts")
+    return items
 
 
 def inventory_differences(before: Inventory, after: Inventory, types: Iterable[str]) -> tuple[str, ...]:

@@ -10,7 +10,8 @@ names before anything is deployed.
 
 from __future__ import annotations
 
-from azinfer.errors import NamingError
+from azinfer._arguments import check_type
+from azinfer.errors import ArgumentError, NamingError
 from azinfer.resources import RESOURCES, NamingRule, ResourceKind
 
 __all__ = [
@@ -83,13 +84,12 @@ def unique_string(*parts: str) -> str:
     >>> unique_string("test")
     'rbgf3xv4ufgzg'
 
-    :raises TypeError: when no part is given or a part is not a string.
+    :raises ArgumentError: when no part is given or a part is not a string (also a :class:`TypeError`).
     """
     if not parts:
-        raise TypeError("unique_string() needs at least one string")
-    for part in parts:
-        if not isinstance(part, str):
-            raise TypeError(f"unique_string() takes strings, got {type(part).__name__}")
+        raise ArgumentError("unique_string", "parts", "at least one string", parts)
+    for index, part in enumerate(parts):
+        check_type("unique_string", f"parts[{index}]", part, str, "a string")
     h = _murmur64("-".join(parts).encode("utf-8"))
     out = []
     for _ in range(13):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Collection
 
+from azinfer._arguments import check_members, check_optional_text, check_path, check_type
 from azinfer.inputs import resolve
 from azinfer.inventory import InMemoryInventory, Inventory
 from azinfer.plan import Plan, make_plan
@@ -34,8 +35,15 @@ def plan_project(
     :raises ProjectFileError: when a project file is invalid.
     :raises ResolutionError: when no subscription or resource group can be found.
     :raises NamingError: when a name breaks Azure's naming rules.
+    :raises ArgumentError: when an argument has the wrong type or value.
     """
-    project = load_project(project_dir)
+    project = load_project(check_path("plan_project", "project_dir", project_dir))
+    if inventory is not None:
+        check_type("plan_project", "inventory", inventory, Inventory, "an Inventory (e.g. InMemoryInventory) or None")
+    update = check_members("plan_project", "update", update, ResourceKind)
+    subscription_id = check_optional_text("plan_project", "subscription_id", subscription_id)
+    resource_group = check_optional_text("plan_project", "resource_group", resource_group)
+    location = check_optional_text("plan_project", "location", location)
     inv = inventory if inventory is not None else InMemoryInventory(offline=True)
     inputs = resolve(project, inv, subscription_id=subscription_id, resource_group=resource_group, location=location)
     return make_plan(inputs, inv, update=update)

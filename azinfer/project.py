@@ -22,6 +22,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from azinfer._arguments import check_optional_text, check_path
 from azinfer._jsonfile import read_json, validate
 from azinfer.errors import ProjectFileError
 from azinfer.resources import ResourceKind
@@ -316,8 +317,11 @@ def load_inference_config(path: str | os.PathLike[str], *, display: str | None =
 
     :raises ProjectFileError: when the file is missing, not JSON, or does not
         match ``schemas/inference.config.schema.json``.
+    :raises ArgumentError: when ``path`` is no path or ``display`` no string.
     """
-    data = read_json(Path(path), display=display or str(path))
+    path = check_path("load_inference_config", "path", path)
+    display = check_optional_text("load_inference_config", "display", display)
+    data = read_json(path, display=display or str(path))
     validate(data, "inference.config.schema.json", display=display or str(path))
     return InferenceConfig.from_json(data)
 
@@ -331,8 +335,9 @@ def load_project(root: str | os.PathLike[str] = ".") -> Project:
     :raises ProjectFileError: when ``root`` is no AI Toolkit project or a file
         that is present is invalid; the message names the file, the JSON
         pointer and what was expected.
+    :raises ArgumentError: when ``root`` is no path.
     """
-    base = Path(root)
+    base = check_path("load_project", "root", root)
     if not (base / "infra").is_dir():
         raise ProjectFileError(str(base), "", "expected an AI Toolkit project folder with an infra/ folder")
 

@@ -11,7 +11,10 @@ import pytest
 from azure_support import arm_writes, azure_project, make_project
 
 from azinfer import (
+    AzinferError,
+    AzureError,
     AzurePermissionError,
+    CredentialError,
     DeploymentFailedError,
     PlanBlockedError,
     PreviewOutdatedError,
@@ -271,6 +274,42 @@ def test_forbidden_names_the_role_and_scope(emu: ArmEmulator, group: FinetuningG
     assert info.value.role == "Reader"
     assert info.value.scope == group.rg_id
     assert "'Reader' role on " + group.rg_id in str(info.value)
+
+
+SDK_FAILURES = {
+    "a list keeps answering 500": (lambda emu: emu.faults.http_error(500, method="GET", path="*/managedEnvironments",
+                                                                     count=None, code="InternalServerError"),
+                                   AzureError, "cannot read the resource group: Azure answered 500"),
+    "the connection keeps being reset": (lambda emu: emu.faults.reset(method="GET", path="*/storageAccounts",
+                                                                      count=None),
+                                         AzureError, "cannot read the resource group: no answer from Azure"),
+    "ARM refuses the token": (lambda emu: emu.faults.http_error(401, method="GET", path="*/containerApps", count=None,
+                                                                code="InvalidAuthenticationToken"),
+                              CredentialError, "Azure did not accept the credential while trying to read the resource"),
+}
+
+
+@pytest.mark.parametrize("failure", SDK_FAILURES)
+def test_an_azure_failure_is_one_line_of_our_error(emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path,
+                                                   failure: str) -> None:
+    """Nothing from the Azure SDK escapes: what was being done and what Azure answered, in one line."""
+    inject, error, start = SDK_FAILURES[failure]
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    inject(emu)
+    with pytest.raises(AzinferError) as info:
+        azure_project(emu, root).plan()
+    assert type(info.value) is error
+    assert str(info.value).startswith(start)
+    assert "\n" not in str(info.value) and info.value.__cause__ is None
+
+
+def test_preflight_that_cannot_read_quotas_says_so(emu: ArmEmulator, tmp_path: Path) -> None:
+    emu.add_resource_group(emu.subscription_id, "rg-empty", LOCATION)
+    root = make_project(tmp_path, emu.subscription_id, "rg-empty")
+    emu.faults.http_error(503, method="GET", path="*/usages", count=None)
+    with pytest.raises(AzureError) as info:
+        azure_project(emu, root).plan()
+    assert str(info.value).startswith("cannot read quotas and regions: Azure answered 503")
 
 
 FAULTS = {

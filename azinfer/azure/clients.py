@@ -13,7 +13,8 @@ from enum import Enum
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from azinfer.errors import CredentialError
+from azinfer._arguments import check_member, check_optional_text, check_text, check_type
+from azinfer.errors import ArgumentError, CredentialError
 
 if TYPE_CHECKING:  # pragma: no cover - the SDK is imported when a client is first built
     from azure.core.credentials import TokenCredential
@@ -67,9 +68,11 @@ def target_for(cloud: Cloud | str = Cloud.PUBLIC, *, arm_endpoint: str | None = 
                authority_host: str | None = None) -> AzureTarget:
     """The endpoints of a cloud, or of a custom ARM endpoint (Azure Stack, an emulator).
 
-    :raises ValueError: for an unknown cloud name.
+    :raises ArgumentError: for an unknown cloud name, or an endpoint that is no ``https://`` URL.
     """
-    arm, authority = _ENDPOINTS[Cloud(cloud)]
+    arm, authority = _ENDPOINTS[check_member("target_for", "cloud", cloud, Cloud)]
+    check_endpoint("target_for", "arm_endpoint", arm_endpoint)
+    check_endpoint("target_for", "authority_host", authority_host)
     return AzureTarget((arm_endpoint or arm).rstrip("/"), (authority_host or authority).rstrip("/"))
 
 
@@ -92,7 +95,7 @@ def check_credential(credential: TokenCredential, target: AzureTarget, *, timeou
     :raises CredentialError: when no token can be had within ``timeout`` seconds; the
         message lists the ways to sign in.
     """
-    from azure.core.exceptions import ClientAuthenticationError
+    from azure.core.exceptions import AzureError as SdkError
 
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     future = pool.submit(credential.get_token, target.scope)
@@ -100,11 +103,32 @@ def check_credential(credential: TokenCredential, target: AzureTarget, *, timeou
         future.result(timeout=timeout)
     except concurrent.futures.TimeoutError:
         raise CredentialError(f"no Azure credential answered within {timeout:.0f} s; {SIGN_IN_HELP}") from None
-    except ClientAuthenticationError as exc:
-        first = str(exc.message or exc).strip().splitlines()[0]
+    except SdkError as exc:  # ClientAuthenticationError, or the authority could not be reached
+        first = (str(exc.message or exc).strip().splitlines() or [type(exc).__name__])[0]
         raise CredentialError(f"no usable Azure credential ({first}); {SIGN_IN_HELP}") from None
     finally:
         pool.shutdown(wait=False)
+
+
+def check_endpoint(function: str, argument: str, value: object) -> str | None:
+    """``value`` when it is an ``https://`` URL (tokens never travel over plain HTTP) or ``None``.
+
+    :raises ArgumentError: otherwise.
+    """
+    url = check_optional_text(function, argument, value)
+    if url is not None and not url.lower().startswith("https://"):
+        raise ArgumentError(function, argument, "an https:// URL or None", value)
+    return url
+
+
+def check_credential_argument(function: str, credential: object) -> None:
+    """Check that ``credential`` looks like a ``TokenCredential`` (it has ``get_token``).
+
+    :raises ArgumentError: otherwise.
+    """
+    if not callable(getattr(credential, "get_token", None)):
+        raise ArgumentError(function, "credential", "a TokenCredential (e.g. azure.identity.DefaultAzureCredential)",
+                            credential)
 
 
 def enum_text(value: str | Enum | None) -> str | None:
@@ -113,10 +137,17 @@ def enum_text(value: str | Enum | None) -> str | None:
 
 
 class AzureClients:
-    """The official SDK clients for one subscription, built on first use and shared."""
+    """The official SDK clients for one subscription, built on first use and shared.
+
+    :raises ArgumentError: when ``credential`` has no ``get_token``, ``subscription_id`` is no
+        non-empty string or ``target`` no :class:`AzureTarget`.
+    """
 
     def __init__(self, credential: TokenCredential, subscription_id: str, target: AzureTarget,
                  **client_kwargs: Any) -> None:
+        check_credential_argument("AzureClients", credential)
+        check_text("AzureClients", "subscription_id", subscription_id)
+        check_type("AzureClients", "target", target, AzureTarget, "an AzureTarget (azinfer.azure.target_for)")
         self.credential = credential
         self.subscription_id = subscription_id
         self.target = target

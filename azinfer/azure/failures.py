@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from azinfer.azure.clients import SIGN_IN_HELP
 from azinfer.errors import AzinferError, AzureError, AzurePermissionError, CredentialError
@@ -20,7 +20,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from azure.core.exceptions import AzureError as SdkError
     from azure.core.exceptions import HttpResponseError
 
-__all__ = ["raise_if_forbidden", "translate", "translated"]
+__all__ = ["raise_if_forbidden", "translate", "translated", "translated_iterator"]
+
+T = TypeVar("T")
 
 
 def _first_line(text: object) -> str:
@@ -55,7 +57,8 @@ def translate(exc: SdkError, doing: str) -> AzinferError:
         else:
             detail = _first_line(exc.message or "")
         return AzureError(f"cannot {doing}: Azure answered {answer or 'an error'}" + (f" ({detail})" if detail else ""))
-    return AzureError(f"cannot {doing}: {type(exc).__name__}: {_first_line(exc.message or exc) or 'no answer'}")
+    detail = _first_line(exc.message or exc)
+    return AzureError(f"cannot {doing}: no answer from Azure ({type(exc).__name__}" + (f": {detail})" if detail else ")"))
 
 
 @contextmanager
@@ -73,3 +76,9 @@ def translated(doing: str, *, role: str | None = None, scope: str | None = None)
         if role is not None and scope is not None and isinstance(exc, HttpResponseError):
             raise_if_forbidden(exc, role=role, scope=scope, doing=doing)
         raise translate(exc, doing) from None
+
+
+def translated_iterator(items: Iterator[T], doing: str) -> Iterator[T]:
+    """``items``, with any SDK error raised while iterating translated (see :func:`translate`)."""
+    with translated(doing):
+        yield from items

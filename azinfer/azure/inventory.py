@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from azinfer._arguments import check_text, check_type
 from azinfer.azure.clients import AzureClients
 from azinfer.azure.failures import translated
 from azinfer.errors import AzureError
@@ -128,8 +129,12 @@ def read_inventory(clients: AzureClients, resource_group: str) -> InMemoryInvent
     :raises AzureError: when the resource group does not exist, or Azure fails to answer (after the SDK's retries).
     :raises AzurePermissionError: when the caller may not read it (the message names the role).
     :raises CredentialError: when Azure does not accept the credential.
+    :raises ArgumentError: when ``clients`` is no :class:`AzureClients` or ``resource_group`` no non-empty string.
     """
     from azure.core.exceptions import ResourceNotFoundError
+
+    check_type("read_inventory", "clients", clients, AzureClients, "AzureClients")
+    check_text("read_inventory", "resource_group", resource_group)
 
     clients.build()  # before the threads share them
     apps, storage, logs, resources = clients.apps, clients.storage, clients.logs, clients.resources

@@ -21,13 +21,25 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from azinfer._arguments import (
+    check_callback,
+    check_member,
+    check_members,
+    check_number,
+    check_optional_path,
+    check_optional_text,
+    check_path,
+    check_type,
+)
 from azinfer.azure import lifecycle, teardown
-from azinfer.azure.app import EndpointStatus
+from azinfer.azure.app import MAX_TAIL, EndpointStatus
 from azinfer.azure.clients import (
     AzureClients,
     AzureTarget,
     Cloud,
     check_credential,
+    check_credential_argument,
+    check_endpoint,
     default_credential,
     target_for,
 )
@@ -41,6 +53,7 @@ from azinfer.azure.deploy import (
     validate_deployment,
     what_if,
 )
+from azinfer.azure.failures import translated, translated_iterator
 from azinfer.azure.inventory import read_inventory
 from azinfer.azure.preflight import preflight_findings, read_preflight_facts
 from azinfer.azure.share import BytesCallback, ShareSync, open_share
@@ -119,7 +132,17 @@ class AzureProject:
     :param resource_group: overrides the fine-tuning resource group.
     :param location: overrides the parameters' location.
     :param update: reused resources whose template is applied anyway.
+    :param poll_interval: seconds between polls of Azure's state.
+    :param credential_timeout: seconds to wait for the credential's first token.
     :param client_kwargs: passed to every SDK client (retry and transport settings).
+    :raises ArgumentError: when an argument has the wrong type or value (the message names it).
+    :raises ProjectFileError: when a project file is invalid.
+    :raises ResolutionError: when no subscription or resource group can be found.
+
+    Every method that talks to Azure raises azinfer's errors only: a 403 is an
+    :class:`~azinfer.errors.AzurePermissionError` naming the role, a refused
+    credential a :class:`~azinfer.errors.CredentialError`, any other failure an
+    :class:`~azinfer.errors.AzureError` saying what was being done and what Azure answered.
     """
 
     def __init__(
@@ -138,6 +161,19 @@ class AzureProject:
         credential_timeout: float = 30.0,
         **client_kwargs: Any,
     ) -> None:
+        fn = "AzureProject"
+        project_dir = check_path(fn, "project_dir", project_dir)
+        if credential is not None:
+            check_credential_argument(fn, credential)
+        cloud = check_member(fn, "cloud", cloud, Cloud)
+        check_endpoint(fn, "arm_endpoint", arm_endpoint)
+        check_endpoint(fn, "authority_host", authority_host)
+        for argument, value in (("subscription_id", subscription_id), ("resource_group", resource_group),
+                                ("location", location)):
+            check_optional_text(fn, argument, value)
+        update = check_members(fn, "update", update, ResourceKind)
+        check_number(fn, "poll_interval", poll_interval)
+        check_number(fn, "credential_timeout", credential_timeout)
         self.project: Project = load_project(project_dir)
         # Subscription, resource group and the app's name need no inventory (and fail early when unknown).
         self._base = resolve(self.project, None, subscription_id=subscription_id, resource_group=resource_group,
@@ -175,17 +211,36 @@ class AzureProject:
         return self._base.resource_group.value
 
     def inventory(self) -> InMemoryInventory:
-        """A snapshot of the resource group (concurrent reads)."""
+        """A snapshot of the resource group (concurrent reads).
+
+        :raises AzureError: when the resource group does not exist or Azure fails to answer.
+        :raises AzurePermissionError: when the caller may not read it (the message names the role).
+        """
         return read_inventory(self.clients, self.resource_group)
 
     def plan(self, inventory: InMemoryInventory | None = None) -> Plan:
-        """The plan against what exists, with the problems preflight finds. Writes nothing."""
-        inv = inventory if inventory is not None else self.inventory()
-        plan = make_plan(resolve(self.project, inv, **self._options), inv, update=self._update)
+        """The plan against what exists, with the problems preflight finds. Writes nothing.
+
+        :param inventory: a snapshot to plan against; ``None`` reads one now.
+        :raises ArgumentError: when ``inventory`` is no :class:`~azinfer.inventory.InMemoryInventory`.
+        :raises AzureError: when Azure fails to answer.
+        """
+        self._check_inventory("AzureProject.plan", inventory)
+        with translated("plan against the resource group"):
+            return self._plan(inventory if inventory is not None else self.inventory())
+
+    def _plan(self, inventory: InMemoryInventory) -> Plan:
+        plan = make_plan(resolve(self.project, inventory, **self._options), inventory, update=self._update)
         if plan.blocked:
             return plan
         problems, warnings = preflight_findings(plan, read_preflight_facts(self.clients, plan))
         return plan.with_findings(problems, warnings)
+
+    @staticmethod
+    def _check_inventory(function: str, inventory: object) -> None:
+        if inventory is not None:
+            check_type(function, "inventory", inventory, InMemoryInventory,
+                       "an InMemoryInventory (AzureProject.inventory()) or None")
 
     def _prepare(self, plan: Plan) -> tuple[RenderedTemplates, dict[str, Any], str]:
         if plan.blocked:
@@ -207,11 +262,15 @@ class AzureProject:
 
         :raises PlanBlockedError: when the plan is blocked.
         :raises DeploymentFailedError: when ARM rejects the template.
+        :raises ArgumentError: when ``inventory`` is no :class:`~azinfer.inventory.InMemoryInventory`.
+        :raises AzureError: when Azure fails to answer.
         """
-        inv = inventory if inventory is not None else self.inventory()
-        plan = self.plan(inv)
-        rendered, parameters, name = self._prepare(plan)
-        return Preview(plan, what_if(self.clients, self.resource_group, name, rendered.template, parameters), inv)
+        self._check_inventory("AzureProject.preview", inventory)
+        with translated("preview the deployment"):
+            inv = inventory if inventory is not None else self.inventory()
+            plan = self._plan(inv)
+            rendered, parameters, name = self._prepare(plan)
+            return Preview(plan, what_if(self.clients, self.resource_group, name, rendered.template, parameters), inv)
 
     def provision(
         self,
@@ -238,14 +297,25 @@ class AzureProject:
         :raises PreviewOutdatedError: when the resource group changed since ``preview``; nothing is written.
         :raises DeploymentFailedError: when ARM fails; the config file is left as it was.
         :raises DeploymentInterrupted: on Ctrl-C; the deployment goes on in Azure.
-        :raises AzureError: when ``confirm`` declines.
+        :raises AzureError: when ``confirm`` declines, or Azure fails to answer.
+        :raises ArgumentError: when ``preview`` is no :class:`Preview` or a callback is not callable.
         """
+        fn = "AzureProject.provision"
+        if preview is not None:
+            check_type(fn, "preview", preview, Preview, "a Preview (AzureProject.preview()) or None")
+        for argument, callback in (("confirm", confirm), ("on_progress", on_progress), ("on_bytes", on_bytes)):
+            check_callback(fn, argument, callback)
+        with translated("provision"):
+            return self._provision(preview, confirm=confirm, on_progress=on_progress, on_bytes=on_bytes)
+
+    def _provision(self, preview: Preview | None, *, confirm: Callable[[Preview], bool] | None,
+                   on_progress: ProgressCallback | None, on_bytes: BytesCallback | None) -> ProvisionResult:
         # An earlier run's deployment may still be running (Ctrl-C leaves ARM working): wait for it first.
         attach(self.clients, self.resource_group, deployment_name(self._base), on_progress=on_progress,
                poll_interval=self._poll_interval)
         inventory = self.inventory()
         if preview is None:
-            plan = self.plan(inventory)
+            plan = self._plan(inventory)
             rendered, parameters, name = self._prepare(plan)
             changes = what_if(self.clients, self.resource_group, name, rendered.template, parameters)
             preview = Preview(plan, changes, inventory)
@@ -301,7 +371,8 @@ class AzureProject:
 
         :raises AzureError: when the app does not exist or has no key (authentication none).
         """
-        key = existing_api_key(self.clients, self._base)
+        with translated("read the API key"):
+            key = existing_api_key(self.clients, self._base)
         if key is None:
             raise AzureError(
                 f"container app {self._base.name(ResourceKind.CONTAINER_APP)!r} has no API key "
@@ -367,26 +438,43 @@ class AzureProject:
         :raises SyncError: a local file vanished or a write failed (the next run continues).
         :raises SyncInterrupted: Ctrl-C during the upload (the next run continues).
         :raises ReadyTimeout: the endpoint did not get ready; names the revision's state and the last log lines.
+        :raises ArgumentError: when an argument has the wrong type or value (the message names it).
         """
-        return lifecycle.deploy(self, adapter=None if adapter is None else Path(adapter), delete=delete,
-                                restart=restart, wait=wait, timeout=timeout, on_stage=on_stage, on_bytes=on_bytes,
-                                confirm=confirm)
+        fn = "AzureProject.deploy"
+        folder = check_optional_path(fn, "adapter", adapter)
+        check_type(fn, "delete", delete, bool, "a bool")
+        if restart is not None:
+            check_type(fn, "restart", restart, bool, "a bool or None")
+        check_type(fn, "wait", wait, bool, "a bool")
+        check_number(fn, "timeout", timeout)
+        for argument, callback in (("on_stage", on_stage), ("on_bytes", on_bytes), ("confirm", confirm)):
+            check_callback(fn, argument, callback)
+        with translated("deploy"):
+            return lifecycle.deploy(self, adapter=folder, delete=delete, restart=restart, wait=wait, timeout=timeout,
+                                    on_stage=on_stage, on_bytes=on_bytes, confirm=confirm)
 
     def deploy_preview(self, *, adapter: str | os.PathLike[str] | None = None,
                        delete: bool = False) -> lifecycle.SyncSummary:
         """What :meth:`deploy` would upload and delete (and the user's start commands). Writes nothing.
 
         :raises AzureError: nothing provisioned, or the share cannot be reached.
+        :raises ArgumentError: when ``adapter`` is no path or ``delete`` no bool.
         """
-        return lifecycle.preview(self, adapter=None if adapter is None else Path(adapter), delete=delete)
+        folder = check_optional_path("AzureProject.deploy_preview", "adapter", adapter)
+        check_type("AzureProject.deploy_preview", "delete", delete, bool, "a bool")
+        with translated("read the file share"):
+            return lifecycle.preview(self, adapter=folder, delete=delete)
 
     def status(self, *, ask_ready: bool = True) -> EndpointStatus:
         """The app's provisioning and running state, its serving revision and replicas, GPU profile,
         scale limits, endpoint, and whether ``/ready`` answers (a value with ``to_json`` and ``_repr_html_``).
 
         :raises AzureError: nothing provisioned, or the app is missing.
+        :raises ArgumentError: when ``ask_ready`` is no bool.
         """
-        return lifecycle.status(self, ask_ready=ask_ready)
+        check_type("AzureProject.status", "ask_ready", ask_ready, bool, "a bool")
+        with translated("read the endpoint's status"):
+            return lifecycle.status(self, ask_ready=ask_ready)
 
     def logs(self, *, follow: bool = False, tail: int = 20, system: bool = False,
              on_reconnect: Callable[[str], None] | None = None) -> Iterator[str]:
@@ -394,12 +482,28 @@ class AzureProject:
 
         With ``follow`` the iterator goes on until the caller stops; a dropped stream is reopened.
 
+        :param tail: lines of history first, 0 to 300 (the log stream's limit).
         :raises AzureError: nothing provisioned, the app is missing or has no replica, or the stream keeps failing.
+        :raises ArgumentError: when an argument has the wrong type or value (the message names it).
         """
-        return lifecycle.logs(self, follow=follow, tail=tail, system=system, on_reconnect=on_reconnect)
+        fn = "AzureProject.logs"
+        check_type(fn, "follow", follow, bool, "a bool")
+        check_number(fn, "tail", tail, maximum=MAX_TAIL, integer=True)
+        check_type(fn, "system", system, bool, "a bool")
+        check_callback(fn, "on_reconnect", on_reconnect)
+        with translated("read the logs"):
+            lines = lifecycle.logs(self, follow=follow, tail=tail, system=system, on_reconnect=on_reconnect)
+        return translated_iterator(lines, "read the logs")
 
     def destroy_plan(self) -> teardown.TeardownPlan:
-        """What :meth:`destroy` would delete and keep, and why. Deletes nothing."""
+        """What :meth:`destroy` would delete and keep, and why. Deletes nothing.
+
+        :raises AzureError: when Azure fails to answer.
+        """
+        with translated("plan the teardown"):
+            return self._destroy_plan()
+
+    def _destroy_plan(self) -> teardown.TeardownPlan:
         inventory = self.inventory()
         inputs = resolve(self.project, inventory, **self._options)
         names = {kind: inputs.name(kind) for kind in ResourceKind}
@@ -424,12 +528,17 @@ class AzureProject:
         A reused resource is never deleted, nor the fine-tuning share. A second run finds nothing to do.
 
         :param confirm: called with the plan before anything is deleted; False stops.
-        :raises AzureError: when ``confirm`` declines.
+        :param on_progress: called with each resource and ``"deleting"`` / ``"deleted"``.
+        :raises AzureError: when ``confirm`` declines, or Azure fails to answer.
+        :raises ArgumentError: when a callback is not callable.
         """
+        check_callback("AzureProject.destroy", "confirm", confirm)
+        check_callback("AzureProject.destroy", "on_progress", on_progress)
         plan = self.destroy_plan()
         if plan.deletes and confirm is not None and not confirm(plan):
             raise AzureError("destroy cancelled: nothing was deleted")
-        deleted = teardown.run_teardown(self.clients, plan, on_progress)
+        with translated("delete the resources"):
+            deleted = teardown.run_teardown(self.clients, plan, on_progress)
         config = self.config()
         path = None
         if any(value is not None for value in config.owned().values()):

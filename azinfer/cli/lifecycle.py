@@ -106,6 +106,19 @@ def _cmd_destroy(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _tail(text: str) -> int:
+    """``--tail``: 0 to 300 lines (the log stream's limit)."""
+    from azinfer.azure.app import MAX_TAIL
+
+    try:
+        lines = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= lines <= MAX_TAIL:
+        raise argparse.ArgumentTypeError(f"{lines}: expected 0 to {MAX_TAIL} lines (the log stream's limit)")
+    return lines
+
+
 def register(commands: Any) -> None:
     """Add ``deploy``, ``status``, ``logs`` and ``destroy`` to the CLI's subcommands."""
     deploy = commands.add_parser("deploy", help="sync the server (and your code) to the share, restart, wait")
@@ -131,7 +144,7 @@ def register(commands: Any) -> None:
     add_project_options(logs, update=False)
     add_azure_options(logs)
     logs.add_argument("--follow", "-f", action="store_true", help="keep streaming until Ctrl-C")
-    logs.add_argument("--tail", type=int, default=20, metavar="N", help="lines of history first (0-300, default 20)")
+    logs.add_argument("--tail", type=_tail, default=20, metavar="N", help="lines of history first (0-300, default 20)")
     logs.add_argument("--system", action="store_true", help="the app's system events instead of the console")
     logs.set_defaults(handler=_cmd_logs)
 

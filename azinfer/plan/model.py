@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
+from azinfer._arguments import check_member
 from azinfer.inputs import Resolved, ResolvedInputs
 from azinfer.inventory import WorkloadProfile
 from azinfer.project import GpuProfileType, InferenceParameters
@@ -214,12 +215,19 @@ class Plan:
         return bool(self.problems)
 
     def change(self, kind: ResourceKind) -> ResourceChange:
-        """The change planned for ``kind``."""
+        """The change planned for ``kind``.
+
+        :raises ArgumentError: when ``kind`` is no :class:`ResourceKind` (or its value).
+        """
+        kind = check_member("Plan.change", "kind", kind, ResourceKind)
         return next(c for c in self.changes if c.kind is kind)
 
     def action(self, kind: ResourceKind) -> Action:
-        """The action planned for ``kind``."""
-        return self.change(kind).action
+        """The action planned for ``kind``.
+
+        :raises ArgumentError: when ``kind`` is no :class:`ResourceKind` (or its value).
+        """
+        return self.change(check_member("Plan.action", "kind", kind, ResourceKind)).action
 
     def summary(self) -> dict[str, int]:
         """How many resources each action touches: ``{"create": n, "reuse": n, "update": n}``."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import replace
 
+from azinfer._arguments import check_members, check_type
 from azinfer.inputs import Resolved, ResolvedInputs, Source
 from azinfer.inventory import Inventory, ResourceFacts
 from azinfer.plan.checks import PROBLEM_CHECKS, WARNING_CHECKS
@@ -106,10 +107,14 @@ def make_plan(
     :param inventory: what exists in the resource group.
     :param update: reused resources whose template should be applied anyway.
     :returns: the plan; check :attr:`Plan.blocked` before applying it.
+    :raises ArgumentError: when an argument has the wrong type (``update`` must hold :class:`ResourceKind` values).
     """
+    check_type("make_plan", "inputs", inputs, ResolvedInputs, "ResolvedInputs (azinfer.resolve)")
+    check_type("make_plan", "inventory", inventory, Inventory, "an Inventory (e.g. InMemoryInventory)")
+    update = check_members("make_plan", "update", update, ResourceKind)
     arm_names = _arm_names(inputs)
     facts = {kind: _existing(inventory, kind, arm_names[kind]) for kind in ResourceKind}
-    offline = bool(getattr(inventory, "offline", False))
+    offline = bool(inventory.offline)
     gpu, gpu_problem = _choose_gpu(inputs, facts[ResourceKind.ENVIRONMENT])
     changes = []
     for kind in ResourceKind:

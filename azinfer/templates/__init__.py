@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from azinfer._arguments import check_path, check_type
 from azinfer.inputs import Source
 from azinfer.plan import Plan
 
@@ -81,18 +82,22 @@ class RenderedTemplates:
         :raises OutputWriteError: when ``folder`` is a file, under a file, a
             dangling link, in /proc or /sys, or cannot be written; nothing is
             written then.
+        :raises ArgumentError: when ``folder`` is no path.
         """
         from azinfer._files import write_folder
 
-        return write_folder(folder, self.files())
+        return write_folder(check_path("RenderedTemplates.write", "folder", folder), self.files())
 
 
 def render(plan: Plan) -> RenderedTemplates:
     """Render the plan's ARM template, Bicep file and parameters file.
 
     :raises PlanBlockedError: when the plan is blocked.
+    :raises ArgumentError: when ``plan`` is no :class:`~azinfer.plan.Plan`.
     """
     from azinfer.templates.arm import arm_template
+
+    check_type("render", "plan", plan, Plan, "a Plan (azinfer.plan_project or azinfer.make_plan)")
     from azinfer.templates.bicep import bicep_template
     from azinfer.templates.inference import inference_template
 
