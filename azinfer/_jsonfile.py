@@ -7,12 +7,17 @@ import errno
 import json
 import os
 import stat
+from collections.abc import Iterable
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from azinfer.errors import ProjectFileError
+
+if TYPE_CHECKING:  # pragma: no cover - jsonschema loads on the first validation
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 __all__ = ["read_json", "validate", "load_schema", "json_pointer", "MAX_FILE_BYTES"]
 
@@ -113,18 +118,26 @@ def load_schema(name: str) -> dict[str, Any]:
 
 
 @cache
-def _validator(name: str) -> Any:
+def _validator(name: str) -> Draft202012Validator:
     from jsonschema import Draft202012Validator
 
     return Draft202012Validator(load_schema(name))
 
 
-def json_pointer(parts: Any) -> str:
+def json_pointer(parts: Iterable[object]) -> str:
     """RFC 6901 pointer of a path of keys and indexes."""
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
-def _expected(error: Any) -> tuple[str, str | None]:
+def _json_text(value: object) -> str:
+    """``value`` as JSON for a message; its repr when it is no JSON (a value built in Python)."""
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _expected(error: ValidationError) -> tuple[str, str | None]:
     """What the schema expected at the error's place, and a hint."""
     kind = error.validator
     value = error.instance
@@ -135,10 +148,10 @@ def _expected(error: Any) -> tuple[str, str | None]:
         types = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
         wanted = " or ".join(_SCHEMA_TYPES.get(str(t), str(t)) for t in types)
         return f"expected {wanted}, got {_describe(value)}", hint
-    if kind == "enum":
-        options = ", ".join(json.dumps(o) for o in error.validator_value)
-        return f"expected one of {options}, got {json.dumps(value)}", hint
-    if kind == "required":
+    if kind == "enum" and isinstance(error.validator_value, list):
+        options = ", ".join(_json_text(o) for o in error.validator_value)
+        return f"expected one of {options}, got {_json_text(value)}", hint
+    if kind == "required" and isinstance(error.validator_value, list):
         missing = [k for k in error.validator_value if isinstance(value, dict) and k not in value]
         return f"missing required field {missing[0]!r}" if missing else error.message, None
     if kind == "additionalProperties" and isinstance(value, dict):
@@ -149,15 +162,15 @@ def _expected(error: Any) -> tuple[str, str | None]:
             suggestion = f"did you mean {close[0]!r}?" if close else f"valid names: {', '.join(allowed)}"
             return f"unknown field {unknown[0]!r}", suggestion
     if kind == "minimum":
-        return f"expected a number >= {error.validator_value}, got {json.dumps(value)}", hint
+        return f"expected a number >= {error.validator_value}, got {_json_text(value)}", hint
     if kind == "maximum":
-        return f"expected a number <= {error.validator_value}, got {json.dumps(value)}", hint
+        return f"expected a number <= {error.validator_value}, got {_json_text(value)}", hint
     if kind == "minItems":
         return f"expected at least {error.validator_value} item(s)", hint
     if kind == "minLength":
         return f"expected at least {error.validator_value} character(s)", hint
     if kind == "pattern":
-        return f"{json.dumps(value)} does not have the expected form", hint
+        return f"{_json_text(value)} does not have the expected form", hint
     return error.message, hint
 
 
