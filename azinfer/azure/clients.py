@@ -161,8 +161,7 @@ class AzureClients:
 
     def build(self) -> AzureClients:
         """Build every client now (their imports cost about 0.1 s), before threads share them."""
-        for name in ("resources", "deployments", "apps", "storage", "logs"):
-            getattr(self, name)
+        _ = (self.resources, self.deployments, self.apps, self.storage, self.logs)
         return self
 
     @cached_property
