@@ -46,7 +46,7 @@ def _choose(
 _GPU_TYPES = {t.value.lower(): t for t in GpuProfileType}
 _DEFAULT_GPU = GpuProfileType.CONSUMPTION_NC24_A100
 _DEFAULT_GPU_WHY = (
-    "default for a new GPU profile: serverless A100 (dedicated GPU capacity is granted only after a support request)"
+    "serverless A100 for a new GPU profile (dedicated GPU capacity is granted only after a support request)"
 )
 
 
