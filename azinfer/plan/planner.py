@@ -116,7 +116,9 @@ def make_plan(
         action, reason = _choose(kind, facts[kind], update, offline=offline)
         if kind is ResourceKind.ENVIRONMENT and gpu.add_to_environment:
             action, reason = Action.UPDATE, Reason.ADD_GPU_PROFILE
-        changes.append(ResourceChange(kind, inputs.names[kind], action, reason, arm_names[kind]))
+        existing = facts[kind]
+        tags = None if existing is None else dict(existing.tags)
+        changes.append(ResourceChange(kind, inputs.names[kind], action, reason, arm_names[kind], tags))
     problems = [gpu_problem] if gpu_problem else []
     problems += [problem for check in PROBLEM_CHECKS for problem in check(inputs, facts)]
     start = decide_start(

@@ -120,7 +120,8 @@ resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2025-07-01' exis
 resource environment 'Microsoft.App/managedEnvironments@2026-01-01' = {
   name: acaEnvironmentName ?? 'aienv${resourceSuffix}'
   location: resourceLocation
-  tags: tags
+  // An existing resource azinfer did not create keeps its own tags.
+  tags: {}
   properties: {
     appLogsConfiguration: {
       destination: 'log-analytics'
