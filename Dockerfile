@@ -8,6 +8,6 @@ COPY azinfer ./azinfer
 COPY schemas ./schemas
 # torch comes from the base image; pip keeps it because it satisfies the pin.
 RUN pip install --no-cache-dir ".[serve]"
-ENV AZINFER_MOUNT=/mount AZINFER_PORT=7860 HF_HUB_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False
+ENV AZINFER_MOUNT=/mount AZINFER_PORT=7860 HF_HUB_OFFLINE=1
 EXPOSE 7860
 CMD ["azinfer", "serve"]

@@ -26,7 +26,7 @@ __all__ = ["main", "build_parser"]
 EXIT_OK, EXIT_FAILED = 0, 1  # argparse exits 2 on a usage error
 # The optional dependencies a command may lack, and the extra that brings them.
 _EXTRAS = {name: "azure" for name in ("azure", "msal")} | {
-    name: "serve" for name in ("torch", "transformers", "peft", "fastapi", "uvicorn", "gradio", "safetensors")
+    name: "serve" for name in ("torch", "transformers", "peft", "starlette", "uvicorn", "safetensors")
 }
 
 

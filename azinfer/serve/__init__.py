@@ -1,8 +1,9 @@
-"""The inference server: a base model with its LoRA adapter behind an OpenAI-compatible API and a chat UI.
+"""The inference server: a base model with its LoRA adapter behind an OpenAI-compatible API and a chat page.
 
-Install with the ``serve`` extra. Importing this package (and
-``azinfer.serve.cli``) imports neither torch, transformers, fastapi nor
-gradio: the heavy modules are imported where the server starts.
+Install with the ``serve`` extra. ``engine/`` holds the engines behind one
+seam, ``http/`` the app that serves them. Importing this package (and
+``azinfer.serve.cli``) imports neither torch, transformers, starlette nor
+uvicorn: the heavy modules are imported where the server starts.
 """
 
 from __future__ import annotations

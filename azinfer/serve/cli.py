@@ -1,7 +1,7 @@
 """``azinfer serve``: command-line options, each with an ``AZINFER_*`` environment variable.
 
-Nothing heavy is imported here: torch, transformers, fastapi and gradio load
-only once :func:`run` starts the server.
+Nothing heavy is imported here: torch, transformers, starlette and uvicorn
+load only once :func:`run` starts the server.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from azinfer.errors import ServeError
 from azinfer.serve.settings import DEFAULT_PROMPT_TEMPLATE, ServeSettings
@@ -30,6 +31,18 @@ def _env_int(name: str, default: int) -> int:
         return int(value) if value else default
     except ValueError:
         raise ServeError(f"{name}={value!r} is not a whole number") from None
+
+
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    try:
+        return float(value) if value else default
+    except ValueError:
+        raise ServeError(f"{name}={value!r} is not a number") from None
+
+
+def _default(field: str) -> Any:
+    return ServeSettings.__dataclass_fields__[field].default
 
 
 def _env_path(name: str) -> Path | None:
@@ -53,6 +66,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-batch-size", type=int, help="requests generated together (env AZINFER_MAX_BATCH_SIZE, default 16)")
     parser.add_argument("--max-queue", type=int, help="requests waiting beyond the batch before 429 (env AZINFER_MAX_QUEUE, default 64)")
     parser.add_argument("--prompt-template", help="template with one '{}' for a tokenizer without a chat template (env AZINFER_PROMPT_TEMPLATE)")
+    parser.add_argument("--max-body-bytes", type=int, help="largest request body, else 413 (env AZINFER_MAX_BODY_BYTES, default 4 MiB)")
+    parser.add_argument("--body-timeout", type=float, help="seconds for a request body to arrive, else 408 (env AZINFER_BODY_TIMEOUT, default 60)")
+    parser.add_argument("--header-timeout", type=float, help="seconds for a request's headers to arrive, else the connection is closed (env AZINFER_HEADER_TIMEOUT, default 10)")
+    parser.add_argument("--max-connections", type=int, help="open connections; more are closed at once (env AZINFER_MAX_CONNECTIONS, default 512)")
 
 
 def settings_from_args(args: argparse.Namespace) -> ServeSettings:
@@ -71,14 +88,18 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         merge=not pick(args.no_merge, _env_flag("AZINFER_NO_MERGE")),
         load_in_4bit=bool(pick(args.load_in_4bit, _env_flag("AZINFER_LOAD_IN_4BIT"))),
         host=pick(args.host, os.environ.get("AZINFER_HOST") or None),
-        port=pick(args.port, _env_int("AZINFER_PORT", 7860)),
+        port=pick(args.port, _env_int("AZINFER_PORT", _default("port"))),
         api_key=os.environ.get("AZINFER_API_KEY") or None,
         insecure_no_auth=bool(pick(args.insecure_no_auth, _env_flag("AZINFER_INSECURE_NO_AUTH"))),
         model_name=pick(args.model_name, os.environ.get("AZINFER_MODEL_NAME") or None),
         engine=pick(args.engine, os.environ.get("AZINFER_ENGINE") or "batched"),
-        max_batch_size=pick(args.max_batch_size, _env_int("AZINFER_MAX_BATCH_SIZE", 16)),
-        max_queue=pick(args.max_queue, _env_int("AZINFER_MAX_QUEUE", 64)),
+        max_batch_size=pick(args.max_batch_size, _env_int("AZINFER_MAX_BATCH_SIZE", _default("max_batch_size"))),
+        max_queue=pick(args.max_queue, _env_int("AZINFER_MAX_QUEUE", _default("max_queue"))),
         prompt_template=pick(args.prompt_template, os.environ.get("AZINFER_PROMPT_TEMPLATE") or DEFAULT_PROMPT_TEMPLATE),
+        max_body_bytes=pick(args.max_body_bytes, _env_int("AZINFER_MAX_BODY_BYTES", _default("max_body_bytes"))),
+        body_timeout=pick(args.body_timeout, _env_float("AZINFER_BODY_TIMEOUT", _default("body_timeout"))),
+        header_timeout=pick(args.header_timeout, _env_float("AZINFER_HEADER_TIMEOUT", _default("header_timeout"))),
+        max_connections=pick(args.max_connections, _env_int("AZINFER_MAX_CONNECTIONS", _default("max_connections"))),
     )  # type: ignore[arg-type]
 
 
@@ -90,7 +111,6 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The adapter's config names a hub id; nothing may try to fetch it.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     try:
         settings = settings_from_args(args)
         from azinfer.serve.server import serve

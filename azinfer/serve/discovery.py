@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,12 +32,16 @@ class ModelPaths:
 
 
 def _check_model_dir(path: Path) -> Path:
+    if not path.is_dir():
+        raise ServeError(f"model folder {path} (--model-dir) does not exist")
     if not (path / "config.json").is_file():
         raise ServeError(f"{path}: not a model folder (no config.json)")
     return path
 
 
 def _check_adapter_dir(path: Path) -> Path:
+    if not path.is_dir():
+        raise ServeError(f"adapter folder {path} (--adapter-dir) does not exist")
     if not (path / "adapter_config.json").is_file():
         raise ServeError(f"{path}: not an adapter folder (no adapter_config.json)")
     return path
@@ -71,11 +76,17 @@ def _cached_base_model(mount_root: Path, wanted: str | None) -> Path:
     raise ServeError(f"several base models under {cache} ({names}) and none named by the adapter; pass --model-dir")
 
 
-def _served_name(model_dir: Path, mount_root: Path) -> str:
-    try:
-        return model_dir.relative_to(mount_root / "model-cache").as_posix()
-    except ValueError:
-        return model_dir.name
+def _served_name(model_dir: Path, adapter_dir: Path | None) -> str:
+    """The model id: ``<org>/<name>`` under a ``model-cache`` folder, else the adapter's hub id, else the folder name.
+
+    The same folder gets the same id whether found under the mount or given with ``--model-dir``.
+    """
+    resolved = Path(os.path.abspath(model_dir))  # lexically: a symlinked layout keeps its names
+    for parent in resolved.parents:
+        if parent.name == "model-cache":
+            return resolved.relative_to(parent).as_posix()
+    hub_id = _adapter_base_id(adapter_dir) if adapter_dir is not None else None
+    return hub_id or resolved.name
 
 
 def resolve_model_paths(settings: ServeSettings) -> ModelPaths:
@@ -83,6 +94,8 @@ def resolve_model_paths(settings: ServeSettings) -> ModelPaths:
 
     :raises ServeError: a folder given does not hold a model or an adapter, or none is found.
     """
+    # Folders given explicitly are checked first, so a wrong one is reported as such.
+    model_dir = _check_model_dir(settings.model_dir) if settings.model_dir is not None else None
     adapter_dir: Path | None = None
     if not settings.base_only:
         if settings.adapter_dir is not None:
@@ -94,11 +107,9 @@ def resolve_model_paths(settings: ServeSettings) -> ModelPaths:
                     f"no adapter (folder with adapter_config.json) under {settings.mount_root / 'models'}; "
                     "pass --adapter-dir, or --base-only to serve the base model alone"
                 )
-    if settings.model_dir is not None:
-        model_dir = _check_model_dir(settings.model_dir)
-    else:
+    if model_dir is None:
         wanted = _adapter_base_id(adapter_dir) if adapter_dir is not None else None
         model_dir = _cached_base_model(settings.mount_root, wanted)
-    name = settings.model_name or _served_name(model_dir, settings.mount_root)
+    name = settings.model_name or _served_name(model_dir, adapter_dir)
     log.info("model %s, adapter %s, served as %r", model_dir, adapter_dir or "none", name)
     return ModelPaths(model_dir=model_dir, adapter_dir=adapter_dir, model_name=name)

@@ -1,35 +1,48 @@
-"""Put the pieces together: settings to paths, a loader for the engine, the app, and uvicorn."""
+"""Put the pieces together: settings to paths, a starter for the engine, the app, and uvicorn with its limits."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from azinfer.errors import ServeError
-from azinfer.serve.discovery import resolve_model_paths
-from azinfer.serve.engine import Engine
+from azinfer.serve.discovery import ModelPaths, resolve_model_paths
+from azinfer.serve.engine.base import Engine
 from azinfer.serve.settings import ServeSettings
 
-__all__ = ["build_server", "serve", "start_engine"]
+__all__ = ["ENGINES", "build_server", "serve", "start_engine"]
 
 log = logging.getLogger(__name__)
 
 
-def start_engine(settings: ServeSettings, paths: Any) -> Engine:
+def _batched(settings: ServeSettings, paths: ModelPaths) -> Engine:
+    from azinfer.serve.engine.batched import BatchedEngine
+    from azinfer.serve.loading import load_model
+
+    loaded = load_model(paths, merge=settings.merge, load_in_4bit=settings.load_in_4bit)
+    return BatchedEngine(loaded, max_batch_size=settings.max_batch_size, max_queue=settings.max_queue,
+                         prompt_template=settings.prompt_template)
+
+
+def _baseline(settings: ServeSettings, paths: ModelPaths) -> Engine:
+    from azinfer.serve.engine.baseline import ThreadPerRequestEngine
+    from azinfer.serve.loading import load_model
+
+    loaded = load_model(paths, merge=False, load_in_4bit=settings.load_in_4bit)
+    return ThreadPerRequestEngine(loaded, prompt_template=settings.prompt_template)
+
+
+# One starter per ``--engine`` value; each imports its heavy modules itself.
+ENGINES: dict[str, Callable[[ServeSettings, ModelPaths], Engine]] = {"batched": _batched, "baseline": _baseline}
+
+
+def start_engine(settings: ServeSettings, paths: ModelPaths) -> Engine:
     """Load the model and start the engine *settings* names.
 
     :raises ServeError: the model cannot be loaded.
     """
-    from azinfer.serve.loading import load_model
-
-    if settings.engine == "baseline":
-        from azinfer.serve.baseline import ThreadPerRequestEngine
-
-        return ThreadPerRequestEngine(load_model(paths, merge=False, load_in_4bit=settings.load_in_4bit))
-    from azinfer.serve.batching import BatchedEngine
-
-    loaded = load_model(paths, merge=settings.merge, load_in_4bit=settings.load_in_4bit)
-    return BatchedEngine(loaded, max_batch_size=settings.max_batch_size, max_queue=settings.max_queue)
+    return ENGINES[settings.engine](settings, paths)
 
 
 def build_server(settings: ServeSettings) -> Any:
@@ -41,7 +54,8 @@ def build_server(settings: ServeSettings) -> Any:
     """
     import uvicorn
 
-    from azinfer.serve.api import create_app
+    from azinfer.serve.http.app import create_app
+    from azinfer.serve.http.limits import default_protocol, fit_connection_cap, guarded_protocol
 
     host = settings.bind_host
     paths = resolve_model_paths(settings)
@@ -52,7 +66,17 @@ def build_server(settings: ServeSettings) -> Any:
         server.should_exit = True
 
     app = create_app(settings, paths.model_name, lambda: start_engine(settings, paths), failed)
-    config = uvicorn.Config(app, host=host, port=settings.port, log_level="info", timeout_graceful_shutdown=5)
+    protocol = guarded_protocol(default_protocol(), fit_connection_cap(settings.max_connections), settings.header_timeout)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=settings.port,
+        http=protocol,
+        log_level="info",
+        timeout_graceful_shutdown=5,
+        # The client's address is the peer's: a forged X-Forwarded-For must not change what is logged.
+        proxy_headers=False,
+    )
     server = uvicorn.Server(config)
     server.load_error = None
     if not settings.api_key:

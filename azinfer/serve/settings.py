@@ -37,6 +37,11 @@ class ServeSettings:
     max_queue: int = 64
     default_max_tokens: int = 256
     prompt_template: str = DEFAULT_PROMPT_TEMPLATE
+    # Limits on one client (docs/serve.md explains each default).
+    max_body_bytes: int = 4 * 2**20
+    body_timeout: float = 60.0
+    header_timeout: float = 10.0
+    max_connections: int = 512
 
     def __post_init__(self) -> None:
         """Check values that no later step can recover from.
@@ -47,6 +52,10 @@ class ServeSettings:
             raise ServeError(f"port {self.port} is not between 1 and 65535")
         if self.max_batch_size < 1 or self.max_queue < 0 or self.default_max_tokens < 1:
             raise ServeError("max batch size and default max tokens must be at least 1, max queue at least 0")
+        if self.max_body_bytes < 1024 or self.max_connections < 1:
+            raise ServeError("max body bytes must be at least 1024, max connections at least 1")
+        if not (self.body_timeout > 0 and self.header_timeout > 0):
+            raise ServeError("the body and header timeouts must be more than 0 seconds")
         if self.prompt_template.count("{}") != 1:
             raise ServeError("the prompt template must contain exactly one '{}' placeholder")
         if self.engine not in ("batched", "baseline"):

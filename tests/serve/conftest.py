@@ -19,7 +19,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from serve_model_factory import ModelShape, MountLayout, build_mount  # noqa: E402
 
 os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
 API_KEY = "test-key-not-a-secret-3f9a"
 

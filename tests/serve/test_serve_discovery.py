@@ -68,7 +68,7 @@ def test_without_a_key_only_loopback() -> None:
     assert ServeSettings(api_key="k").bind_host == "0.0.0.0"
     assert ServeSettings(host="0.0.0.0", insecure_no_auth=True).bind_host == "0.0.0.0"
     with pytest.raises(ServeError, match="without an API key"):
-        ServeSettings(host="0.0.0.0").bind_host
+        _ = ServeSettings(host="0.0.0.0").bind_host
 
 
 def serve_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -95,6 +95,6 @@ def test_cli_reports_bad_input_without_traceback(args: list[str], env: dict[str,
 
 
 def test_light_imports() -> None:
-    code = "import sys, azinfer, azinfer.serve, azinfer.serve.cli; print(sorted({'torch','transformers','fastapi','gradio'} & set(sys.modules)))"
+    code = "import sys, azinfer, azinfer.serve, azinfer.serve.cli; print(sorted({'torch','transformers','starlette','uvicorn','fastapi','gradio'} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert result.stdout.strip() == "[]"

@@ -8,11 +8,18 @@ from typing import Any
 import pytest
 import torch
 
-from azinfer.serve.batching import BatchedEngine
 from azinfer.serve.discovery import ModelPaths
-from azinfer.serve.engine import Finished, QueueFullError, SamplingParams, TextDelta
+from azinfer.serve.engine.base import (
+    ChatTurn,
+    Finished,
+    GenerationRequest,
+    QueueFullError,
+    SamplingParams,
+    TextDelta,
+)
+from azinfer.serve.engine.batched import BatchedEngine
+from azinfer.serve.engine.hf import ChatTokenizer, render_with_template
 from azinfer.serve.loading import load_model
-from azinfer.serve.prompting import prompt_token_ids
 
 
 def paths(mount: Any, adapter: bool = True) -> ModelPaths:
@@ -26,18 +33,22 @@ def test_merged_logits_equal_unmerged_peft_logits(mount_fixture: str, request: p
     unmerged = load_model(paths(mount), merge=False)
     base = load_model(paths(mount, adapter=False))
     assert merged.adapter_merged and not unmerged.adapter_merged
-    ids = torch.tensor([prompt_token_ids(merged.tokenizer, [{"role": "user", "content": "hello world"}], "{}")])
+    ids = torch.tensor([encode(merged, "hello world")])
     with torch.no_grad():
         merged_logits, unmerged_logits, base_logits = (m.model(ids).logits for m in (merged, unmerged, base))
     torch.testing.assert_close(merged_logits, unmerged_logits, rtol=1e-4, atol=1e-4)
     assert (merged_logits - base_logits).abs().max() > 0.1  # the adapter does something
 
 
+def encode(loaded: Any, text: str) -> list[int]:
+    return ChatTokenizer(loaded.tokenizer, loaded.context_length, "{}").encode_now([ChatTurn("user", text)])
+
+
 async def collect(engine: BatchedEngine, prompt: list[int], params: SamplingParams, delay: float = 0.0) -> tuple[str, Finished]:
     await asyncio.sleep(delay)
-    handle = engine.submit(prompt, params)
+    handle = await engine.submit(GenerationRequest(tuple(prompt), params))
     text = ""
-    async for event in handle.events():
+    async for event in handle.stream():
         if isinstance(event, TextDelta):
             text += event.text
         else:
@@ -47,9 +58,7 @@ async def collect(engine: BatchedEngine, prompt: list[int], params: SamplingPara
 
 def test_batched_greedy_equals_one_at_a_time(phi_mount: Any) -> None:
     loaded = load_model(paths(phi_mount))
-    prompts = [
-        prompt_token_ids(loaded.tokenizer, [{"role": "user", "content": "hello " * (i + 1)}], "{}") for i in range(6)
-    ]
+    prompts = [encode(loaded, "hello " * (i + 1)) for i in range(6)]
     lengths = [20, 5, 30, 12, 25, 8]  # requests finish at different steps and leave the batch
 
     def alone(prompt: list[int], length: int) -> str:
@@ -60,7 +69,7 @@ def test_batched_greedy_equals_one_at_a_time(phi_mount: Any) -> None:
         engine = BatchedEngine(loaded, max_batch_size=4)  # two must wait, then join a running batch
         try:
             return await asyncio.gather(*[
-                collect(engine, p, SamplingParams(max_new_tokens=n, temperature=0), delay=0.01 * i)
+                collect(engine, p, SamplingParams(max_tokens=n, temperature=0), delay=0.01 * i)
                 for i, (p, n) in enumerate(zip(prompts, lengths))
             ])
         finally:
@@ -80,9 +89,10 @@ def test_engine_rejects_past_its_capacity(phi_mount: Any) -> None:
     async def overfill() -> None:
         engine = BatchedEngine(loaded, max_batch_size=2, max_queue=1)
         try:
-            handles = [engine.submit([1, 2, 3], SamplingParams(max_new_tokens=200, temperature=0)) for _ in range(3)]
+            request = GenerationRequest((1, 2, 3), SamplingParams(max_tokens=200, temperature=0))
+            handles = [await engine.submit(request) for _ in range(3)]
             with pytest.raises(QueueFullError):
-                engine.submit([1, 2, 3], SamplingParams(max_new_tokens=1))
+                await engine.submit(GenerationRequest((1, 2, 3), SamplingParams(max_tokens=1)))
             for handle in handles:
                 handle.cancel()
         finally:
@@ -92,19 +102,11 @@ def test_engine_rejects_past_its_capacity(phi_mount: Any) -> None:
 
 
 def test_fallback_template_replays_the_conversation() -> None:
-    class NoTemplate:
-        chat_template = None
-
-        def __call__(self, text: str, add_special_tokens: bool) -> dict[str, list[int]]:
-            self.text = text
-            return {"input_ids": [len(text)]}
-
-    tokenizer = NoTemplate()
     messages = [
-        {"role": "system", "content": "be brief"},
-        {"role": "user", "content": "hi"},
-        {"role": "assistant", "content": "hello"},
-        {"role": "user", "content": "how are you"},
+        ChatTurn("system", "be brief"),
+        ChatTurn("user", "hi"),
+        ChatTurn("assistant", "hello"),
+        ChatTurn("user", "how are you"),
     ]
-    prompt_token_ids(tokenizer, messages, "### Q: {}\n### A: ")
-    assert tokenizer.text == "### Q: be brief\nhi\n### A: hello\n### Q: how are you\n### A: "
+    text = render_with_template(messages, "### Q: {}\n### A: ")
+    assert text == "### Q: be brief\nhi\n### A: hello\n### Q: how are you\n### A: "

@@ -6,6 +6,11 @@ prefills the requests that arrived (together, as a batch of their own) and
 splices them into the running batch, then decodes one token for all. So a
 new request waits one step, not for the others to finish.
 
+One request cannot fail the others: sampling runs row by row, and when a
+batch of arrivals fails to prefill, each is prefilled alone so only the one at
+fault fails. Only a failed decode step (the model itself failing) ends every
+running request.
+
 Why not ``transformers``' own continuous batching (``generate_batch``): in a
 trial on a 2-core CPU it was far slower than plain batched ``generate``, which
 this loop reproduces while letting requests join and leave
@@ -14,7 +19,6 @@ this loop reproduces while letting requests join and leave
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from collections import deque
@@ -22,8 +26,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from azinfer.serve.engine import EngineStats, GenerationHandle, RequestCounter, SamplingParams
+from azinfer.serve.engine.base import EngineStats, Generation, GenerationRequest
+from azinfer.serve.engine.hf import ThreadedGeneration, TransformersEngine
 from azinfer.serve.loading import LoadedModel
+from azinfer.serve.settings import DEFAULT_PROMPT_TEMPLATE
 
 __all__ = ["BatchedEngine"]
 
@@ -32,9 +38,9 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class _Running:
-    """The running batch: row i of every tensor belongs to ``handles[i]``."""
+    """The running batch: row i of every tensor belongs to ``generations[i]``."""
 
-    handles: list[GenerationHandle]
+    generations: list[ThreadedGeneration]
     generators: list[Any]
     cache: Any  # DynamicCache, keys and values [batch, heads, length, head_dim]
     mask: Any  # [batch, length], 0 on left padding
@@ -42,65 +48,80 @@ class _Running:
     positions: Any  # [batch], position id of next_tokens
 
 
-def _sample(logits: Any, handles: Sequence[GenerationHandle], generators: Sequence[Any]) -> list[int]:
-    """Pick one token per row: greedy at temperature 0, else top-p sampling with the request's seed."""
+def _sample(logits: Any, generations: Sequence[ThreadedGeneration], generators: Sequence[Any]) -> list[int]:
+    """Pick one token per row: greedy at temperature 0, else top-p sampling with the request's seed.
+
+    A row whose sampling fails fails its own request (its token is then unused).
+    """
     import torch
 
     tokens = logits.argmax(dim=-1).tolist()
-    for row, (handle, generator) in enumerate(zip(handles, generators)):
-        params = handle.params
-        if params.temperature <= 0:
+    for row, (generation, generator) in enumerate(zip(generations, generators)):
+        params = generation.request.params
+        if params.greedy or generation.done:
             continue
-        probs = torch.softmax(logits[row].float() / params.temperature, dim=-1)
-        if params.top_p < 1.0:
-            sorted_probs, order = probs.sort(descending=True)
-            keep = sorted_probs.cumsum(-1) - sorted_probs < params.top_p
-            probs = torch.zeros_like(probs).scatter(0, order[keep], sorted_probs[keep])
-        tokens[row] = int(torch.multinomial(probs, 1, generator=generator))
+        try:
+            probs = torch.softmax(logits[row].float() / params.temperature, dim=-1)
+            if params.top_p < 1.0:
+                sorted_probs, order = probs.sort(descending=True)
+                keep = sorted_probs.cumsum(-1) - sorted_probs < params.top_p
+                keep[0] = True  # the most likely token always stays
+                probs = torch.zeros_like(probs).scatter(0, order[keep], sorted_probs[keep])
+            tokens[row] = int(torch.multinomial(probs, 1, generator=generator))
+        except (RuntimeError, ValueError) as error:
+            log.warning("sampling failed for request %s: %s", generation.request.request_id, error)
+            generation.finish("error", error)
     return tokens
 
 
-def _generator(params: SamplingParams) -> Any:
+def _generator(request: GenerationRequest) -> Any:
     import torch
 
-    return torch.Generator().manual_seed(params.seed) if params.seed is not None else None
+    seed = request.params.seed
+    return torch.Generator().manual_seed(seed) if seed is not None else None
 
 
-class BatchedEngine:
-    """The scheduler described in the module docstring; implements :class:`~azinfer.serve.engine.Engine`."""
+class BatchedEngine(TransformersEngine):
+    """The scheduler described in the module docstring; implements :class:`~azinfer.serve.engine.base.Engine`.
 
-    def __init__(self, loaded: LoadedModel, *, max_batch_size: int = 16, max_queue: int = 64) -> None:
-        self.loaded = loaded
+    At most *max_batch_size* requests run; up to *max_queue* more wait for a slot.
+    """
+
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        *,
+        max_batch_size: int = 16,
+        max_queue: int = 64,
+        prompt_template: str = DEFAULT_PROMPT_TEMPLATE,
+    ) -> None:
+        super().__init__(loaded, capacity=max_batch_size + max_queue, prompt_template=prompt_template)
         self.max_batch_size = max_batch_size
-        self._counter = RequestCounter(max_batch_size + max_queue)
-        self._waiting: deque[GenerationHandle] = deque()
+        self._waiting: deque[ThreadedGeneration] = deque()
         self._wakeup = threading.Condition()
         self._running: _Running | None = None
         self._closed = False
         self._thread = threading.Thread(target=self._work, name="azinfer-batched-engine", daemon=True)
         self._thread.start()
 
-    def submit(self, prompt_ids: Sequence[int], params: SamplingParams) -> GenerationHandle:
+    async def submit(self, request: GenerationRequest) -> Generation:
         """Queue a generation (see :meth:`Engine.submit`).
 
         :raises QueueFullError: running and waiting requests fill the queue.
         """
-        handle = GenerationHandle(
-            prompt_ids, params, self.loaded.tokenizer, self.loaded.eos_token_ids, asyncio.get_running_loop()
-        )
-        self._counter.admit(handle)
+        generation = self._admit(request)
         with self._wakeup:
-            self._waiting.append(handle)
+            self._waiting.append(generation)
             self._wakeup.notify()
-        return handle
+        return generation
 
     def stats(self) -> EngineStats:
-        """In-flight and finished requests."""
+        """Running, waiting and finished requests."""
         with self._wakeup:
             waiting = len(self._waiting)
         running = self._running
         return EngineStats(
-            running=len(running.handles) if running else 0, waiting=waiting, finished=self._counter.finished()
+            running=len(running.generations) if running else 0, waiting=waiting, finished=self._counter.finished()
         )
 
     def close(self) -> None:
@@ -109,6 +130,7 @@ class BatchedEngine:
             self._closed = True
             self._wakeup.notify()
         self._thread.join(timeout=30)
+        self.tokenizer.close()
 
     def _work(self) -> None:
         import torch
@@ -120,32 +142,40 @@ class BatchedEngine:
                         self._wakeup.wait()
                     if self._closed:
                         break
-                    room = self.max_batch_size - (len(self._running.handles) if self._running else 0)
+                    room = self.max_batch_size - (len(self._running.generations) if self._running else 0)
                     arrived = [self._waiting.popleft() for _ in range(min(room, len(self._waiting)))]
                 try:
-                    self._step(arrived)
-                except Exception as error:  # a failed step fails its requests, not the server
+                    self._admit_arrivals(arrived)
+                    if self._running is not None:
+                        self._decode()
+                except Exception as error:  # the model failed: the step's requests fail, the server goes on
                     log.exception("generation step failed")
-                    for handle in arrived + (self._running.handles if self._running else []):
-                        self._release(handle, error)
+                    for generation in arrived + (self._running.generations if self._running else []):
+                        generation.finish("error", error)
                     self._running = None
-        for handle in list(self._waiting) + (self._running.handles if self._running else []):
-            handle.cancel()
-            self._release(handle)
+        for generation in list(self._waiting) + (self._running.generations if self._running else []):
+            generation.cancel()
+            generation.finish("cancelled")
 
-    def _release(self, handle: GenerationHandle, error: BaseException | None = None) -> None:
-        handle.finish("error" if error else "cancelled", error)
-        self._counter.release(handle)
-
-    def _step(self, arrived: list[GenerationHandle]) -> None:
-        for handle in [h for h in arrived if h.done]:
-            arrived.remove(handle)
-            self._release(handle)
+    def _admit_arrivals(self, arrived: list[ThreadedGeneration]) -> None:
+        """Prefill the new requests and join them to the running batch; a failure fails only its own request."""
         self._drop_done()
-        if arrived:
-            self._splice(self._prefill(arrived))
-        if self._running is not None:
-            self._decode()
+        for generation in [g for g in arrived if g.done]:
+            arrived.remove(generation)
+            generation.finish("cancelled")
+        if not arrived:
+            return
+        try:
+            new = self._prefill(arrived)
+        except Exception as error:
+            if len(arrived) == 1:
+                log.warning("prefill failed for request %s: %s", arrived[0].request.request_id, error)
+                arrived[0].finish("error", error)
+            else:
+                for generation in arrived:  # prefill each alone: only the one at fault fails
+                    self._admit_arrivals([generation])
+            return
+        self._splice(new)
 
     def _forward(self, input_ids: Any, mask: Any, positions: Any, cache: Any) -> Any:
         output = self.loaded.model(
@@ -153,25 +183,26 @@ class BatchedEngine:
         )
         return output.logits[:, -1, :]
 
-    def _prefill(self, handles: list[GenerationHandle]) -> _Running:
+    def _prefill(self, generations: list[ThreadedGeneration]) -> _Running:
         import torch
         from transformers import DynamicCache
 
         device = self.loaded.device
-        length = max(len(h.prompt_ids) for h in handles)
+        prompts = [list(g.request.prompt_ids) for g in generations]
+        length = max(len(p) for p in prompts)
         pad = self.loaded.tokenizer.pad_token_id
-        ids = torch.tensor([[pad] * (length - len(h.prompt_ids)) + h.prompt_ids for h in handles], device=device)
-        mask = torch.tensor([[0] * (length - len(h.prompt_ids)) + [1] * len(h.prompt_ids) for h in handles], device=device)
+        ids = torch.tensor([[pad] * (length - len(p)) + p for p in prompts], device=device)
+        mask = torch.tensor([[0] * (length - len(p)) + [1] * len(p) for p in prompts], device=device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         cache = DynamicCache()
         logits = self._forward(ids, mask, positions, cache)
-        generators = [_generator(h.params) for h in handles]
+        generators = [_generator(g.request) for g in generations]
         return _Running(
-            handles=handles,
+            generations=generations,
             generators=generators,
             cache=cache,
             mask=mask,
-            next_tokens=torch.tensor(_sample(logits, handles, generators), device=device),
+            next_tokens=torch.tensor(_sample(logits, generations, generators), device=device),
             positions=mask.sum(-1),
         )
 
@@ -198,7 +229,7 @@ class BatchedEngine:
             for a, b in zip(old.cache.layers, new.cache.layers)
         ]
         self._running = _Running(
-            handles=old.handles + new.handles,
+            generations=old.generations + new.generations,
             generators=old.generators + new.generators,
             cache=DynamicCache(ddp_cache_data=layers),
             mask=torch.cat([left_pad(old.mask, 1), left_pad(new.mask, 1)]),
@@ -208,8 +239,8 @@ class BatchedEngine:
         self._drop_done()
 
     def _emit(self, running: _Running) -> None:
-        for handle, token in zip(running.handles, running.next_tokens.tolist()):
-            handle.push_token(token)
+        for generation, token in zip(running.generations, running.next_tokens.tolist()):
+            generation.push_token(token)
 
     def _decode(self) -> None:
         import torch
@@ -220,7 +251,7 @@ class BatchedEngine:
         logits = self._forward(running.next_tokens[:, None], running.mask, running.positions[:, None], running.cache)
         running.positions = running.positions + 1
         running.next_tokens = torch.tensor(
-            _sample(logits, running.handles, running.generators), device=running.next_tokens.device
+            _sample(logits, running.generations, running.generators), device=running.next_tokens.device
         )
         self._emit(running)
         self._drop_done()
@@ -230,14 +261,14 @@ class BatchedEngine:
         running = self._running
         if running is None:
             return
-        keep = [i for i, h in enumerate(running.handles) if not h.done]
-        for handle in running.handles:
-            if handle.done:
-                self._release(handle)
+        keep = [i for i, g in enumerate(running.generations) if not g.done]
+        for generation in running.generations:
+            if generation.done:
+                generation.finish("cancelled")  # no-op unless it was cancelled
         if not keep:
             self._running = None
             return
-        if len(keep) == len(running.handles):
+        if len(keep) == len(running.generations):
             return
         import torch
 
@@ -247,7 +278,7 @@ class BatchedEngine:
         for layer in running.cache.layers:
             layer.keys = layer.keys[index, :, first:]
             layer.values = layer.values[index, :, first:]
-        running.handles = [running.handles[i] for i in keep]
+        running.generations = [running.generations[i] for i in keep]
         running.generators = [running.generators[i] for i in keep]
         running.mask = mask[:, first:]
         running.next_tokens = running.next_tokens[index]

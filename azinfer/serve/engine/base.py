@@ -1,0 +1,357 @@
+"""The seam between the HTTP layer and an engine: what every engine offers and promises.
+
+The HTTP layer (``azinfer.serve.http``) knows only the names in this module.
+An engine turns a conversation into prompt token ids (:meth:`Engine.encode_chat`),
+admits or refuses a :class:`GenerationRequest` (:meth:`Engine.submit`), and
+streams its text as a :class:`Generation`. Nothing here imports torch or a
+tokenizer, so an engine built on another library (vLLM's ``AsyncLLM``) plugs
+in by subclassing :class:`Engine` and :class:`Generation`.
+
+The contract, which the HTTP layer relies on and the tests check for every engine:
+
+- **Validation.** :class:`SamplingParams` and :class:`GenerationRequest` check
+  their values when built and raise :class:`InvalidRequestError` naming the
+  field, so a request an engine receives is always in range; an engine does not
+  repeat these checks. What it cannot check up front (a prompt id its model
+  does not know, a failure in its own step) must fail *that* request alone.
+- **Backpressure.** :meth:`Engine.submit` either admits the request at once or
+  raises :class:`QueueFullError`; it never waits for room. Capacity counts
+  every admitted request until its generation ends (finished, cancelled or
+  failed), whether or not anyone reads its stream; :class:`RequestCounter`
+  does that bookkeeping.
+- **Streaming.** :meth:`Generation.stream` yields non-empty :class:`TextDelta`
+  values and then exactly one :class:`Finished`, or raises
+  :class:`GenerationError` when the engine failed this request. The text is
+  already cut at a stop string (the stop string itself is never sent) and
+  holds no incomplete character; :mod:`azinfer.serve.engine.stream` does
+  this for engines that produce token ids.
+- **Cancellation.** :meth:`Generation.cancel` may be called from any thread,
+  any number of times, before or while streaming; the engine then stops
+  generating for it within about one step, frees its capacity, and the
+  stream ends with ``Finished("cancelled")``.
+- **Off the event loop.** The HTTP layer runs every method on its event loop:
+  nothing may block it for longer than a few milliseconds. Tokenising and
+  chat templates run in a worker thread (:meth:`Engine.encode_chat` is async
+  for that reason), and a conversation too large to fit the context is
+  refused by its size before it is tokenised.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import AsyncIterator, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from azinfer.errors import ServeError
+
+__all__ = [
+    "ChatTurn",
+    "Engine",
+    "EngineStats",
+    "Finished",
+    "FinishReason",
+    "Generation",
+    "GenerationError",
+    "GenerationRequest",
+    "InvalidRequestError",
+    "MAX_SEED",
+    "MAX_STOP_CHARS",
+    "MAX_STOP_STRINGS",
+    "MIN_SEED",
+    "MIN_TEMPERATURE",
+    "MIN_TOP_P",
+    "PromptTooLongError",
+    "QueueFullError",
+    "RequestCounter",
+    "SamplingParams",
+    "TextDelta",
+]
+
+FinishReason = Literal["stop", "length", "cancelled", "error"]
+
+# Below these, float32 sampling underflows (1e-39 is subnormal, 1e-46 is 0):
+# tiny values are refused rather than silently rounded to greedy.
+MIN_TEMPERATURE = 1e-5
+MAX_TEMPERATURE = 2.0
+MIN_TOP_P = 1e-5
+# A seed is a 64-bit signed integer, as vLLM's API takes it.
+MIN_SEED = -(2**63)
+MAX_SEED = 2**63 - 1
+# OpenAI's limit on the number of stop strings; the length cap keeps the
+# matching state per request small (matching is linear in any case).
+MAX_STOP_STRINGS = 4
+MAX_STOP_CHARS = 256
+
+
+class InvalidRequestError(ServeError):
+    """A request value is out of range or not supported (the client's mistake; HTTP 400).
+
+    :ivar param: the request field at fault, as the client named it (``temperature``, ``messages``...).
+    :ivar code: a short machine-readable code for OpenAI's error body.
+    """
+
+    def __init__(self, param: str, message: str, code: str = "invalid_value") -> None:
+        self.param = param
+        self.code = code
+        super().__init__(message)
+
+
+class PromptTooLongError(InvalidRequestError):
+    """The conversation leaves no room in the model's context for one new token.
+
+    :ivar context_length: the model's context, in tokens.
+    :ivar prompt_tokens: the prompt's length in tokens, or ``None`` when it was
+        refused by its size before tokenising.
+    """
+
+    def __init__(self, context_length: int, prompt_tokens: int | None = None, prompt_chars: int | None = None) -> None:
+        self.context_length = context_length
+        self.prompt_tokens = prompt_tokens
+        size = f"{prompt_tokens} tokens" if prompt_tokens is not None else f"{prompt_chars} characters"
+        super().__init__(
+            "messages",
+            f"the prompt is {size} long but the model's context is {context_length} tokens; shorten the conversation",
+            "context_length_exceeded",
+        )
+
+
+class QueueFullError(ServeError):
+    """The engine holds as many requests as it may; the client should retry later (HTTP 429).
+
+    :ivar retry_after: seconds to wait before retrying.
+    """
+
+    def __init__(self, capacity: int, retry_after: int = 1) -> None:
+        self.retry_after = retry_after
+        super().__init__(f"the server is busy ({capacity} requests in progress); retry in {retry_after} s")
+
+
+class GenerationError(ServeError):
+    """The engine failed while generating this request (HTTP 500 or an error event in the stream)."""
+
+
+@dataclass(frozen=True)
+class ChatTurn:
+    """One message of a conversation, as an engine's chat template takes it.
+
+    ``role`` is ``system``, ``user`` or ``assistant``.
+    """
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """How to generate one completion; checked when built.
+
+    ``temperature`` 0 is greedy (``top_p`` and ``seed`` then do not matter);
+    otherwise it is at least :data:`MIN_TEMPERATURE`. ``stop`` holds at most
+    :data:`MAX_STOP_STRINGS` non-empty strings of at most :data:`MAX_STOP_CHARS`
+    characters; generation ends when one appears, and the text is cut before it.
+
+    :raises InvalidRequestError: a value is out of range; ``param`` names its OpenAI field.
+    """
+
+    max_tokens: int
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not _whole(self.max_tokens) or self.max_tokens < 1:
+            raise InvalidRequestError("max_tokens", f"max_tokens must be a whole number of at least 1, not {self.max_tokens!r}")
+        temperature = self.temperature
+        if not _number(temperature) or not (temperature == 0 or MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE):
+            raise InvalidRequestError(
+                "temperature",
+                f"temperature must be 0 (greedy) or between {MIN_TEMPERATURE:g} and {MAX_TEMPERATURE:g}, not {temperature!r}",
+            )
+        if not _number(self.top_p) or not MIN_TOP_P <= self.top_p <= 1:
+            raise InvalidRequestError("top_p", f"top_p must be between {MIN_TOP_P:g} and 1, not {self.top_p!r}")
+        if self.seed is not None and (not _whole(self.seed) or not MIN_SEED <= self.seed <= MAX_SEED):
+            raise InvalidRequestError("seed", f"seed must be a whole number between -2**63 and 2**63-1, not {self.seed!r}")
+        if len(self.stop) > MAX_STOP_STRINGS:
+            raise InvalidRequestError("stop", f"at most {MAX_STOP_STRINGS} stop strings are allowed, not {len(self.stop)}")
+        for stop in self.stop:
+            if not isinstance(stop, str) or not 0 < len(stop) <= MAX_STOP_CHARS:
+                raise InvalidRequestError(
+                    "stop", f"each stop string must have 1 to {MAX_STOP_CHARS} characters, not {len(stop) if isinstance(stop, str) else stop!r}"
+                )
+
+    @property
+    def greedy(self) -> bool:
+        """Whether to pick the most likely token at each step."""
+        return self.temperature == 0
+
+
+def _request_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One completion to generate: prompt token ids and checked sampling parameters.
+
+    Build it with :meth:`fit`, which also makes ``max_tokens`` fit the context.
+    ``request_id`` is unique per request (an engine may use it as its own id).
+    """
+
+    prompt_ids: tuple[int, ...]
+    params: SamplingParams
+    request_id: str = field(default_factory=_request_id)
+
+    def __post_init__(self) -> None:
+        if not self.prompt_ids or not all(_whole(i) and i >= 0 for i in self.prompt_ids):
+            raise InvalidRequestError("messages", "the prompt must be a non-empty sequence of token ids")
+
+    @classmethod
+    def fit(cls, prompt_ids: Sequence[int], params: SamplingParams, context_length: int) -> GenerationRequest:
+        """The request with ``max_tokens`` lowered to what the context leaves after the prompt.
+
+        :raises PromptTooLongError: the prompt leaves no room for one new token.
+        """
+        room = context_length - len(prompt_ids)
+        if room < 1:
+            raise PromptTooLongError(context_length, prompt_tokens=len(prompt_ids))
+        if params.max_tokens > room:
+            params = SamplingParams(room, params.temperature, params.top_p, params.seed, params.stop)
+        return cls(tuple(prompt_ids), params)
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """New text of a completion (never empty)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The completion ended: ``stop`` (end of sequence or a stop string), ``length`` or ``cancelled``."""
+
+    reason: FinishReason
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class EngineStats:
+    """Admitted requests (running and waiting for a slot) and how finished ones ended, by reason."""
+
+    running: int
+    waiting: int
+    finished: dict[str, int]
+
+
+class Generation(ABC):
+    """One admitted request's generation, as the HTTP layer sees it."""
+
+    request: GenerationRequest
+
+    @abstractmethod
+    def stream(self) -> AsyncIterator[TextDelta | Finished]:
+        """Yield text deltas, then one :class:`Finished`; iterate once, on the event loop.
+
+        :raises GenerationError: the engine failed while generating this request.
+        """
+
+    @abstractmethod
+    def cancel(self) -> None:
+        """Stop generating (any thread, idempotent); the stream then ends with ``Finished("cancelled")``."""
+
+
+class Engine(ABC):
+    """A model behind a scheduler, shared by every request of the server."""
+
+    @property
+    @abstractmethod
+    def context_length(self) -> int:
+        """Tokens the model attends to: prompt plus completion."""
+
+    @abstractmethod
+    async def encode_chat(self, messages: Sequence[ChatTurn]) -> list[int]:
+        """Render the conversation with the model's chat template and tokenise it, off the event loop.
+
+        The returned ids end with the assistant's turn opened, ready to generate.
+
+        :raises PromptTooLongError: the conversation cannot fit the context
+            (refused by its size before tokenising when it is far too long).
+        :raises InvalidRequestError: the chat template rejects the conversation.
+        """
+
+    @abstractmethod
+    async def submit(self, request: GenerationRequest) -> Generation:
+        """Admit *request* at once or refuse it; never wait for room.
+
+        :raises QueueFullError: the engine already holds as many requests as it may.
+        """
+
+    @abstractmethod
+    def stats(self) -> EngineStats:
+        """Admitted and finished requests."""
+
+    async def start_chat(self, messages: Sequence[ChatTurn], params: SamplingParams) -> Generation:
+        """Encode the conversation, lower ``max_tokens`` to what fits the context, and submit.
+
+        :raises PromptTooLongError: the conversation leaves no room for one new token.
+        :raises InvalidRequestError: the chat template rejects the conversation.
+        :raises QueueFullError: the engine is at capacity.
+        """
+        prompt = await self.encode_chat(messages)
+        return await self.submit(GenerationRequest.fit(prompt, params, self.context_length))
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop the engine (any thread); pending generations end as cancelled."""
+
+
+class RequestCounter:
+    """Thread-safe admission of requests against a capacity, and counts of how they ended."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._lock = threading.Lock()
+        self._in_flight: set[Hashable] = set()
+        self._finished: Counter[str] = Counter()
+
+    def admit(self, key: Hashable) -> None:
+        """Count one more request.
+
+        :raises QueueFullError: the engine is at capacity.
+        """
+        with self._lock:
+            if len(self._in_flight) >= self.capacity:
+                raise QueueFullError(self.capacity)
+            self._in_flight.add(key)
+
+    def release(self, key: Hashable, reason: str) -> None:
+        """Count a request as ended by *reason*; a second call for the same request does nothing."""
+        with self._lock:
+            if key in self._in_flight:
+                self._in_flight.remove(key)
+                self._finished[reason] += 1
+
+    @property
+    def in_flight(self) -> int:
+        """Admitted requests that have not ended."""
+        with self._lock:
+            return len(self._in_flight)
+
+    def finished(self) -> dict[str, int]:
+        """How many requests ended, by reason."""
+        with self._lock:
+            return dict(self._finished)

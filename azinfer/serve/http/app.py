@@ -1,0 +1,294 @@
+"""The ASGI app: OpenAI-compatible ``/v1`` routes, probes, and the chat page at ``/``.
+
+It knows engines only through :class:`~azinfer.serve.engine.base.Engine`.
+The model loads in a background thread after the app starts, so ``/health``
+answers at once and ``/ready`` turns 200 when the engine is ready. Every
+error, the framework's 404 and 405 included, has OpenAI's error body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from azinfer.serve.engine.base import (
+    Engine,
+    Finished,
+    Generation,
+    GenerationError,
+    InvalidRequestError,
+    QueueFullError,
+    TextDelta,
+)
+from azinfer.serve.http import wire
+from azinfer.serve.http.auth import KeyCheck, Receive, Scope, Send
+from azinfer.serve.http.limits import BodyError, read_body
+from azinfer.serve.settings import ServeSettings
+
+__all__ = ["OPEN_PATHS", "create_app"]
+
+log = logging.getLogger(__name__)
+
+# The chat page's files: name in the package, content type.
+_PAGE_FILES = {
+    "/": ("index.html", "text/html; charset=utf-8"),
+    "/chat.js": ("chat.js", "text/javascript; charset=utf-8"),
+    "/chat.css": ("chat.css", "text/css; charset=utf-8"),
+}
+# Routes open without the key; all answer GET (and HEAD) only and store nothing.
+OPEN_PATHS = frozenset({"/health", "/ready", *_PAGE_FILES})
+_PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+
+class ApiError(HTTPException):
+    """An error answered with OpenAI's error body."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        error_type: str,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+        param: str | None = None,
+    ) -> None:
+        super().__init__(status_code=status, detail=message, headers=headers)
+        self.error_type = error_type
+        self.code = code
+        self.param = param
+
+
+def _error_response(status: int, message: str, error_type: str, code: str | None = None,
+                    param: str | None = None, headers: Any = None) -> JSONResponse:
+    return JSONResponse(wire.error_body(message, error_type, code, param), status_code=status, headers=headers)
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    if isinstance(error, ApiError):
+        return _error_response(error.status_code, str(error.detail), error.error_type, error.code, error.param,
+                               error.headers)
+    if error.status_code == 404:
+        message, code = f"no route {request.url.path}", "not_found"
+    elif error.status_code == 405:
+        message, code = f"{request.method} is not allowed on {request.url.path}", "method_not_allowed"
+    else:
+        message, code = str(error.detail), None
+    error_type = "invalid_request_error" if error.status_code < 500 else "server_error"
+    return _error_response(error.status_code, message, error_type, code, headers=error.headers)
+
+
+async def _unexpected(request: Request, error: Exception) -> Response:
+    # Starlette raises the error on after this answer, so the server logs its traceback.
+    return _error_response(500, "internal server error", "server_error")
+
+
+def _sse(body: dict[str, Any] | str) -> bytes:
+    return f"data: {body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)}\n\n".encode()
+
+
+async def _cancel_on_disconnect(receive: Receive, generation: Generation) -> None:
+    """Wait for the client to go away (the body is read already), then stop its generation."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    generation.cancel()
+
+
+class _EventStream(Response):
+    """A streamed completion: server-sent events, ending with ``data: [DONE]``.
+
+    A client that goes away cancels the generation at once, even while no
+    text is being sent (waiting for a slot, or text held back for a stop string).
+    """
+
+    def __init__(self, events: Callable[[], AsyncIterator[bytes]], generation: Generation) -> None:
+        self.status_code = 200
+        self.background = None
+        self.raw_headers = [
+            (b"content-type", b"text/event-stream; charset=utf-8"),
+            (b"cache-control", b"no-cache"),
+            (b"x-accel-buffering", b"no"),
+        ]
+        self._events = events
+        self._generation = generation
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        watcher = asyncio.create_task(_cancel_on_disconnect(receive, self._generation))
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            async for event in self._events():
+                await send({"type": "http.response.body", "body": event, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        except (OSError, ClientDisconnect):
+            pass  # the client went away mid-stream
+        finally:
+            watcher.cancel()
+            self._generation.cancel()
+
+
+class _Completions:
+    """``POST /v1/chat/completions``: read, check, generate, answer whole or streamed."""
+
+    def __init__(self, settings: ServeSettings, model_name: str, engine: Callable[[], Engine | None]) -> None:
+        self.settings = settings
+        self.model_name = model_name
+        self.engine = engine
+
+    async def answer(self, request: Request) -> Response:
+        """Answer one request.
+
+        :raises ApiError: loading (503), too large or slow a body (413, 408), a bad request (400),
+            another model (404), the engine full (429), the generation failed (500).
+        """
+        engine = self.engine()
+        if engine is None:
+            raise ApiError(503, "the model is still loading", "server_error", "model_loading", {"Retry-After": "5"})
+        try:
+            body = await read_body(request, self.settings.max_body_bytes, self.settings.body_timeout)
+        except BodyError as error:
+            code = "request_too_large" if error.status == 413 else "request_timeout"
+            raise ApiError(error.status, str(error), "invalid_request_error", code, {"Connection": "close"}) from None
+        except ClientDisconnect:  # gone before its body arrived: nobody to answer
+            return Response(status_code=400, headers={"Connection": "close"})
+        try:
+            chat = wire.parse_chat_request(body, self.settings.default_max_tokens)
+            if chat.model != self.model_name:
+                raise ApiError(404, f"model {chat.model!r} does not exist; this server serves {self.model_name!r}",
+                               "invalid_request_error", "model_not_found", param="model")
+            generation = await engine.start_chat(chat.messages, chat.params)
+        except InvalidRequestError as error:
+            raise ApiError(400, str(error), "invalid_request_error", error.code, param=error.param) from None
+        except QueueFullError as error:
+            raise ApiError(429, str(error), "rate_limit_error", "rate_limit_exceeded",
+                           {"Retry-After": str(error.retry_after)}) from None
+        completion_id = wire.new_completion_id()
+        if chat.stream:
+            return _EventStream(lambda: self._events(generation, completion_id, chat.include_usage), generation)
+        return JSONResponse(await self._whole(request, generation, completion_id))
+
+    async def _whole(self, request: Request, generation: Generation, completion_id: str) -> dict[str, Any]:
+        watcher = asyncio.create_task(_cancel_on_disconnect(request.receive, generation))
+        parts: list[str] = []
+        finished: Finished | None = None
+        try:
+            async for event in generation.stream():
+                if isinstance(event, TextDelta):
+                    parts.append(event.text)
+                else:
+                    finished = event
+        except GenerationError as error:
+            raise ApiError(500, str(error), "server_error", "generation_failed") from None
+        finally:
+            watcher.cancel()
+            generation.cancel()
+        assert finished is not None
+        return wire.completion_body(completion_id, self.model_name, "".join(parts), finished.reason,
+                                    finished.prompt_tokens, finished.completion_tokens)
+
+    async def _events(self, generation: Generation, completion_id: str, include_usage: bool) -> AsyncIterator[bytes]:
+        yield _sse(wire.chunk_body(completion_id, self.model_name, {"role": "assistant", "content": ""}))
+        try:
+            async for event in generation.stream():
+                if isinstance(event, TextDelta):
+                    yield _sse(wire.chunk_body(completion_id, self.model_name, {"content": event.text}))
+                else:
+                    yield _sse(wire.chunk_body(completion_id, self.model_name, {}, event.reason))
+                    if include_usage:
+                        usage = (event.prompt_tokens, event.completion_tokens)
+                        yield _sse(wire.chunk_body(completion_id, self.model_name, None, usage=usage))
+        except GenerationError as error:
+            yield _sse(wire.error_body(str(error), "server_error", "generation_failed"))
+        yield _sse("[DONE]")
+
+
+def _page_routes() -> list[Route]:
+    static = resources.files(__package__).joinpath("static")
+    routes = []
+    for path, (name, content_type) in _PAGE_FILES.items():
+        content = static.joinpath(name).read_bytes()
+
+        async def page(request: Request, content: bytes = content, content_type: str = content_type) -> Response:
+            return Response(content, media_type=content_type, headers=_PAGE_HEADERS)
+
+        routes.append(Route(path, page, methods=["GET"]))
+    return routes
+
+
+def create_app(
+    settings: ServeSettings,
+    model_name: str,
+    start_engine: Callable[[], Engine],
+    on_load_failure: Callable[[BaseException], None] = lambda error: None,
+) -> Starlette:
+    """The ASGI app; *start_engine* runs in a background thread once the app starts.
+
+    ``app.state.engine`` is the engine once it is loaded (``None`` before).
+
+    :param on_load_failure: called when *start_engine* raises (the server should then exit).
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        def load() -> None:
+            try:
+                app.state.engine = start_engine()
+            except Exception as error:
+                log.error("the model could not be loaded: %s", error)
+                on_load_failure(error)
+
+        threading.Thread(target=load, name="azinfer-load", daemon=True).start()
+        yield
+        if app.state.engine is not None:
+            app.state.engine.close()
+
+    created = int(time.time())
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def ready(request: Request) -> Response:
+        if app.state.engine is None:
+            return JSONResponse({"status": "loading"}, status_code=503, headers={"Retry-After": "5"})
+        return JSONResponse({"status": "ready", "model": model_name})
+
+    async def models(request: Request) -> Response:
+        model = {"id": model_name, "object": "model", "created": created, "owned_by": "azinfer"}
+        return JSONResponse({"object": "list", "data": [model]})
+
+    completions = _Completions(settings, model_name, lambda: app.state.engine)
+    app = Starlette(
+        routes=[
+            Route("/health", health, methods=["GET"]),
+            Route("/ready", ready, methods=["GET"]),
+            Route("/v1/models", models, methods=["GET"]),
+            Route("/v1/chat/completions", completions.answer, methods=["POST"]),
+            *_page_routes(),
+        ],
+        middleware=[Middleware(KeyCheck, key=settings.api_key, open_paths=OPEN_PATHS)],
+        exception_handlers={HTTPException: _http_error, Exception: _unexpected},
+        lifespan=lifespan,
+    )
+    app.state.engine = None
+    return app
