@@ -47,7 +47,7 @@ class ModelShape:
 
 
 # The smallest Phi-3 model vLLM's CPU build runs (head dimension 32).
-VLLM_TEST_SHAPE = ModelShape(family="phi3", hidden=64, layers=2, heads=2, intermediate=128, context=2048)
+VLLM_TEST_SHAPE = ModelShape(family="phi3", hidden=64, layers=2, heads=2, intermediate=128, context=8192)
 # The benchmark's model: Phi-3's layout (fused qkv and gate-up projections, a
 # 4k context) with head dimension 64 and about 40 MB of fp32 weights.
 BENCH_SHAPE = ModelShape(family="phi3", hidden=512, layers=3, heads=8, intermediate=1376, context=4096)
