@@ -182,6 +182,7 @@ def server_command(engine: str, layout: MountLayout, port: int, batch: int) -> t
             sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(layout.model_dir),
             "--port", str(port), "--enable-lora", "--lora-modules", f"{LORA_NAME}={layout.adapter_dir}",
             "--max-lora-rank", "8", "--max-loras", "1", "--max-num-seqs", str(batch), "--disable-log-stats",
+            "--dtype", "float32",  # as every other row on CPU (vLLM's "auto" would pick bf16 for a float32 checkpoint)
         ]
         return command, "/health", LORA_NAME
     azinfer_engine, *extra = {

@@ -42,6 +42,15 @@ def vllm_server(vllm_mount: MountLayout) -> Iterator[RunningServer]:
 
 
 @pytest.fixture(scope="module")
+def vllm_lora_server(vllm_mount: MountLayout) -> Iterator[RunningServer]:
+    """The same model with ``--no-merge``: the adapter goes to vLLM as a ``LoRARequest``."""
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+    with running_server(ready_timeout=300, mount_root=vllm_mount.root, api_key=API_KEY, engine="vllm",
+                        merge=False) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
 def batched_server(vllm_mount: MountLayout) -> Iterator[RunningServer]:
     with running_server(mount_root=vllm_mount.root, api_key=API_KEY, engine="batched") as server:
         yield server
@@ -68,6 +77,7 @@ def test_the_vllm_engine_serves(vllm_server: RunningServer) -> None:
     from azinfer.serve.engine.vllm import VllmEngine
 
     assert isinstance(vllm_server.engine, VllmEngine)
+    assert vllm_server.engine.adapter == "merged"
 
 
 def test_greedy_replies_equal_the_batched_engines(
@@ -81,6 +91,16 @@ def test_greedy_replies_equal_the_batched_engines(
         assert ours.choices[0].finish_reason == batched.choices[0].finish_reason
         assert (ours.usage.prompt_tokens, ours.usage.completion_tokens) == (
             batched.usage.prompt_tokens, batched.usage.completion_tokens)
+
+
+def test_the_adapter_as_a_lora_gives_the_merged_replies(
+    vllm_lora_server: RunningServer, batched_server: RunningServer, vllm_mount: MountLayout
+) -> None:
+    assert vllm_lora_server.engine.adapter == "lora"
+    for prompt in PROMPTS[:2]:
+        lora = ask(vllm_lora_server, vllm_mount.hub_id, prompt, max_tokens=24, temperature=0)
+        batched = ask(batched_server, vllm_mount.hub_id, prompt, max_tokens=24, temperature=0)
+        assert lora.choices[0].message.content == batched.choices[0].message.content.removesuffix("\ufffd"), prompt
 
 
 def test_length_finish_and_usage(vllm_server: RunningServer, vllm_mount: MountLayout) -> None:

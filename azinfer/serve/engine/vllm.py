@@ -153,6 +153,11 @@ class VllmEngine(Engine):
         self._cleanup = cleanup
 
     @property
+    def adapter(self) -> str:
+        """How the adapter is served: ``merged``, ``lora`` or ``none``."""
+        return "lora" if self._lora is not None else ("merged" if self._cleanup is not None else "none")
+
+    @property
     def context_length(self) -> int:
         """vLLM's ``max_model_len`` for this model."""
         return int(self._llm.model_config.max_model_len)
@@ -285,9 +290,7 @@ def start_vllm_engine(settings: ServeSettings, paths: ModelPaths) -> VllmEngine:
         raise ServeError(f"vLLM cannot serve {paths.model_dir} (adapter {paths.adapter_dir}): {error}") from error
     lora = LoRARequest("adapter", 1, str(lora_dir)) if lora_dir is not None else None
     context = int(llm.model_config.max_model_len)
-    log.info("vLLM serves %s, adapter %s, context %d tokens", paths.model_name,
-             "merged" if cleanup else ("as a LoRA" if lora else "none"), context)
-    return VllmEngine(
+    engine = VllmEngine(
         llm,
         ChatTokenizer(tokenizer, context, settings.prompt_template),
         lora=lora,
@@ -295,3 +298,5 @@ def start_vllm_engine(settings: ServeSettings, paths: ModelPaths) -> VllmEngine:
         max_queue=settings.max_queue,
         cleanup=cleanup,
     )
+    log.info("vLLM serves %s, adapter %s, context %d tokens", paths.model_name, engine.adapter, context)
+    return engine
