@@ -10,11 +10,14 @@ row, pinned to one core while this load generator runs on another:
 - ``batched``: ``azinfer serve --engine batched``, our scheduler, adapter merged;
 - ``vllm-merged`` and ``vllm-lora``: ``azinfer serve --engine vllm``, the
   adapter merged into the weights or served as a LoRA (``--no-merge``);
-- ``vllm-openai``: vLLM's own OpenAI server with the same model and adapter (LoRA).
+- ``vllm-openai``: vLLM's own OpenAI server with the same model and adapter (LoRA);
+- ``vllm-openai-merged``: vLLM's own server on the weights with the adapter merged
+  (the copy ``--engine vllm`` makes), the reference for ``vllm-merged``.
 
 At each concurrency that many streaming clients each send ``--rounds``
-requests of ``--max-tokens`` new tokens back to back (greedy, EOS ignored by
-the prompt's length: a random model rarely meets it). Reported: aggregate
+requests of ``--max-tokens`` new tokens back to back (greedy; tokens are
+counted from the server's usage, so an early end of turn is not counted as
+generated). Reported: aggregate
 completion tokens/s, time to first token p50/p95, the server's peak RSS; the
 in-process batched ``generate`` of the same model at the highest concurrency
 (the ceiling for the batched engine); and each server's cold start, process
@@ -52,17 +55,18 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "serve"))
 from serve_model_factory import BENCH_SHAPE, MountLayout, build_mount  # noqa: E402
 
-ENGINES = ("baseline", "batched", "vllm-merged", "vllm-lora", "vllm-openai")
-VLLM_ROWS = {"vllm-merged", "vllm-lora", "vllm-openai"}
+ENGINES = ("baseline", "batched", "vllm-merged", "vllm-lora", "vllm-openai", "vllm-openai-merged")
+VLLM_ROWS = {"vllm-merged", "vllm-lora", "vllm-openai", "vllm-openai-merged"}
 PROMPT = [{"role": "user", "content": "the quick brown fox jumps over the lazy dog " * 4}]
 LORA_NAME = "adapter"  # what vLLM's own server calls the adapter; requests ask for it
 # What each server imports before it can load weights, timed in a fresh interpreter.
 IMPORTS = {
-    "baseline": "import azinfer.serve.server, azinfer.serve.api, torch, transformers, peft",
-    "batched": "import azinfer.serve.server, azinfer.serve.api, torch, transformers, peft",
-    "vllm-merged": "import azinfer.serve.server, azinfer.serve.api, torch, transformers, peft, vllm.v1.engine.async_llm",
-    "vllm-lora": "import azinfer.serve.server, azinfer.serve.api, torch, transformers, vllm.v1.engine.async_llm",
+    "baseline": "import azinfer.serve.server, azinfer.serve.http.app, torch, transformers, peft",
+    "batched": "import azinfer.serve.server, azinfer.serve.http.app, torch, transformers, peft",
+    "vllm-merged": "import azinfer.serve.server, azinfer.serve.http.app, torch, transformers, safetensors, vllm.v1.engine.async_llm",
+    "vllm-lora": "import azinfer.serve.server, azinfer.serve.http.app, torch, transformers, vllm.v1.engine.async_llm",
     "vllm-openai": "import vllm.entrypoints.openai.api_server",
+    "vllm-openai-merged": "import vllm.entrypoints.openai.api_server",
 }
 # Log lines that time the weight loading and the warm-up (seconds in group 1).
 WEIGHT_LINES = (
@@ -177,13 +181,16 @@ def server_env(cpu: int) -> dict[str, str]:
 
 def server_command(engine: str, layout: MountLayout, port: int, batch: int) -> tuple[list[str], str, str]:
     """The command line of *engine*'s server, its readiness path and the model id requests name."""
-    if engine == "vllm-openai":
+    if engine.startswith("vllm-openai"):
         command = [
-            sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(layout.model_dir),
-            "--port", str(port), "--enable-lora", "--lora-modules", f"{LORA_NAME}={layout.adapter_dir}",
-            "--max-lora-rank", "8", "--max-loras", "1", "--max-num-seqs", str(batch), "--disable-log-stats",
+            sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--port", str(port),
+            "--max-num-seqs", str(batch), "--disable-log-stats",
             "--dtype", "float32",  # as every other row on CPU (vLLM's "auto" would pick bf16 for a float32 checkpoint)
         ]
+        if engine == "vllm-openai-merged":
+            return [*command, "--model", str(merged_weights(layout)), "--served-model-name", LORA_NAME], "/health", LORA_NAME
+        command += ["--model", str(layout.model_dir), "--enable-lora", "--lora-modules", f"{LORA_NAME}={layout.adapter_dir}",
+                    "--max-lora-rank", "8", "--max-loras", "1"]
         return command, "/health", LORA_NAME
     azinfer_engine, *extra = {
         "baseline": ["baseline"], "batched": ["batched"], "vllm-merged": ["vllm"], "vllm-lora": ["vllm", "--no-merge"],
@@ -191,6 +198,17 @@ def server_command(engine: str, layout: MountLayout, port: int, batch: int) -> t
     command = [sys.executable, "-m", "azinfer.serve", "--mount", str(layout.root), "--port", str(port),
                "--engine", azinfer_engine, "--max-batch-size", str(batch), *extra]
     return command, "/ready", layout.hub_id
+
+
+def merged_weights(layout: MountLayout) -> Path:
+    """The model with its adapter merged, as ``--engine vllm`` writes it (made once, beside the mount)."""
+    from azinfer.serve.engine.lora_merge import merge_adapter
+
+    merged = layout.root.parent / "merged"
+    if not merged.exists():
+        merged.mkdir()
+        merge_adapter(layout.model_dir, layout.adapter_dir, merged)
+    return merged
 
 
 def import_seconds(engine: str, cpu: int) -> float:
@@ -305,13 +323,12 @@ def print_tables(results: list[Result], colds: list[ColdStart], ceiling: float, 
         print(f"{engine:14}" + "".join(f"{f'{r.tokens_per_s:.0f} ({r.ttft_p50_ms:.0f} / {r.ttft_p95_ms:.0f})':>30}" for r in cells))
     print(f"{'generate':14}{'in process, batch of ' + str(levels[-1]):>{30 * (len(levels) - 1)}}{ceiling:>30.0f}")
     top = levels[-1]
-    if ("vllm-openai", top) in by_key:
-        own = by_key[("vllm-openai", top)]
-        for engine in ("vllm-merged", "vllm-lora"):
-            if (engine, top) in by_key:
-                ours = by_key[(engine, top)]
-                print(f"{engine} at c={top}: {ours.tokens_per_s / own.tokens_per_s:.2f}x vLLM's own server's tokens/s, "
-                      f"TTFT p50 {ours.ttft_p50_ms:.0f} ms against {own.ttft_p50_ms:.0f} ms")
+    for ours_name, own_name in (("vllm-merged", "vllm-openai-merged"), ("vllm-merged", "vllm-openai"),
+                                ("vllm-lora", "vllm-openai")):
+        if (ours_name, top) in by_key and (own_name, top) in by_key:
+            ours, own = by_key[(ours_name, top)], by_key[(own_name, top)]
+            print(f"{ours_name} at c={top}: {ours.tokens_per_s / own.tokens_per_s:.2f}x {own_name}'s tokens/s, "
+                  f"TTFT p50 {ours.ttft_p50_ms:.0f} ms against {own.ttft_p50_ms:.0f} ms")
     if ("batched", top) in by_key:
         print(f"batched at c={top}: {by_key[('batched', top)].tokens_per_s / ceiling:.2f}x the in-process generate ceiling")
     print("\ncold start, process start to ready (s)")
