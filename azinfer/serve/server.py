@@ -30,7 +30,8 @@ def _baseline(settings: ServeSettings, paths: ModelPaths) -> Engine:
     from azinfer.serve.loading import load_model
 
     loaded = load_model(paths, merge=False, load_in_4bit=settings.load_in_4bit)
-    return ThreadPerRequestEngine(loaded, prompt_template=settings.prompt_template)
+    return ThreadPerRequestEngine(loaded, max_concurrent=settings.max_batch_size + settings.max_queue,
+                                  prompt_template=settings.prompt_template)
 
 
 def _vllm(settings: ServeSettings, paths: ModelPaths) -> Engine:

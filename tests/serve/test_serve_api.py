@@ -18,6 +18,27 @@ def greedy(client: openai.OpenAI, messages: list[dict[str, str]], **options: Any
     return client.chat.completions.create(model=MODEL, messages=messages, temperature=0, **options)
 
 
+def test_bad_sampling_values_are_400_and_fail_alone(phi_server: RunningServer, openai_client: openai.OpenAI) -> None:
+    # Was: each of these made the shared batch step raise; every running request failed and the sender got 500.
+    alone = greedy(openai_client, HELLO, max_tokens=200).choices[0].message.content
+    body = {"model": MODEL, "messages": HELLO, "max_tokens": 200, "temperature": 0, "stream": True}
+    key = {"Authorization": f"Bearer {API_KEY}"}
+    with httpx.Client(timeout=30) as http, http.stream("POST", f"{phi_server.base_url}/v1/chat/completions",
+                                                       json=body, headers=key) as stream:
+        events = (json.loads(line[6:]) for line in stream.iter_lines() if line.startswith("data: {"))
+        chunks = [next(events) for _ in range(3)]  # it is generating
+        for bad, param in [({"temperature": 1e-39}, "temperature"), ({"top_p": 1e-46}, "top_p"),
+                           ({"seed": 2**64}, "seed")]:
+            response = httpx.post(f"{phi_server.base_url}/v1/chat/completions", headers=key,
+                                  json={"model": MODEL, "messages": HELLO, "temperature": 1, **bad})
+            assert response.status_code == 400
+            assert response.json()["error"]["param"] == param
+        chunks += list(events)
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+    assert text == alone
+    assert [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]][-1] == "length"
+
+
 def test_models_lists_the_served_model(openai_client: openai.OpenAI) -> None:
     assert [m.id for m in openai_client.models.list()] == [MODEL]
 
@@ -155,3 +176,57 @@ def test_max_tokens_is_clamped_to_the_context(openai_client: openai.OpenAI) -> N
     assert reply.usage.prompt_tokens + reply.usage.completion_tokens <= 256
     if reply.choices[0].finish_reason == "length":
         assert reply.usage.prompt_tokens + reply.usage.completion_tokens == 256
+
+
+def test_unsupported_fields_are_400_naming_them(openai_client: openai.OpenAI) -> None:
+    # Was: tools, logprobs and response_format were silently ignored.
+    tool = {"type": "function", "function": {"name": "now", "parameters": {"type": "object", "properties": {}}}}
+    for options, param in [({"tools": [tool]}, "tools"), ({"logprobs": True}, "logprobs"),
+                           ({"response_format": {"type": "json_object"}}, "response_format")]:
+        with pytest.raises(openai.BadRequestError) as raised:
+            greedy(openai_client, HELLO, max_tokens=2, **options)
+        assert raised.value.body["param"] == param and param in raised.value.body["message"]
+    # What common clients send by default is fine.
+    reply = greedy(openai_client, HELLO, max_tokens=2, n=1, user="u-1", presence_penalty=0, logprobs=False)
+    assert reply.usage.completion_tokens == 2
+
+
+def test_a_lone_surrogate_is_400_not_500(phi_server: RunningServer) -> None:
+    body = b'{"model": "%s", "messages": [{"role": "user", "content": "hi \\ud800"}]}' % MODEL.encode()
+    response = httpx.post(f"{phi_server.base_url}/v1/chat/completions", content=body,
+                          headers={"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "messages"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [("GET", "/v1/nothing", 404, "not_found"), ("GET", "/v1/chat/completions", 405, "method_not_allowed"),
+     ("DELETE", "/v1/models", 405, "method_not_allowed"), ("POST", "/health", 405, "method_not_allowed")],
+)
+def test_unknown_routes_and_methods_have_openai_errors(
+    phi_server: RunningServer, method: str, path: str, status: int, code: str
+) -> None:
+    response = httpx.request(method, phi_server.base_url + path, headers={"Authorization": f"Bearer {API_KEY}"})
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
+    if status == 405:
+        assert response.headers["allow"]
+
+
+def test_no_route_open_without_the_key_takes_data(phi_server: RunningServer) -> None:
+    # Was: Gradio's upload route stored a 50 MB file for anyone and served it back.
+    from starlette.routing import Route
+
+    from azinfer.serve.http.app import OPEN_PATHS
+
+    routes = phi_server.server.config.app.routes
+    assert {r.path for r in routes} >= OPEN_PATHS
+    for route in routes:
+        assert isinstance(route, Route)
+        if route.path in OPEN_PATHS:
+            assert route.methods <= {"GET", "HEAD"}, route.path
+    for path in ["/", "/chat.js", "/upload", "/gradio_api/upload", "/v1/files", "/file=x"]:
+        response = httpx.post(phi_server.base_url + path, files={"files": ("a.txt", b"x" * 1000)})
+        assert response.status_code in (401, 405), path
+    assert httpx.get(f"{phi_server.base_url}/upload").status_code == 401

@@ -56,6 +56,17 @@ def test_missing_adapter_needs_base_only(phi_mount: Any, tmp_path: Path) -> None
     assert resolve_model_paths(ServeSettings(mount_root=root, base_only=True)).adapter_dir is None
 
 
+def test_the_served_id_is_the_same_with_mount_or_model_dir(phi_mount: Any, tmp_path: Path) -> None:
+    found = resolve_model_paths(ServeSettings(mount_root=phi_mount.root))
+    given = resolve_model_paths(ServeSettings(model_dir=phi_mount.model_dir, adapter_dir=phi_mount.adapter_dir))
+    base_only = resolve_model_paths(ServeSettings(model_dir=phi_mount.model_dir, base_only=True))
+    assert found.model_name == given.model_name == base_only.model_name == phi_mount.hub_id
+    copy = tmp_path / "my-copy"
+    shutil.copytree(phi_mount.model_dir, copy)  # outside a model cache: the adapter names its base
+    assert resolve_model_paths(ServeSettings(model_dir=copy, adapter_dir=phi_mount.adapter_dir)).model_name == phi_mount.hub_id
+    assert resolve_model_paths(ServeSettings(model_dir=copy, base_only=True)).model_name == "my-copy"
+
+
 def test_given_folders_are_checked(phi_mount: Any) -> None:
     with pytest.raises(ServeError, match="no config.json"):
         resolve_model_paths(ServeSettings(model_dir=phi_mount.adapter_dir, adapter_dir=phi_mount.adapter_dir))
@@ -82,6 +93,10 @@ def serve_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Compl
     [
         (["--mount", "/nonexistent"], {}, "no adapter"),
         (["--mount", "/nonexistent", "--base-only"], {}, "no base model"),
+        (["--mount", "/nonexistent", "--model-dir", "/nonexistent/model"], {}, "model folder /nonexistent/model (--model-dir) does not exist"),
+        (["--mount", "/nonexistent", "--adapter-dir", "/nonexistent/a"], {}, "adapter folder /nonexistent/a (--adapter-dir) does not exist"),
+        (["--max-connections", "0"], {}, "max connections"),
+        ([], {"AZINFER_BODY_TIMEOUT": "soon"}, "AZINFER_BODY_TIMEOUT"),
         (["--host", "0.0.0.0", "--base-only"], {}, "without an API key"),
         (["--port", "70000"], {}, "port 70000"),
         ([], {"AZINFER_PORT": "http"}, "AZINFER_PORT"),

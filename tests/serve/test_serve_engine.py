@@ -12,6 +12,7 @@ from azinfer.serve.discovery import ModelPaths
 from azinfer.serve.engine.base import (
     ChatTurn,
     Finished,
+    GenerationError,
     GenerationRequest,
     QueueFullError,
     SamplingParams,
@@ -81,6 +82,39 @@ def test_batched_greedy_equals_one_at_a_time(phi_mount: Any) -> None:
             assert finished.completion_tokens == length
             assert text == alone(prompt, length)
     assert sum(f.reason == "length" for _, f in results) >= 4
+
+
+def test_a_request_that_fails_in_the_shared_step_fails_alone(phi_mount: Any) -> None:
+    loaded = load_model(paths(phi_mount))
+    prompt = encode(loaded, "hello world")
+    unknown_token = (len(loaded.tokenizer) + 1000,)  # passes every check, fails in the model's embedding
+    greedy = SamplingParams(max_tokens=60, temperature=0)
+
+    async def drain(generation: Any) -> str:
+        return "".join([e.text async for e in generation.stream() if isinstance(e, TextDelta)])
+
+    async def scenario() -> tuple[str, str, str]:
+        engine = BatchedEngine(loaded, max_batch_size=4)
+        try:
+            alone = (await collect(engine, prompt, greedy))[0]
+            running = asyncio.create_task(collect(engine, prompt, greedy))
+            await asyncio.sleep(0.05)
+            bad = await engine.submit(GenerationRequest(unknown_token, SamplingParams(max_tokens=5)))
+            with pytest.raises(GenerationError, match="generation failed"):
+                await drain(bad)
+            # Arriving together, they are prefilled as one batch: that fails, then each goes alone.
+            pair = [await engine.submit(GenerationRequest(tuple(prompt), greedy)),
+                    await engine.submit(GenerationRequest(unknown_token, greedy))]
+            with pytest.raises(GenerationError):
+                await drain(pair[1])
+            text, finished = await running
+            assert finished.reason == "length" and finished.completion_tokens == 60
+            return alone, text, await drain(pair[0])
+        finally:
+            engine.close()
+
+    alone, during, beside = asyncio.run(scenario())
+    assert during == alone and beside == alone
 
 
 def test_engine_rejects_past_its_capacity(phi_mount: Any) -> None:

@@ -17,8 +17,8 @@ The contract, which the HTTP layer relies on and the tests check for every engin
 - **Backpressure.** :meth:`Engine.submit` either admits the request at once or
   raises :class:`QueueFullError`; it never waits for room. Capacity counts
   every admitted request until its generation ends (finished, cancelled or
-  failed), whether or not anyone reads its stream; :class:`RequestCounter`
-  does that bookkeeping.
+  failed), whether or not anyone reads its stream, and is free again by the
+  time the stream ends; :class:`RequestCounter` does that bookkeeping.
 - **Streaming.** :meth:`Generation.stream` yields non-empty :class:`TextDelta`
   values and then exactly one :class:`Finished`, or raises
   :class:`GenerationError` when the engine failed this request. The text is
@@ -215,8 +215,8 @@ class GenerationRequest:
     request_id: str = field(default_factory=_request_id)
 
     def __post_init__(self) -> None:
-        if not self.prompt_ids or not all(_whole(i) and i >= 0 for i in self.prompt_ids):
-            raise InvalidRequestError("messages", "the prompt must be a non-empty sequence of token ids")
+        if not self.prompt_ids:
+            raise InvalidRequestError("messages", "the prompt is empty")
 
     @classmethod
     def fit(cls, prompt_ids: Sequence[int], params: SamplingParams, context_length: int) -> GenerationRequest:
@@ -347,7 +347,7 @@ class RequestCounter:
 
     @property
     def in_flight(self) -> int:
-        """Admitted requests that have not ended."""
+        """Admitted requests that have not ended (an engine's stats use it)."""
         with self._lock:
             return len(self._in_flight)
 

@@ -187,11 +187,11 @@ class ThreadedGeneration(Generation):
                 self._emit(text)
                 reason = "stop" if stopped else reason
             self.finish_reason = "error" if error is not None else reason
+        self._on_end(self)  # the slot is free before the stream can end
         if error is not None:
             self._send(error)
         else:
             self._send(Finished(self.finish_reason, len(self.request.prompt_ids), self._generated))
-        self._on_end(self)
         return True
 
     async def stream(self) -> AsyncIterator[TextDelta | Finished]:

@@ -1,0 +1,131 @@
+"""Reading a chat-completions body: every field checked, unsupported ones refused by name (no server)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from azinfer.serve.engine.base import ChatTurn, InvalidRequestError, SamplingParams
+from azinfer.serve.http.wire import parse_chat_request
+
+HELLO = [{"role": "user", "content": "hello"}]
+
+
+def parse(**fields: Any) -> Any:
+    return parse_chat_request(json.dumps({"model": "m", "messages": HELLO, **fields}).encode(), 256)
+
+
+def refused(body: bytes | dict[str, Any]) -> InvalidRequestError:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    with pytest.raises(InvalidRequestError) as raised:
+        parse_chat_request(raw, 256)
+    return raised.value
+
+
+def test_a_full_request_is_read() -> None:
+    request = parse(
+        messages=[
+            {"role": "developer", "content": "be brief"},
+            {"role": "user", "content": [{"type": "text", "text": "hi "}, {"type": "text", "text": "there"}]},
+            {"role": "assistant", "content": "hello", "refusal": None, "tool_calls": None, "annotations": []},
+            {"role": "user", "content": "again", "name": "ann"},
+        ],
+        stream=True, stream_options={"include_usage": True}, max_completion_tokens=9, max_tokens=3,
+        temperature=0, top_p=0.5, seed=-7, stop="\n",
+    )
+    assert request.messages == (ChatTurn("system", "be brief"), ChatTurn("user", "hi there"),
+                                ChatTurn("assistant", "hello"), ChatTurn("user", "again"))
+    assert request.params == SamplingParams(max_tokens=9, temperature=0, top_p=0.5, seed=-7, stop=("\n",))
+    assert request.stream and request.include_usage
+
+
+def test_defaults() -> None:
+    request = parse()
+    assert request.params == SamplingParams(max_tokens=256, temperature=1.0, top_p=1.0)
+    assert not request.stream and not request.include_usage
+
+
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({"temperature": 1e-39}, "temperature"),  # made the shared batch step raise
+        ({"temperature": 2.5}, "temperature"),
+        ({"temperature": "hot"}, "temperature"),
+        ({"top_p": 1e-46}, "top_p"),
+        ({"top_p": 0}, "top_p"),
+        ({"seed": 2**64}, "seed"),
+        ({"seed": 1.5}, "seed"),
+        ({"max_tokens": 0}, "max_tokens"),
+        ({"max_completion_tokens": 0}, "max_completion_tokens"),
+        ({"stop": ["a"] * 5}, "stop"),
+        ({"stop": ["x" * 100_000] * 4}, "stop"),  # held the shared engine for 13.6 s
+        ({"stop": 3}, "stop"),
+        ({"stream": "yes"}, "stream"),
+        ({"model": ""}, "model"),
+        ({"messages": []}, "messages"),
+        ({"messages": [{"role": "robot", "content": "x"}]}, "messages"),
+        ({"messages": [{"role": "tool", "content": "x", "tool_call_id": "1"}]}, "messages"),
+        ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}, "messages"),
+        ({"messages": [{"role": "assistant", "content": None, "tool_calls": [{"id": "1"}]}]}, "messages"),
+        ({"messages": [{"role": "user"}]}, "messages"),
+    ],
+)
+def test_out_of_range_or_wrong_type_is_refused_naming_the_field(fields: dict[str, Any], param: str) -> None:
+    error = refused({"model": "m", "messages": HELLO, **fields})
+    assert error.param == param
+    assert param.split("_")[0] in str(error)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"tools": [{"type": "function", "function": {"name": "f"}}]},
+        {"tool_choice": "required"},
+        {"logprobs": True},
+        {"top_logprobs": 3},
+        {"response_format": {"type": "json_object"}},
+        {"frequency_penalty": 0.5},
+        {"presence_penalty": -1},
+        {"logit_bias": {"42": 10}},
+        {"n": 2},
+        {"audio": {"voice": "x"}},
+        {"store": True},
+        {"best_of": 2},
+        {"stream_options": {"include_usage": True, "include_obfuscation": True}},
+    ],
+    ids=lambda fields: next(iter(fields)),
+)
+def test_unsupported_fields_are_refused_by_name(fields: dict[str, Any]) -> None:
+    error = refused({"model": "m", "messages": HELLO, **fields})
+    name = next(iter(fields))
+    assert error.param == name and name in str(error)
+    assert error.code == "unsupported_parameter"
+
+
+def test_neutral_values_of_unsupported_fields_are_accepted() -> None:
+    parse(tools=[], tool_choice="none", parallel_tool_calls=True, logprobs=False, top_logprobs=0,
+          response_format={"type": "text"}, frequency_penalty=0, presence_penalty=0.0, logit_bias={}, n=1,
+          user="u-1", metadata={"a": "b"}, store=False, modalities=["text"], service_tier="auto")
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        (b'{"model": "m", "messages": [{"role": "user", "content": "\\ud800"}]}', "messages"),
+        (b'{"model": "\\udfff", "messages": [{"role": "user", "content": "x"}]}', "model"),
+        (b'{"model": "m", "messages": [{"role": "user", "content": "x"}], "stop": ["\\ud83d"]}', "stop"),
+        (b'{"model": "m", "messages": [{"role": "user", "content": "x"}], "temperature": NaN}', "body"),
+        (b"{not json", "body"),
+        (b"[1, 2]", "body"),
+        (b'{"model": "m", "messages": [{"role": "user", "content": "\xff"}]}', "body"),
+        (b"[" * 100_000 + b"]" * 100_000, "body"),
+    ],
+    ids=["lone-surrogate", "surrogate-in-model", "surrogate-in-stop", "nan", "malformed", "not-an-object",
+         "invalid-utf8", "deep-nesting"],
+)
+def test_bodies_that_are_not_valid_json_text_are_refused(body: bytes, param: str) -> None:
+    error = refused(body)
+    assert error.param == param
+    assert "\ud800" not in str(error)
