@@ -317,11 +317,11 @@ def print_tables(results: list[Result], colds: list[ColdStart], ceiling: float, 
     engines = list(dict.fromkeys(r.engine for r in results))
     by_key = {(r.engine, r.concurrency): r for r in results}
     print("\ntokens/s (TTFT p50 / p95 ms)")
-    print(f"{'engine':14}" + "".join(f"{f'c={c}':>30}" for c in levels))
+    print(f"{'engine':20}" + "".join(f"{f'c={c}':>30}" for c in levels))
     for engine in engines:
         cells = [by_key[(engine, c)] for c in levels]
-        print(f"{engine:14}" + "".join(f"{f'{r.tokens_per_s:.0f} ({r.ttft_p50_ms:.0f} / {r.ttft_p95_ms:.0f})':>30}" for r in cells))
-    print(f"{'generate':14}{'in process, batch of ' + str(levels[-1]):>{30 * (len(levels) - 1)}}{ceiling:>30.0f}")
+        print(f"{engine:20}" + "".join(f"{f'{r.tokens_per_s:.0f} ({r.ttft_p50_ms:.0f} / {r.ttft_p95_ms:.0f})':>30}" for r in cells))
+    print(f"{'generate':20}{'in process, batch of ' + str(levels[-1]):>{30 * (len(levels) - 1)}}{ceiling:>30.0f}")
     top = levels[-1]
     for ours_name, own_name in (("vllm-merged", "vllm-openai-merged"), ("vllm-merged", "vllm-openai"),
                                 ("vllm-lora", "vllm-openai")):
@@ -332,9 +332,9 @@ def print_tables(results: list[Result], colds: list[ColdStart], ceiling: float, 
     if ("batched", top) in by_key:
         print(f"batched at c={top}: {by_key[('batched', top)].tokens_per_s / ceiling:.2f}x the in-process generate ceiling")
     print("\ncold start, process start to ready (s)")
-    print(f"{'engine':14}{'to ready':>10}{'imports':>10}{'weights':>10}{'warm-up':>10}{'other':>10}{'first request ms':>18}")
+    print(f"{'engine':20}{'to ready':>10}{'imports':>10}{'weights':>10}{'warm-up':>10}{'other':>10}{'first request ms':>18}")
     for c in colds:
-        print(f"{c.engine:14}{c.to_ready_s:>10.1f}{c.imports_s:>10.1f}{c.weights_s:>10.1f}{c.warmup_s:>10.1f}"
+        print(f"{c.engine:20}{c.to_ready_s:>10.1f}{c.imports_s:>10.1f}{c.weights_s:>10.1f}{c.warmup_s:>10.1f}"
               f"{c.other_s:>10.1f}{c.first_request_ms:>18.0f}")
 
 
