@@ -12,7 +12,9 @@ size is asked for its ``Content-MD5`` (one HEAD). So an unchanged deploy costs
 the listing of the folders it owns and one read of the manifest.
 
 Nothing outside the roots a sync owns is listed, written or deleted: the
-fine-tuning outputs (``models/``, ``model-cache/``) are never touched.
+fine-tuning outputs (``models/``, ``model-cache/``) are never touched. Inside
+them, ``delete`` removes only files the manifest says azinfer uploaded: what
+the toolkit or the running server put there stays.
 """
 
 from __future__ import annotations
@@ -328,7 +330,8 @@ class ShareSync:
              owned_whole: Iterable[str] = ()) -> SyncPlan:
         """Compare ``files`` with the share below ``roots`` (folders or top-level files it owns).
 
-        :param delete: also delete files below the roots that ``files`` does not have.
+        :param delete: also delete files below the roots that an earlier sync uploaded (the manifest
+            has them) and ``files`` no longer has; a file azinfer never put there stays.
         :param owned_whole: roots whose other files are deleted even without ``delete``.
         :raises SyncError: when the share cannot be read.
         """
@@ -340,6 +343,7 @@ class ShareSync:
             raise ValueError(f"{outside[0]} is outside the roots the sync owns")
         try:
             remote, dirs = self._remote(roots)
+            self.manifest()  # read once, before the workers compare files with it
             with ThreadPoolExecutor(self._workers) as pool:
                 same = dict(zip(files, pool.map(
                     lambda f: f.path in remote and self._same(f, remote[f.path]), files.values())))
@@ -348,7 +352,9 @@ class ShareSync:
         upload = tuple(f for p, f in sorted(files.items()) if not same[p])
         unchanged = tuple(sorted(p for p, s in same.items() if s))
         whole = tuple(owned_whole)
-        gone = tuple(sorted(p for p in remote if p not in files and p != MANIFEST and (delete or _below(p, whole))))
+        known = self.manifest()
+        gone = tuple(sorted(p for p in remote if p not in files and p != MANIFEST
+                            and (_below(p, whole) or (delete and p in known))))
         return SyncPlan(upload, gone, unchanged, roots, frozenset(dirs))
 
     # -- writing the share -------------------------------------------------------------------------

@@ -24,6 +24,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "use_color",
     "console",
+    "sdk_logs",
     "report_errors",
     "confirm",
     "ResourceProgressDisplay",
@@ -49,6 +50,28 @@ def console(stream: TextIO | None = None) -> Console:
     stream = stream or sys.stdout
     live = use_color(stream)
     return Console(file=stream, force_terminal=live, no_color=not live, highlight=False, soft_wrap=True)
+
+
+def sdk_logs(verbose: bool) -> None:
+    """Keep the Azure SDK's log off the terminal, or (``verbose``) show it on stderr.
+
+    Without a handler of its own, a library's warnings reach logging's
+    last-resort handler: a failed sign-in would print a dozen lines of
+    credential attempts before azinfer's one-line error.
+    """
+    import logging
+
+    for name in ("azure", "msal"):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        if verbose:
+            handler: logging.Handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+            logger.setLevel(logging.INFO)
+            logger.propagate = False
+        else:
+            handler = logging.NullHandler()
+        logger.addHandler(handler)
 
 
 def fail(message: str) -> None:
@@ -150,6 +173,10 @@ class TransferDisplay:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Take the bar off the screen (the upload is over); nothing when there is none."""
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
