@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -47,3 +50,17 @@ def share_writes_outside(emu: ArmEmulator, owned: tuple[str, ...] = DEPLOY_OWNED
         if not (path and (inside or holder)):
             outside.append(f"{record.method} {record.path}")
     return outside
+
+
+def cli_env(env: dict[str, str]) -> dict[str, str]:
+    """This process's environment without any Azure sign-in of its own, plus ``env``."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "MSI_", "IDENTITY_"))}
+    clean.pop("NO_COLOR", None)
+    return {**clean, **env}
+
+
+def run_cli(args: list[str], env: dict[str, str], stdin: str | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``python -m azinfer.cli ARGS`` with ``env`` (e.g. ``emu.env()``) and no other Azure sign-in."""
+    return subprocess.run([sys.executable, "-m", "azinfer.cli", *args], capture_output=True, text=True,
+                          env=cli_env(env), input=stdin, timeout=timeout)

@@ -108,7 +108,10 @@ def confirm(question: str, *, yes: bool, flag: str = "--yes") -> bool:
         return True
     if not sys.stdin.isatty():
         raise AzinferError(f"not asking on a non-interactive input: pass {flag} to go ahead without a question")
-    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+    # Not input(): its prompt goes to stderr when readline is not loaded, and Ctrl-D would raise EOFError.
+    sys.stdout.write(f"{question} [y/N] ")
+    sys.stdout.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
 class ResourceProgressDisplay:
