@@ -26,7 +26,7 @@ import os
 import posixpath
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -263,48 +263,51 @@ class ShareSync:
                 self._manifest = {}
         return self._manifest
 
-    def _list(self, directory: str) -> tuple[dict[str, Any], set[str]]:
-        """Files (path -> listing entry) and directories below ``directory``, recursively."""
+    def _entries(self, directory: str) -> list[Any] | None:
+        """One directory's listing (``None`` when it does not exist)."""
         from azure.core.exceptions import ResourceNotFoundError
 
-        files: dict[str, Any] = {}
-        dirs: set[str] = set()
-        pending = [directory]
-        while pending:
-            current = pending.pop()
-            client = self._share.get_directory_client(current)
-            try:
-                entries = list(client.list_directories_and_files(include=["etag"]))
-            except ResourceNotFoundError:
-                continue
-            if current:
-                dirs.add(current)
-            for entry in entries:
-                path = posixpath.join(current, entry.name) if current else entry.name
-                if entry.get("is_directory"):
-                    pending.append(path)
-                else:
-                    files[path] = entry
-        return files, dirs
+        try:
+            return list(self._share.get_directory_client(directory).list_directories_and_files(include=["etag"]))
+        except ResourceNotFoundError:
+            return None
 
     def _remote(self, roots: Iterable[str]) -> tuple[dict[str, Any], set[str]]:
+        """Files (path -> listing entry) and directories below ``roots``.
+
+        The share root is listed once (not recursively): it says which top-level
+        entries exist. The folders below are listed concurrently, a level at a time
+        as they are found, and the manifest is read meanwhile.
+        """
         top = {r.split("/", 1)[0] for r in roots}
         files: dict[str, Any] = {}
         dirs: set[str] = set()
-        # The share root is listed once (not recursively): it says which top-level folders exist.
-        for entry in self._share.get_directory_client("").list_directories_and_files(include=["etag"]):
-            if entry.name not in top:
-                continue
-            if entry.get("is_directory"):
-                dirs.add(entry.name)
-            else:
-                files[entry.name] = entry
-        for root in sorted(roots):
-            head = root.split("/", 1)[0]
-            if head in dirs:
-                found, found_dirs = self._list(root)
-                files.update(found)
-                dirs |= found_dirs
+        with ThreadPoolExecutor(self._workers) as pool:
+            manifest = pool.submit(self.manifest)
+            for entry in self._entries("") or []:
+                if entry.name not in top:
+                    continue
+                if entry.get("is_directory"):
+                    dirs.add(entry.name)
+                else:
+                    files[entry.name] = entry
+            pending = {pool.submit(self._entries, root): root for root in sorted(roots)
+                       if root.split("/", 1)[0] in dirs}
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    directory = pending.pop(future)
+                    entries = future.result()
+                    if entries is None:
+                        continue
+                    dirs.add(directory)
+                    for entry in entries:
+                        path = posixpath.join(directory, entry.name)
+                        if entry.get("is_directory"):
+                            pending[pool.submit(self._entries, path)] = path
+                        else:
+                            files[path] = entry
+            manifest.result()
         return files, dirs
 
     def _same(self, local: LocalFile, remote: Any) -> bool:
@@ -342,8 +345,7 @@ class ShareSync:
         if outside:
             raise ValueError(f"{outside[0]} is outside the roots the sync owns")
         try:
-            remote, dirs = self._remote(roots)
-            self.manifest()  # read once, before the workers compare files with it
+            remote, dirs = self._remote(roots)  # reads the manifest too, before the files are compared with it
             with ThreadPoolExecutor(self._workers) as pool:
                 same = dict(zip(files, pool.map(
                     lambda f: f.path in remote and self._same(f, remote[f.path]), files.values())))
@@ -397,9 +399,9 @@ class ShareSync:
         result = client.set_http_headers(content_settings=ContentSettings(content_md5=bytearray(md5)))
         return {"md5": base64.b64encode(md5).decode(), "size": len(data), "etag": result.get("etag")}
 
-    def _save_manifest(self) -> None:
+    def _save_manifest(self, existing: set[str]) -> None:
         body = json.dumps({"version": 1, "files": dict(sorted(self.manifest().items()))}, indent=1).encode()
-        self._ensure_dirs([MANIFEST], set())
+        self._ensure_dirs([MANIFEST], existing)
         self._share.get_file_client(MANIFEST).upload_file(body)
 
     def apply(self, plan: SyncPlan, *, on_bytes: BytesCallback | None = None) -> SyncResult:
@@ -413,12 +415,13 @@ class ShareSync:
 
         manifest = self.manifest()
         before = json.dumps(manifest, sort_keys=True)
+        existing = set(plan.existing_dirs)  # grows as folders are made
         cancel = threading.Event()
         uploaded: list[LocalFile] = []
         deleted: list[str] = []
         try:
             try:
-                self._ensure_dirs((f.path for f in plan.upload), set(plan.existing_dirs))
+                self._ensure_dirs((f.path for f in plan.upload), existing)
                 with ThreadPoolExecutor(self._workers) as pool:
                     futures = {pool.submit(self._upload, f, on_bytes, cancel): f for f in plan.upload}
                     try:
@@ -445,7 +448,7 @@ class ShareSync:
         finally:
             if json.dumps(manifest, sort_keys=True) != before:
                 try:
-                    self._save_manifest()
+                    self._save_manifest(existing)
                 except Exception:  # noqa: BLE001 - the error being raised matters more; HEADs recover
                     pass
         return SyncResult(tuple(f.path for f in uploaded), sum(f.size for f in uploaded), tuple(deleted),
