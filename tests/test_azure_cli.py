@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from azure_support import make_project
+from azure_support import make_project, share_writes_outside
 from azure_support import run_cli as run
 
 from azinfer.project import INFERENCE_CONFIG
@@ -19,6 +19,7 @@ def emu():
     # A subprocess polls as ARM tells it (Retry-After); 0 would make the SDK fall back to 30 s.
     with ArmEmulator.start(retry_after=1) as emulator:
         yield emulator
+        assert share_writes_outside(emulator) == []  # provision puts azinfer in .azinfer/ only
 
 
 @pytest.fixture
