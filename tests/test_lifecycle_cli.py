@@ -179,6 +179,10 @@ def test_faults_end_with_one_line(emu: ArmEmulator, group: FinetuningGroup, tmp_
     emu.faults.clear()
     assert not emu.requests_matching("POST", "*/restart")
 
+    emu.faults.http_error(400, method="GET", path=f"*/containerApps/{app}", message="Injected fault.", count=None)
+    one_line_error(cli(emu, "status", str(root)), "Azure: ", "Injected fault.")
+    emu.faults.clear()
+
     emu.apps.plan_starts(app, ReplicaStart(ready_after=None, logs=("loading model", "CUDA out of memory")))
     never = cli(emu, "deploy", str(root), "--restart", "--timeout", "1")
     one_line_error(never, "did not get ready within 1 s", "revision", "its last log line:", "CUDA out of memory")

@@ -31,8 +31,12 @@ MAX_TAIL = 300
 _ESCAPES = {"\\u0022": '"', "\\u001B": "\x1b", "\\u002B": "+", "\\u0027": "'"}
 
 
-class _NoReplica(AzureError):
-    """The revision has no replica to read the console of (yet)."""
+class _Unavailable(AzureError):
+    """The stream cannot be read now (no replica, an error answer, Azure not answering): a follow tries again."""
+
+
+class _Dropped(Exception):
+    """The connection broke or went silent: tried again, following or not."""
 
 
 def _parse(raw: str) -> dict[str, Any] | None:
@@ -98,10 +102,10 @@ def _stream_url(clients: AzureClients, resource_group: str, app: Any, system: bo
         return f"{base}/eventstream"
     revision = active_revision(clients, resource_group, app)
     if revision is None:
-        raise _NoReplica(f"container app {app.name!r} has no revision yet, so no console log")
+        raise _Unavailable(f"container app {app.name!r} has no revision yet, so no console log")
     replicas = clients.apps.container_apps_revision_replicas.list_replicas(resource_group, app.name, revision).value
     if not replicas:
-        raise _NoReplica(f"revision {revision!r} has no replica running (scaled to zero?), so no console log; "
+        raise _Unavailable(f"revision {revision!r} has no replica running (scaled to zero?), so no console log; "
                          "try --system, or wake it with a request")
     # A running replica before one still starting or going away; the newest among them.
     replica = max(replicas, key=lambda r: (str(getattr(r.running_state, "value", r.running_state)).lower()
@@ -140,50 +144,23 @@ def log_lines(clients: AzureClients, resource_group: str, app_name: str, *, foll
 def _lines(clients: AzureClients, resource_group: str, app_name: str, *, follow: bool, tail: int, system: bool,
            verify: Any, reconnect_delay: float, max_reconnects: int, idle_timeout: float,
            on_reconnect: Callable[[str], None] | None) -> Iterator[str]:
-    import httpx
-
     shown = _Shown()
     failures = 0
     while True:
-        app = read_app(clients, resource_group, app_name)
-        reason = ""
         try:
-            url = _stream_url(clients, resource_group, app, system)
-            token = clients.apps.container_apps.get_auth_token(resource_group, app_name).token
-            # History again after a drop: the lines logged meanwhile are in it (those shown are skipped).
-            params = {"follow": "true" if follow else "false", "output": "json",
-                      "tailLines": str(MAX_TAIL if shown.stamp is not None else tail)}
-            shown.reopened()
-            timeout = httpx.Timeout(30.0, read=idle_timeout if follow else 60.0)
-            with httpx.stream("GET", url, params=params, headers={"Authorization": f"Bearer {token}"},
-                              verify=verify, timeout=timeout) as response:
-                if response.status_code != 200:
-                    detail = response.read().decode(errors="replace").strip()[:120]
-                    raise AzureError(f"the log stream answered {response.status_code} {detail}".strip())
-                for raw in response.iter_lines():
-                    if not raw.strip():
-                        continue
-                    data = _parse(raw)
-                    stamp = data.get("TimeStamp") if data is not None else None
-                    if not shown.is_new(raw, stamp if isinstance(stamp, str) else None):
-                        continue
-                    failures = 0
-                    yield _format(raw, data, system)
+            for line in _stream(clients, resource_group, app_name, follow=follow, tail=tail, system=system,
+                                verify=verify, idle_timeout=idle_timeout, shown=shown):
+                failures = 0
+                yield line
             if not follow:
                 return
             reason = "the stream ended"
-        except _NoReplica as exc:
+        except _Unavailable as exc:
             if not follow:
-                raise
+                raise AzureError(str(exc)) from None
             reason = str(exc).split(";", 1)[0]
-        except AzureError as exc:
-            if not follow:
-                raise
+        except _Dropped as exc:
             reason = str(exc)
-        except httpx.TimeoutException:
-            reason = f"no line for {idle_timeout:g} s" if follow else "the stream timed out"
-        except httpx.TransportError as exc:
-            reason = f"the stream dropped ({type(exc).__name__})"
         failures += 1
         if failures > max_reconnects:
             raise AzureError(f"the log stream keeps failing ({reason}); try again later")
@@ -191,3 +168,44 @@ def _lines(clients: AzureClients, resource_group: str, app_name: str, *, follow:
             on_reconnect(f"{reason}; reconnecting")
         if failures > 1:  # a stream that brought lines is reopened at once (the service ends each after minutes)
             time.sleep(min(reconnect_delay * 2 ** (failures - 2), 30.0))
+
+
+def _stream(clients: AzureClients, resource_group: str, app_name: str, *, follow: bool, tail: int, system: bool,
+            verify: Any, idle_timeout: float, shown: _Shown) -> Iterator[str]:
+    """One connection's lines not shown yet.
+
+    :raises AzureError: when the app does not exist (final, following or not).
+    :raises _Unavailable: when there is nothing to connect to or the stream refuses.
+    :raises _Dropped: when the connection breaks or stays silent.
+    """
+    import httpx
+    from azure.core.exceptions import AzureError as SdkError
+
+    app = read_app(clients, resource_group, app_name)
+    try:
+        url = _stream_url(clients, resource_group, app, system)
+        token = clients.apps.container_apps.get_auth_token(resource_group, app_name).token
+    except SdkError as exc:  # an ARM hiccup while reopening: a follow outlives it
+        reason = getattr(exc, "reason", None) or type(exc).__name__
+        raise _Unavailable(f"Azure did not answer about the log stream ({reason})") from None
+    # History again after a drop: the lines logged meanwhile are in it (those shown are skipped).
+    params = {"follow": "true" if follow else "false", "output": "json",
+              "tailLines": str(MAX_TAIL if shown.stamp is not None else tail)}
+    shown.reopened()
+    try:
+        with httpx.stream("GET", url, params=params, headers={"Authorization": f"Bearer {token}"}, verify=verify,
+                          timeout=httpx.Timeout(30.0, read=idle_timeout if follow else 60.0)) as response:
+            if response.status_code != 200:
+                detail = response.read().decode(errors="replace").strip()[:120]
+                raise _Unavailable(f"the log stream answered {response.status_code} {detail}".strip())
+            for raw in response.iter_lines():
+                if not raw.strip():
+                    continue
+                data = _parse(raw)
+                stamp = data.get("TimeStamp") if data is not None else None
+                if shown.is_new(raw, stamp if isinstance(stamp, str) else None):
+                    yield _format(raw, data, system)
+    except httpx.TimeoutException:
+        raise _Dropped(f"no line for {idle_timeout:g} s" if follow else "the stream timed out") from None
+    except httpx.TransportError as exc:
+        raise _Dropped(f"the stream dropped ({type(exc).__name__})") from None
