@@ -138,6 +138,24 @@ def test_unchanged_deploy_lists_and_reads_the_manifest_only(emu: ArmEmulator, gr
     assert not [r for r in emu.requests if r.path.lower().endswith("/restart")]
 
 
+def test_a_lost_manifest_costs_one_deploy_of_md5_reads_then_is_written_back(
+        emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    root = _user_project(tmp_path, group)
+    project = azure_project(emu, root)
+    project.provision()
+    emu.share(group.storage_account, group.file_share).remove(".azinfer/manifest.json")
+    emu.clear_requests()
+    recovered = project.deploy()
+    assert recovered.sync.uploaded == () and recovered.restarted is None
+    heads = [r for r in emu.requests if r.service == "file" and r.method == "HEAD"]
+    assert len(heads) == recovered.sync.unchanged > 0  # each file's Content-MD5 asked once
+    assert ".azinfer/manifest.json" in emu.files(group.storage_account, group.file_share)
+    emu.clear_requests()
+    assert project.deploy().sync.uploaded == ()
+    methods = {r.method for r in emu.requests if r.service == "file"}
+    assert methods == {"GET"}  # the listings and the manifest: no HEAD, no write
+
+
 def test_user_command_mirrors_the_project_by_content(emu: ArmEmulator, group: FinetuningGroup,
                                                      tmp_path: Path) -> None:
     root = _user_project(tmp_path, group)

@@ -246,6 +246,7 @@ class ShareSync:
         self._share = share
         self._workers = workers
         self._manifest: dict[str, dict[str, Any]] | None = None
+        self._saved = ""  # the manifest as the share holds it (JSON), to know when to write it back
 
     # -- reading the share -------------------------------------------------------------------------
     def manifest(self) -> dict[str, dict[str, Any]]:
@@ -261,6 +262,7 @@ class ShareSync:
                 self._manifest = {}
             except ValueError:  # unreadable: start over, every file is checked by its Content-MD5
                 self._manifest = {}
+            self._saved = json.dumps(self._manifest, sort_keys=True)
         return self._manifest
 
     def _entries(self, directory: str) -> list[Any] | None:
@@ -403,6 +405,7 @@ class ShareSync:
         body = json.dumps({"version": 1, "files": dict(sorted(self.manifest().items()))}, indent=1).encode()
         self._ensure_dirs([MANIFEST], existing)
         self._share.get_file_client(MANIFEST).upload_file(body)
+        self._saved = json.dumps(self.manifest(), sort_keys=True)
 
     def apply(self, plan: SyncPlan, *, on_bytes: BytesCallback | None = None) -> SyncResult:
         """Upload and delete what ``plan`` says; the manifest records every file that completed.
@@ -413,8 +416,8 @@ class ShareSync:
         from azure.core.exceptions import AzureError as SdkError
         from azure.core.exceptions import ResourceNotFoundError
 
+        # Files the plan recognised by their Content-MD5 are in it already: it is written back with them too.
         manifest = self.manifest()
-        before = json.dumps(manifest, sort_keys=True)
         existing = set(plan.existing_dirs)  # grows as folders are made
         cancel = threading.Event()
         uploaded: list[LocalFile] = []
@@ -446,7 +449,7 @@ class ShareSync:
             except SdkError as exc:
                 raise _share_error(exc, self._share) from None
         finally:
-            if json.dumps(manifest, sort_keys=True) != before:
+            if json.dumps(manifest, sort_keys=True) != self._saved:
                 try:
                     self._save_manifest(existing)
                 except Exception:  # noqa: BLE001 - the error being raised matters more; HEADs recover
