@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from azure_support import arm_writes, azure_project, make_project
+from azure_support import arm_writes, azure_project, make_project, share_writes_outside
 
 from azinfer import (
     AzurePermissionError,
@@ -29,6 +29,7 @@ LOCATION = "westus3"
 def emu():
     with ArmEmulator.start() as emulator:
         yield emulator
+        assert share_writes_outside(emulator) == []  # provision puts azinfer in .azinfer/ only
 
 
 @pytest.fixture
