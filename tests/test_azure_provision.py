@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from azure_support import arm_writes, azure_project, make_project
+from azure_support import arm_writes, azure_project, make_project, share_writes_outside
 
 from azinfer import (
     AzinferError,
@@ -32,6 +32,7 @@ LOCATION = "westus3"
 def emu():
     with ArmEmulator.start() as emulator:
         yield emulator
+        assert share_writes_outside(emulator) == []  # provision puts azinfer in .azinfer/ only
 
 
 @pytest.fixture
@@ -110,6 +111,11 @@ def test_environment_without_a_gpu_profile_gets_the_serverless_one_and_keeps_its
     assert profiles == [*own, {"name": "NC24-A100", "workloadProfileType": "Consumption-GPU-NC24-A100"}]
     app = next(r for r in emu.state.list(f"/subscriptions/{group.subscription_id}/", "Microsoft.App/containerApps"))
     assert app.input["properties"]["workloadProfileName"] == "NC24-A100"
+    # Updated, the fine-tuning environment keeps its own tags: teardown never takes it for azinfer's.
+    assert "managed-by" not in (env.input.get("tags") or {})
+    emu.state.delete(group.id("job"))  # even once the fine-tuning job is gone
+    teardown = azure_project(emu, root).destroy_plan()
+    assert ResourceKind.ENVIRONMENT not in {item.kind for item in teardown.deletes}
 
 
 def test_dedicated_profile_asked_of_an_environment_without_it_blocks_and_deploys_nothing(

@@ -1,26 +1,48 @@
 """deploy, status, logs, destroy against the ARM emulator (Files data plane, revisions, log stream, ingress) over HTTPS.
 
-Needs the emulator's data plane and app runtime (branch ``emulator``).
+Every test ends by checking that nothing outside ``.azinfer/`` and the folders
+deploy owns was written or deleted on any share, and that the fine-tuning
+outputs the share held are as they were.
 """
 
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import unquote
 
 import pytest
-from azure_support import arm_writes, azure_project, make_project
+from azure_support import (
+    DEPLOY_OWNED,
+    arm_writes,
+    azure_project,
+    make_project,
+    share_writes_outside,
+)
 
-from azinfer import AzurePermissionError
+from azinfer import ArgumentError, AzurePermissionError
 from azinfer.azure import ReadyTimeout, SyncError, SyncInterrupted, TeardownAction
+from azinfer.azure.logstream import log_lines
 from azinfer.errors import AzureError
-from azinfer.resources import ResourceKind
 from azinfer.project import INFERENCE_CONFIG
-from tests.emulator import ArmEmulator, FinetuningGroup, seed_finetuning_group
+from azinfer.resources import ResourceKind
+from tests.emulator import (
+    ArmEmulator,
+    FinetuningGroup,
+    seed_finetuning_group,
+    seed_finetuning_share,
+)
 from tests.emulator.containerapps import ReplicaStart
 
 USER_COMMANDS = ["cd /mount/inference", "python3 ./my_server.py --port 7860"]
+# What the projects of these tests mirror to the share when the start command is the user's.
+MIRRORED = ("inference", "setup")
+FINETUNING_OUTPUTS = ("models/", "model-cache/", "finetuning/", "dataset/")
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -30,8 +52,39 @@ def emu():
 
 
 @pytest.fixture
-def group(emu: ArmEmulator) -> FinetuningGroup:
-    return seed_finetuning_group(emu, resource_group="rg-phi3-finetune", location="westus3")
+def group(emu: ArmEmulator) -> Iterator[FinetuningGroup]:
+    fg = seed_finetuning_group(emu, resource_group="rg-phi3-finetune", location="westus3")
+    outputs = {p: d for p, d in seed_finetuning_share(emu, fg).items() if p.startswith(FINETUNING_OUTPUTS)}
+    yield fg
+    if any(r.method == "DELETE" and r.path.endswith(f"/storageAccounts/{fg.storage_account}") for r in emu.requests):
+        return
+    files = emu.files(fg.storage_account, fg.file_share)
+    assert {p: files.get(p) for p in outputs} == outputs
+
+
+@pytest.fixture(autouse=True)
+def _share_writes_stay_in_owned_folders(emu: ArmEmulator) -> Iterator[None]:
+    yield
+    assert share_writes_outside(emu, DEPLOY_OWNED + MIRRORED) == []
+
+
+def _within(seconds: float, work: Callable[[], T]) -> T:
+    """``work()`` on a thread, failing the test (not hanging it) when it takes longer than ``seconds``."""
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"still running after {seconds} s"
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["value"]  # type: ignore[return-value]
 
 
 def _share_writes(emu: ArmEmulator, account: str) -> list[str]:
@@ -85,6 +138,24 @@ def test_unchanged_deploy_lists_and_reads_the_manifest_only(emu: ArmEmulator, gr
     assert not [r for r in emu.requests if r.path.lower().endswith("/restart")]
 
 
+def test_a_lost_manifest_costs_one_deploy_of_md5_reads_then_is_written_back(
+        emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    root = _user_project(tmp_path, group)
+    project = azure_project(emu, root)
+    project.provision()
+    emu.share(group.storage_account, group.file_share).remove(".azinfer/manifest.json")
+    emu.clear_requests()
+    recovered = project.deploy()
+    assert recovered.sync.uploaded == () and recovered.restarted is None
+    heads = [r for r in emu.requests if r.service == "file" and r.method == "HEAD"]
+    assert len(heads) == recovered.sync.unchanged > 0  # each file's Content-MD5 asked once
+    assert ".azinfer/manifest.json" in emu.files(group.storage_account, group.file_share)
+    emu.clear_requests()
+    assert project.deploy().sync.uploaded == ()
+    methods = {r.method for r in emu.requests if r.service == "file"}
+    assert methods == {"GET"}  # the listings and the manifest: no HEAD, no write
+
+
 def test_user_command_mirrors_the_project_by_content(emu: ArmEmulator, group: FinetuningGroup,
                                                      tmp_path: Path) -> None:
     root = _user_project(tmp_path, group)
@@ -92,13 +163,20 @@ def test_user_command_mirrors_the_project_by_content(emu: ArmEmulator, group: Fi
     project.provision()
     files = emu.files(group.storage_account, group.file_share)
     assert {"inference/m0.py", "setup/requirements.txt"} <= set(files)
-    assert not [p for p in files if p.startswith((".git/", ".venv/", "models/", "model-cache/", "infra/"))
+    assert not [p for p in files if p.startswith((".git/", ".venv/", "models/local/", "model-cache/x/", "infra/"))
                 or "__pycache__" in p]
     (root / "inference" / "m3.py").write_text("print('changed')\n")
     (root / "inference" / "m4.py").unlink()
     emu.clear_requests()
-    result = project.deploy(delete=True, wait=False)
+    stages: list[str] = []
+    sent: list[tuple[str, int]] = []
+    result = project.deploy(delete=True, wait=False, on_stage=stages.append,
+                            on_bytes=lambda path, count: sent.append((path, count)))
     assert result.sync.uploaded == ("inference/m3.py",) and result.sync.deleted == ("inference/m4.py",)
+    # Progress in Python: each file announced (0 bytes) then its bytes; the stages in words.
+    assert sent[0] == ("inference/m3.py", 0) and sum(n for _, n in sent) == len(b"print('changed')\n")
+    assert stages[0].startswith("syncing to file share") and stages[1].startswith("uploaded 1 file(s)")
+    assert stages[-1].startswith("restarting revision")
     files = emu.files(group.storage_account, group.file_share)
     assert files["inference/m3.py"] == b"print('changed')\n" and "inference/m4.py" not in files
     assert result.restarted is not None
@@ -215,6 +293,109 @@ def test_logs_tail(emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> 
     app = f"aiacaapp{group.suffix}"
     emu.apps.log(app, "model loaded", "serving on 7860")
     assert [line.split(" ", 1)[1] for line in project.logs(tail=2)] == ["model loaded", "serving on 7860"]
+    with pytest.raises(ArgumentError, match=r"AzureProject.logs\(\): tail: expected an int from 0 to 300, got int 301"):
+        project.logs(tail=301)
+
+
+def _text(line: str) -> str:
+    return line.split(" ", 1)[1]
+
+
+def test_logs_follow_reconnects_when_the_stream_drops_without_repeating_lines(
+        emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    project = azure_project(emu, root)
+    project.provision()
+    app = f"aiacaapp{group.suffix}"
+    emu.apps.log(app, "old", "loaded", "loaded")  # one line twice: both shown, neither again after a drop
+    emu.apps.stream.max_seconds, emu.apps.stream.drop = 0.4, "abort"  # the connection breaks mid-body
+    emu.faults.latency(0.25, path="*/logstream")  # reconnecting takes a while: lines are logged meanwhile
+    wanted = [f"line {i}" for i in range(30)]
+
+    def write() -> None:
+        for text in wanted:
+            time.sleep(0.05)
+            emu.apps.log(app, text)
+
+    reconnects: list[str] = []
+
+    def follow() -> list[str]:
+        seen = []
+        for line in project.logs(follow=True, tail=2, on_reconnect=reconnects.append):
+            seen.append(_text(line))
+            if len(seen) == 2:  # the history is in: the app goes on logging
+                threading.Thread(target=write, daemon=True).start()
+            if seen[-1] == wanted[-1]:
+                return seen
+        return seen
+
+    assert _within(30, follow) == ["loaded", "loaded", *wanted]
+    assert len(reconnects) >= 2
+    assert "the stream dropped (RemoteProtocolError); reconnecting" in reconnects
+
+
+def test_logs_follow_goes_on_with_the_new_replica_after_a_restart(
+        emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    project = azure_project(emu, root)
+    project.provision()
+    app = f"aiacaapp{group.suffix}"
+    emu.apps.log(app, "before restart")
+    emu.apps.plan_starts(app, ReplicaStart(logs=("loading model",)))
+    reconnects: list[str] = []
+
+    def restart_then_log() -> None:
+        project.deploy(restart=True)  # the old replica goes away, and its stream with it
+        emu.apps.log(app, "after restart")
+
+    def follow() -> list[str]:
+        seen = []
+        for line in project.logs(follow=True, tail=1, on_reconnect=reconnects.append):
+            seen.append(_text(line))
+            if seen == ["before restart"]:  # the stream is open: now restart
+                threading.Thread(target=restart_then_log, daemon=True).start()
+            if seen[-1] == "after restart":
+                return seen
+        return seen
+
+    assert _within(30, follow) == ["before restart", "loading model", "after restart"]
+    assert reconnects[0] == "the stream ended; reconnecting"
+
+
+def test_logs_follow_reopens_a_stream_that_goes_silent(emu: ArmEmulator, group: FinetuningGroup,
+                                                       tmp_path: Path) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    project = azure_project(emu, root)
+    project.provision()
+    app = f"aiacaapp{group.suffix}"
+    emu.apps.stream.heartbeat, emu.apps.stream.max_seconds = 3600, None  # open, and nothing comes
+    emu.apps.log(app, "first")
+    reconnects: list[str] = []
+    lines = log_lines(project.clients, group.resource_group, app, follow=True, tail=1, verify=project.verify,
+                      reconnect_delay=0.01, idle_timeout=0.3, on_reconnect=reconnects.append)
+    assert _text(_within(10, lambda: next(lines))) == "first"
+    threading.Timer(1.0, emu.apps.log, (app, "second")).start()
+    assert _text(_within(10, lambda: next(lines))) == "second"
+    lines.close()
+    assert reconnects and reconnects[0] == "no line for 0.3 s; reconnecting"
+
+
+def test_logs_of_a_deleted_app_end_the_follow(emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    project = azure_project(emu, root)
+    project.provision()
+    app = f"aiacaapp{group.suffix}"
+    emu.apps.log(app, "last words")
+
+    def follow() -> list[str]:
+        seen = []
+        for line in project.logs(follow=True, tail=1):
+            seen.append(_text(line))
+            project.clients.apps.container_apps.begin_delete(group.resource_group, app).result()
+        return seen
+
+    with pytest.raises(AzureError, match="does not exist"):
+        _within(30, follow)
 
 
 def test_destroy_deletes_only_the_app_in_a_finetuning_group(emu: ArmEmulator, group: FinetuningGroup,

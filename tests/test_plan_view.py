@@ -115,3 +115,9 @@ def test_html_escapes_and_shows_every_resource() -> None:
     assert "&lt;i&gt;warm&lt;/i&gt;" in page and "stock &lt;start&gt; replaced" in page
     assert page.count("<tr>") == 3  # header + two resources
     assert "Blocked." in page
+
+
+def test_a_start_reason_the_warnings_give_is_not_said_twice() -> None:
+    plan = _plan(["create", "create"], warnings=[{"code": "startCommandReplaced", "message": "stock <start> replaced"}])
+    text = format_text(plan)
+    assert text.count("stock <start> replaced") == 1

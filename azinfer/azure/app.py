@@ -1,9 +1,9 @@
-"""The running container app: its revisions and replicas, a restart, ``/ready``, its status and its logs.
+"""The running container app: its revisions and replicas, a restart, ``/ready`` and its status.
 
-Revisions, replicas and the log stream's token go through
-``azure-mgmt-appcontainers``; ``GET https://<endpoint>/ready`` and the log
-stream are plain HTTPS (``httpx``), trusting what the SDK trusts
-(``connection_verify``, ``REQUESTS_CA_BUNDLE``).
+Revisions and replicas go through ``azure-mgmt-appcontainers``;
+``GET https://<endpoint>/ready`` is plain HTTPS (``httpx``), trusting what the
+SDK trusts (``connection_verify``, ``REQUESTS_CA_BUNDLE``). The log stream is
+in :mod:`azinfer.azure.logstream`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -41,19 +41,16 @@ __all__ = [
     "restart_revision",
     "wait_until_ready",
     "endpoint_status",
-    "log_lines",
 ]
 
 StageCallback = Callable[[str], None]
-MAX_TAIL = 300
-"""The most lines of history the log stream gives (``tailLines``)."""
 
 
 class ReadyTimeout(AzureError):
-    """The endpoint did not get ready in time.
+    """The endpoint did not get ready in time; the message is one line with the revision's state.
 
     :ivar revision: the revision's state when the wait ended.
-    :ivar last_logs: the container's last log lines (may be empty).
+    :ivar last_logs: the container's last log lines (may be empty; the message quotes the last one).
     """
 
     def __init__(self, message: str, revision: RevisionStatus | None, last_logs: tuple[str, ...]) -> None:
@@ -165,7 +162,7 @@ def read_app(clients: AzureClients, resource_group: str, name: str) -> Container
                          "run 'azinfer provision' (or fix ACA_APP_NAME in infra/inference.config.json)") from None
 
 
-def _properties(app: ContainerApp) -> ContainerAppProperties:
+def app_properties(app: ContainerApp) -> ContainerAppProperties:
     """The app's properties (ARM always sends them; an empty set when it did not)."""
     from azure.mgmt.appcontainers.models import ContainerAppProperties
 
@@ -269,12 +266,9 @@ def wait_until_ready(clients: AzureClients, resource_group: str, app: str, revis
             check_ready(url, api_key, verify=verify, timeout=2.0)
         time.sleep(poll_interval)
     logs = last_logs() if last_logs is not None else ()
-    lines = [f"the endpoint did not get ready within {timeout:.0f} s: {status.describe()}"
-             + (f"; /ready answered {detail}" if detail else "")]
-    if logs:
-        lines.append("last log lines:")
-        lines += [f"  {line}" for line in logs]
-    raise ReadyTimeout("\n".join(lines), status, logs)
+    last = f"; its last log line: {' '.join(logs[-1].splitlines())}" if logs else ""
+    raise ReadyTimeout(f"the endpoint did not get ready within {timeout:g} s: {status.describe()}"
+                       + (f"; /ready answered {detail}" if detail else "") + last, status, logs)
 
 
 def endpoint_status(clients: AzureClients, resource_group: str, app_name: str, api_key: str | None, *,
@@ -284,7 +278,7 @@ def endpoint_status(clients: AzureClients, resource_group: str, app_name: str, a
     :raises AzureError: when the app does not exist.
     """
     app = read_app(clients, resource_group, app_name)
-    props = _properties(app)
+    props = app_properties(app)
     ingress = props.configuration.ingress if props.configuration is not None else None
     fqdn = ingress.fqdn if ingress is not None else None
     scale = props.template.scale if props.template is not None else None
@@ -315,117 +309,16 @@ def endpoint_status(clients: AzureClients, resource_group: str, app_name: str, a
 def active_revision(clients: AzureClients, resource_group: str, app: ContainerApp) -> str | None:
     """The revision serving traffic: the newest active one (single revision mode has one); ``None`` if none."""
     active = [(r.properties.created_time, r.name)
-              for r in clients.apps.container_apps_revisions.list_revisions(resource_group, _app_name(app))
+              for r in clients.apps.container_apps_revisions.list_revisions(resource_group, name_of(app))
               if r.properties is not None and r.properties.active and r.name]
     if not active:
-        return _properties(app).latest_revision_name
+        return app_properties(app).latest_revision_name
     # The newest: a revision with a creation time after one without.
     return max(active, key=lambda pair: (pair[0] is not None, pair[0] or datetime.min))[1]
 
 
-def _app_name(app: ContainerApp) -> str:
+def name_of(app: ContainerApp) -> str:
+    """The app's name (the SDK types it optional: ARM sets it, the caller cannot)."""
     if not app.name:
         raise AzureError(f"Azure returned a container app without a name ({app.id})")
     return app.name
-
-
-# -- the log stream ------------------------------------------------------------------------------
-
-_ESCAPES = {"\\u0022": '"', "\\u001B": "\x1b", "\\u002B": "+", "\\u0027": "'"}
-
-
-def _format(line: str, system: bool) -> str:
-    import json
-
-    for escaped, char in _ESCAPES.items():
-        line = line.replace(escaped, char)
-    try:
-        data = json.loads(line)
-    except ValueError:
-        return line
-    if not isinstance(data, dict):
-        return line
-    stamp = data.get("TimeStamp", "")
-    if system:
-        return f"{stamp} {data.get('Type', '')} {data.get('Reason', '')}: {data.get('Msg', '')}".strip()
-    return f"{stamp} {data.get('Log', '')}".strip()
-
-
-def _stream_url(clients: AzureClients, resource_group: str, app: ContainerApp, system: bool) -> str:
-    name = _app_name(app)
-    endpoint = _properties(app).event_stream_endpoint or ""
-    cut = endpoint.find("/subscriptions/")
-    if cut < 0:
-        raise AzureError(f"container app {name!r} reports no log stream endpoint (eventStreamEndpoint)")
-    base = endpoint[:cut] + f"{clients.scope(resource_group)}/containerApps/{name}"
-    if system:
-        return f"{base}/eventstream"
-    revision = active_revision(clients, resource_group, app)
-    if revision is None:
-        raise AzureError(f"container app {name!r} has no revision yet, so no logs")
-    replicas = clients.apps.container_apps_revision_replicas.list_replicas(resource_group, name, revision).value or []
-    if not replicas:
-        raise AzureError(f"revision {revision!r} has no replica running (scaled to zero?), so no console log; "
-                         "try --system, or wake it with a request")
-    rev = clients.apps.container_apps_revisions.get_revision(resource_group, name, revision)
-    template = rev.properties.template if rev.properties is not None else None
-    containers = (template.containers if template is not None else None) or []
-    if not containers or not containers[0].name:
-        raise AzureError(f"revision {revision!r} reports no container, so no console log")
-    return f"{base}/revisions/{revision}/replicas/{replicas[0].name}/containers/{containers[0].name}/logstream"
-
-
-def log_lines(clients: AzureClients, resource_group: str, app_name: str, *, follow: bool = False,
-              tail: int = 20, system: bool = False, verify: Verify = True, reconnect_delay: float = 1.0,
-              max_reconnects: int = 10, on_reconnect: Callable[[str], None] | None = None) -> Iterator[str]:
-    """The container's console log (or the app's system events), one formatted line at a time.
-
-    A dropped stream is opened again (a fresh token, the replica found again,
-    lines already shown skipped); with ``follow`` it goes on until the caller
-    stops iterating (Ctrl-C).
-
-    :raises AzureError: when the app does not exist, has no replica, or the stream keeps failing.
-    """
-    import httpx
-
-    seen: list[str] = []
-    failures = 0
-    first = True
-    while True:
-        app = read_app(clients, resource_group, app_name)
-        url = _stream_url(clients, resource_group, app, system)
-        auth = clients.apps.container_apps.get_auth_token(resource_group, app_name)
-        token = auth.properties.token if auth.properties is not None else None
-        if not token:
-            raise AzureError(f"container app {app_name!r} gave no token for its log stream (getAuthtoken)")
-        params = {"follow": "true" if follow else "false", "output": "json", "tailLines": str(tail)}
-        reason = ""
-        try:
-            with httpx.stream("GET", url, params=params, headers={"Authorization": f"Bearer {token}"},
-                              verify=verify, timeout=httpx.Timeout(30.0, read=None if follow else 60.0)) as response:
-                if response.status_code != 200:
-                    raise AzureError(f"the log stream answered {response.status_code} "
-                                     f"{response.read().decode(errors='replace').strip()[:120]}")
-                for raw in response.iter_lines():
-                    if not raw.strip():
-                        continue
-                    if not first and raw in seen:  # shown before the drop
-                        continue
-                    seen.append(raw)
-                    del seen[:-400]
-                    failures = 0
-                    yield _format(raw, system)
-            if not follow:
-                return
-            reason = "the stream ended"
-        except (httpx.TransportError, httpx.StreamError) as exc:
-            reason = f"the stream dropped ({type(exc).__name__})"
-            if not follow and failures >= max_reconnects:
-                raise AzureError(f"the log stream keeps failing: {reason}") from None
-        failures += 1
-        if failures > max_reconnects:
-            raise AzureError(f"the log stream keeps failing ({reason}); try again later")
-        first = False
-        if on_reconnect is not None:
-            on_reconnect(f"{reason}; reconnecting")
-        time.sleep(min(reconnect_delay * failures, 10.0))

@@ -9,6 +9,7 @@ error or a file.
 
 from __future__ import annotations
 
+import html
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -91,19 +92,37 @@ class WhatIf:
         """The changes that would write something (Create, Modify, Delete, Deploy)."""
         return tuple(c for c in self.changes if c.change_type.lower() in {"create", "modify", "delete", "deploy"})
 
+    def _summary(self) -> str:
+        return ", ".join(f"{sum(c.change_type.lower() == kind for c in self.changes)} to {kind}"
+                         for kind in ("create", "modify", "delete"))
+
     def to_text(self) -> str:
         """The what-if as a diff, one line per resource."""
-        symbols = {"create": "+", "delete": "-", "modify": "~", "deploy": "!", "nochange": "=", "ignore": "*"}
         lines = []
         for change in self.changes:
-            symbol = symbols.get(change.change_type.lower(), "?")
-            lines.append(f"  {symbol} {change.resource_id}  ({change.change_type})")
+            lines.append(f"  {_symbol(change)} {change.resource_id}  ({change.change_type})")
             lines += [f"      ~ {path}" for path in change.changed_paths]
-        summary = ", ".join(
-            f"{sum(c.change_type.lower() == kind for c in self.changes)} to {kind}"
-            for kind in ("create", "modify", "delete")
+        return "\n".join(["ARM what-if:", *lines, f"What-if: {self._summary()}."]) + "\n"
+
+    def _repr_html_(self) -> str:
+        """The what-if as an HTML table, for notebooks: change, resource (below ``/providers/``), changed paths."""
+        esc = html.escape
+        rows = "".join(
+            f"<tr><td><code>{esc(_symbol(c))}</code> {esc(c.change_type)}</td>"
+            f"<td><code>{esc(c.resource_id.split('/providers/', 1)[-1])}</code></td>"
+            f"<td>{'<br>'.join(esc(path) for path in c.changed_paths)}</td></tr>"
+            for c in self.changes
         )
-        return "\n".join(["ARM what-if:", *lines, f"What-if: {summary}."]) + "\n"
+        return (f"<div class=\"azinfer-what-if\"><p><b>ARM what-if</b>: {esc(self._summary())}</p><table><thead>"
+                f"<tr><th>change</th><th>resource</th><th>changed properties</th></tr></thead>"
+                f"<tbody>{rows}</tbody></table></div>")
+
+
+_SYMBOLS = {"create": "+", "delete": "-", "modify": "~", "deploy": "!", "nochange": "=", "ignore": "*"}
+
+
+def _symbol(change: WhatIfChange) -> str:
+    return _SYMBOLS.get(change.change_type.lower(), "?")
 
 
 def deployment_name(inputs: ResolvedInputs) -> str:

@@ -17,12 +17,12 @@ from azinfer.azure.app import (
     RevisionStatus,
     active_revision,
     endpoint_status,
-    log_lines,
     read_app,
     restart_revision,
     revision_status,
     wait_until_ready,
 )
+from azinfer.azure.logstream import log_lines
 from azinfer.azure.share import (
     BytesCallback,
     LocalFile,

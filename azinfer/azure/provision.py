@@ -32,7 +32,7 @@ from azinfer._arguments import (
     check_type,
 )
 from azinfer.azure import lifecycle, teardown
-from azinfer.azure.app import MAX_TAIL, EndpointStatus
+from azinfer.azure.app import EndpointStatus
 from azinfer.azure.clients import (
     AzureClients,
     AzureTarget,
@@ -55,6 +55,7 @@ from azinfer.azure.deploy import (
 )
 from azinfer.azure.failures import translated, translated_iterator
 from azinfer.azure.inventory import read_inventory
+from azinfer.azure.logstream import MAX_TAIL
 from azinfer.azure.preflight import preflight_findings, read_preflight_facts
 from azinfer.azure.share import BytesCallback, ShareSync, open_share
 from azinfer.config import config_from_outputs, write_config

@@ -12,7 +12,9 @@ size is asked for its ``Content-MD5`` (one HEAD). So an unchanged deploy costs
 the listing of the folders it owns and one read of the manifest.
 
 Nothing outside the roots a sync owns is listed, written or deleted: the
-fine-tuning outputs (``models/``, ``model-cache/``) are never touched.
+fine-tuning outputs (``models/``, ``model-cache/``) are never touched. Inside
+them, ``delete`` removes only files the manifest says azinfer uploaded: what
+the toolkit or the running server put there stays.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import os
 import posixpath
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,7 +38,7 @@ from azinfer.serve.bundle import SHARE_DIR
 
 if TYPE_CHECKING:  # pragma: no cover
     from azure.core.exceptions import AzureError as SdkError
-    from azure.storage.fileshare import FileProperties, ShareClient
+    from azure.storage.fileshare import DirectoryProperties, FileProperties, ShareClient
 
 __all__ = [
     "MANIFEST",
@@ -257,6 +259,7 @@ class ShareSync:
         self._share = share
         self._workers = workers
         self._manifest: dict[str, dict[str, Any]] | None = None
+        self._saved = ""  # the manifest as the share holds it (JSON), to know when to write it back
 
     # -- reading the share -------------------------------------------------------------------------
     def manifest(self) -> dict[str, dict[str, Any]]:
@@ -272,53 +275,56 @@ class ShareSync:
                 self._manifest = {}
             except ValueError:  # unreadable: start over, every file is checked by its Content-MD5
                 self._manifest = {}
+            self._saved = json.dumps(self._manifest, sort_keys=True)
         return self._manifest
 
-    def _list(self, directory: str) -> tuple[dict[str, FileProperties], set[str]]:
-        """Files (path -> listing entry) and directories below ``directory``, recursively."""
+    def _entries(self, directory: str) -> list[DirectoryProperties | FileProperties] | None:
+        """One directory's listing (``None`` when it does not exist)."""
         from azure.core.exceptions import ResourceNotFoundError
-        from azure.storage.fileshare import FileProperties
 
-        files: dict[str, FileProperties] = {}
-        dirs: set[str] = set()
-        pending = [directory]
-        while pending:
-            current = pending.pop()
-            client = self._share.get_directory_client(current)
-            try:
-                entries = list(client.list_directories_and_files(include=["etag"]))
-            except ResourceNotFoundError:
-                continue
-            if current:
-                dirs.add(current)
-            for entry in entries:
-                path = posixpath.join(current, entry.name) if current else entry.name
-                if isinstance(entry, FileProperties):
-                    files[path] = entry
-                else:
-                    pending.append(path)
-        return files, dirs
+        try:
+            return list(self._share.get_directory_client(directory).list_directories_and_files(include=["etag"]))
+        except ResourceNotFoundError:
+            return None
 
     def _remote(self, roots: Iterable[str]) -> tuple[dict[str, FileProperties], set[str]]:
+        """Files (path -> listing entry) and directories below ``roots``.
+
+        The share root is listed once (not recursively): it says which top-level
+        entries exist. The folders below are listed concurrently, a level at a time
+        as they are found, and the manifest is read meanwhile.
+        """
         from azure.storage.fileshare import FileProperties
 
         top = {r.split("/", 1)[0] for r in roots}
         files: dict[str, FileProperties] = {}
         dirs: set[str] = set()
-        # The share root is listed once (not recursively): it says which top-level folders exist.
-        for entry in self._share.get_directory_client("").list_directories_and_files(include=["etag"]):
-            if entry.name not in top:
-                continue
-            if isinstance(entry, FileProperties):
-                files[entry.name] = entry
-            else:
-                dirs.add(entry.name)
-        for root in sorted(roots):
-            head = root.split("/", 1)[0]
-            if head in dirs:
-                found, found_dirs = self._list(root)
-                files.update(found)
-                dirs |= found_dirs
+        with ThreadPoolExecutor(self._workers) as pool:
+            manifest = pool.submit(self.manifest)
+            for entry in self._entries("") or []:
+                if entry.name not in top:
+                    continue
+                if isinstance(entry, FileProperties):
+                    files[entry.name] = entry
+                else:
+                    dirs.add(entry.name)
+            pending = {pool.submit(self._entries, root): root for root in sorted(roots)
+                       if root.split("/", 1)[0] in dirs}
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    directory = pending.pop(future)
+                    entries = future.result()
+                    if entries is None:
+                        continue
+                    dirs.add(directory)
+                    for entry in entries:
+                        path = posixpath.join(directory, entry.name)
+                        if isinstance(entry, FileProperties):
+                            files[path] = entry
+                        else:
+                            pending[pool.submit(self._entries, path)] = path
+            manifest.result()
         return files, dirs
 
     def _same(self, local: LocalFile, remote: FileProperties) -> bool:
@@ -344,7 +350,8 @@ class ShareSync:
              owned_whole: Iterable[str] = ()) -> SyncPlan:
         """Compare ``files`` with the share below ``roots`` (folders or top-level files it owns).
 
-        :param delete: also delete files below the roots that ``files`` does not have.
+        :param delete: also delete files below the roots that an earlier sync uploaded (the manifest
+            has them) and ``files`` no longer has; a file azinfer never put there stays.
         :param owned_whole: roots whose other files are deleted even without ``delete``.
         :raises SyncError: when the share cannot be read.
         """
@@ -355,7 +362,7 @@ class ShareSync:
         if outside:
             raise ValueError(f"{outside[0]} is outside the roots the sync owns")
         try:
-            remote, dirs = self._remote(roots)
+            remote, dirs = self._remote(roots)  # reads the manifest too, before the files are compared with it
             with ThreadPoolExecutor(self._workers) as pool:
                 same = dict(zip(files, pool.map(
                     lambda f: f.path in remote and self._same(f, remote[f.path]), files.values())))
@@ -364,7 +371,9 @@ class ShareSync:
         upload = tuple(f for p, f in sorted(files.items()) if not same[p])
         unchanged = tuple(sorted(p for p, s in same.items() if s))
         whole = tuple(owned_whole)
-        gone = tuple(sorted(p for p in remote if p not in files and p != MANIFEST and (delete or _below(p, whole))))
+        known = self.manifest()
+        gone = tuple(sorted(p for p in remote if p not in files and p != MANIFEST
+                            and (_below(p, whole) or (delete and p in known))))
         return SyncPlan(upload, gone, unchanged, roots, frozenset(dirs))
 
     # -- writing the share -------------------------------------------------------------------------
@@ -407,10 +416,11 @@ class ShareSync:
         result = client.set_http_headers(content_settings=ContentSettings(content_md5=bytearray(md5)))
         return {"md5": base64.b64encode(md5).decode(), "size": len(data), "etag": result.get("etag")}
 
-    def _save_manifest(self) -> None:
+    def _save_manifest(self, existing: set[str]) -> None:
         body = json.dumps({"version": 1, "files": dict(sorted(self.manifest().items()))}, indent=1).encode()
-        self._ensure_dirs([MANIFEST], set())
+        self._ensure_dirs([MANIFEST], existing)
         self._share.get_file_client(MANIFEST).upload_file(body)
+        self._saved = json.dumps(self.manifest(), sort_keys=True)
 
     def apply(self, plan: SyncPlan, *, on_bytes: BytesCallback | None = None) -> SyncResult:
         """Upload and delete what ``plan`` says; the manifest records every file that completed.
@@ -421,14 +431,15 @@ class ShareSync:
         from azure.core.exceptions import AzureError as SdkError
         from azure.core.exceptions import ResourceNotFoundError
 
+        # Files the plan recognised by their Content-MD5 are in it already: it is written back with them too.
         manifest = self.manifest()
-        before = json.dumps(manifest, sort_keys=True)
+        existing = set(plan.existing_dirs)  # grows as folders are made
         cancel = threading.Event()
         uploaded: list[LocalFile] = []
         deleted: list[str] = []
         try:
             try:
-                self._ensure_dirs((f.path for f in plan.upload), set(plan.existing_dirs))
+                self._ensure_dirs((f.path for f in plan.upload), existing)
                 with ThreadPoolExecutor(self._workers) as pool:
                     futures = {pool.submit(self._upload, f, on_bytes, cancel): f for f in plan.upload}
                     try:
@@ -453,9 +464,9 @@ class ShareSync:
             except SdkError as exc:
                 raise _share_error(exc, self._share) from None
         finally:
-            if json.dumps(manifest, sort_keys=True) != before:
+            if json.dumps(manifest, sort_keys=True) != self._saved:
                 try:
-                    self._save_manifest()
+                    self._save_manifest(existing)
                 except Exception:  # noqa: BLE001 - the error being raised matters more; HEADs recover
                     pass
         return SyncResult(tuple(f.path for f in uploaded), sum(f.size for f in uploaded), tuple(deleted),

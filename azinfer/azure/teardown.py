@@ -16,6 +16,7 @@ the planner) and shown before anything is deleted:
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -77,22 +78,38 @@ class TeardownPlan:
                         "keep": sum(i.action is TeardownAction.KEEP for i in self.items)},
         }
 
+    def _summary(self) -> str:
+        if not self.deletes:
+            return "Nothing to delete."
+        return (f"Destroy: {len(self.deletes)} to delete, "
+                f"{sum(i.action is TeardownAction.KEEP for i in self.items)} to keep.")
+
     def to_text(self) -> str:
         """Like ``azinfer plan``: one line per resource with its reason, and a summary."""
-        symbols = {TeardownAction.DELETE: "-", TeardownAction.WITH_PARENT: "-", TeardownAction.KEEP: "=",
-                   TeardownAction.ABSENT: " "}
-        words = {TeardownAction.DELETE: "will be deleted", TeardownAction.WITH_PARENT: "goes with its parent",
-                 TeardownAction.KEEP: "will be kept", TeardownAction.ABSENT: "is not there"}
         lines = [f"azinfer destroy: resource group {self.resource_group!r}"]
         for item in self.items:
-            lines.append(f"  {symbols[item.action]} {item.kind.label} {item.name!r} {words[item.action]}")
+            lines.append(f"  {_SYMBOLS[item.action]} {item.kind.label} {item.name!r} {_WORDS[item.action]}")
             lines.append(f"      because {item.reason}")
-        if self.deletes:
-            lines.append(f"\nDestroy: {len(self.deletes)} to delete, "
-                         f"{sum(i.action is TeardownAction.KEEP for i in self.items)} to keep.")
-        else:
-            lines.append("\nNothing to delete.")
+        lines.append(f"\n{self._summary()}")
         return "\n".join(lines) + "\n"
+
+    def _repr_html_(self) -> str:
+        """The plan as an HTML table, for notebooks: what happens to each resource, and why."""
+        esc = html.escape
+        rows = "".join(
+            f"<tr><td><code>{esc(_SYMBOLS[i.action])}</code> {esc(_WORDS[i.action])}</td><td>{esc(i.kind.label)}</td>"
+            f"<td><code>{esc(i.name)}</code></td><td>{esc(i.reason)}</td></tr>"
+            for i in self.items
+        )
+        return (f"<div class=\"azinfer-destroy\"><p><b>azinfer destroy</b>: resource group "
+                f"<code>{esc(self.resource_group)}</code>. {esc(self._summary())}</p><table><thead><tr><th>action</th>"
+                f"<th>resource</th><th>name</th><th>reason</th></tr></thead><tbody>{rows}</tbody></table></div>")
+
+
+_SYMBOLS = {TeardownAction.DELETE: "-", TeardownAction.WITH_PARENT: "-", TeardownAction.KEEP: "=",
+            TeardownAction.ABSENT: " "}
+_WORDS = {TeardownAction.DELETE: "will be deleted", TeardownAction.WITH_PARENT: "goes with its parent",
+          TeardownAction.KEEP: "will be kept", TeardownAction.ABSENT: "is not there"}
 
 
 def _ours(facts: ResourceFacts) -> bool:

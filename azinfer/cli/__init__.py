@@ -7,7 +7,8 @@ the options they share (:mod:`.options`) and one console helper
 
 Exit codes: 0 success, 1 invalid input, a blocked plan or a failed operation,
 2 usage error, 130 interrupted. Errors are one message on stderr, never a
-traceback. Colour only on a terminal (and never with ``NO_COLOR`` set).
+traceback, and the Azure SDK's own log stays off the terminal unless
+``--verbose`` asks for it. Colour only on a terminal (and never with ``NO_COLOR`` set).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 
 from azinfer import __version__
 from azinfer.cli import lifecycle, plan, provision, serve
-from azinfer.cli.console import report_errors
+from azinfer.cli.console import report_errors, sdk_logs
 
 __all__ = ["main", "build_parser"]
 
@@ -38,4 +39,5 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``azinfer`` command; returns the exit code."""
     args = build_parser().parse_args(argv)
+    sdk_logs(getattr(args, "verbose", False))
     return report_errors(lambda: args.handler(args))

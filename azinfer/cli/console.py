@@ -24,6 +24,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "use_color",
     "console",
+    "sdk_logs",
     "report_errors",
     "confirm",
     "ResourceProgressDisplay",
@@ -51,13 +52,36 @@ def console(stream: TextIO | None = None) -> Console:
     return Console(file=stream, force_terminal=live, no_color=not live, highlight=False, soft_wrap=True)
 
 
+def sdk_logs(verbose: bool) -> None:
+    """Keep the Azure SDK's log off the terminal, or (``verbose``) show it on stderr.
+
+    Without a handler of its own, a library's warnings reach logging's
+    last-resort handler: a failed sign-in would print a dozen lines of
+    credential attempts before azinfer's one-line error.
+    """
+    import logging
+
+    for name in ("azure", "msal"):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        if verbose:
+            handler: logging.Handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+            logger.setLevel(logging.INFO)
+            logger.propagate = False
+        else:
+            handler = logging.NullHandler()
+        logger.addHandler(handler)
+
+
 def fail(message: str) -> None:
     """Print ``azinfer: error: <message>`` on stderr."""
     print(f"azinfer: error: {message}", file=sys.stderr)
 
 
 def report_errors(handler: Callable[[], int]) -> int:
-    """Run a command; turn azinfer's errors, a missing extra and Ctrl-C into a message and an exit code."""
+    """Run a command; turn azinfer's errors, an Azure SDK error, a missing extra and Ctrl-C into a message
+    and an exit code."""
     try:
         return int(handler())
     except AzinferError as exc:
@@ -72,6 +96,14 @@ def report_errors(handler: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print("azinfer: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:
+        if not type(exc).__module__.startswith("azure."):
+            raise
+        # An Azure SDK error azinfer has no words of its own for (after the SDK's retries): its first line.
+        message = str(getattr(exc, "message", None) or exc).strip()
+        fail(f"Azure: {message.splitlines()[0] if message else type(exc).__name__} "
+             "(--verbose shows the requests)")
+        return EXIT_FAILED
     except BrokenPipeError:
         return EXIT_OK
 
@@ -85,7 +117,10 @@ def confirm(question: str, *, yes: bool, flag: str = "--yes") -> bool:
         return True
     if not sys.stdin.isatty():
         raise AzinferError(f"not asking on a non-interactive input: pass {flag} to go ahead without a question")
-    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+    # Not input(): its prompt goes to stderr when readline is not loaded, and Ctrl-D would raise EOFError.
+    sys.stdout.write(f"{question} [y/N] ")
+    sys.stdout.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
 class ResourceProgressDisplay:
@@ -150,6 +185,10 @@ class TransferDisplay:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Take the bar off the screen (the upload is over); nothing when there is none."""
         if self._progress is not None:
             self._progress.stop()
             self._progress = None

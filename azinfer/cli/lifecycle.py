@@ -28,13 +28,17 @@ def _say(text: str) -> None:
 
 
 def _cmd_deploy(args: argparse.Namespace) -> int:
-    from azinfer.azure import SyncInterrupted
+    from azinfer.azure import ReadyTimeout, SyncInterrupted
 
     project = azure_project(args)
     if args.dry_run:
         sys.stdout.write(project.deploy_preview(adapter=args.adapter, delete=args.delete).to_text())
         return EXIT_OK
     with TransferDisplay() as transfer:
+
+        def stage(text: str) -> None:
+            transfer.stop()  # the upload is over once the next stage begins
+            _say(text)
 
         def show(summary: SyncSummary) -> bool:
             sys.stdout.write(summary.to_text())
@@ -48,10 +52,15 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
         try:
             result = project.deploy(adapter=args.adapter, delete=args.delete,
                                     restart=True if args.restart else None, wait=not args.no_wait,
-                                    timeout=args.timeout, on_stage=_say, on_bytes=transfer, confirm=show)
+                                    timeout=args.timeout, on_stage=stage, on_bytes=transfer, confirm=show)
         except SyncInterrupted as exc:
             print(f"azinfer: {exc}", file=sys.stderr)
             return EXIT_INTERRUPTED
+        except ReadyTimeout as exc:
+            if exc.last_logs:  # the error stays one line; the container's last words go with the output
+                print("The container's last log lines:")
+                print("".join(f"  {line}\n" for line in exc.last_logs), end="", flush=True)
+            raise
     if result.restarted is None:
         print("No changes on the share: nothing restarted (pass --restart to restart anyway).")
     elif result.revision is not None:
@@ -73,11 +82,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
 def _cmd_logs(args: argparse.Namespace) -> int:
     lines = azure_project(args).logs(follow=args.follow, tail=args.tail, system=args.system,
                                      on_reconnect=lambda why: print(f"azinfer: {why}", file=sys.stderr))
-    try:
-        for line in lines:
-            print(line, flush=True)
-    except KeyboardInterrupt:  # the way to stop --follow
-        return EXIT_OK
+    for line in lines:  # Ctrl-C stops --follow: "azinfer: interrupted", exit 130
+        print(line, flush=True)
     return EXIT_OK
 
 
@@ -108,7 +114,7 @@ def _cmd_destroy(args: argparse.Namespace) -> int:
 
 def _tail(text: str) -> int:
     """``--tail``: 0 to 300 lines (the log stream's limit)."""
-    from azinfer.azure.app import MAX_TAIL
+    from azinfer.azure.logstream import MAX_TAIL
 
     try:
         lines = int(text)
@@ -125,7 +131,7 @@ def register(commands: Any) -> None:
     add_project_options(deploy, update=False)
     add_azure_options(deploy)
     deploy.add_argument("--adapter", metavar="DIR", help="also publish this local adapter folder under models/azinfer/")
-    deploy.add_argument("--delete", action="store_true", help="delete files on the share that are gone locally")
+    deploy.add_argument("--delete", action="store_true", help="delete files an earlier deploy uploaded that are gone locally")
     deploy.add_argument("--restart", action="store_true", help="restart even when nothing changed")
     deploy.add_argument("--no-wait", action="store_true", help="do not wait for /ready after the restart")
     deploy.add_argument("--timeout", type=float, default=900.0, metavar="SECONDS",

@@ -34,6 +34,8 @@ def add_azure_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cloud", choices=["public", "china", "usgovernment"], default="public",
                         help="Azure cloud (default: public)")
     parser.add_argument("--arm-endpoint", metavar="URL", help="a custom Azure Resource Manager endpoint")
+    parser.add_argument("--verbose", "-v", action="store_true",
+                        help="also show the Azure SDK's log on stderr (sign-in attempts, requests, retries)")
 
 
 def azure_project(args: argparse.Namespace) -> AzureProject:

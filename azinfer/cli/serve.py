@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from azinfer.errors import ServeError
-from azinfer.serve.settings import DEFAULT_PROMPT_TEMPLATE, ServeSettings
+from azinfer.serve.settings import DEFAULT_PROMPT_TEMPLATE, ENGINE_CHOICES, ServeSettings
 
 T = TypeVar("T")
 
@@ -65,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--load-in-4bit", action="store_true", default=None, help="4-bit weights with bitsandbytes, CUDA only (env AZINFER_LOAD_IN_4BIT)")
     parser.add_argument("--insecure-no-auth", action="store_true", default=None, help="allow a non-loopback host without AZINFER_API_KEY (env AZINFER_INSECURE_NO_AUTH)")
     parser.add_argument("--model-name", help="model id the API serves (env AZINFER_MODEL_NAME; default <org>/<name> of the base model)")
-    parser.add_argument("--engine", choices=["batched", "baseline"], help="batched (default) or the AI Toolkit's thread-per-request baseline (env AZINFER_ENGINE)")
+    parser.add_argument("--engine", choices=ENGINE_CHOICES, help="auto (default: vllm with a CUDA GPU and vLLM installed, else batched), batched, vllm, or the AI Toolkit's thread-per-request baseline (env AZINFER_ENGINE)")
     parser.add_argument("--max-batch-size", type=int, help="requests generated together (env AZINFER_MAX_BATCH_SIZE, default 16)")
     parser.add_argument("--max-queue", type=int, help="requests waiting beyond the batch before 429 (env AZINFER_MAX_QUEUE, default 64)")
     parser.add_argument("--prompt-template", help="template with one '{}' for a tokenizer without a chat template (env AZINFER_PROMPT_TEMPLATE)")
@@ -97,7 +97,7 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         api_key=os.environ.get("AZINFER_API_KEY") or None,
         insecure_no_auth=bool(pick(args.insecure_no_auth, _env_flag("AZINFER_INSECURE_NO_AUTH"))),
         model_name=pick(args.model_name, os.environ.get("AZINFER_MODEL_NAME") or None),
-        engine=pick(args.engine, os.environ.get("AZINFER_ENGINE") or "batched"),
+        engine=pick(args.engine, os.environ.get("AZINFER_ENGINE") or "auto"),
         max_batch_size=pick(args.max_batch_size, _env_int("AZINFER_MAX_BATCH_SIZE", _default("max_batch_size"))),
         max_queue=pick(args.max_queue, _env_int("AZINFER_MAX_QUEUE", _default("max_queue"))),
         prompt_template=pick(args.prompt_template, os.environ.get("AZINFER_PROMPT_TEMPLATE") or DEFAULT_PROMPT_TEMPLATE),

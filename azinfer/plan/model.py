@@ -7,7 +7,7 @@ its text and HTML forms are rendered from that JSON form (:mod:`azinfer.plan.vie
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
@@ -151,6 +151,8 @@ class ResourceChange:
     reason: Reason
     arm_name: str
     """The ARM name (a child carries its parent: ``account/default/share``)."""
+    existing_tags: Mapping[str, str] | None = None
+    """The tags of the resource as it exists (``None``: it does not exist)."""
 
     @property
     def resource_type(self) -> str:

@@ -47,7 +47,7 @@ def _choose(
 _GPU_TYPES = {t.value.lower(): t for t in GpuProfileType}
 _DEFAULT_GPU = GpuProfileType.CONSUMPTION_NC24_A100
 _DEFAULT_GPU_WHY = (
-    "default for a new GPU profile: serverless A100 (dedicated GPU capacity is granted only after a support request)"
+    "serverless A100 for a new GPU profile (dedicated GPU capacity is granted only after a support request)"
 )
 
 
@@ -121,7 +121,9 @@ def make_plan(
         action, reason = _choose(kind, facts[kind], update, offline=offline)
         if kind is ResourceKind.ENVIRONMENT and gpu.add_to_environment:
             action, reason = Action.UPDATE, Reason.ADD_GPU_PROFILE
-        changes.append(ResourceChange(kind, inputs.names[kind], action, reason, arm_names[kind]))
+        existing = facts[kind]
+        tags = None if existing is None else dict(existing.tags)
+        changes.append(ResourceChange(kind, inputs.names[kind], action, reason, arm_names[kind], tags))
     problems = [gpu_problem] if gpu_problem else []
     problems += [problem for check in PROBLEM_CHECKS for problem in check(inputs, facts)]
     start = decide_start(

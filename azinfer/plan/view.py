@@ -27,6 +27,14 @@ def _summary_line(summary: Mapping[str, int]) -> str:
     return f"{summary['create']} to create, {summary['reuse']} to reuse, {summary['update']} to update."
 
 
+def _start_reason(plan: Mapping[str, Any], color: bool) -> list[str]:
+    """Why this start command, unless a warning below says it already."""
+    reason = plan["start"]["reason"]
+    if any(w["message"] == reason for w in plan["warnings"]):
+        return []
+    return [_paint(f"      because {reason}", "dim", color)]
+
+
 def format_text(plan: Mapping[str, Any], *, color: bool = False) -> str:
     """A plan as a person reads it: legend, one block per resource, problems, summary line."""
     location = plan["location"]["value"] or "the resource group's"
@@ -41,7 +49,7 @@ def format_text(plan: Mapping[str, Any], *, color: bool = False) -> str:
         _paint(f"      GPU type from {plan['gpu']['profileTypeSource']['source']}: "
                f"{plan['gpu']['profileTypeSource']['detail']}", "dim", color),
         f"  start: {_ORIGINS[plan['start']['origin']]}",
-        _paint(f"      because {plan['start']['reason']}", "dim", color),
+        *_start_reason(plan, color),
         "",
         "Resource actions are indicated with the following symbols:",
     ]

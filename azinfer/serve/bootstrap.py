@@ -20,6 +20,7 @@ finds the environment complete and starts at once. Nothing heavy is imported.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import secrets
@@ -34,13 +35,12 @@ from pathlib import Path
 
 __all__ = ["main"]
 
+# Messages go to the ``azinfer`` logger; only :func:`main`, the process's entry point, sends them to stdout.
+log = logging.getLogger(__name__)
+
 _EXTRA_MARKER = re.compile(r"""\s*(?:\band\s+)?extra\s*==\s*["']([^"']+)["']\s*(?:\band\b)?""")
 _SITE_PATTERNS = ("lib/python*/site-packages", "lib/python*/dist-packages", "local/lib/python*/dist-packages",
                   "lib64/python*/site-packages")
-
-
-def _say(message: str) -> None:
-    print(f"azinfer: {message}", flush=True)
 
 
 def _requirements(wheel: Path, extras: set[str]) -> list[str]:
@@ -154,14 +154,17 @@ def _build(target: Path, wheel: Path, constraints: Path, extras: set[str], image
 
 
 def ensure_environment(mount: Path, wheel: Path, extras: set[str]) -> Path:
-    """The complete environment for this wheel, image and Python: found, waited for, or built now."""
+    """The complete environment for this wheel, image and Python: found, waited for, or built now.
+
+    Says what it does through the ``azinfer.serve.bootstrap`` logger.
+    """
     constraints = wheel.parent / "constraints.txt"
     image = _image_distributions(wheel)
     version = wheel.name.split("-")[1]
     root = mount / ".azinfer" / "env"
     env = root / f"{version}-{_key(wheel, constraints, extras, image)}"
     if (env / ".complete").exists():
-        _say(f"using {env} (installed before)")
+        log.info("using %s (installed before)", env)
         return env
     root.mkdir(parents=True, exist_ok=True)
     owner = f"{socket.gethostname()}-{secrets.token_hex(4)}"
@@ -171,23 +174,23 @@ def ensure_environment(mount: Path, wheel: Path, extras: set[str]) -> Path:
     waited = False
     while not lock.try_acquire():
         if (env / ".complete").exists():
-            _say(f"using {env} (installed by another replica)")
+            log.info("using %s (installed by another replica)", env)
             return env
         holder = lock.holder()
         if holder is not None and holder[1] > stale_after:
-            _say(f"breaking the install lock of {holder[0]}: not refreshed for {holder[1]:.0f} s")
+            log.info("breaking the install lock of %s: not refreshed for %.0f s", *holder)
             lock.break_stale()
             continue
         if not waited and holder is not None:
-            _say(f"waiting for {holder[0]} to finish installing into {env}")
+            log.info("waiting for %s to finish installing into %s", holder[0], env)
             waited = True
         time.sleep(poll)
     building = env.with_name(f"{env.name}.build-{owner}")
     try:
         if (env / ".complete").exists():
-            _say(f"using {env} (installed by another replica)")
+            log.info("using %s (installed by another replica)", env)
             return env
-        _say(f"installing azinfer from {wheel.name} into {env} (once for every replica)")
+        log.info("installing azinfer from %s into %s (once for every replica)", wheel.name, env)
         _build(building, wheel, constraints, extras, image)
         if env.exists():  # an incomplete leftover: nobody can be using it
             shutil.rmtree(env)
@@ -195,7 +198,7 @@ def ensure_environment(mount: Path, wheel: Path, extras: set[str]) -> Path:
     finally:
         shutil.rmtree(building, ignore_errors=True)
         lock.release()
-    _say(f"installed into {env}")
+    log.info("installed into %s", env)
     return env
 
 
@@ -205,6 +208,7 @@ def main(argv: list[str] | None = None) -> None:
     if len(args) != 1:
         raise SystemExit("usage: python -m azinfer.serve.bootstrap WHEEL")
     wheel = Path(args[0])
+    logging.basicConfig(level=logging.INFO, format="azinfer: %(message)s", stream=sys.stdout)
     mount = Path(os.environ.get("AZINFER_MOUNT", "/mount"))
     extras = {e.strip() for e in os.environ.get("AZINFER_EXTRAS", "serve").split(",") if e.strip()}
     env = ensure_environment(mount, wheel, extras)

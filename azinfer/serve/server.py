@@ -11,7 +11,7 @@ from azinfer.serve.discovery import ModelPaths, resolve_model_paths
 from azinfer.serve.engine.base import Engine
 from azinfer.serve.settings import ServeSettings
 
-__all__ = ["ENGINES", "build_server", "serve", "start_engine"]
+__all__ = ["ENGINES", "build_server", "choose_engine", "serve", "start_engine"]
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +34,41 @@ def _baseline(settings: ServeSettings, paths: ModelPaths) -> Engine:
                                   prompt_template=settings.prompt_template)
 
 
+def _vllm(settings: ServeSettings, paths: ModelPaths) -> Engine:
+    from azinfer.serve.engine.vllm import start_vllm_engine
+
+    return start_vllm_engine(settings, paths)
+
+
 # One starter per ``--engine`` value; each imports its heavy modules itself.
-ENGINES: dict[str, Callable[[ServeSettings, ModelPaths], Engine]] = {"batched": _batched, "baseline": _baseline}
+ENGINES: dict[str, Callable[[ServeSettings, ModelPaths], Engine]] = {
+    "batched": _batched, "baseline": _baseline, "vllm": _vllm,
+}
+
+
+def choose_engine(settings: ServeSettings) -> str:
+    """The engine to run: the one *settings* names, or for ``auto`` vLLM when a CUDA GPU and vLLM are there.
+
+    4-bit loading is the batched engine's, so ``auto`` picks that with ``--load-in-4bit``.
+    """
+    if settings.engine != "auto":
+        return settings.engine
+    import torch
+
+    from azinfer.serve.engine.vllm import vllm_available
+
+    gpu, vllm = torch.cuda.is_available(), vllm_available()
+    engine = "vllm" if gpu and vllm and not settings.load_in_4bit else "batched"
+    log.info("engine auto: %s (CUDA GPU %s, vLLM %s)", engine, "found" if gpu else "absent", "installed" if vllm else "absent")
+    return engine
 
 
 def start_engine(settings: ServeSettings, paths: ModelPaths) -> Engine:
-    """Load the model and start the engine *settings* names.
+    """Load the model and start the engine *settings* names (see :func:`choose_engine`).
 
     :raises ServeError: the model cannot be loaded.
     """
-    return ENGINES[settings.engine](settings, paths)
+    return ENGINES[choose_engine(settings)](settings, paths)
 
 
 def build_server(settings: ServeSettings) -> Any:

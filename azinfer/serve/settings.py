@@ -7,11 +7,13 @@ from pathlib import Path
 
 from azinfer.errors import ServeError
 
-__all__ = ["ServeSettings", "DEFAULT_PROMPT_TEMPLATE", "LOOPBACK_HOSTS"]
+__all__ = ["ServeSettings", "DEFAULT_PROMPT_TEMPLATE", "ENGINE_CHOICES", "LOOPBACK_HOSTS"]
 
 # The AI Toolkit's Phi-3 template; used only for a tokenizer without a chat template.
 DEFAULT_PROMPT_TEMPLATE = "<|user|>\n{}<|end|>\n<|assistant|>\n"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+# ``auto``: vLLM when a CUDA GPU and vLLM are present, else ``batched`` (azinfer.serve.server.choose_engine).
+ENGINE_CHOICES = ("auto", "batched", "vllm", "baseline")
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class ServeSettings:
     api_key: str | None = None
     insecure_no_auth: bool = False
     model_name: str | None = None
-    engine: str = "batched"
+    engine: str = "auto"
     max_batch_size: int = 16
     max_queue: int = 64
     default_max_tokens: int = 256
@@ -58,8 +60,8 @@ class ServeSettings:
             raise ServeError("the body and header timeouts must be more than 0 seconds")
         if self.prompt_template.count("{}") != 1:
             raise ServeError("the prompt template must contain exactly one '{}' placeholder")
-        if self.engine not in ("batched", "baseline"):
-            raise ServeError(f"unknown engine {self.engine!r}: expected 'batched' or 'baseline'")
+        if self.engine not in ENGINE_CHOICES:
+            raise ServeError(f"unknown engine {self.engine!r}: expected one of {', '.join(ENGINE_CHOICES)}")
         if self.base_only and self.adapter_dir is not None:
             raise ServeError("--base-only and --adapter-dir contradict each other")
         if self.api_key is not None and not self.api_key.strip():

@@ -123,14 +123,27 @@ def _names() -> dict[Any, Any]:
     }
 
 
-def _tracked(body: dict[str, Any]) -> dict[str, Any]:
+def _tags(plan: Plan, kind: ResourceKind) -> Any:
+    """azinfer's tags, except on an existing resource azinfer did not create, which keeps its own.
+
+    Teardown tells what azinfer created by these tags: updating a fine-tuning
+    environment (to add a GPU profile) must not make it look like azinfer's.
+    """
+    change = plan.change(kind)
+    existing = change.existing_tags
+    if kind is ResourceKind.CONTAINER_APP or existing is None or existing.get("managed-by") == TAGS["managed-by"]:
+        return Var("tags")
+    return Commented(dict(existing), "An existing resource azinfer did not create keeps its own tags.")
+
+
+def _tracked(plan: Plan, kind: ResourceKind, body: dict[str, Any]) -> dict[str, Any]:
     """A top-level resource's location and tags, then its body."""
-    return {"location": Var("resourceLocation"), "tags": Var("tags"), **body}
+    return {"location": Var("resourceLocation"), "tags": _tags(plan, kind), **body}
 
 
-def _storage_account() -> list[Resource]:
+def _storage_account(plan: Plan) -> list[Resource]:
     return [
-        Resource(_STORAGE, _tracked({
+        Resource(_STORAGE, _tracked(plan, ResourceKind.STORAGE_ACCOUNT, {
             "kind": "StorageV2",
             "sku": {"name": "Standard_LRS"},
             "properties": {
@@ -150,8 +163,8 @@ def _file_share() -> list[Resource]:
     return [Resource(_SHARE, {"properties": {"shareQuota": 1024, "enabledProtocols": "SMB"}})]
 
 
-def _log_analytics() -> list[Resource]:
-    return [Resource(_LOGS, _tracked({"properties": {"sku": {"name": "PerGB2018"}, "retentionInDays": 30}}))]
+def _log_analytics(plan: Plan) -> list[Resource]:
+    return [Resource(_LOGS, _tracked(plan, ResourceKind.LOG_ANALYTICS, {"properties": {"sku": {"name": "PerGB2018"}, "retentionInDays": 30}}))]
 
 
 def workload_profiles(plan: Plan) -> Any:
@@ -176,7 +189,7 @@ def workload_profiles(plan: Plan) -> Any:
 
 
 def _environment(plan: Plan) -> list[Resource]:
-    return [Resource(_ENV, _tracked({
+    return [Resource(_ENV, _tracked(plan, ResourceKind.ENVIRONMENT, {
         "properties": {
             "appLogsConfiguration": {
                 "destination": "log-analytics",
@@ -261,7 +274,7 @@ def _container_env(plan: Plan) -> Any:
 
 
 def _container_app(plan: Plan) -> list[Resource]:
-    return [Resource(_APP, _tracked({
+    return [Resource(_APP, _tracked(plan, ResourceKind.CONTAINER_APP, {
         "properties": {
             "managedEnvironmentId": ResourceId(_ENV),
             "workloadProfileName": _gpu_profile_name(plan),
@@ -319,9 +332,9 @@ def inference_template(plan: Plan) -> Template:
     if plan.blocked:
         raise PlanBlockedError(plan)
     builders: dict[ResourceKind, Callable[[], list[Resource]]] = {
-        ResourceKind.STORAGE_ACCOUNT: _storage_account,
+        ResourceKind.STORAGE_ACCOUNT: lambda: _storage_account(plan),
         ResourceKind.FILE_SHARE: _file_share,
-        ResourceKind.LOG_ANALYTICS: _log_analytics,
+        ResourceKind.LOG_ANALYTICS: lambda: _log_analytics(plan),
         ResourceKind.ENVIRONMENT: lambda: _environment(plan),
         ResourceKind.ENVIRONMENT_STORAGE: _environment_storage,
         ResourceKind.CONTAINER_APP: lambda: _container_app(plan),

@@ -20,15 +20,19 @@ import threading
 
 from .containerapps import ReplicaStart
 from .fixtures import seed_finetuning_group, seed_finetuning_share
-from .server import ArmEmulator
+from .server import DEFAULT_SUBSCRIPTION, ArmEmulator
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tests.emulator", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0, help="the ARM listener's port (default: any free one)")
+    parser.add_argument("--subscription", default=DEFAULT_SUBSCRIPTION,
+                        help="the subscription of the group (e.g. the one a project's fine-tuning config names)")
     parser.add_argument("--resource-group", default="rg-finetune", help="the fine-tuning group to seed")
     parser.add_argument("--location", default="eastus")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
+    parser.add_argument("--retry-after", type=int, default=1,
+                        help="the Retry-After of long-running operations (the SDKs wait 30 s when it is 0)")
     parser.add_argument("--ready-after", type=float, default=0.0,
                         help="seconds a container app replica takes to get ready")
     parser.add_argument("--env-file", help="also write the export lines to this file (atomically)")
@@ -48,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    emu = ArmEmulator(latency=args.latency, port=args.port)
+    emu = ArmEmulator(latency=args.latency, port=args.port, subscription_id=args.subscription,
+                      retry_after=args.retry_after)
     emu.serve()
     try:
         emu.apps.default_start = ReplicaStart(ready_after=args.ready_after)

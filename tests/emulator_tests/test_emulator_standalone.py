@@ -12,12 +12,14 @@ from pathlib import Path
 
 import httpx
 
+from azinfer.testing import EXAMPLE_SUBSCRIPTION
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _start(env_file: Path) -> subprocess.Popen:
+def _start(env_file: Path, *options: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "tests.emulator", "--env-file", str(env_file),
-                             "--resource-group", "rg-alone"],
+                             "--resource-group", "rg-alone", *options],
                             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
@@ -36,10 +38,13 @@ def test_runs_seeded_until_ctrl_c_or_sigterm(tmp_path, monkeypatch):
     from azure.mgmt.storage import StorageManagementClient
     from azure.storage.fileshare import ShareClient
 
-    procs = {signal.SIGTERM: _start(tmp_path / "term.env"), signal.SIGINT: _start(tmp_path / "int.env")}
+    procs = {signal.SIGTERM: _start(tmp_path / "term.env"),
+             signal.SIGINT: _start(tmp_path / "int.env", "--subscription", EXAMPLE_SUBSCRIPTION)}
     try:
         exports = _wait_for(tmp_path / "term.env", procs[signal.SIGTERM])
-        _wait_for(tmp_path / "int.env", procs[signal.SIGINT])
+        # a project's own subscription (the notebook's example): the group is seeded there
+        assert f"export AZURE_SUBSCRIPTION_ID={EXAMPLE_SUBSCRIPTION}\n" in _wait_for(tmp_path / "int.env",
+                                                                                   procs[signal.SIGINT])
         env = dict(shlex.split(line.removeprefix("export "))[0].split("=", 1) for line in exports.splitlines())
         assert set(env) >= {"AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_AUTHORITY_HOST",
                             "AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_MANAGER_ENDPOINT", "SSL_CERT_FILE"}

@@ -66,7 +66,7 @@ class RunningServer:
 
 
 @contextmanager
-def running_server(**settings: Any) -> Iterator[RunningServer]:
+def running_server(ready_timeout: float = 60.0, **settings: Any) -> Iterator[RunningServer]:
     """Serve with these :class:`ServeSettings` on a free loopback port until the block ends."""
     from azinfer.serve.server import build_server
     from azinfer.serve.settings import ServeSettings
@@ -77,7 +77,7 @@ def running_server(**settings: Any) -> Iterator[RunningServer]:
     thread.start()
     base_url = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(base_url)
+        wait_ready(base_url, ready_timeout)
         yield RunningServer(server, base_url)
     finally:
         server.should_exit = True

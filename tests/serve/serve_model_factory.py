@@ -4,6 +4,9 @@ Used by the serve tests' fixtures and by ``benchmarks/serve_bench.py``: a
 byte-level BPE tokenizer with a chat template trained on a few sentences, a
 Phi-3 or Llama shaped model with random weights, and a PEFT LoRA adapter with
 non-zero weights, laid out like the share mounted at ``/mount``.
+
+vLLM's CPU attention supports head dimensions 32, 64, 80... only, so a model
+meant for ``--engine vllm`` uses :data:`VLLM_TEST_SHAPE` or :data:`BENCH_SHAPE`.
 """
 
 from __future__ import annotations
@@ -37,6 +40,17 @@ class ModelShape:
     intermediate: int = 128
     context: int = 256
     vocab: int = 400
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden // self.heads
+
+
+# The smallest Phi-3 model vLLM's CPU build runs (head dimension 32).
+VLLM_TEST_SHAPE = ModelShape(family="phi3", hidden=64, layers=2, heads=2, intermediate=128, context=8192)
+# The benchmark's model: Phi-3's layout (fused qkv and gate-up projections, a
+# 4k context) with head dimension 64 and about 40 MB of fp32 weights.
+BENCH_SHAPE = ModelShape(family="phi3", hidden=512, layers=3, heads=8, intermediate=1376, context=4096)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -128,7 +129,7 @@ def test_failed_install_leaves_nothing_and_the_next_start_builds(share: Path, tm
 
 
 def test_a_dead_builders_lock_is_broken(share: Path, monkeypatch: pytest.MonkeyPatch,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+                                        caplog: pytest.LogCaptureFixture) -> None:
     from azinfer.serve import bootstrap
 
     wheel = next((share / DIST_DIR).glob("*.whl"))
@@ -144,8 +145,9 @@ def test_a_dead_builders_lock_is_broken(share: Path, monkeypatch: pytest.MonkeyP
     lock.mkdir()
     (lock / "owner").write_text("replica-that-died-1234")
     os.utime(lock / "owner", (time.time() - 60, time.time() - 60))
-    env_dir = bootstrap.ensure_environment(share, wheel, {"serve"})
-    assert "breaking the install lock of replica-that-died-1234" in capsys.readouterr().out
+    with caplog.at_level(logging.INFO, logger="azinfer.serve.bootstrap"):
+        env_dir = bootstrap.ensure_environment(share, wheel, {"serve"})
+    assert "breaking the install lock of replica-that-died-1234" in caplog.text
     assert _env_dirs(share) == [env_dir.name]
 
 

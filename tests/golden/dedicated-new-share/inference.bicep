@@ -65,7 +65,7 @@ param minReplicas int?
 param maxReplicas int = 1
 
 @description('Container image.')
-param image string = 'docker.io/pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime'
+param image string = 'docker.io/vllm/vllm-openai:v0.32.0-cu129'
 
 @description('Port the server listens on.')
 @minValue(1)

@@ -63,7 +63,7 @@ param minReplicas int?
 param maxReplicas int = 1
 
 @description('Container image.')
-param image string = 'docker.io/pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime'
+param image string = 'docker.io/vllm/vllm-openai:v0.32.0-cu129'
 
 @description('Port the server listens on.')
 @minValue(1)
@@ -120,7 +120,8 @@ resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2025-07-01' exis
 resource environment 'Microsoft.App/managedEnvironments@2026-01-01' = {
   name: acaEnvironmentName ?? 'aienv${resourceSuffix}'
   location: resourceLocation
-  tags: tags
+  // An existing resource azinfer did not create keeps its own tags.
+  tags: {}
   properties: {
     appLogsConfiguration: {
       destination: 'log-analytics'

@@ -1,0 +1,303 @@
+"""``--engine vllm``: vLLM's ``AsyncLLM`` behind the :class:`~azinfer.serve.engine.base.Engine` seam.
+
+vLLM schedules, batches (paged attention, CUDA graphs on a GPU), samples and
+detokenises; this module admits requests against the same capacity as the
+batched engine (429 past it), renders conversations with the same tokenizer,
+and turns vLLM's outputs into the seam's text deltas. vLLM runs its engine
+core in a child process started with ``spawn``, so a script that starts this
+engine needs the ``if __name__ == "__main__":`` guard (``azinfer serve`` and
+``python -m azinfer.serve`` have it).
+
+The adapter is merged into a copy of the weights by default (see
+:mod:`azinfer.serve.engine.lora_merge`): on the benchmark's model vLLM decoded
+two to four times faster merged than with the adapter as a ``LoRARequest``
+(docs/serve.md, "vLLM engine"). ``--no-merge`` serves it as a LoRA, and so
+does an adapter the merge does not handle.
+
+Nothing here is imported unless this engine is chosen: vLLM takes seconds to import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from azinfer.errors import ServeError
+from azinfer.serve.discovery import ModelPaths
+from azinfer.serve.engine.base import (
+    ChatTurn,
+    Engine,
+    EngineStats,
+    Finished,
+    FinishReason,
+    Generation,
+    GenerationError,
+    GenerationRequest,
+    RequestCounter,
+    TextDelta,
+)
+from azinfer.serve.engine.hf import ChatTokenizer
+from azinfer.serve.settings import ServeSettings
+
+__all__ = ["VllmEngine", "VllmGeneration", "start_vllm_engine", "vllm_available"]
+
+log = logging.getLogger(__name__)
+
+# The LoRA ranks vLLM can be configured for (its max_lora_rank); the adapter's rank is rounded up to one.
+_LoraRank = Literal[1, 8, 16, 32, 64, 128, 256, 320, 512]
+_LORA_RANKS: tuple[_LoraRank, ...] = get_args(_LoraRank)
+_FINISH_REASONS: dict[str | None, FinishReason] = {"stop": "stop", "length": "length", "abort": "cancelled"}
+
+
+def vllm_available() -> bool:
+    """Whether vLLM can be imported, without importing it."""
+    from importlib.util import find_spec
+
+    return find_spec("vllm") is not None
+
+
+class VllmGeneration(Generation):
+    """One request's generation: a task on the event loop reads vLLM's outputs into a queue the stream reads.
+
+    The task runs whether or not anyone reads the stream, so the request's
+    slot is freed when vLLM finishes it; cancelling the task aborts the
+    request in vLLM (``AsyncLLM.generate`` does that when it is cancelled).
+    """
+
+    def __init__(self, request: GenerationRequest, outputs: AsyncIterator[Any], counter: RequestCounter) -> None:
+        """Start reading *outputs*; *counter* has admitted ``request.request_id`` and is released at the end."""
+        self.request = request
+        self._counter = counter
+        self._events: asyncio.Queue[TextDelta | Finished | BaseException] = asyncio.Queue()
+        self._loop = asyncio.get_running_loop()
+        self._tokens = 0
+        self._reason: FinishReason = "cancelled"
+        self._task = self._loop.create_task(self._pump(outputs), name=f"azinfer-vllm-{request.request_id}")
+        self._task.add_done_callback(self._ended)
+
+    async def _pump(self, outputs: AsyncIterator[Any]) -> None:
+        async for output in outputs:
+            completion = output.outputs[0]
+            self._tokens += len(completion.token_ids)
+            if completion.text:
+                self._events.put_nowait(TextDelta(completion.text))
+            if output.finished:
+                if completion.finish_reason not in _FINISH_REASONS:
+                    raise GenerationError(f"vLLM ended the request with {completion.finish_reason!r}")
+                self._reason = _FINISH_REASONS[completion.finish_reason]
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        # A task cancelled before it ran never entered its body: this callback
+        # is the one place that sees every ending.
+        error = None if task.cancelled() else task.exception()
+        reason: FinishReason = "error" if error is not None else self._reason
+        self._counter.release(self.request.request_id, reason)
+        if error is not None:
+            log.warning("request %s failed in vLLM: %s", self.request.request_id, error)
+            self._events.put_nowait(error)
+        else:
+            self._events.put_nowait(Finished(reason, len(self.request.prompt_ids), self._tokens))
+
+    async def stream(self) -> AsyncIterator[TextDelta | Finished]:
+        """Yield text deltas, then one :class:`Finished`.
+
+        :raises GenerationError: vLLM failed while generating this request.
+        """
+        while True:
+            event = await self._events.get()
+            if isinstance(event, BaseException):
+                raise GenerationError(f"generation failed: {event}") from event
+            yield event
+            if isinstance(event, Finished):
+                return
+
+    def cancel(self) -> None:
+        """Abort the request in vLLM (any thread, idempotent)."""
+        if not self._task.done():
+            self._loop.call_soon_threadsafe(self._task.cancel)
+
+
+class VllmEngine(Engine):
+    """An ``AsyncLLM`` with the azinfer admission, tokenizer and stream; see the module docstring.
+
+    :param llm: the started ``vllm.v1.engine.async_llm.AsyncLLM``.
+    :param tokenizer: the model's tokenizer, as the other engines use it.
+    :param lora: the ``LoRARequest`` every request carries, or ``None`` (merged or no adapter).
+    :param max_batch_size: requests vLLM runs together (its ``max_num_seqs``).
+    :param max_queue: requests admitted beyond those before 429.
+    :param cleanup: a folder of merged weights to delete on :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        llm: Any,
+        tokenizer: ChatTokenizer,
+        *,
+        lora: Any = None,
+        max_batch_size: int,
+        max_queue: int,
+        cleanup: Path | None = None,
+    ) -> None:
+        self._llm = llm
+        self.tokenizer = tokenizer
+        self._lora = lora
+        self.max_batch_size = max_batch_size
+        self._counter = RequestCounter(max_batch_size + max_queue)
+        self._generations: set[VllmGeneration] = set()
+        self._cleanup = cleanup
+
+    @property
+    def adapter(self) -> str:
+        """How the adapter is served: ``merged``, ``lora`` or ``none``."""
+        return "lora" if self._lora is not None else ("merged" if self._cleanup is not None else "none")
+
+    @property
+    def context_length(self) -> int:
+        """vLLM's ``max_model_len`` for this model."""
+        return int(self._llm.model_config.max_model_len)
+
+    async def encode_chat(self, messages: Sequence[ChatTurn]) -> list[int]:
+        """See :meth:`Engine.encode_chat`.
+
+        :raises PromptTooLongError: the conversation has more characters than can fit the context.
+        :raises InvalidRequestError: the chat template rejects the conversation.
+        """
+        return await self.tokenizer.encode(messages)
+
+    def _sampling(self, request: GenerationRequest) -> Any:
+        from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
+
+        params = request.params
+        return SamplingParams(
+            max_tokens=params.max_tokens,
+            temperature=params.temperature,
+            top_p=1.0 if params.greedy else params.top_p,
+            seed=None if params.greedy else params.seed,
+            stop=list(params.stop),
+            output_kind=RequestOutputKind.DELTA,
+        )
+
+    async def submit(self, request: GenerationRequest) -> Generation:
+        """Admit *request* and start it in vLLM (see :meth:`Engine.submit`).
+
+        :raises QueueFullError: running and waiting requests fill the queue.
+        """
+        from vllm.inputs import tokens_input
+
+        self._counter.admit(request.request_id)
+        outputs = self._llm.generate(
+            tokens_input(list(request.prompt_ids)), self._sampling(request), request.request_id, lora_request=self._lora
+        )
+        generation = VllmGeneration(request, outputs, self._counter)
+        self._generations.add(generation)
+        generation._task.add_done_callback(lambda _: self._generations.discard(generation))
+        return generation
+
+    def stats(self) -> EngineStats:
+        """Admitted requests (those past the batch size wait in vLLM's queue) and finished ones."""
+        admitted = self._counter.in_flight
+        running = min(admitted, self.max_batch_size)
+        return EngineStats(running=running, waiting=admitted - running, finished=self._counter.finished())
+
+    def close(self) -> None:
+        """Abort every request, stop vLLM's processes and delete merged weights."""
+        for generation in list(self._generations):
+            generation.cancel()
+        self._llm.shutdown()
+        self.tokenizer.close()
+        if self._cleanup is not None:
+            shutil.rmtree(self._cleanup, ignore_errors=True)
+
+
+def _lora_rank(adapter_dir: Path) -> _LoraRank:
+    config = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
+    rank = max([int(config.get("r", 8)), *(int(r) for r in (config.get("rank_pattern") or {}).values())])
+    for allowed in _LORA_RANKS:
+        if rank <= allowed:
+            return allowed
+    raise ServeError(f"{adapter_dir}: LoRA rank {rank} is above vLLM's largest ({_LORA_RANKS[-1]})")
+
+
+def _weights_and_lora(settings: ServeSettings, paths: ModelPaths) -> tuple[Path, Path | None, Path | None]:
+    """The folder vLLM loads, the adapter to serve as a LoRA (if any), and a folder to delete on close."""
+    if paths.adapter_dir is None:
+        return paths.model_dir, None, None
+    if not settings.merge:
+        return paths.model_dir, paths.adapter_dir, None
+    from azinfer.serve.engine.lora_merge import MergeUnsupported, merge_adapter
+
+    started = time.monotonic()
+    merged = Path(tempfile.mkdtemp(prefix="azinfer-merged-"))  # local disk; TMPDIR moves it
+    try:
+        merge_adapter(paths.model_dir, paths.adapter_dir, merged)
+    except MergeUnsupported as error:
+        shutil.rmtree(merged, ignore_errors=True)
+        log.warning("serving the adapter as a LoRA: %s", error)
+        return paths.model_dir, paths.adapter_dir, None
+    except OSError as error:
+        shutil.rmtree(merged, ignore_errors=True)
+        log.warning("serving the adapter as a LoRA: merging into %s failed: %s", merged, error)
+        return paths.model_dir, paths.adapter_dir, None
+    log.info("merged the adapter into %s in %.1f s", merged, time.monotonic() - started)
+    return merged, None, merged
+
+
+def start_vllm_engine(settings: ServeSettings, paths: ModelPaths) -> VllmEngine:
+    """Merge the adapter (unless ``--no-merge``), start vLLM's engine and wrap it.
+
+    :raises ServeError: vLLM is not installed, 4-bit loading is asked for, or vLLM cannot load the model.
+    """
+    if settings.load_in_4bit:
+        raise ServeError("--load-in-4bit works with the batched engine only; drop it or pass --engine batched")
+    try:
+        from transformers import AutoTokenizer
+        from vllm import AsyncEngineArgs
+        from vllm.lora.request import LoRARequest
+        from vllm.v1.engine.async_llm import AsyncLLM
+    except ImportError as error:
+        raise ServeError(f"--engine vllm needs vLLM: {error}") from error
+
+    import torch
+
+    weights, lora_dir, cleanup = _weights_and_lora(settings, paths)
+    args = AsyncEngineArgs(
+        model=str(weights),
+        tokenizer=str(weights),
+        # On a GPU the checkpoint's dtype (bf16, fp16 where bf16 is missing); on a CPU
+        # float32 as the batched engine, where vLLM's "auto" would pick bf16.
+        dtype="auto" if torch.cuda.is_available() else "float32",
+        max_num_seqs=settings.max_batch_size,
+        enable_lora=lora_dir is not None,
+        max_lora_rank=_lora_rank(lora_dir) if lora_dir is not None else 16,
+        max_loras=1,
+        # The request's own sampling values only, as with the other engines.
+        generation_config="vllm",
+        disable_log_stats=True,
+    )
+    try:
+        llm = AsyncLLM.from_engine_args(args)
+        tokenizer = AutoTokenizer.from_pretrained(weights, local_files_only=True)
+    except Exception as error:  # vLLM raises many kinds; each means this model cannot be served
+        if cleanup is not None:
+            shutil.rmtree(cleanup, ignore_errors=True)
+        raise ServeError(f"vLLM cannot serve {paths.model_dir} (adapter {paths.adapter_dir}): {error}") from error
+    lora = LoRARequest("adapter", 1, str(lora_dir)) if lora_dir is not None else None
+    context = int(llm.model_config.max_model_len)
+    engine = VllmEngine(
+        llm,
+        ChatTokenizer(tokenizer, context, settings.prompt_template),
+        lora=lora,
+        max_batch_size=settings.max_batch_size,
+        max_queue=settings.max_queue,
+        cleanup=cleanup,
+    )
+    log.info("vLLM serves %s, adapter %s, context %d tokens", paths.model_name, engine.adapter, context)
+    return engine

@@ -1,0 +1,324 @@
+"""``azinfer deploy``, ``status``, ``logs``, ``destroy`` as subprocesses against the emulator, real credential chain.
+
+The endpoint is provisioned in-process (fast polling); every command then runs
+as the user runs it. Each fault ends with one line on stderr (no traceback,
+no Azure SDK log) and a non-zero exit. Every test ends by checking that
+nothing outside ``.azinfer/`` and the folders deploy owns was written on a share.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import queue
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from azure_support import (
+    DEPLOY_OWNED,
+    azure_project,
+    cli_env,
+    make_project,
+    run_cli,
+    share_writes_outside,
+)
+
+from azinfer.project import INFERENCE_CONFIG
+from tests.emulator import (
+    ArmEmulator,
+    FinetuningGroup,
+    ReplicaStart,
+    seed_finetuning_group,
+    seed_finetuning_share,
+)
+
+USER_COMMANDS = ["cd /mount/inference", "python3 ./my_server.py --port 7860"]
+
+
+@pytest.fixture
+def emu() -> Iterator[ArmEmulator]:
+    with ArmEmulator.start() as emulator:
+        yield emulator
+        assert share_writes_outside(emulator, (*DEPLOY_OWNED, "inference")) == []
+
+
+@pytest.fixture
+def group(emu: ArmEmulator) -> FinetuningGroup:
+    fg = seed_finetuning_group(emu, resource_group="rg-phi3-finetune", location="westus3")
+    seed_finetuning_share(emu, fg)
+    return fg
+
+
+def _provisioned(emu: ArmEmulator, group: FinetuningGroup, root: Path) -> str:
+    """Provision in-process, then let subprocesses poll as ARM says (Retry-After 0 makes the SDK wait 30 s)."""
+    azure_project(emu, root).provision()
+    emu.retry_after = 1
+    return f"aiacaapp{group.suffix}"
+
+
+def cli(emu: ArmEmulator, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return run_cli([*args, "--arm-endpoint", emu.url], emu.env(), stdin=stdin, timeout=120)
+
+
+def one_line_error(result: subprocess.CompletedProcess[str], *parts: str) -> str:
+    """The command failed with exactly one line on stderr, an azinfer error naming ``parts``."""
+    lines = result.stderr.splitlines()
+    assert result.returncode != 0 and len(lines) == 1, result.stderr
+    assert lines[0].startswith("azinfer: error: ") and all(p in lines[0] for p in parts), lines[0]
+    return lines[0]
+
+
+def _user_project(root: Path, group: FinetuningGroup, files: int = 6, size: int = 10) -> Path:
+    make_project(root, group.subscription_id, group.resource_group, {"defaultCommands": USER_COMMANDS})
+    (root / "inference").mkdir()
+    for i in range(files):
+        (root / "inference" / f"m{i:02d}.py").write_text(f"# {i}\n" + "x" * size)
+    return root
+
+
+def test_deploy_status_logs(emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    app = _provisioned(emu, group, root)
+    emu.apps.log(app, "model loaded", "serving on 7860")
+
+    status = cli(emu, "status", str(root))
+    assert status.returncode == 0 and status.stderr == "", status.stderr
+    rows = {line.split(None, 1)[0]: line.split(None, 1)[1] for line in status.stdout.splitlines()
+            if not line.startswith(" ")}
+    assert rows["ready"] == "yes (200)" and rows["provisioning"] == "Succeeded"
+    assert rows["app"] == f"{app} (resource group {group.resource_group})"
+    assert rows["endpoint"].startswith("https://127.0.0.1:") and "Running" in rows["revision"]
+    assert "  replica" in status.stdout
+
+    data = json.loads(cli(emu, "status", str(root), "--json").stdout)
+    assert data["app"] == app and data["ready"] is True and data["workload_profile"] == "GPU"
+    assert data["revision"]["replicas"][0]["running_state"] == "Running"
+
+    logs = cli(emu, "logs", str(root), "--tail", "2")
+    assert logs.returncode == 0 and logs.stderr == ""
+    assert [line.split(" ", 1)[1] for line in logs.stdout.splitlines()] == ["model loaded", "serving on 7860"]
+
+    unchanged = cli(emu, "deploy", str(root))
+    assert unchanged.returncode == 0 and unchanged.stderr == "", unchanged.stderr
+    assert "azinfer: uploaded 0 file(s) (0 bytes), deleted 0" in unchanged.stdout
+    assert "No changes on the share: nothing restarted (pass --restart to restart anyway)." in unchanged.stdout
+    assert not emu.requests_matching("POST", "*/restart")
+
+    restarted = cli(emu, "deploy", str(root), "--restart")
+    assert restarted.returncode == 0 and restarted.stderr == "", restarted.stderr
+    stages = [line for line in restarted.stdout.splitlines() if line.startswith("azinfer: ")]
+    assert stages[0].startswith("azinfer: syncing to file share") and stages[2].startswith("azinfer: restarting")
+    assert stages[-1] == "azinfer: the endpoint answers /ready"
+    assert f"Ready: {data['endpoint']}" in restarted.stdout
+
+
+def test_destroy_shows_the_plan_asks_and_clears_only_its_keys(emu: ArmEmulator, group: FinetuningGroup,
+                                                              tmp_path: Path) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    app = _provisioned(emu, group, root)
+    config_path = root / INFERENCE_CONFIG
+    config_path.write_text(json.dumps({**json.loads(config_path.read_text()), "COMMANDS": ["keep me"]}))
+
+    refused = cli(emu, "destroy", str(root), stdin="")
+    one_line_error(refused, "not asking on a non-interactive input: pass --yes")
+    assert f"- container app '{app}' will be deleted" in refused.stdout
+    assert f"= file share '{group.file_share}' will be kept" in refused.stdout
+    assert not emu.requests_matching("DELETE", "*")
+
+    done = cli(emu, "destroy", str(root), "--yes")
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert "Deleted 1 resource(s)." in done.stdout and "Cleared azinfer's keys in" in done.stdout
+    config = json.loads(config_path.read_text())
+    assert config["COMMANDS"] == ["keep me"] and config["ACA_APP_NAME"] is None
+    for resource_id in group.ids.values():
+        assert emu.writes_to(resource_id) == [], resource_id
+
+    again = cli(emu, "destroy", str(root), "--yes")
+    assert again.returncode == 0 and again.stderr == ""
+    assert "Nothing to delete." in again.stdout and "Deleted 0 resource(s)." in again.stdout
+    assert "Cleared" not in again.stdout
+
+
+def test_no_credential_is_one_line_for_every_command(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "project", "8a3f1d2e-4b5c-4d6e-9f70-1a2b3c4d5e6f", "rg")
+    config = {"SUBSCRIPTION_ID": "8a3f1d2e-4b5c-4d6e-9f70-1a2b3c4d5e6f", "RESOURCE_GROUP_NAME": "rg",
+              "STORAGE_ACCOUNT_NAME": "aistorageabcde", "FILE_SHARE_NAME": "aifileshareabcde",
+              "ACA_APP_NAME": "aiacaappabcde", "ACA_APP_ENDPOINT": "aiacaappabcde.example.net"}
+    (root / INFERENCE_CONFIG).write_text(json.dumps(config))
+    home = tmp_path / "home"
+    home.mkdir()
+    nowhere = {"HOME": str(home), "PATH": "/usr/bin:/bin", "AZURE_AUTHORITY_HOST": "https://127.0.0.1:9"}
+    for command in ("deploy", "status", "logs", "destroy"):
+        result = run_cli([command, str(root), "--arm-endpoint", "https://127.0.0.1:9"], nowhere, timeout=60)
+        one_line_error(result, "no usable Azure credential", "az login")
+    verbose = run_cli(["status", str(root), "--verbose", "--arm-endpoint", "https://127.0.0.1:9"], nowhere,
+                      timeout=60)
+    assert "azure.identity" in verbose.stderr and verbose.stderr.splitlines()[-1].startswith("azinfer: error: ")
+
+
+def test_faults_end_with_one_line(emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    app = _provisioned(emu, group, root)
+    config_path = root / INFERENCE_CONFIG
+    config = json.loads(config_path.read_text())
+
+    config_path.write_text(json.dumps({**config, "ACA_APP_NAME": "nope"}))
+    one_line_error(cli(emu, "deploy", str(root)), "container app 'nope' does not exist", "run 'azinfer provision'")
+    config_path.write_text(json.dumps(config))
+
+    emu.faults.http_error(403, path=f"/{group.storage_account}/*", code="AuthenticationFailed", count=None)
+    one_line_error(cli(emu, "deploy", str(root), "--restart"), "refused the storage account key")
+    emu.faults.clear()
+    assert not emu.requests_matching("POST", "*/restart")
+
+    emu.faults.http_error(400, method="GET", path=f"*/containerApps/{app}", message="Injected fault.", count=None)
+    one_line_error(cli(emu, "status", str(root)), "Azure: ", "Injected fault.")
+    emu.faults.clear()
+
+    emu.apps.plan_starts(app, ReplicaStart(ready_after=None, logs=("loading model", "CUDA out of memory")))
+    never = cli(emu, "deploy", str(root), "--restart", "--timeout", "1")
+    one_line_error(never, "did not get ready within 1 s", "revision", "its last log line:", "CUDA out of memory")
+    shown = never.stdout.split("The container's last log lines:\n", 1)[1].splitlines()
+    assert [line.strip().split(" ", 1)[1] for line in shown] == ["loading model", "CUDA out of memory"]
+
+    emu.apps.set_ready(app)
+    converged = cli(emu, "deploy", str(root), "--restart")
+    assert converged.returncode == 0 and "Ready: https://" in converged.stdout, converged.stderr
+
+
+def _read_until(fd: int, marker: bytes | None, seconds: float) -> bytes:
+    """Bytes from a pty until ``marker`` appears (``None``: until the other side closes), at most ``seconds``."""
+    out = b""
+    deadline = time.monotonic() + seconds
+    while marker is None or marker not in out:
+        left = deadline - time.monotonic()
+        assert left > 0, f"no {marker!r} within {seconds} s; got {out[-500:]!r}"
+        if not select.select([fd], [], [], left)[0]:
+            continue
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: the command exited and closed the terminal
+            chunk = b""
+        if not chunk:
+            assert marker is None, f"ended before {marker!r}; got {out[-500:]!r}"
+            return out
+        out += chunk
+    return out
+
+
+def test_deploy_on_a_terminal_asks_draws_progress_and_a_file_vanishing_is_one_line(
+        emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    root = _user_project(tmp_path / "project", group)
+    _provisioned(emu, group, root)
+    for path in (root / "inference").iterdir():
+        path.write_text(path.read_text() + "# v2\n")
+    main, terminal = pty.openpty()
+    stderr = tmp_path / "stderr"
+    with stderr.open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "azinfer.cli", "deploy", str(root), "--no-wait", "--arm-endpoint", emu.url],
+            stdin=terminal, stdout=terminal, stderr=err, env={**cli_env(emu.env()), "COLUMNS": "120"})
+    os.close(terminal)
+    try:
+        asked = _read_until(main, b"Go ahead? [y/N]", 60).decode(errors="replace")
+        (root / "inference" / "m03.py").unlink()  # gone between the plan and its upload
+        os.write(main, b"y\n")
+        rest = _read_until(main, None, 60).decode(errors="replace")
+        assert proc.wait(timeout=30) == 1
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(main)
+    assert "share: 6 file(s) to upload" in asked and "  + inference/m03.py" in asked
+    assert "the container runs your start command (/bin/bash -c):" in asked and "$ cd /mount/inference" in asked
+    assert "uploading 6 file(s)" in rest and "\x1b[" in rest  # rich's progress bar, on a terminal only
+    error = stderr.read_text().splitlines()
+    assert len(error) == 1 and "m03.py: No such file or directory" in error[0] and "run deploy again" in error[0]
+
+    (root / "inference" / "m00.py").write_text("# v3\n")
+    again = cli(emu, "deploy", str(root), "--yes", "--no-wait")  # the next run converges
+    assert again.returncode == 0 and again.stderr == "", again.stderr
+    assert "\x1b[" not in again.stdout and "  uploading inference/m00.py" in again.stdout.splitlines()
+    files = emu.files(group.storage_account, group.file_share)
+    assert files["inference/m00.py"] == b"# v3\n"
+    assert all(files[f"inference/m{i:02d}.py"].endswith(b"# v2\n") for i in (1, 2, 4, 5))
+
+
+def test_ctrl_c_mid_upload_exits_130_and_the_next_run_uploads_the_rest(emu: ArmEmulator, group: FinetuningGroup,
+                                                                      tmp_path: Path) -> None:
+    root = _user_project(tmp_path / "project", group, files=24, size=1000)
+    _provisioned(emu, group, root)
+    for path in (root / "inference").iterdir():
+        path.write_text(path.read_text() + "# v2\n")
+    emu.faults.latency(0.15, method="PUT", path=f"/{group.storage_account}/*/inference/*")
+    emu.clear_requests()
+    stderr = tmp_path / "stderr"
+    with stderr.open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "azinfer.cli", "deploy", str(root), "--yes", "--arm-endpoint", emu.url],
+            stdout=subprocess.DEVNULL, stderr=err, env=cli_env(emu.env()))
+    try:
+        deadline = time.monotonic() + 60
+        while not emu.requests_matching("PUT", "*/inference/m*"):
+            assert time.monotonic() < deadline and proc.poll() is None, "the upload never started"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    error = stderr.read_text().splitlines()
+    assert len(error) == 1 and error[0].startswith("azinfer: stopped after uploading ") \
+        and error[0].endswith("run deploy again to upload the rest"), error
+    emu.faults.clear()
+
+    rest = cli(emu, "deploy", str(root), "--yes", "--no-wait")
+    assert rest.returncode == 0 and rest.stderr == "", rest.stderr
+    files = emu.files(group.storage_account, group.file_share)
+    assert all(files[f"inference/m{i:02d}.py"].endswith(b"# v2\n") for i in range(24))
+
+
+def test_logs_follow_across_dropped_streams_then_ctrl_c(emu: ArmEmulator, group: FinetuningGroup,
+                                                        tmp_path: Path) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    app = _provisioned(emu, group, root)
+    emu.apps.log(app, "old", "loaded")
+    emu.apps.stream.max_seconds, emu.apps.stream.drop = 0.4, "abort"
+    emu.faults.latency(0.2, path="*/logstream")  # lines are logged while it reconnects
+    stderr = tmp_path / "stderr"
+    with stderr.open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "azinfer.cli", "logs", str(root), "--follow", "--tail", "1",
+             "--arm-endpoint", emu.url],
+            stdout=subprocess.PIPE, stderr=err, text=True, env=cli_env(emu.env()))
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line.rstrip("\n")) for line in proc.stdout], daemon=True).start()
+    wanted = [f"line {i}" for i in range(25)]
+    seen: list[str] = []
+    try:
+        seen.append(lines.get(timeout=60).split(" ", 1)[1])
+        for text in wanted:
+            emu.apps.log(app, text)
+            time.sleep(0.05)
+        deadline = time.monotonic() + 30
+        while seen[-1] != wanted[-1]:
+            seen.append(lines.get(timeout=max(deadline - time.monotonic(), 0.01)).split(" ", 1)[1])
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert seen == ["loaded", *wanted]  # nothing lost while reconnecting, nothing shown twice
+    error = stderr.read_text().splitlines()
+    assert error[-1] == "azinfer: interrupted" and "Traceback" not in stderr.read_text()
+    assert "azinfer: the stream dropped (RemoteProtocolError); reconnecting" in error[:-1]
+    assert set(error[:-1]) <= {"azinfer: the stream dropped (RemoteProtocolError); reconnecting",
+                               "azinfer: the stream ended; reconnecting"}
