@@ -180,7 +180,8 @@ def test_faults_end_with_one_line(emu: ArmEmulator, group: FinetuningGroup, tmp_
     assert not emu.requests_matching("POST", "*/restart")
 
     emu.faults.http_error(400, method="GET", path=f"*/containerApps/{app}", message="Injected fault.", count=None)
-    one_line_error(cli(emu, "status", str(root)), "Azure: ", "Injected fault.")
+    one_line_error(cli(emu, "status", str(root)), "cannot read the endpoint's status: Azure answered 400",
+                   "Injected fault.")
     emu.faults.clear()
 
     emu.apps.plan_starts(app, ReplicaStart(ready_after=None, logs=("loading model", "CUDA out of memory")))
