@@ -80,8 +80,8 @@ def fail(message: str) -> None:
 
 
 def report_errors(handler: Callable[[], int]) -> int:
-    """Run a command; turn azinfer's errors, an Azure SDK error, a missing extra and Ctrl-C into a message
-    and an exit code."""
+    """Run a command; turn azinfer's errors (Azure's arrive translated), a missing extra and Ctrl-C into a
+    message and an exit code."""
     try:
         return int(handler())
     except AzinferError as exc:
@@ -96,14 +96,6 @@ def report_errors(handler: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print("azinfer: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except Exception as exc:
-        if not type(exc).__module__.startswith("azure."):
-            raise
-        # An Azure SDK error azinfer has no words of its own for (after the SDK's retries): its first line.
-        message = str(getattr(exc, "message", None) or exc).strip()
-        fail(f"Azure: {message.splitlines()[0] if message else type(exc).__name__} "
-             "(--verbose shows the requests)")
-        return EXIT_FAILED
     except BrokenPipeError:
         return EXIT_OK
 
