@@ -34,7 +34,7 @@ from azinfer.project import (
     InferenceParameters,
     Project,
 )
-from azinfer.resources import RESOURCE_TYPES, ResourceKind
+from azinfer.resources import ResourceKind
 
 __all__ = ["Source", "Resolved", "ResolvedInputs", "resolve", "resource_group_id", "RESOLVERS"]
 
@@ -126,11 +126,11 @@ class _Known:
         return self.resolved[key].value
 
     def environment(self) -> ResourceFacts | None:
-        return self.inventory.get(RESOURCE_TYPES[ResourceKind.ENVIRONMENT], self.value(ResourceKind.ENVIRONMENT.value))
+        return self.inventory.get(ResourceKind.ENVIRONMENT.arm_type, self.value(ResourceKind.ENVIRONMENT.value))
 
     def environment_storages(self) -> list[ResourceFacts]:
         env = self.value(ResourceKind.ENVIRONMENT.value).lower()
-        storages = self.inventory.list(RESOURCE_TYPES[ResourceKind.ENVIRONMENT_STORAGE])
+        storages = self.inventory.list(ResourceKind.ENVIRONMENT_STORAGE.arm_type)
         return [s for s in storages if s.parent_name.lower() == env]
 
 
@@ -206,7 +206,7 @@ def _job_environment(k: _Known) -> Resolved[Any] | None:
     if facts is None or not facts.environment_id:
         return None
     env_name = facts.environment_id.rstrip("/").rsplit("/", 1)[-1]
-    env = k.inventory.get(RESOURCE_TYPES[ResourceKind.ENVIRONMENT], env_name)
+    env = k.inventory.get(ResourceKind.ENVIRONMENT.arm_type, env_name)
     return _from(env.name if env else None, Source.INVENTORY, f"environment of fine-tuning job {job!r}")
 
 
@@ -237,7 +237,7 @@ def _workspace_of_environment(k: _Known) -> Resolved[Any] | None:
     if env is None or not env.log_analytics_customer_id:
         return None
     customer = env.log_analytics_customer_id.lower()
-    workspace = next((w for w in k.inventory.list(RESOURCE_TYPES[ResourceKind.LOG_ANALYTICS])
+    workspace = next((w for w in k.inventory.list(ResourceKind.LOG_ANALYTICS.arm_type)
                       if w.customer_id and w.customer_id.lower() == customer), None)
     return _from(workspace.name if workspace else None, Source.INVENTORY,
                  f"workspace that environment {env.name!r} logs to")

@@ -21,7 +21,6 @@ __all__ = [
     "ResourceType",
     "RESOURCES",
     "FILE_SERVICE",
-    "RESOURCE_TYPES",
     "resource_name",
 ]
 
@@ -162,9 +161,6 @@ RESOURCES: Mapping[ResourceKind, ResourceType] = MappingProxyType({
     ),
 })
 """The resource table, in deployment order."""
-
-RESOURCE_TYPES: Mapping[ResourceKind, str] = MappingProxyType({kind: row.type for kind, row in RESOURCES.items()})
-"""Kind -> ARM type, read from :data:`RESOURCES` (for lookups by type)."""
 
 
 def resource_name(kind: ResourceKind, name: str, *, parent: str | None = None) -> str:

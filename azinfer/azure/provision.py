@@ -71,7 +71,7 @@ from azinfer.project import (
     load_inference_config,
     load_project,
 )
-from azinfer.resources import RESOURCE_TYPES, ResourceKind
+from azinfer.resources import ResourceKind
 from azinfer.templates import RenderedTemplates, render, rendered_parameters
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -82,7 +82,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["AzureProject", "Preview", "ProvisionResult", "DestroyResult"]
 
 # What a plan depends on: the six kinds and the fine-tuning job (its environment names the reused one).
-_PLANNED_TYPES = (*RESOURCE_TYPES.values(), JOB_TYPE)
+_PLANNED_TYPES = (*(kind.arm_type for kind in ResourceKind), JOB_TYPE)
 
 
 @dataclass(frozen=True)
@@ -362,7 +362,7 @@ class AzureProject:
         )
 
     def _config_from(self, plan: Plan, inventory: InMemoryInventory) -> InferenceConfig:
-        app = inventory.get(RESOURCE_TYPES[ResourceKind.CONTAINER_APP], plan.inputs.name(ResourceKind.CONTAINER_APP))
+        app = inventory.get(ResourceKind.CONTAINER_APP.arm_type, plan.inputs.name(ResourceKind.CONTAINER_APP))
         if app is None or not app.fqdn:
             raise AzureError("the container app has no ingress FQDN yet; provision again")
         return replace(self._planned_config(plan), app_endpoint=app.fqdn)

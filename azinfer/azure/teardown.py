@@ -24,7 +24,7 @@ from typing import Any
 
 from azinfer.azure.clients import AzureClients
 from azinfer.inventory import JOB_TYPE, InMemoryInventory, ResourceFacts
-from azinfer.resources import RESOURCE_TYPES, ResourceKind
+from azinfer.resources import ResourceKind
 from azinfer.templates.inference import TAGS
 
 __all__ = ["TeardownAction", "TeardownItem", "TeardownPlan", "teardown_plan", "run_teardown"]
@@ -125,7 +125,7 @@ def teardown_plan(inventory: InMemoryInventory, resource_group: str, names: Mapp
     :param share_extras: lists what the share holds that azinfer did not put there (asked only when needed).
     """
     def get(kind: ResourceKind) -> ResourceFacts | None:
-        return inventory.get(RESOURCE_TYPES[kind], names[kind])
+        return inventory.get(kind.arm_type, names[kind])
 
     items: dict[ResourceKind, TeardownItem] = {}
     app = get(ResourceKind.CONTAINER_APP)
@@ -143,13 +143,13 @@ def teardown_plan(inventory: InMemoryInventory, resource_group: str, names: Mapp
 
     env_name = names[ResourceKind.ENVIRONMENT]
     env = get(ResourceKind.ENVIRONMENT)
-    users = [f.name for f in (*inventory.list(RESOURCE_TYPES[ResourceKind.CONTAINER_APP]), *inventory.list(JOB_TYPE))
+    users = [f.name for f in (*inventory.list(ResourceKind.CONTAINER_APP.arm_type), *inventory.list(JOB_TYPE))
              if (f.environment_id or "").rstrip("/").lower().endswith(f"/managedenvironments/{env_name.lower()}")
-             and not (app_goes and f.type == RESOURCE_TYPES[ResourceKind.CONTAINER_APP] and f.name == app_name)]
+             and not (app_goes and f.type == ResourceKind.CONTAINER_APP.arm_type and f.name == app_name)]
     env_goes = _decide(items, ResourceKind.ENVIRONMENT, env_name, env, users, "other apps or jobs run in it")
 
     storage_link = f"{env_name}/{names[ResourceKind.ENVIRONMENT_STORAGE]}"
-    link = inventory.get(RESOURCE_TYPES[ResourceKind.ENVIRONMENT_STORAGE], storage_link)
+    link = inventory.get(ResourceKind.ENVIRONMENT_STORAGE.arm_type, storage_link)
     items[ResourceKind.ENVIRONMENT_STORAGE] = TeardownItem(
         ResourceKind.ENVIRONMENT_STORAGE, names[ResourceKind.ENVIRONMENT_STORAGE],
         TeardownAction.ABSENT if link is None else TeardownAction.WITH_PARENT if env_goes else TeardownAction.KEEP,
@@ -160,7 +160,7 @@ def teardown_plan(inventory: InMemoryInventory, resource_group: str, names: Mapp
     workspace_name = names[ResourceKind.LOG_ANALYTICS]
     workspace = get(ResourceKind.LOG_ANALYTICS)
     customer = workspace.customer_id if workspace is not None else None
-    readers = [f.name for f in inventory.list(RESOURCE_TYPES[ResourceKind.ENVIRONMENT])
+    readers = [f.name for f in inventory.list(ResourceKind.ENVIRONMENT.arm_type)
                if customer and f.log_analytics_customer_id == customer and not (env_goes and f.name == env_name)]
     _decide(items, ResourceKind.LOG_ANALYTICS, workspace_name, workspace, readers,
             "other environments send their logs to it")
@@ -168,15 +168,15 @@ def teardown_plan(inventory: InMemoryInventory, resource_group: str, names: Mapp
     account_name = names[ResourceKind.STORAGE_ACCOUNT]
     account = get(ResourceKind.STORAGE_ACCOUNT)
     share_name = names[ResourceKind.FILE_SHARE]
-    others = [f.short_name for f in inventory.list(RESOURCE_TYPES[ResourceKind.FILE_SHARE])
+    others = [f.short_name for f in inventory.list(ResourceKind.FILE_SHARE.arm_type)
               if f.parent_name == account_name and f.short_name != share_name]
-    others += [f"environment storage {f.name}" for f in inventory.list(RESOURCE_TYPES[ResourceKind.ENVIRONMENT_STORAGE])
+    others += [f"environment storage {f.name}" for f in inventory.list(ResourceKind.ENVIRONMENT_STORAGE.arm_type)
                if f.account_name == account_name and not (env_goes and f.parent_name == env_name)]
     if account is not None and _ours(account) and not others:
         others = [f"{share_name}/{p}" for p in share_extras()]
     account_goes = _decide(items, ResourceKind.STORAGE_ACCOUNT, account_name, account, others,
                            "it holds or serves more than azinfer's files")
-    share = inventory.get(RESOURCE_TYPES[ResourceKind.FILE_SHARE], f"{account_name}/default/{share_name}")
+    share = inventory.get(ResourceKind.FILE_SHARE.arm_type, f"{account_name}/default/{share_name}")
     items[ResourceKind.FILE_SHARE] = TeardownItem(
         ResourceKind.FILE_SHARE, share_name,
         TeardownAction.ABSENT if share is None else TeardownAction.WITH_PARENT if account_goes else TeardownAction.KEEP,

@@ -16,7 +16,7 @@ from azinfer._arguments import check_member
 from azinfer.inputs import Resolved, ResolvedInputs
 from azinfer.inventory import WorkloadProfile
 from azinfer.project import GpuProfileType, InferenceParameters
-from azinfer.resources import RESOURCE_TYPES, ResourceKind
+from azinfer.resources import ResourceKind
 from azinfer.start import StartCommand
 
 __all__ = [
@@ -157,7 +157,7 @@ class ResourceChange:
     @property
     def resource_type(self) -> str:
         """The ARM resource type."""
-        return RESOURCE_TYPES[self.kind]
+        return self.kind.arm_type
 
     @property
     def written(self) -> bool:

@@ -14,14 +14,14 @@ from azinfer.inventory import Inventory, ResourceFacts
 from azinfer.plan.checks import PROBLEM_CHECKS, WARNING_CHECKS
 from azinfer.plan.model import Action, GpuChoice, Plan, Problem, ProblemCode, Reason, ResourceChange
 from azinfer.project import GPU_SPECS, INFERENCE_PARAMETERS, GpuProfileType
-from azinfer.resources import RESOURCE_TYPES, ResourceKind, resource_name
+from azinfer.resources import ResourceKind, resource_name
 from azinfer.start import decide_start
 
 __all__ = ["make_plan"]
 
 
 def _existing(inventory: Inventory, kind: ResourceKind, arm_name: str) -> ResourceFacts | None:
-    return inventory.get(RESOURCE_TYPES[kind], arm_name)
+    return inventory.get(kind.arm_type, arm_name)
 
 
 def _arm_names(inputs: ResolvedInputs) -> dict[ResourceKind, str]:
