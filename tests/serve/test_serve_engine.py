@@ -144,3 +144,25 @@ def test_fallback_template_replays_the_conversation() -> None:
     ]
     text = render_with_template(messages, "### Q: {}\n### A: ")
     assert text == "### Q: be brief\nhi\n### A: hello\n### Q: how are you\n### A: "
+
+
+def test_a_prefill_computes_the_logits_of_the_last_position_only(phi_mount: Any) -> None:
+    """A long prompt must not hold prompt length x vocabulary logits (2 GB for 16 prompts of 1000 at 32k)."""
+    loaded = load_model(paths(phi_mount))
+    rows_seen: list[int] = []
+    hook = loaded.model.lm_head.register_forward_hook(lambda _m, _i, out: rows_seen.append(out.shape[1]))
+    prompt = encode(loaded, "hello " * 60)
+
+    async def run() -> tuple[str, Finished]:
+        engine = BatchedEngine(loaded, max_batch_size=2)
+        try:
+            return await collect(engine, prompt, SamplingParams(max_tokens=3, temperature=0))
+        finally:
+            engine.close()
+
+    try:
+        _, finished = asyncio.run(run())
+    finally:
+        hook.remove()
+    assert finished.reason == "length"
+    assert len(prompt) > 60 and rows_seen == [1, 1, 1], "one position per step, the prefill included"

@@ -64,7 +64,8 @@ class ThreadPerRequestEngine(TransformersEngine):
 
         class _UntilDone(StoppingCriteria):
             def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-                return torch.full((input_ids.shape[0],), generation.done, dtype=torch.bool)
+                # On the ids' device: generate combines it with its own criteria there (a CPU tensor fails on a GPU).
+                return torch.full((input_ids.shape[0],), generation.done, dtype=torch.bool, device=input_ids.device)
 
         request = generation.request
         params = request.params
