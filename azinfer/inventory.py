@@ -42,6 +42,8 @@ from azinfer._jsonfile import read_json, validate
 from azinfer.errors import ArgumentError
 
 __all__ = [
+    "CARRIED_ENVIRONMENT_PROPERTIES",
+    "carried_environment_properties",
     "JOB_TYPE",
     "WorkloadProfile",
     "ResourceFacts",
@@ -51,6 +53,30 @@ __all__ = [
 ]
 
 JOB_TYPE = "Microsoft.App/jobs"
+
+CARRIED_ENVIRONMENT_PROPERTIES = frozenset({
+    "customDomainConfiguration", "daprConfiguration", "infrastructureResourceGroup", "ingressConfiguration",
+    "kedaConfiguration", "peerAuthentication", "peerTrafficConfiguration", "publicNetworkAccess",
+    "vnetConfiguration", "zoneRedundant",
+})
+"""The writable properties of an environment (ARM's 2026-01-01 schema) that azinfer does not model and
+writes back unchanged when it updates one. The rest: ``appLogsConfiguration`` and ``workloadProfiles``
+are azinfer's; ``daprAIConnectionString`` and ``daprAIInstrumentationKey`` are secrets Azure never returns
+(an update leaves them out, and Azure keeps or drops them as it does for any deployment without them)."""
+
+# Secrets inside a carried property: Azure does not return them, and no template may hold them.
+_SECRET_SUBPROPERTIES = {"customDomainConfiguration": ("certificatePassword", "certificateValue")}
+
+
+def carried_environment_properties(properties: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of an environment's ARM ``properties`` that an update must write back, secrets left out."""
+    carried = {}
+    for key, value in properties.items():
+        if key not in CARRIED_ENVIRONMENT_PROPERTIES or value is None or value == {}:
+            continue
+        secrets = _SECRET_SUBPROPERTIES.get(key, ())
+        carried[key] = {k: v for k, v in value.items() if k not in secrets} if secrets and isinstance(value, Mapping) else value
+    return carried
 
 
 @dataclass(frozen=True)
@@ -115,11 +141,16 @@ class ResourceFacts:
     fqdn: str | None = None
     """Container app: its ingress FQDN."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    unmodeled: Mapping[str, Any] = field(default_factory=dict)
+    """Environment: what it has beyond what azinfer models, in ARM's JSON form (``identity``, and
+    ``properties`` such as ``vnetConfiguration`` or ``zoneRedundant``). A deployment replaces a
+    resource whole, so an update writes these back as they are (see :data:`CARRIED_ENVIRONMENT_PROPERTIES`)."""
 
     def __post_init__(self) -> None:
         check_text("ResourceFacts", "type", self.type)
         check_text("ResourceFacts", "name", self.name)
         check_mapping("ResourceFacts", "tags", self.tags)
+        check_mapping("ResourceFacts", "unmodeled", self.unmodeled)
 
     @property
     def short_name(self) -> str:
@@ -142,6 +173,8 @@ class ResourceFacts:
             data["workloadProfiles"] = [p.to_json() for p in self.workload_profiles]
         if self.tags:
             data["tags"] = dict(self.tags)
+        if self.unmodeled:
+            data["unmodeled"] = dict(self.unmodeled)
         return data
 
     @classmethod
@@ -159,6 +192,7 @@ class ResourceFacts:
             if profiles is None
             else tuple(WorkloadProfile.from_json(p) for p in profiles),
             tags=dict(data.get("tags", {})),
+            unmodeled=dict(data.get("unmodeled", {})),
             **{attr: data.get(key) for key, attr in _FACTS.items()},
         )
 

@@ -118,6 +118,33 @@ def test_environment_without_a_gpu_profile_gets_the_serverless_one_and_keeps_its
     assert ResourceKind.ENVIRONMENT not in {item.kind for item in teardown.deletes}
 
 
+def test_an_environment_updated_for_a_gpu_profile_keeps_its_identity_vnet_and_settings(
+    emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path
+) -> None:
+    """A deployment replaces a resource whole: what azinfer does not model is read and written back."""
+    own = {
+        "vnetConfiguration": {"infrastructureSubnetId": f"{group.rg_id}/providers/Microsoft.Network/virtualNetworks/"
+                                                        "vnet/subnets/aca", "internal": True},
+        "zoneRedundant": True,
+        "peerTrafficConfiguration": {"encryption": {"enabled": True}},
+        "customDomainConfiguration": {"dnsSuffix": "apps.contoso.com", "certificatePassword": "hunter2"},
+    }
+    env = emu.state.get(group.id("environment"))
+    env.input["identity"] = {"type": "SystemAssigned"}
+    env.input["properties"].update(own)
+    root = make_project(tmp_path, group.subscription_id, group.resource_group,
+                        {"gpuProfileType": "Consumption-GPU-NC8as-T4"})
+    result = azure_project(emu, root).provision()
+    assert result.plan.action(ResourceKind.ENVIRONMENT) is Action.UPDATE
+    assert WarningCode.ENVIRONMENT_SECRET_NOT_CARRIED in {w.code for w in result.plan.warnings}
+    written = emu.state.get(group.id("environment")).input
+    assert written["identity"] == {"type": "SystemAssigned"}
+    for key in ("vnetConfiguration", "zoneRedundant", "peerTrafficConfiguration"):
+        assert written["properties"][key] == own[key], key
+    assert written["properties"]["customDomainConfiguration"] == {"dnsSuffix": "apps.contoso.com"}
+    assert [p["name"] for p in written["properties"]["workloadProfiles"]] == ["Consumption", "GPU", "NC8as-T4"]
+
+
 def test_dedicated_profile_asked_of_an_environment_without_it_blocks_and_deploys_nothing(
     emu: ArmEmulator, tmp_path: Path
 ) -> None:

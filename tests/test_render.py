@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +13,37 @@ from rendered_app import deployed_container
 from toolkit_projects import REPO
 
 from azinfer import PlanBlockedError, plan_project, render
-from azinfer.inventory import InMemoryInventory, WorkloadProfile
+from azinfer.inventory import InMemoryInventory, WorkloadProfile, carried_environment_properties
 from azinfer.plan import Plan
 from azinfer.project import INFERENCE_PARAMETERS
+from azinfer.resources import ResourceKind
 from azinfer.testing import EXAMPLE_SUBSCRIPTION, finetuning_inventory, write_project
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE_GOLDEN = os.environ.get("AZINFER_UPDATE_GOLDEN") == "1"
+
+# What a customised environment has beyond azinfer's model, as the inventory reader keeps it.
+ENVIRONMENT_OWN_SETTINGS = {
+    "identity": {"type": "UserAssigned", "userAssignedIdentities": {
+        "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/env-id": {}}},
+    "properties": carried_environment_properties({
+        "vnetConfiguration": {"infrastructureSubnetId": "/subscriptions/s/resourceGroups/rg/providers/"
+                                                        "Microsoft.Network/virtualNetworks/vnet/subnets/aca",
+                              "internal": True},
+        "zoneRedundant": True,
+        "peerAuthentication": {"mtls": {"enabled": True}},
+        "customDomainConfiguration": {"dnsSuffix": "apps.contoso.com", "certificatePassword": "hunter2"},
+        "daprAIInstrumentationKey": "also-secret",
+    }),
+}
+
+
+def _customised_environment() -> InMemoryInventory:
+    """The fine-tuning group, its environment in a VNet, zone-redundant, with an identity and a custom domain."""
+    inventory = finetuning_inventory()
+    [env] = inventory.list(ResourceKind.ENVIRONMENT.arm_type)
+    return inventory.with_resources([replace(env, unmodeled=ENVIRONMENT_OWN_SETTINGS)])
+
 
 VARIANTS: dict[str, tuple[dict[str, Any], InMemoryInventory]] = {
     "all-new": ({}, InMemoryInventory()),
@@ -38,6 +63,8 @@ VARIANTS: dict[str, tuple[dict[str, Any], InMemoryInventory]] = {
     "dedicated-new-share": ({"fileShareName": "newshare", "acaEnvironmentStorageName": "newmount"}, finetuning_inventory()),
     # The reused environment gets a serverless profile added and keeps its own: it is updated.
     "serverless-added-to-env": ({"gpuProfileType": "Consumption-GPU-NC8as-T4"}, finetuning_inventory()),
+    # The same, to an environment with settings of its own: the update writes them back.
+    "serverless-added-to-customised-env": ({"gpuProfileType": "Consumption-GPU-NC8as-T4"}, _customised_environment()),
     # A start command the user wrote: probes on its port.
     "user-start-command": ({"defaultCommands": ["cd /mount/app", "python3 -m http.server 7860"]}, InMemoryInventory()),
 }
@@ -139,3 +166,19 @@ def test_repository_infra_is_the_default_plan(tmp_path: Path) -> None:
         (provision / "inference.parameters.json").write_text(rendered.parameters)
     assert (provision / "inference.bicep").read_text() == rendered.bicep
     assert (provision / "inference.parameters.json").read_text() == rendered.parameters
+
+
+def test_an_updated_environment_keeps_its_own_settings_and_no_secret(tmp_path: Path) -> None:
+    plan = _plan(tmp_path, "serverless-added-to-customised-env")
+    [env] = [r for r in render(plan).template["resources"]
+             if r["type"] == ResourceKind.ENVIRONMENT.arm_type]
+    assert env["identity"] == ENVIRONMENT_OWN_SETTINGS["identity"]
+    properties = env["properties"]
+    for key in ("vnetConfiguration", "zoneRedundant", "peerAuthentication"):
+        assert properties[key] == ENVIRONMENT_OWN_SETTINGS["properties"][key]
+    assert properties["customDomainConfiguration"] == {"dnsSuffix": "apps.contoso.com"}
+    assert [p["name"] for p in properties["workloadProfiles"]] == ["Consumption", "GPU", "NC8as-T4"]
+    files = "".join(render(plan).files().values())
+    assert "hunter2" not in files and "also-secret" not in files
+    assert plan.change(ResourceKind.ENVIRONMENT).kept == (
+        "identity", "customDomainConfiguration", "peerAuthentication", "vnetConfiguration", "zoneRedundant")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from azinfer._arguments import check_text, check_type
 from azinfer.azure.clients import AzureClients
@@ -23,6 +23,7 @@ from azinfer.inventory import (
     InMemoryInventory,
     ResourceFacts,
     WorkloadProfile,
+    carried_environment_properties,
 )
 from azinfer.resources import ResourceKind
 
@@ -65,7 +66,19 @@ def _environment(env: ManagedEnvironment) -> ResourceFacts:
         ),
         log_analytics_customer_id=analytics.customer_id if analytics is not None else None,
         tags=dict(env.tags or {}),
+        unmodeled=_environment_unmodeled(env),
     )
+
+
+def _environment_unmodeled(env: ManagedEnvironment) -> dict[str, Any]:
+    """What an update of *env* must write back: its identity and the properties azinfer does not model."""
+    unmodeled: dict[str, Any] = {}
+    if env.identity is not None and (env.identity.type or "None") != "None":
+        unmodeled["identity"] = env.identity.as_dict(exclude_readonly=True)
+    carried = carried_environment_properties(env.properties.as_dict(exclude_readonly=True) if env.properties else {})
+    if carried:
+        unmodeled["properties"] = carried
+    return unmodeled
 
 
 def _app(app: ContainerApp) -> ResourceFacts:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Mapping
 
 from azinfer.inputs import ResolvedInputs, resource_group_id
 from azinfer.inventory import ResourceFacts
-from azinfer.plan.model import Plan, PlanWarning, Problem, ProblemCode, WarningCode
+from azinfer.plan.model import Action, Plan, PlanWarning, Problem, ProblemCode, WarningCode
 from azinfer.project import Authentication
 from azinfer.resources import ResourceKind
 
@@ -133,5 +133,21 @@ def public_endpoint(plan: Plan) -> Iterator[PlanWarning]:
         yield PlanWarning(WarningCode.NO_AUTHENTICATION, "authentication is 'none': anyone who knows the URL can use the GPU")
 
 
-WARNING_CHECKS: tuple[Callable[[Plan], Iterator[PlanWarning]], ...] = (start_command, cold_start, public_endpoint)
+def environment_custom_domain(plan: Plan) -> Iterator[PlanWarning]:
+    """An update writes the environment whole; a custom domain's certificate is the one part it cannot write back."""
+    change = plan.change(ResourceKind.ENVIRONMENT)
+    domain = change.existing_unmodeled.get("properties", {}).get("customDomainConfiguration")
+    if change.action is Action.UPDATE and domain:
+        yield PlanWarning(
+            WarningCode.ENVIRONMENT_SECRET_NOT_CARRIED,
+            f"environment {change.name.value!r} is updated and has a custom domain "
+            f"({domain.get('dnsSuffix', 'set')}): its other settings are written back as they are, but Azure never "
+            "returns the domain's certificate, so the update sends none; check the environment's custom domain "
+            "after the deployment, or deploy into another environment (acaEnvironmentName)",
+        )
+
+
+WARNING_CHECKS: tuple[Callable[[Plan], Iterator[PlanWarning]], ...] = (
+    start_command, cold_start, public_endpoint, environment_custom_domain,
+)
 """The warnings of a plan, in the order they are listed."""

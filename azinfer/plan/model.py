@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
@@ -104,6 +104,8 @@ class WarningCode(str, Enum):
     """The endpoint is public."""
     GPU_QUOTA_UNKNOWN = "gpuQuotaUnknown"
     """Preflight: Azure reports no usable GPU quota row; the deployment may still fail on quota."""
+    ENVIRONMENT_SECRET_NOT_CARRIED = "environmentSecretNotCarried"
+    """An updated environment has a custom domain whose certificate Azure never returns, so the update cannot write it back."""
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,16 @@ class ResourceChange:
     """The ARM name (a child carries its parent: ``account/default/share``)."""
     existing_tags: Mapping[str, str] | None = None
     """The tags of the resource as it exists (``None``: it does not exist)."""
+    existing_unmodeled: Mapping[str, Any] = field(default_factory=dict)
+    """What the existing resource has beyond what azinfer models (``ResourceFacts.unmodeled``): an update writes it back."""
+
+    @property
+    def kept(self) -> tuple[str, ...]:
+        """What an update writes back unchanged: ``identity`` and the names of the carried properties."""
+        if self.action is not Action.UPDATE:
+            return ()
+        return (*(["identity"] if "identity" in self.existing_unmodeled else []),
+                *sorted(self.existing_unmodeled.get("properties", {})))
 
     @property
     def resource_type(self) -> str:
@@ -175,6 +187,7 @@ class ResourceChange:
             "action": self.action.value,
             "reason": self.reason.value,
             "nameSource": {"source": self.name.source.value, "detail": self.name.detail},
+            **({"keeps": list(self.kept)} if self.kept else {}),
         }
 
 

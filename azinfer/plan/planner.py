@@ -123,7 +123,8 @@ def make_plan(
             action, reason = Action.UPDATE, Reason.ADD_GPU_PROFILE
         existing = facts[kind]
         tags = None if existing is None else dict(existing.tags)
-        changes.append(ResourceChange(kind, inputs.names[kind], action, reason, arm_names[kind], tags))
+        unmodeled = {} if existing is None else dict(existing.unmodeled)
+        changes.append(ResourceChange(kind, inputs.names[kind], action, reason, arm_names[kind], tags, unmodeled))
     problems = [gpu_problem] if gpu_problem else []
     problems += [problem for check in PROBLEM_CHECKS for problem in check(inputs, facts)]
     start = decide_start(

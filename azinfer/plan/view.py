@@ -63,6 +63,8 @@ def format_text(plan: Mapping[str, Any], *, color: bool = False) -> str:
         lines.append(f"      because {resource['reason']}")
         source = resource["nameSource"]
         lines.append(_paint(f"      name from {source['source']}: {source['detail']}", "dim", color))
+        if resource.get("keeps"):
+            lines.append(f"      keeps as it is: {', '.join(resource['keeps'])}")
         lines.append("")
     if plan["problems"]:
         lines.append(_paint(f"Problems ({len(plan['problems'])}):", "problem", color))

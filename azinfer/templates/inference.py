@@ -189,8 +189,20 @@ def workload_profiles(plan: Plan) -> Any:
 
 
 def _environment(plan: Plan) -> list[Resource]:
+    change = plan.change(ResourceKind.ENVIRONMENT)
+    unmodeled = change.existing_unmodeled if change.action is Action.UPDATE else {}
+    kept_identity = (
+        {"identity": Commented(dict(unmodeled["identity"]), "The environment's own identity, written back as it is.")}
+        if "identity" in unmodeled else {}
+    )
+    kept_properties = {
+        key: Commented(value, f"The environment's own {key}, written back as it is: a deployment replaces the whole resource.")
+        for key, value in unmodeled.get("properties", {}).items()
+    }
     return [Resource(_ENV, _tracked(plan, ResourceKind.ENVIRONMENT, {
+        **kept_identity,
         "properties": {
+            **kept_properties,
             "appLogsConfiguration": {
                 "destination": "log-analytics",
                 "logAnalyticsConfiguration": {

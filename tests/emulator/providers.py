@@ -201,7 +201,11 @@ SPECS: dict[str, TypeSpec] = {
                  compute=_workspace, in_progress_state="Creating", actions=("sharedKeys",)),
         TypeSpec("Microsoft.App/managedEnvironments", put="async", patch="location", delete="location",
                  compute=_managed_env, in_progress_state="InitializationInProgress",
-                 secret_paths=(("properties", "appLogsConfiguration", "logAnalyticsConfiguration", "sharedKey"),)),
+                 # Write-only, as Azure: never in a GET.
+                 secret_paths=(("properties", "appLogsConfiguration", "logAnalyticsConfiguration", "sharedKey"),
+                               ("properties", "customDomainConfiguration", "certificatePassword"),
+                               ("properties", "customDomainConfiguration", "certificateValue"),
+                               ("properties", "daprAIInstrumentationKey"), ("properties", "daprAIConnectionString"))),
         TypeSpec("Microsoft.App/managedEnvironments/storages", compute=_env_storage, tracked=False,
                  secret_paths=(("properties", "azureFile", "accountKey"),)),
         TypeSpec("Microsoft.App/containerApps", put="async", patch="location", delete="location",

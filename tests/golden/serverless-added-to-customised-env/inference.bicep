@@ -1,0 +1,316 @@
+// Inference endpoint for an AI Toolkit fine-tuned model, rendered by azinfer.
+// Plan: storageAccount=reuse, fileShare=reuse, logAnalytics=reuse, environment=update, environmentStorage=reuse, containerApp=create
+// Deploy: az deployment group create -g <resource group> -f inference.bicep -p inference.parameters.json -p apiKey=<key>
+
+@description('Shell commands that start the server; joined with \'; \' and run as /bin/bash -c.')
+param defaultCommands array = [
+  '# azinfer: start command of the inference container app (run as /bin/bash -c "<this script>").\n# Installs only from what \'azinfer deploy\' put on the share (.azinfer/dist): never\n# from a package index for azinfer itself. The first replica installs it once into\n# .azinfer/env on the share; other replicas and restarts reuse that (see\n# azinfer/serve/bootstrap.py). Without a wheel on the share, an image that has\n# azinfer installed serves with it.\nset -euo pipefail\nMOUNT="\${AZINFER_MOUNT:-/mount}"\nPYTHON="\${AZINFER_PYTHON:-python3}"\nDIST="$MOUNT/.azinfer/dist"\nexport AZINFER_MOUNT="$MOUNT" AZINFER_PORT="\${AZINFER_PORT:-7860}" HF_HUB_OFFLINE=1\nif [ -f "$DIST/CURRENT" ]; then\n  WHEEL="$DIST/$(tr -d \'[:space:]/\' < "$DIST/CURRENT")"\n  echo "azinfer: starting from $WHEEL"\n  exec env PYTHONPATH="$WHEEL" "$PYTHON" -m azinfer.serve.bootstrap "$WHEEL"\nfi\nif "$PYTHON" -c "import azinfer.serve" >/dev/null 2>&1; then\n  echo "azinfer: serving with the image\'s azinfer, the model under $MOUNT, port $AZINFER_PORT"\n  exec "$PYTHON" -m azinfer.serve\nfi\necho "azinfer: error: azinfer is neither on the share ($DIST) nor in the image: run \'azinfer deploy\'" >&2\nexit 1\n'
+]
+
+// Not used by this plan; declared so that inference.parameters.json deploys as it is.
+@description('Maximum node count of the dedicated GPU workload profile.')
+@minValue(1)
+#disable-next-line no-unused-params
+param maximumInstanceCount int = 2
+
+@description('Azure region; null means the resource group\'s.')
+param location string?
+
+@description('Storage account name; null means aistorage<suffix>. Azure\'s rule: 3 to 24 characters, lowercase letters and digits only (and unique across Azure).')
+@minLength(3)
+@maxLength(24)
+param storageAccountName string?
+
+@description('File share name; null means aifileshare<suffix>. Azure\'s rule: 3 to 63 characters, lowercase letters, digits and single hyphens, starting and ending with a letter or digit.')
+@minLength(3)
+@maxLength(63)
+param fileShareName string?
+
+@description('Log Analytics workspace name; null means ailog<suffix>. Azure\'s rule: 4 to 63 characters, letters, digits and hyphens, starting and ending with a letter or digit.')
+@minLength(4)
+@maxLength(63)
+param acaLogAnalyticsName string?
+
+@description('Container Apps environment name; null means aienv<suffix>. Azure\'s rule: 2 to 60 characters, lowercase letters, digits and single hyphens, starting with a letter and ending with a letter or digit.')
+@minLength(2)
+@maxLength(60)
+param acaEnvironmentName string?
+
+@description('Environment storage name; null means aienvstorage<suffix>. Azure\'s rule: 2 to 32 characters, lowercase letters, digits and single hyphens, starting and ending with a letter or digit.')
+@minLength(2)
+@maxLength(32)
+param acaEnvironmentStorageName string?
+
+@description('Container app name; null means aiacaapp<suffix>. Azure\'s rule: 2 to 32 characters, lowercase letters, digits and single hyphens, starting with a letter and ending with a letter or digit.')
+@minLength(2)
+@maxLength(32)
+param acaAppName string?
+
+@description('GPU workload profile type.')
+@allowed([
+  'NC24-A100'
+  'Consumption-GPU-NC24-A100'
+  'Consumption-GPU-NC8as-T4'
+])
+param gpuProfileType string = 'Consumption-GPU-NC8as-T4'
+
+@description('Minimum replicas; null means 1 on a dedicated profile, 0 on a serverless one.')
+@minValue(0)
+param minReplicas int?
+
+@description('Maximum replicas.')
+@minValue(1)
+param maxReplicas int = 1
+
+@description('Container image.')
+param image string = 'docker.io/vllm/vllm-openai:v0.32.0-cu129'
+
+@description('Port the server listens on.')
+@minValue(1)
+@maxValue(65535)
+param targetPort int = 7860
+
+@description('apiKey: the API needs \'Authorization: Bearer <key>\'; none: public.')
+@allowed([
+  'apiKey'
+  'none'
+])
+param authentication string = 'apiKey'
+
+@description('The API key (a Container Apps secret), used when authentication is apiKey. Pass it at every deployment (azinfer passes the app\'s current key); never put it in a file.')
+@secure()
+param apiKey string
+
+var resourceSuffix = substring(uniqueString(resourceGroup().id), 0, 5)
+var resourceLocation = location ?? resourceGroup().location
+var tags = {
+  'managed-by': 'azinfer'
+  'azinfer-role': 'inference'
+}
+var gpuProfiles = {
+  'NC24-A100': {
+    name: 'GPU'
+    cpu: 24
+    memory: '220Gi'
+    serverless: false
+  }
+  'Consumption-GPU-NC24-A100': {
+    name: 'NC24-A100'
+    cpu: 24
+    memory: '220Gi'
+    serverless: true
+  }
+  'Consumption-GPU-NC8as-T4': {
+    name: 'NC8as-T4'
+    cpu: 8
+    memory: '56Gi'
+    serverless: true
+  }
+}
+var gpu = gpuProfiles[gpuProfileType]
+var useApiKey = authentication == 'apiKey'
+var azinferStart = [
+  '# azinfer: start command of the inference container app (run as /bin/bash -c "<this script>").\n# Installs only from what \'azinfer deploy\' put on the share (.azinfer/dist): never\n# from a package index for azinfer itself. The first replica installs it once into\n# .azinfer/env on the share; other replicas and restarts reuse that (see\n# azinfer/serve/bootstrap.py). Without a wheel on the share, an image that has\n# azinfer installed serves with it.\nset -euo pipefail\nMOUNT="\${AZINFER_MOUNT:-/mount}"\nPYTHON="\${AZINFER_PYTHON:-python3}"\nDIST="$MOUNT/.azinfer/dist"\nexport AZINFER_MOUNT="$MOUNT" AZINFER_PORT="\${AZINFER_PORT:-7860}" HF_HUB_OFFLINE=1\nif [ -f "$DIST/CURRENT" ]; then\n  WHEEL="$DIST/$(tr -d \'[:space:]/\' < "$DIST/CURRENT")"\n  echo "azinfer: starting from $WHEEL"\n  exec env PYTHONPATH="$WHEEL" "$PYTHON" -m azinfer.serve.bootstrap "$WHEEL"\nfi\nif "$PYTHON" -c "import azinfer.serve" >/dev/null 2>&1; then\n  echo "azinfer: serving with the image\'s azinfer, the model under $MOUNT, port $AZINFER_PORT"\n  exec "$PYTHON" -m azinfer.serve\nfi\necho "azinfer: error: azinfer is neither on the share ($DIST) nor in the image: run \'azinfer deploy\'" >&2\nexit 1\n'
+]
+
+resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2025-07-01' existing = {
+  name: acaLogAnalyticsName ?? 'ailog${resourceSuffix}'
+}
+
+resource environment 'Microsoft.App/managedEnvironments@2026-01-01' = {
+  name: acaEnvironmentName ?? 'aienv${resourceSuffix}'
+  location: resourceLocation
+  // An existing resource azinfer did not create keeps its own tags.
+  tags: {}
+  // The environment's own identity, written back as it is.
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/env-id': {}
+    }
+  }
+  properties: {
+    // The environment's own vnetConfiguration, written back as it is: a deployment replaces the whole resource.
+    vnetConfiguration: {
+      infrastructureSubnetId: '/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vnet/subnets/aca'
+      internal: true
+    }
+    // The environment's own zoneRedundant, written back as it is: a deployment replaces the whole resource.
+    zoneRedundant: true
+    // The environment's own peerAuthentication, written back as it is: a deployment replaces the whole resource.
+    peerAuthentication: {
+      mtls: {
+        enabled: true
+      }
+    }
+    // The environment's own customDomainConfiguration, written back as it is: a deployment replaces the whole resource.
+    customDomainConfiguration: {
+      dnsSuffix: 'apps.contoso.com'
+    }
+    appLogsConfiguration: {
+      destination: 'log-analytics'
+      logAnalyticsConfiguration: {
+        customerId: logAnalytics.properties.customerId
+        sharedKey: logAnalytics.listKeys().primarySharedKey
+      }
+    }
+    // The existing environment keeps every profile it has (plus the GPU profile the plan adds).
+    workloadProfiles: [
+      {
+        name: 'Consumption'
+        workloadProfileType: 'Consumption'
+      }
+      {
+        name: 'GPU'
+        workloadProfileType: 'NC24-A100'
+      }
+      {
+        name: 'NC8as-T4'
+        workloadProfileType: 'Consumption-GPU-NC8as-T4'
+      }
+    ]
+  }
+}
+
+resource app 'Microsoft.App/containerApps@2026-01-01' = {
+  name: acaAppName ?? 'aiacaapp${resourceSuffix}'
+  location: resourceLocation
+  tags: tags
+  properties: {
+    managedEnvironmentId: environment.id
+    // The existing environment's own profile of that type, found (or added) by the planner.
+    workloadProfileName: 'NC8as-T4'
+    configuration: {
+      activeRevisionsMode: 'Single'
+      ingress: {
+        external: true
+        targetPort: targetPort
+        transport: 'auto'
+        allowInsecure: false
+      }
+      secrets: useApiKey ? [
+        {
+          name: 'azinfer-api-key'
+          value: apiKey
+        }
+      ] : []
+    }
+    template: {
+      containers: [
+        {
+          name: 'inference'
+          image: image
+          command: [
+            '/bin/bash'
+            '-c'
+            join(defaultCommands, '; ')
+          ]
+          env: concat([
+            {
+              name: 'AZINFER_MOUNT'
+              value: '/mount'
+            }
+            {
+              name: 'AZINFER_PORT'
+              value: string(targetPort)
+            }
+          ], useApiKey ? [
+            {
+              name: 'AZINFER_API_KEY'
+              secretRef: 'azinfer-api-key'
+            }
+          ] : [
+            {
+              name: 'AZINFER_INSECURE_NO_AUTH'
+              value: 'true'
+            }
+          ])
+          resources: {
+            cpu: gpu.cpu
+            memory: gpu.memory
+          }
+          probes: (defaultCommands == azinferStart) ? [
+            {
+              type: 'Startup'
+              httpGet: {
+                path: '/health'
+                port: targetPort
+              }
+              initialDelaySeconds: 10
+              periodSeconds: 60
+              failureThreshold: 10
+            }
+            {
+              type: 'Liveness'
+              httpGet: {
+                path: '/health'
+                port: targetPort
+              }
+              periodSeconds: 30
+              failureThreshold: 3
+            }
+            {
+              type: 'Readiness'
+              httpGet: {
+                path: '/ready'
+                port: targetPort
+              }
+              periodSeconds: 10
+              failureThreshold: 3
+            }
+          ] : [
+            {
+              type: 'Startup'
+              tcpSocket: {
+                port: targetPort
+              }
+              initialDelaySeconds: 10
+              periodSeconds: 240
+              failureThreshold: 10
+            }
+            {
+              type: 'Liveness'
+              tcpSocket: {
+                port: targetPort
+              }
+              periodSeconds: 30
+              failureThreshold: 3
+            }
+            {
+              type: 'Readiness'
+              tcpSocket: {
+                port: targetPort
+              }
+              periodSeconds: 10
+              failureThreshold: 3
+            }
+          ]
+          volumeMounts: [
+            {
+              volumeName: 'model-share'
+              mountPath: '/mount'
+            }
+          ]
+        }
+      ]
+      scale: {
+        minReplicas: minReplicas ?? (gpu.serverless ? 0 : 1)
+        maxReplicas: maxReplicas
+      }
+      volumes: [
+        {
+          name: 'model-share'
+          storageType: 'AzureFile'
+          storageName: acaEnvironmentStorageName ?? 'aienvstorage${resourceSuffix}'
+        }
+      ]
+    }
+  }
+}
+
+output SUBSCRIPTION_ID string = subscription().subscriptionId
+output RESOURCE_GROUP_NAME string = resourceGroup().name
+output STORAGE_ACCOUNT_NAME string = storageAccountName ?? 'aistorage${resourceSuffix}'
+output FILE_SHARE_NAME string = fileShareName ?? 'aifileshare${resourceSuffix}'
+output ACA_APP_NAME string = app.name
+output ACA_APP_ENDPOINT string = app.properties.configuration.ingress.fqdn
