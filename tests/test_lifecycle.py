@@ -26,7 +26,7 @@ from azure_support import (
 
 from azinfer import ArgumentError, AzurePermissionError
 from azinfer.azure import ReadyTimeout, SyncError, SyncInterrupted, TeardownAction
-from azinfer.azure.logstream import log_lines
+from azinfer.azure.logstream import CLOCK_SKEW, log_lines
 from azinfer.errors import AzureError
 from azinfer.project import INFERENCE_CONFIG
 from azinfer.resources import ResourceKind
@@ -332,6 +332,40 @@ def test_logs_follow_reconnects_when_the_stream_drops_without_repeating_lines(
     assert _within(30, follow) == ["loaded", "loaded", *wanted]
     assert len(reconnects) >= 2
     assert "the stream dropped (RemoteProtocolError); reconnecting" in reconnects
+
+
+def test_logs_follow_with_no_tail_keeps_what_is_logged_while_it_reconnects(
+        emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    """``--tail 0`` of a quiet app: the stream drops before any line, and nothing logged meanwhile is lost."""
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    project = azure_project(emu, root)
+    project.provision()
+    app = f"aiacaapp{group.suffix}"
+    emu.apps.log(app, "old history", "more old history")
+    time.sleep(CLOCK_SKEW.total_seconds() + 0.1)  # older than the skew allowed for: never shown
+    emu.apps.stream.max_seconds, emu.apps.stream.drop = 0.3, "abort"
+    emu.faults.latency(0.25, path="*/logstream")
+    wanted = [f"line {i}" for i in range(12)]
+    reconnects: list[str] = []
+
+    def write() -> None:
+        while not reconnects:  # the first stream dropped before a line was logged
+            time.sleep(0.01)
+        for text in wanted:
+            time.sleep(0.05)
+            emu.apps.log(app, text)
+
+    def follow() -> list[str]:
+        threading.Thread(target=write, daemon=True).start()
+        seen = []
+        for line in project.logs(follow=True, tail=0, on_reconnect=reconnects.append):
+            seen.append(_text(line))
+            if seen[-1] == wanted[-1]:
+                return seen
+        return seen
+
+    assert _within(30, follow) == wanted
+    assert reconnects
 
 
 def test_logs_follow_goes_on_with_the_new_replica_after_a_restart(

@@ -15,7 +15,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from azinfer.azure.app import active_revision, app_properties, name_of, read_app
@@ -64,25 +64,62 @@ def _format(raw: str, data: dict[str, Any] | None, system: bool) -> str:
     return f"{stamp} {data.get('Log', '')}".strip()
 
 
+# How far this machine's clock may be ahead of the log service's (see _Shown.since).
+CLOCK_SKEW = timedelta(seconds=2)
+
+
+def _stamp_time(stamp: str) -> datetime | None:
+    """A console stamp (ISO 8601) or a system one (``2024-05-10 09:45:38 +0000 UTC``) as a time; None if neither."""
+    for parse in (datetime.fromisoformat, lambda text: datetime.strptime(text, "%Y-%m-%d %H:%M:%S %z UTC")):
+        try:
+            parsed = parse(stamp)
+        except ValueError:
+            continue
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    return None
+
+
 class _Shown:
     """The newest time stamp shown and the lines shown with it, so a reopened stream's repeated tail is skipped.
 
     Stamps of one stream share a fixed-width format, so they compare as strings;
     lines with the newest stamp are counted, since several lines may share one
     (system events carry whole seconds).
+
+    A stream reopened before it showed anything (``--tail 0`` and a quiet app)
+    has no stamp to go on: it asks for the whole history and shows the lines
+    stamped after the first connection opened (less :data:`CLOCK_SKEW`), so
+    lines logged during the reconnect are not lost.
     """
 
     def __init__(self) -> None:
         self.stamp: str | None = None
+        self.since: datetime | None = None
         self._at_stamp: Counter[str] = Counter()
         self._repeats: Counter[str] | None = None
+        self._blind = False
+
+    @property
+    def resumable(self) -> bool:
+        """Whether a reopened stream can tell what was shown: then it asks for the whole history."""
+        return self.stamp is not None or self.since is not None
+
+    def opened(self) -> None:
+        """A connection answered; the first one marks the time the following started."""
+        if self.since is None:
+            self.since = datetime.now(UTC) - CLOCK_SKEW
 
     def reopened(self) -> None:
         """A new connection: its first lines repeat what was shown, up to the first newer line."""
         self._repeats = Counter(self._at_stamp) if self.stamp is not None else None
+        self._blind = self.stamp is None and self.since is not None
 
     def is_new(self, raw: str, stamp: str | None) -> bool:
         """Whether to show ``raw``; records it when so."""
+        if self._blind and stamp is not None and self.since is not None:
+            when = _stamp_time(stamp)
+            if when is not None and when < self.since:
+                return False  # history from before the follow started
         if self._repeats is not None and stamp is not None and self.stamp is not None:
             if stamp < self.stamp:
                 return False
@@ -94,6 +131,7 @@ class _Shown:
             self.stamp, self._at_stamp = stamp, Counter()
         if stamp is not None and stamp == self.stamp:
             self._at_stamp[raw] += 1
+        self._blind = False  # the history is in order: what follows is newer
         return True
 
 
@@ -209,7 +247,7 @@ def _stream(clients: AzureClients, resource_group: str, app_name: str, *, follow
         raise _Unavailable(f"container app {app_name!r} gave no token for its log stream (getAuthToken)")
     # History again after a drop: the lines logged meanwhile are in it (those shown are skipped).
     params = {"follow": "true" if follow else "false", "output": "json",
-              "tailLines": str(MAX_TAIL if shown.stamp is not None else tail)}
+              "tailLines": str(MAX_TAIL if shown.resumable else tail)}
     shown.reopened()
     try:
         with httpx.stream("GET", url, params=params, headers={"Authorization": f"Bearer {token}"}, verify=verify,
@@ -217,6 +255,7 @@ def _stream(clients: AzureClients, resource_group: str, app_name: str, *, follow
             if response.status_code != 200:
                 detail = response.read().decode(errors="replace").strip()[:120]
                 raise _Unavailable(f"the log stream answered {response.status_code} {detail}".strip())
+            shown.opened()
             for raw in response.iter_lines():
                 if not raw.strip():
                     continue
