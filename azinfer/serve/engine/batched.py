@@ -228,6 +228,8 @@ class BatchedEngine(TransformersEngine):
 
         def left_pad(tensor: Any, dim_from_end: int) -> Any:
             missing = length - tensor.shape[-dim_from_end]
+            if not missing:  # the longer side, usually the running batch: pad would copy it for nothing
+                return tensor
             return pad(tensor, (0, 0) * (dim_from_end - 1) + (missing, 0))
 
         layers = [
