@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -12,7 +13,7 @@ from arm_schema_check import assert_valid_arm
 from rendered_app import deployed_container
 from toolkit_projects import REPO
 
-from azinfer import PlanBlockedError, plan_project, render
+from azinfer import PlanBlockedError, ProjectFileError, plan_project, render
 from azinfer.inventory import InMemoryInventory, WorkloadProfile, carried_environment_properties
 from azinfer.plan import Plan
 from azinfer.project import INFERENCE_PARAMETERS
@@ -182,3 +183,14 @@ def test_an_updated_environment_keeps_its_own_settings_and_no_secret(tmp_path: P
     assert "hunter2" not in files and "also-secret" not in files
     assert plan.change(ResourceKind.ENVIRONMENT).kept == (
         "identity", "customDomainConfiguration", "peerAuthentication", "vnetConfiguration", "zoneRedundant")
+
+
+def test_an_inventory_file_with_a_value_no_template_can_hold_is_refused(tmp_path: Path) -> None:
+    data = finetuning_inventory().to_json()
+    env = next(r for r in data["resources"] if r["type"] == ResourceKind.ENVIRONMENT.arm_type)
+    env["unmodeled"] = {"properties": {"zoneRedundant": 1.5}}
+    path = tmp_path / "inventory.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ProjectFileError) as caught:
+        InMemoryInventory.load(path)
+    assert str(path) in str(caught.value) and "zoneRedundant" in str(caught.value)
