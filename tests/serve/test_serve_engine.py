@@ -146,11 +146,14 @@ def test_fallback_template_replays_the_conversation() -> None:
     assert text == "### Q: be brief\nhi\n### A: hello\n### Q: how are you\n### A: "
 
 
-def test_a_prefill_computes_the_logits_of_the_last_position_only(phi_mount: Any) -> None:
+@pytest.mark.parametrize("merge", [True, False], ids=["merged", "adapter-unmerged"])
+def test_a_prefill_computes_the_logits_of_the_last_position_only(phi_mount: Any, merge: bool) -> None:
     """A long prompt must not hold prompt length x vocabulary logits (2 GB for 16 prompts of 1000 at 32k)."""
-    loaded = load_model(paths(phi_mount))
+    loaded = load_model(paths(phi_mount), merge=merge)
+    assert loaded.adapter_merged is merge
     rows_seen: list[int] = []
-    hook = loaded.model.lm_head.register_forward_hook(lambda _m, _i, out: rows_seen.append(out.shape[1]))
+    lm_head = loaded.model.get_output_embeddings()
+    hook = lm_head.register_forward_hook(lambda _m, _i, out: rows_seen.append(out.shape[1]))
     prompt = encode(loaded, "hello " * 60)
 
     async def run() -> tuple[str, Finished]:

@@ -100,7 +100,9 @@ class BatchedEngine(TransformersEngine):
         self.max_batch_size = max_batch_size
         # Only the last position's logits are sampled: a prefill that computed them all would
         # hold prompt length x vocabulary of them (2 GB for 16 prompts of 1000 tokens at 32k in bf16).
-        accepts = "logits_to_keep" in inspect.signature(loaded.model.forward).parameters
+        # A PEFT model (adapter unmerged) passes keyword arguments through to the model it wraps.
+        model = loaded.model.get_base_model() if hasattr(loaded.model, "get_base_model") else loaded.model
+        accepts = "logits_to_keep" in inspect.signature(model.forward).parameters
         self._last_logits_only = {"logits_to_keep": 1} if accepts else {}
         self._waiting: deque[ThreadedGeneration] = deque()
         self._wakeup = threading.Condition()
