@@ -18,8 +18,10 @@ from typing import Any
 from azinfer.azure.clients import target_for
 from azinfer.azure.context import AzureContext
 from azinfer.azure.share import LocalFile, SyncPlan, SyncResult
-from azinfer.inventory import InMemoryInventory
-from azinfer.templates.inference import API_KEY_SECRET
+from azinfer.azure.scope import ProjectScope
+from azinfer.inventory import InMemoryInventory, ResourceFacts
+from azinfer.resources import ResourceKind
+from azinfer.templates.inference import API_KEY_SECRET, TAGS
 
 KEY = "fake-api-key"
 
@@ -168,3 +170,18 @@ def provisioned_project(root: Path, app: str = "aiacaappfake") -> Path:
                                        resource_group="rg-fake", storage_account_name="stfake",
                                        file_share_name="share", app_name=app, app_endpoint=f"{app}.example.test"))
     return root
+
+
+def owned_group(scope: ProjectScope, app: str) -> InMemoryInventory:
+    """The app, its environment and workspace, created by azinfer (its tag), nothing else in the group.
+
+    No storage account: whether its share holds only azinfer's files is the share's business (test_lifecycle.py).
+    """
+    names = {kind: scope.resolve(InMemoryInventory()).name(kind) for kind in ResourceKind}
+    env = names[ResourceKind.ENVIRONMENT]
+    tags = dict(TAGS)
+    return InMemoryInventory((
+        ResourceFacts(ResourceKind.CONTAINER_APP.arm_type, app, tags=tags, environment_id=f"/x/managedEnvironments/{env}"),
+        ResourceFacts(ResourceKind.ENVIRONMENT.arm_type, env, tags=tags, log_analytics_customer_id="c1"),
+        ResourceFacts(ResourceKind.LOG_ANALYTICS.arm_type, names[ResourceKind.LOG_ANALYTICS], tags=tags, customer_id="c1"),
+    ), resource_group_location="westus3")

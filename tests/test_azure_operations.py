@@ -10,17 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fake_azure import KEY, FakeApps, FakeContext, FakeRevision, FakeSync, provisioned_project
+from fake_azure import KEY, FakeApps, FakeContext, FakeRevision, FakeSync, owned_group, provisioned_project
 
 from azinfer.azure import Event, EventKind, Operation, Question, ReadyTimeout
 from azinfer.azure import deploy as deploy_op
 from azinfer.azure import destroy as destroy_op
 from azinfer.azure import status as status_op
 from azinfer.azure.scope import ProjectScope
-from azinfer.inventory import InMemoryInventory, ResourceFacts
 from azinfer.project import load_project
 from azinfer.resources import ResourceKind
-from azinfer.templates.inference import TAGS
 
 APP = "aiacaappfake"
 
@@ -111,25 +109,10 @@ def test_status_reads_the_serving_revision_without_asking_ready(tmp_path: Path) 
     assert status.revision is not None and [r.name for r in status.revision.replicas] == ["rev1-a"]
 
 
-def _owned_group(scope: ProjectScope) -> InMemoryInventory:
-    """The app, its environment and workspace, created by azinfer (its tag), nothing else in the group.
-
-    No storage account: whether its share holds only azinfer's files is the share's business (test_lifecycle.py).
-    """
-    names = {kind: scope.resolve(InMemoryInventory()).name(kind) for kind in ResourceKind}
-    env = names[ResourceKind.ENVIRONMENT]
-    tags = dict(TAGS)
-    return InMemoryInventory((
-        ResourceFacts(ResourceKind.CONTAINER_APP.arm_type, APP, tags=tags, environment_id=f"/x/managedEnvironments/{env}"),
-        ResourceFacts(ResourceKind.ENVIRONMENT.arm_type, env, tags=tags, log_analytics_customer_id="c1"),
-        ResourceFacts(ResourceKind.LOG_ANALYTICS.arm_type, names[ResourceKind.LOG_ANALYTICS], tags=tags, customer_id="c1"),
-    ), resource_group_location="westus3")
-
-
 def test_destroy_asks_then_deletes_app_first_and_reports_each(tmp_path: Path) -> None:
     scope = _scope(tmp_path)
     apps = FakeApps(APP, [FakeRevision("rev1")])
-    ctx = FakeContext(apps, inventory=_owned_group(scope))
+    ctx = FakeContext(apps, inventory=owned_group(scope, APP))
     declined = destroy_op.destroy(ctx, scope, confirm=lambda question: False)
     assert declined.declined and declined.deleted == () and not [c for c in apps.calls if c[0] == "delete"]
     events: list[Event] = []
