@@ -6,32 +6,41 @@ pipeline has its own subclass, and each error carries its context as
 attributes (the file, the JSON pointer, the resource...), so tools can act on
 it without parsing the message. Messages never contain secrets.
 
-::
+Placed by what the caller can do about each: fix an input, sign in or get a
+role, run the command again (it continues where it stopped), or retry a
+request later::
 
     AzinferError
-    ├── ArgumentError           a function was called with a wrong type or value (also a TypeError and ValueError)
-    ├── ProjectFileError        a project file is missing, unreadable or invalid
-    ├── NamingError             a resource name breaks Azure's naming rules
-    ├── ResolutionError         an input (subscription, resource group...) cannot be resolved
-    ├── PlanBlockedError        the plan has problems that stop it from being applied
-    ├── ConfigWriteError        infra/inference.config.json could not be written
-    ├── OutputWriteError        rendered files could not be written (nothing was)
-    ├── AzureError              a call to Azure failed (see azinfer.azure)
-    │   ├── CredentialError     no usable credential
-    │   ├── AzurePermissionError the caller lacks a role on a scope
-    │   ├── DeploymentFailedError an ARM deployment failed
-    │   └── PreviewOutdatedError the resource group changed since the preview
-    └── ServeError              the inference server cannot start (see azinfer.serve)
+    ├── ArgumentError             a function was called with a wrong type or value (also a TypeError and ValueError)
+    ├── ProjectFileError          a project file is missing, unreadable or invalid: fix the file
+    ├── NamingError               a resource name breaks Azure's naming rules: change the name
+    ├── ResolutionError           an input (subscription, resource group...) cannot be resolved: pass it
+    ├── PlanBlockedError          the plan has problems that stop it from being applied: fix them
+    ├── ConfigWriteError          infra/inference.config.json could not be written
+    ├── OutputWriteError          rendered files could not be written (nothing was)
+    ├── AzureError                a call to Azure failed (see azinfer.azure)
+    │   ├── CredentialError       no usable credential: sign in
+    │   ├── AzurePermissionError  the caller lacks a role on a scope: get the role
+    │   ├── DeploymentFailedError an ARM deployment failed: fix what each failure names
+    │   ├── DeploymentInterrupted Ctrl-C while ARM deploys: run provision again to attach
+    │   ├── PreviewOutdatedError  the resource group changed since the preview: preview again
+    │   ├── SyncError             a file sync could not finish: run deploy again (it continues)
+    │   │   └── SyncInterrupted   Ctrl-C during the sync: run deploy again (it continues)
+    │   └── ReadyTimeout          the endpoint did not get ready: read its state and last log lines
+    ├── ServeError                the inference server cannot start (no model found, bad settings...)
+    │   └── MergeUnsupported      the adapter uses a feature the LoRA merge does not reproduce
+    └── RequestError              one request to the server failed; the server goes on
+        ├── InvalidRequestError   the client's mistake (HTTP 400): fix the request
+        │   └── PromptTooLongError the conversation does not fit the model's context
+        ├── QueueFullError        the server is busy (HTTP 429): retry later
+        └── GenerationError       the engine failed this request (HTTP 500)
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # pragma: no cover - typing only
-    from azinfer.plan import Plan, Problem
+from typing import Any, Protocol
 
 __all__ = [
     "AzinferError",
@@ -48,7 +57,17 @@ __all__ = [
     "DeploymentFailedError",
     "PreviewOutdatedError",
     "ResourceFailure",
+    "DeploymentInterrupted",
+    "SyncError",
+    "SyncInterrupted",
+    "ReadyTimeout",
     "ServeError",
+    "MergeUnsupported",
+    "RequestError",
+    "InvalidRequestError",
+    "PromptTooLongError",
+    "QueueFullError",
+    "GenerationError",
 ]
 
 
@@ -131,22 +150,37 @@ class ResolutionError(AzinferError):
         super().__init__(message)
 
 
+class _Problem(Protocol):
+    """What the error needs of a plan's problem (:class:`azinfer.plan.Problem`); the plan is a higher layer."""
+
+    @property
+    def message(self) -> str: ...
+
+
+class _BlockedPlan(Protocol):
+    """What the error needs of a plan (:class:`azinfer.plan.Plan`)."""
+
+    @property
+    def problems(self) -> Sequence[_Problem]: ...
+
+
 class PlanBlockedError(AzinferError):
     """The plan has problems that stop it from being applied.
 
-    :ivar plan: the blocked plan, with every problem in ``plan.problems``.
+    :ivar plan: the blocked plan (an :class:`azinfer.plan.Plan`), with every problem in ``plan.problems``.
     """
 
-    def __init__(self, plan: Plan) -> None:
-        self.plan = plan
+    def __init__(self, plan: _BlockedPlan) -> None:
+        self.plan: Any = plan
         lines = [f"the plan is blocked by {len(plan.problems)} problem(s):"]
         lines += [f"- {problem.message}" for problem in plan.problems]
         super().__init__("\n".join(lines))
 
     @property
-    def problems(self) -> Sequence[Problem]:
-        """The problems that block the plan."""
-        return self.plan.problems
+    def problems(self) -> Sequence[Any]:
+        """The problems that block the plan (:class:`azinfer.plan.Problem` values)."""
+        problems: Sequence[Any] = self.plan.problems
+        return problems
 
 
 class ConfigWriteError(AzinferError):
@@ -233,5 +267,95 @@ class DeploymentFailedError(AzureError):
         super().__init__("\n".join(lines))
 
 
+class DeploymentInterrupted(AzureError):
+    """The wait was interrupted (Ctrl-C); the deployment goes on in Azure.
+
+    :ivar deployment: the deployment name.
+    """
+
+    def __init__(self, deployment: str, resource_group: str) -> None:
+        self.deployment = deployment
+        super().__init__(
+            f"stopped waiting; deployment {deployment!r} goes on in resource group {resource_group!r}. "
+            "Run 'azinfer provision' again to attach to it and wait for it."
+        )
+
+
+class SyncError(AzureError):
+    """A sync could not finish; what was uploaded stays recorded, so the next run continues from there."""
+
+
+class SyncInterrupted(SyncError):
+    """The sync was interrupted (Ctrl-C) between files; the next run uploads the rest."""
+
+
+class ReadyTimeout(AzureError):
+    """The endpoint did not get ready in time; the message is one line with the revision's state.
+
+    :ivar revision: the revision's state when the wait ended (an :class:`azinfer.azure.RevisionStatus`, or ``None``).
+    :ivar last_logs: the container's last log lines (may be empty; the message quotes the last one).
+    """
+
+    def __init__(self, message: str, revision: Any, last_logs: tuple[str, ...]) -> None:
+        self.revision = revision
+        self.last_logs = last_logs
+        super().__init__(message)
+
+
 class ServeError(AzinferError):
     """The inference server cannot start (no model found, bad settings...)."""
+
+
+class MergeUnsupported(ServeError):
+    """The adapter uses a feature this merge does not reproduce."""
+
+
+class RequestError(AzinferError):
+    """One request to the inference server failed; the server goes on serving the others."""
+
+
+class InvalidRequestError(RequestError):
+    """A request value is out of range or not supported (the client's mistake; HTTP 400).
+
+    :ivar param: the request field at fault, as the client named it (``temperature``, ``messages``...).
+    :ivar code: a short machine-readable code for OpenAI's error body.
+    """
+
+    def __init__(self, param: str, message: str, code: str = "invalid_value") -> None:
+        self.param = param
+        self.code = code
+        super().__init__(message)
+
+
+class PromptTooLongError(InvalidRequestError):
+    """The conversation leaves no room in the model's context for one new token.
+
+    :ivar context_length: the model's context, in tokens.
+    :ivar prompt_tokens: the prompt's length in tokens, or ``None`` when it was
+        refused by its size before tokenising.
+    """
+
+    def __init__(self, context_length: int, prompt_tokens: int | None = None, prompt_chars: int | None = None) -> None:
+        self.context_length = context_length
+        self.prompt_tokens = prompt_tokens
+        size = f"{prompt_tokens} tokens" if prompt_tokens is not None else f"{prompt_chars} characters"
+        super().__init__(
+            "messages",
+            f"the prompt is {size} long but the model's context is {context_length} tokens; shorten the conversation",
+            "context_length_exceeded",
+        )
+
+
+class QueueFullError(RequestError):
+    """The engine holds as many requests as it may; the client should retry later (HTTP 429).
+
+    :ivar retry_after: seconds to wait before retrying.
+    """
+
+    def __init__(self, capacity: int, retry_after: int = 1) -> None:
+        self.retry_after = retry_after
+        super().__init__(f"the server is busy ({capacity} requests in progress); retry in {retry_after} s")
+
+
+class GenerationError(RequestError):
+    """The engine failed while generating this request (HTTP 500 or an error event in the stream)."""

@@ -19,7 +19,7 @@ from azinfer import (
     PlanBlockedError,
     PreviewOutdatedError,
 )
-from azinfer.azure import DeploymentInterrupted, ResourceProgress
+from azinfer.azure import DeploymentInterrupted, Event, EventKind
 from azinfer.plan import Action, ProblemCode, WarningCode
 from azinfer.project import INFERENCE_CONFIG
 from azinfer.resources import ResourceKind
@@ -47,8 +47,9 @@ def _config(root: Path) -> dict[str, str]:
 def test_empty_resource_group_gets_all_six(emu: ArmEmulator, tmp_path: Path) -> None:
     emu.add_resource_group(emu.subscription_id, "rg-empty", LOCATION)
     root = make_project(tmp_path, emu.subscription_id, "rg-empty")
-    progress: list[ResourceProgress] = []
-    result = azure_project(emu, root).provision(on_progress=progress.append)
+    events: list[Event] = []
+    result = azure_project(emu, root).provision(on_event=events.append)
+    progress = [e for e in events if e.kind is EventKind.RESOURCE]
     assert result.plan.summary() == {"create": 6, "reuse": 0, "update": 0}
     rg_id = f"/subscriptions/{emu.subscription_id}/resourceGroups/rg-empty"
     for change in result.plan.changes:

@@ -57,7 +57,7 @@ def test_the_error_tree_is_in_the_reference(site: Path) -> None:
     page = (site / "reference" / "errors" / "index.html").read_text()
     for name in errors.__all__:
         assert f'id="azinfer.errors.{name}"' in page
-    assert "└── ServeError" in page
+    assert "├── ServeError" in page and "└── RequestError" in page
 
 
 def test_the_site_loads_nothing_from_elsewhere(site: Path) -> None:

@@ -25,7 +25,7 @@ from azure_support import (
 )
 
 from azinfer import ArgumentError, AzurePermissionError
-from azinfer.azure import ReadyTimeout, SyncError, SyncInterrupted, TeardownAction
+from azinfer.azure import Event, EventKind, ReadyTimeout, SyncError, SyncInterrupted, TeardownAction
 from azinfer.azure.logstream import CLOCK_SKEW, log_lines
 from azinfer.errors import AzureError
 from azinfer.project import INFERENCE_CONFIG
@@ -170,8 +170,10 @@ def test_user_command_mirrors_the_project_by_content(emu: ArmEmulator, group: Fi
     emu.clear_requests()
     stages: list[str] = []
     sent: list[tuple[str, int]] = []
-    result = project.deploy(delete=True, wait=False, on_stage=stages.append,
-                            on_bytes=lambda path, count: sent.append((path, count)))
+    events: list[Event] = []
+    result = project.deploy(delete=True, wait=False, on_event=events.append)
+    stages += [e.message for e in events if e.kind is EventKind.STAGE]
+    sent += [(e.path, e.sent) for e in events if e.kind is EventKind.BYTES]
     assert result.sync.uploaded == ("inference/m3.py",) and result.sync.deleted == ("inference/m4.py",)
     # Progress in Python: each file announced (0 bytes) then its bytes; the stages in words.
     assert sent[0] == ("inference/m3.py", 0) and sum(n for _, n in sent) == len(b"print('changed')\n")
@@ -189,7 +191,7 @@ def test_restart_waits_for_the_new_replica_and_ready(emu: ArmEmulator, group: Fi
     project.provision()
     emu.apps.plan_starts(f"aiacaapp{group.suffix}", ReplicaStart(ready_after=0.3))
     stages: list[str] = []
-    result = project.deploy(restart=True, on_stage=stages.append)
+    result = project.deploy(restart=True, on_event=lambda e: stages.append(e.message) if e.kind is EventKind.STAGE else None)
     assert result.revision is not None and result.revision.running_state == "Running"
     assert any(s.startswith("restarting revision") for s in stages)
     assert stages[-1] == "the endpoint answers /ready"
@@ -263,13 +265,15 @@ def test_ctrl_c_mid_upload_then_the_next_run_uploads_the_rest(emu: ArmEmulator, 
         (root / "inference" / f"m{i}.py").write_text("x" * 10_000 + str(i))
     started: list[str] = []
 
-    def interrupt(path: str, sent: int) -> None:
-        started.append(path)
+    def interrupt(event: Event) -> None:
+        if event.kind is not EventKind.BYTES:
+            return
+        started.append(event.path)
         if len(started) == 3:
             raise KeyboardInterrupt
 
     with pytest.raises(SyncInterrupted, match="run deploy again"):
-        project.deploy(on_bytes=interrupt, wait=False)
+        project.deploy(on_event=interrupt, wait=False)
     project.deploy(wait=False)
     files = emu.files(group.storage_account, group.file_share)
     assert all(files[f"inference/m{i}.py"] == ("x" * 10_000 + str(i)).encode() for i in range(5))
@@ -321,7 +325,7 @@ def test_logs_follow_reconnects_when_the_stream_drops_without_repeating_lines(
 
     def follow() -> list[str]:
         seen = []
-        for line in project.logs(follow=True, tail=2, on_reconnect=reconnects.append):
+        for line in project.logs(follow=True, tail=2, on_event=lambda e: reconnects.append(e.message)):
             seen.append(_text(line))
             if len(seen) == 2:  # the history is in: the app goes on logging
                 threading.Thread(target=write, daemon=True).start()
@@ -358,7 +362,7 @@ def test_logs_follow_with_no_tail_keeps_what_is_logged_while_it_reconnects(
     def follow() -> list[str]:
         threading.Thread(target=write, daemon=True).start()
         seen = []
-        for line in project.logs(follow=True, tail=0, on_reconnect=reconnects.append):
+        for line in project.logs(follow=True, tail=0, on_event=lambda e: reconnects.append(e.message)):
             seen.append(_text(line))
             if seen[-1] == wanted[-1]:
                 return seen
@@ -384,7 +388,7 @@ def test_logs_follow_goes_on_with_the_new_replica_after_a_restart(
 
     def follow() -> list[str]:
         seen = []
-        for line in project.logs(follow=True, tail=1, on_reconnect=reconnects.append):
+        for line in project.logs(follow=True, tail=1, on_event=lambda e: reconnects.append(e.message)):
             seen.append(_text(line))
             if seen == ["before restart"]:  # the stream is open: now restart
                 threading.Thread(target=restart_then_log, daemon=True).start()

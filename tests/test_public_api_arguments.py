@@ -151,12 +151,12 @@ ROWS: dict[str, Row] = {
     "AzureProject.preview inventory": Row(lambda w: w.project.preview("inventory.json"), "inventory"),  # type: ignore[arg-type]
     "AzureProject.provision preview": Row(lambda w: w.project.provision(w.plan), "preview"),  # type: ignore[arg-type]
     "AzureProject.provision confirm": Row(lambda w: w.project.provision(confirm=True), "confirm"),  # type: ignore[arg-type]
-    "AzureProject.provision on_progress": Row(lambda w: w.project.provision(on_progress="print"), "on_progress"),  # type: ignore[arg-type]
+    "AzureProject.provision on_event": Row(lambda w: w.project.provision(on_event="print"), "on_event"),  # type: ignore[arg-type]
     "AzureProject.deploy adapter": Row(lambda w: w.project.deploy(adapter=3), "adapter"),  # type: ignore[arg-type]
     "AzureProject.deploy delete": Row(lambda w: w.project.deploy(delete="yes"), "delete"),  # type: ignore[arg-type]
     "AzureProject.deploy restart": Row(lambda w: w.project.deploy(restart=1), "restart"),  # type: ignore[arg-type]
     "AzureProject.deploy timeout": Row(lambda w: w.project.deploy(timeout=-1), "timeout"),
-    "AzureProject.deploy on_stage": Row(lambda w: w.project.deploy(on_stage="print"), "on_stage"),  # type: ignore[arg-type]
+    "AzureProject.deploy on_event": Row(lambda w: w.project.deploy(on_event="print"), "on_event"),  # type: ignore[arg-type]
     "AzureProject.deploy_preview delete": Row(lambda w: w.project.deploy_preview(delete=None), "delete"),  # type: ignore[arg-type]
     "AzureProject.status ask_ready": Row(lambda w: w.project.status(ask_ready="no"), "ask_ready"),  # type: ignore[arg-type]
     "AzureProject.logs tail too many": Row(lambda w: w.project.logs(tail=301), "tail"),

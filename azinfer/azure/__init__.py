@@ -1,25 +1,39 @@
 """Stage 5: azinfer against Azure, the only part of azinfer that imports ``azure.*`` (lazily).
 
-- :class:`AzureProject`: plan against what exists, preview (ARM what-if),
-  provision with progress, read the API key; then deploy (sync to the share,
-  restart, wait for ``/ready``), status, logs, destroy.
+- :class:`AzureProject` (:mod:`.project`): a facade that checks its arguments
+  and calls one module per operation: :mod:`.provision` (plan, preview (ARM
+  what-if), deploy the templates, write the config), :mod:`.deploy` (sync to
+  the share, restart, wait for ``/ready``), :mod:`.status`, :mod:`.logs`,
+  :mod:`.destroy`. Each takes one :class:`AzureContext` (:mod:`.context`).
+- :mod:`.events`: one :class:`Event` for every operation's progress, one :class:`Question` before a write.
+- :mod:`.arm`: ARM deployments (validate, what-if, run, attach).
 - :func:`read_inventory`: a resource group as an :class:`~azinfer.inventory.InMemoryInventory`.
 - :mod:`azinfer.azure.preflight`: GPU profile availability, GPU quota, storage name.
 """
 
 from __future__ import annotations
 
-from azinfer.azure.app import EndpointStatus, ReadyTimeout, ReplicaStatus, RevisionStatus
+from azinfer.azure.app import EndpointStatus, ReplicaStatus, RevisionStatus
+from azinfer.azure.arm import WhatIf, WhatIfChange
 from azinfer.azure.clients import AzureClients, AzureTarget, Cloud, target_for
-from azinfer.azure.deploy import DeploymentInterrupted, ResourceProgress, WhatIf, WhatIfChange
+from azinfer.azure.context import AzureContext
+from azinfer.azure.deploy import DeployResult, SyncSummary
+from azinfer.azure.destroy import DestroyResult
+from azinfer.azure.events import Event, EventKind, Operation, Question
 from azinfer.azure.inventory import read_inventory
-from azinfer.azure.lifecycle import DeployResult, SyncSummary
-from azinfer.azure.provision import AzureProject, DestroyResult, Preview, ProvisionResult
-from azinfer.azure.share import SyncError, SyncInterrupted, SyncPlan, SyncResult
+from azinfer.azure.project import AzureProject
+from azinfer.azure.provision import Preview, ProvisionResult
+from azinfer.azure.share import SyncPlan, SyncResult
 from azinfer.azure.teardown import TeardownAction, TeardownItem, TeardownPlan
+from azinfer.errors import DeploymentInterrupted, ReadyTimeout, SyncError, SyncInterrupted
 
 __all__ = [
     "AzureProject",
+    "AzureContext",
+    "Event",
+    "EventKind",
+    "Operation",
+    "Question",
     "DeployResult",
     "DestroyResult",
     "EndpointStatus",
@@ -40,7 +54,6 @@ __all__ = [
     "DeploymentInterrupted",
     "Preview",
     "ProvisionResult",
-    "ResourceProgress",
     "WhatIf",
     "WhatIfChange",
     "read_inventory",

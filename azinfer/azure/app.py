@@ -9,16 +9,13 @@ in :mod:`azinfer.azure.logstream`.
 from __future__ import annotations
 
 import html
-import os
-import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from azinfer.azure.clients import AzureClients, enum_text
-from azinfer.errors import AzureError
+from azinfer.errors import AzureError, ReadyTimeout
 
 if TYPE_CHECKING:  # pragma: no cover
     import ssl
@@ -39,25 +36,8 @@ __all__ = [
     "revision_status",
     "check_ready",
     "restart_revision",
-    "wait_until_ready",
     "endpoint_status",
 ]
-
-StageCallback = Callable[[str], None]
-
-
-class ReadyTimeout(AzureError):
-    """The endpoint did not get ready in time; the message is one line with the revision's state.
-
-    :ivar revision: the revision's state when the wait ended.
-    :ivar last_logs: the container's last log lines (may be empty; the message quotes the last one).
-    """
-
-    def __init__(self, message: str, revision: RevisionStatus | None, last_logs: tuple[str, ...]) -> None:
-        self.revision = revision
-        self.last_logs = last_logs
-        super().__init__(message)
-
 
 @dataclass(frozen=True)
 class ReplicaStatus:
@@ -192,20 +172,6 @@ def revision_status(clients: AzureClients, resource_group: str, app: str, revisi
                           _state(rev_props.running_state), _state(rev_props.health_state), tuple(replicas))
 
 
-def _verify(client_kwargs: dict[str, Any]) -> Verify:
-    """What ``httpx`` should trust: the SDK's ``connection_verify``, else ``REQUESTS_CA_BUNDLE``, else the default."""
-    import ssl
-
-    verify = client_kwargs.get("connection_verify")
-    if verify is None:
-        verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or True
-    if isinstance(verify, str):
-        return ssl.create_default_context(cafile=verify)
-    if isinstance(verify, ssl.SSLContext):
-        return verify
-    return bool(verify)
-
-
 def check_ready(url: str, api_key: str | None, *, verify: Verify = True, timeout: float = 10.0) -> tuple[bool, str]:
     """``GET <url>/ready`` with the key: (answered 200, what it answered in words)."""
     import httpx
@@ -223,52 +189,6 @@ def check_ready(url: str, api_key: str | None, *, verify: Verify = True, timeout
 def restart_revision(clients: AzureClients, resource_group: str, app: str, revision: str) -> None:
     """Restart the revision's replicas (Container Apps replaces them)."""
     clients.apps.container_apps_revisions.restart_revision(resource_group, app, revision)
-
-
-def wait_until_ready(clients: AzureClients, resource_group: str, app: str, revision: str, url: str,
-                     api_key: str | None, *, replaced: frozenset[str] = frozenset(), timeout: float = 900.0,
-                     poll_interval: float = 5.0, verify: Verify = True, on_stage: StageCallback | None = None,
-                     last_logs: Callable[[], tuple[str, ...]] | None = None) -> RevisionStatus:
-    """Wait until a replica of ``revision`` not in ``replaced`` runs and ``GET /ready`` answers 200.
-
-    Asking ``/ready`` also wakes a revision scaled to zero.
-
-    :raises ReadyTimeout: after ``timeout`` seconds, naming the revision's state and the last log lines.
-    """
-    deadline = time.monotonic() + timeout
-    said: set[str] = set()
-
-    def stage(text: str) -> None:
-        if text not in said and on_stage is not None:
-            on_stage(text)
-        said.add(text)
-
-    status: RevisionStatus | None = None
-    detail = ""
-    while True:
-        status = revision_status(clients, resource_group, app, revision)
-        fresh = [r for r in status.replicas if r.name not in replaced]
-        running = [r for r in fresh if r.running_state.lower() == "running"]
-        if not fresh:
-            stage(f"waiting for a new replica of revision {revision!r}")
-        elif not running:
-            stage(f"replica {fresh[0].name} is starting")
-        else:
-            stage(f"replica {running[0].name} is running; waiting for /ready")
-            ready, detail = check_ready(url, api_key, verify=verify)
-            if ready:
-                stage("the endpoint answers /ready")
-                # Read again: the replica turned ready between the read above and the answer.
-                return revision_status(clients, resource_group, app, revision)
-        if status.running_state.lower() == "failed" or time.monotonic() >= deadline:
-            break
-        if not fresh:  # scaled to zero: a request brings a replica up
-            check_ready(url, api_key, verify=verify, timeout=2.0)
-        time.sleep(poll_interval)
-    logs = last_logs() if last_logs is not None else ()
-    last = f"; its last log line: {' '.join(logs[-1].splitlines())}" if logs else ""
-    raise ReadyTimeout(f"the endpoint did not get ready within {timeout:g} s: {status.describe()}"
-                       + (f"; /ready answered {detail}" if detail else "") + last, status, logs)
 
 
 def endpoint_status(clients: AzureClients, resource_group: str, app_name: str, api_key: str | None, *,

@@ -1,343 +1,238 @@
-"""Stage 5: validating, previewing (what-if) and running the ARM deployment, with per-resource progress.
+"""``azinfer deploy``: put what the container runs on the share, restart the app, wait until ``/ready`` answers.
 
-The deployment has a deterministic name (``azinfer-<app name>``), so a run
-that finds one of that name still running attaches to it and waits, and a
-Ctrl-C leaves ARM working and says how to attach again. Secrets: the API key
-travels only as the template's secure parameter, never in a log line, an
-error or a file.
+Reads ``infra/inference.config.json`` (written by ``provision``) to find the
+app, the storage account and the share. The steps, each an event: sync by
+content (asking first when files go or the user's own commands run), restart
+the serving revision (or wait for a newer one when the template changed),
+then wait for a fresh replica and ``GET /ready``.
 """
 
 from __future__ import annotations
 
-import html
-import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from azinfer.azure.clients import AzureClients, enum_text
-from azinfer.azure.failures import raise_if_forbidden
-from azinfer.errors import AzureError, DeploymentFailedError, ResourceFailure
-from azinfer.inputs import ResolvedInputs
-from azinfer.resources import ResourceKind
-from azinfer.templates.inference import API_KEY_SECRET
-
-__all__ = [
-    "ResourceProgress",
-    "WhatIfChange",
-    "WhatIf",
-    "DeploymentInterrupted",
-    "deployment_name",
-    "attach",
-    "existing_api_key",
-    "validate_deployment",
-    "what_if",
-    "run_deployment",
-]
+from azinfer.azure.app import RevisionStatus, active_revision, read_app, restart_revision, revision_status
+from azinfer.azure.context import AzureContext
+from azinfer.azure.events import ConfirmCallback, Emitter, EventCallback, EventKind, Operation, Question
+from azinfer.azure.key import request_key
+from azinfer.azure.logs import last_logs
+from azinfer.azure.scope import ProjectScope
+from azinfer.azure.share import (
+    NEVER_SYNCED,
+    LocalFile,
+    ShareSync,
+    SyncPlan,
+    SyncResult,
+    blob_files,
+    folder_files,
+    project_files,
+)
+from azinfer.errors import AzureError, ReadyTimeout
+from azinfer.project import InferenceConfig
+from azinfer.serve.bundle import DIST_DIR, server_bundle
+from azinfer.start import StartOrigin, decide_start
 
 if TYPE_CHECKING:  # pragma: no cover
-    from azure.core.exceptions import HttpResponseError
+    from azure.mgmt.appcontainers.models import ContainerApp
 
-_TERMINAL = {"succeeded", "failed", "canceled"}
-T = TypeVar("T")
+__all__ = ["DeployResult", "SyncSummary", "deploy", "preview", "upload", "wait_until_ready"]
 
-
-class DeploymentInterrupted(AzureError):
-    """The wait was interrupted (Ctrl-C); the deployment goes on in Azure.
-
-    :ivar deployment: the deployment name.
-    """
-
-    def __init__(self, deployment: str, resource_group: str) -> None:
-        self.deployment = deployment
-        super().__init__(
-            f"stopped waiting; deployment {deployment!r} goes on in resource group {resource_group!r}. "
-            "Run 'azinfer provision' again to attach to it and wait for it."
-        )
+ADAPTERS_DIR = "models/azinfer"
+"""Where ``--adapter DIR`` publishes a local adapter (the server serves the newest adapter under ``models/``)."""
 
 
 @dataclass(frozen=True)
-class ResourceProgress:
-    """The state of one resource inside a running deployment."""
+class SyncSummary:
+    """What a deploy puts on the share, before it does: shown with ``--dry-run`` and before uploading."""
 
-    resource_type: str
-    resource_name: str
-    state: str
-    code: str | None = None
-    message: str | None = None
-
-
-ProgressCallback = Callable[[ResourceProgress], None]
-
-
-@dataclass(frozen=True)
-class WhatIfChange:
-    """One resource in ARM's what-if answer."""
-
-    resource_id: str
-    change_type: str
-    """ARM's ChangeType: Create, Delete, Ignore, Deploy, NoChange, Modify, Unsupported."""
-    changed_paths: tuple[str, ...] = ()
-    """For Modify: the property paths that would change."""
-
-
-@dataclass(frozen=True)
-class WhatIf:
-    """ARM's what-if answer for the deployment."""
-
-    changes: tuple[WhatIfChange, ...] = field(default_factory=tuple)
-
-    @property
-    def writes(self) -> tuple[WhatIfChange, ...]:
-        """The changes that would write something (Create, Modify, Delete, Deploy)."""
-        return tuple(c for c in self.changes if c.change_type.lower() in {"create", "modify", "delete", "deploy"})
-
-    def _summary(self) -> str:
-        return ", ".join(f"{sum(c.change_type.lower() == kind for c in self.changes)} to {kind}"
-                         for kind in ("create", "modify", "delete"))
+    plan: SyncPlan
+    start_origin: StartOrigin
+    start_commands: tuple[str, ...]
+    """The commands the container runs (shown when they are the user's own)."""
 
     def to_text(self) -> str:
-        """The what-if as a diff, one line per resource."""
-        lines = []
-        for change in self.changes:
-            lines.append(f"  {_symbol(change)} {change.resource_id}  ({change.change_type})")
-            lines += [f"      ~ {path}" for path in change.changed_paths]
-        return "\n".join(["ARM what-if:", *lines, f"What-if: {self._summary()}."]) + "\n"
+        """Files to upload and delete, and the user's start commands."""
+        lines = [f"share: {len(self.plan.upload)} file(s) to upload ({self.plan.upload_bytes} bytes), "
+                 f"{len(self.plan.delete)} to delete, {len(self.plan.unchanged)} unchanged"]
+        lines += [f"  + {f.path}" for f in self.plan.upload]
+        lines += [f"  - {p}" for p in self.plan.delete]
+        if self.start_origin is StartOrigin.USER:
+            lines.append("the container runs your start command (/bin/bash -c):")
+            lines += [f"  $ {c}" for c in self.start_commands]
+        return "\n".join(lines) + "\n"
 
-    def _repr_html_(self) -> str:
-        """The what-if as an HTML table, for notebooks: change, resource (below ``/providers/``), changed paths."""
-        esc = html.escape
-        rows = "".join(
-            f"<tr><td><code>{esc(_symbol(c))}</code> {esc(c.change_type)}</td>"
-            f"<td><code>{esc(c.resource_id.split('/providers/', 1)[-1])}</code></td>"
-            f"<td>{'<br>'.join(esc(path) for path in c.changed_paths)}</td></tr>"
-            for c in self.changes
-        )
-        return (f"<div class=\"azinfer-what-if\"><p><b>ARM what-if</b>: {esc(self._summary())}</p><table><thead>"
-                f"<tr><th>change</th><th>resource</th><th>changed properties</th></tr></thead>"
-                f"<tbody>{rows}</tbody></table></div>")
+    @property
+    def worth_asking(self) -> bool:
+        """Whether a person should say yes first: files would be deleted, or the user's own commands run."""
+        return (bool(self.plan.delete) or self.start_origin is StartOrigin.USER) and self.plan.changes
 
 
-_SYMBOLS = {"create": "+", "delete": "-", "modify": "~", "deploy": "!", "nochange": "=", "ignore": "*"}
+@dataclass(frozen=True)
+class DeployResult:
+    """What a deploy did."""
+
+    sync: SyncResult
+    restarted: str | None
+    """The revision restarted (or waited for), ``None`` when nothing changed and no restart was asked."""
+    revision: RevisionStatus | None
+    endpoint: str | None
+    declined: bool = False
+    """``confirm`` answered no: nothing was uploaded, deleted or restarted."""
 
 
-def _symbol(change: WhatIfChange) -> str:
-    return _SYMBOLS.get(change.change_type.lower(), "?")
+def _files(scope: ProjectScope, *, adapter: Path | None) -> tuple[dict[str, LocalFile], list[str],
+                                                                  StartOrigin, tuple[str, ...]]:
+    """What goes to the share and the roots deploy owns there."""
+    start = decide_start(scope.project.inference_parameters.default_commands, source="defaultCommands")
+    files = blob_files(server_bundle().files)
+    roots = [DIST_DIR]
+    if start.origin is StartOrigin.USER:
+        mirrored = project_files(scope.project.root)
+        files.update(mirrored)
+        # The top-level folders and files the project has (and had: the manifest remembers them).
+        roots += sorted({path.split("/", 1)[0] for path in mirrored})
+    if adapter is not None:
+        if not (adapter / "adapter_config.json").is_file():
+            raise AzureError(f"--adapter {adapter}: not an adapter folder (no adapter_config.json)")
+        prefix = f"{ADAPTERS_DIR}/{adapter.resolve().name}"
+        files.update(folder_files(adapter, prefix))
+        roots.append(prefix)
+    return files, roots, start.origin, start.commands
 
 
-def deployment_name(inputs: ResolvedInputs) -> str:
-    """The deployment's deterministic name: the same project always deploys under the same name."""
-    return f"azinfer-{inputs.name(ResourceKind.CONTAINER_APP)}"[:64]
+def _previous_roots(sync: ShareSync, roots: list[str]) -> list[str]:
+    """Top-level entries an earlier project sync uploaded, so ``--delete`` finds what is gone locally."""
+    earlier = {path.split("/", 1)[0] for path in sync.manifest()} - NEVER_SYNCED - {".azinfer"}
+    return sorted(set(roots) | earlier)
 
 
-def existing_api_key(clients: AzureClients, inputs: ResolvedInputs) -> str | None:
-    """The API key the existing app holds (kept across deployments), or ``None``."""
-    from azure.core.exceptions import ResourceNotFoundError
+def _prepare(ctx: AzureContext, scope: ProjectScope, config: InferenceConfig, *, adapter: Path | None,
+             delete: bool) -> tuple[ShareSync, SyncSummary]:
+    sync = ctx.share_sync(config.resource_group or scope.resource_group, config.storage_account_name or "",
+                          config.file_share_name or "")
+    files, roots, origin, commands = _files(scope, adapter=adapter)
+    if origin is StartOrigin.USER and delete:
+        roots = _previous_roots(sync, roots)
+    # deploy owns .azinfer/dist whole: an older wheel goes even without --delete.
+    plan = sync.plan(files, roots=roots, delete=delete, owned_whole=(DIST_DIR,))
+    return sync, SyncSummary(plan, origin, commands)
 
-    try:
-        secrets = clients.apps.container_apps.list_secrets(
-            inputs.resource_group.value, inputs.name(ResourceKind.CONTAINER_APP)
-        )
-    except ResourceNotFoundError:
+
+def preview(ctx: AzureContext, scope: ProjectScope, *, adapter: Path | None = None,
+            delete: bool = False) -> SyncSummary:
+    """What a deploy would upload and delete. See :meth:`AzureProject.deploy_preview`."""
+    return _prepare(ctx, scope, scope.provisioned(), adapter=adapter, delete=delete)[1]
+
+
+def upload(ctx: AzureContext, scope: ProjectScope, config: InferenceConfig, emit: Emitter, *,
+           adapter: Path | None = None, delete: bool = False,
+           confirm: ConfirmCallback | None = None) -> SyncResult | None:
+    """Sync azinfer's server (and the project, for a start command the user wrote) to the share.
+
+    :returns: what the sync did; ``None`` when ``confirm`` declined (nothing was written).
+    :raises AzureError: when the share cannot be reached.
+    :raises SyncError: when a file vanished or a write failed (the next run continues).
+    :raises SyncInterrupted: on Ctrl-C (the next run continues).
+    """
+    sync, summary = _prepare(ctx, scope, config, adapter=adapter, delete=delete)
+    question = Question(Operation.DEPLOY, "Go ahead?", summary.to_text(), summary, summary.worth_asking)
+    if confirm is not None and not confirm(question):
         return None
-    return next((s.value for s in secrets.value or [] if s.name == API_KEY_SECRET), None)
+    if summary.plan.upload:
+        emit(EventKind.TRANSFER, files=len(summary.plan.upload), total=summary.plan.upload_bytes)
+    return sync.apply(summary.plan, on_bytes=emit.bytes)
 
 
-def _deployment_body(template: Mapping[str, Any], parameters: Mapping[str, Any]) -> dict[str, Any]:
-    return {"properties": {"mode": "Incremental", "template": dict(template), "parameters": dict(parameters)}}
+def deploy(ctx: AzureContext, scope: ProjectScope, *, adapter: Path | None = None, delete: bool = False,
+           restart: bool | None = None, wait: bool = True, timeout: float = 900.0,
+           on_event: EventCallback | None = None, confirm: ConfirmCallback | None = None) -> DeployResult:
+    """Upload what changed, restart the active revision, wait for ``/ready``. See :meth:`AzureProject.deploy`."""
+    emit = Emitter(Operation.DEPLOY, on_event)
+    config = scope.provisioned()
+    group, app_name = config.resource_group or scope.resource_group, config.app_name or ""
+    app = read_app(ctx.clients, group, app_name)  # a missing app fails before anything is uploaded
+    emit.stage(f"syncing to file share {config.file_share_name!r} of storage account {config.storage_account_name!r}")
+    result = upload(ctx, scope, config, emit, adapter=adapter, delete=delete, confirm=confirm)
+    if result is None:
+        return DeployResult(SyncResult((), 0, (), 0), None, None, config.url, declined=True)
+    emit.stage(f"uploaded {len(result.uploaded)} file(s) ({result.uploaded_bytes} bytes), deleted "
+               f"{len(result.deleted)}, {result.unchanged} unchanged")
+    changed = bool(result.uploaded or result.deleted)
+    if restart is False or (restart is None and not changed):
+        return DeployResult(result, None, None, config.url)
+    revision, replaced = _restart(ctx, group, app_name, app, emit)
+    if not wait:
+        return DeployResult(result, revision, None, config.url)
+    status = wait_until_ready(ctx, group, app_name, revision, config.url, request_key(ctx, scope), emit,
+                              replaced=replaced, timeout=timeout,
+                              last_logs=lambda: last_logs(ctx, group, app_name))
+    return DeployResult(result, revision, status, config.url)
 
 
-class _ArmError(Protocol):
-    """ARM's error shape: the SDK's ``ErrorResponse`` and azure-core's ``ODataV4Format`` both have it."""
+def _restart(ctx: AzureContext, group: str, name: str, app: ContainerApp,
+             emit: Emitter) -> tuple[str, frozenset[str]]:
+    """Restart the serving revision; when a newer revision is on its way (the template changed), wait for that one.
 
-    @property
-    def code(self) -> str | None: ...
-
-    @property
-    def message(self) -> str | None: ...
-
-    @property
-    def details(self) -> Sequence[_ArmError] | None: ...
-
-
-def _arm_error(error: _ArmError | None, name: str) -> tuple[str, list[ResourceFailure]]:
-    """ARM's error as a one-line summary and its details."""
-    if error is None:
-        return "DeploymentFailed: the deployment did not succeed", []
-    details = [ResourceFailure("(template)", name, d.code or "", d.message or "") for d in error.details or []]
-    return f"{error.code or 'DeploymentFailed'}: {error.message or 'the deployment did not succeed'}", details
-
-
-def _arm_failure(exc: HttpResponseError, name: str, failures: Sequence[ResourceFailure] = ()) -> DeploymentFailedError:
-    """The deployment's failure: the resources that failed (else ARM's details) and ARM's summary."""
-    if exc.error is not None:
-        summary, details = _arm_error(exc.error, name)
-    else:
-        summary, details = f"DeploymentFailed: {exc.message or 'the deployment did not succeed'}", []
-    return DeploymentFailedError(name, failures or details, message=summary)
-
-
-def _arm_call(clients: AzureClients, resource_group: str, name: str, call: Callable[[], T]) -> T:
-    """Run one ARM deployment call: a 403 names the role, any other error is the deployment's failure."""
-    from azure.core.exceptions import HttpResponseError
-
-    try:
-        return call()
-    except HttpResponseError as exc:
-        raise_if_forbidden(exc, role="Contributor", scope=clients.scope(resource_group),
-                           doing="deploy to the resource group")
-        raise _arm_failure(exc, name) from None
-
-
-def validate_deployment(clients: AzureClients, resource_group: str, name: str, template: Mapping[str, Any],
-                        parameters: Mapping[str, Any]) -> None:
-    """ARM's validation of the template with its parameters.
-
-    :raises DeploymentFailedError: when ARM rejects the template, with its codes and messages.
-    :raises AzurePermissionError: when the caller may not deploy (the message names the role).
+    :returns: the revision to wait for, and the replicas it had (a fresh one is what counts).
     """
-    from azure.mgmt.resource.deployments.models import Deployment
+    props = app.properties
+    latest = props.latest_revision_name if props is not None else None
+    ready = props.latest_ready_revision_name if props is not None else None
+    if latest and latest != ready:
+        emit.stage(f"revision {latest!r} is new (the template changed): waiting for it instead of restarting")
+        return latest, frozenset()
+    revision = active_revision(ctx.clients, group, app)
+    if revision is None:
+        raise AzureError(f"container app {name!r} has no revision to restart")
+    before = frozenset(r.name for r in revision_status(ctx.clients, group, name, revision).replicas)
+    emit.stage(f"restarting revision {revision!r}")
+    restart_revision(ctx.clients, group, name, revision)
+    return revision, before
 
-    body = Deployment(_deployment_body(template, parameters))
-    result = _arm_call(clients, resource_group, name,
-                       lambda: clients.deployments.deployments.begin_validate(resource_group, name, body).result())
-    if result.error is not None:
-        summary, details = _arm_error(result.error, name)
-        raise DeploymentFailedError(name, details, message=summary)
 
+def wait_until_ready(ctx: AzureContext, resource_group: str, app: str, revision: str, url: str,
+                     api_key: str | None, emit: Emitter, *, replaced: frozenset[str] = frozenset(),
+                     timeout: float = 900.0,
+                     last_logs: Callable[[], tuple[str, ...]] | None = None) -> RevisionStatus:
+    """Wait until a replica of ``revision`` not in ``replaced`` runs and ``GET /ready`` answers 200.
 
-def what_if(clients: AzureClients, resource_group: str, name: str, template: Mapping[str, Any],
-            parameters: Mapping[str, Any]) -> WhatIf:
-    """ARM's what-if for the deployment.
+    Asking ``/ready`` also wakes a revision scaled to zero. Each stage is said once.
 
-    :raises DeploymentFailedError: when ARM cannot evaluate the template.
-    :raises AzurePermissionError: when the caller may not deploy (the message names the role).
+    :raises ReadyTimeout: after ``timeout`` seconds, naming the revision's state and the last log lines.
     """
-    from azure.mgmt.resource.deployments.models import DeploymentWhatIf
+    deadline = ctx.clock() + timeout
+    said: set[str] = set()
 
-    body = DeploymentWhatIf(_deployment_body(template, parameters))
-    result = _arm_call(clients, resource_group, name,
-                       lambda: clients.deployments.deployments.begin_what_if(resource_group, name, body).result())
-    changes = []
-    for change in (result.properties.changes if result.properties is not None else None) or []:
-        paths = tuple(delta.path for delta in change.delta or [])
-        changes.append(WhatIfChange(change.resource_id or "", enum_text(change.change_type) or "", paths))
-    return WhatIf(tuple(changes))
+    def stage(text: str) -> None:
+        if text not in said:
+            emit.stage(text)
+        said.add(text)
 
-
-class _ProgressReporter:
-    """Turns the deployment's operations into one callback per resource state change."""
-
-    def __init__(self, clients: AzureClients, resource_group: str, name: str,
-                 on_progress: ProgressCallback | None) -> None:
-        self._clients, self._group, self._name, self._on_progress = clients, resource_group, name, on_progress
-        self._seen: dict[tuple[str, str], str] = {}
-        self.failures: list[ResourceFailure] = []
-
-    def poll(self) -> None:
-        self.failures = []
-        for operation in self._clients.deployments.deployment_operations.list(self._group, self._name):
-            props = operation.properties
-            if props is None or props.target_resource is None:
-                continue
-            target = props.target_resource
-            state = props.provisioning_state or "Unknown"
-            error = props.status_message.error if props.status_message is not None else None
-            progress = ResourceProgress(
-                target.resource_type or "", target.resource_name or "", state,
-                error.code if error is not None else None, error.message if error is not None else None,
-            )
-            if state.lower() == "failed":
-                self.failures.append(ResourceFailure(
-                    progress.resource_type, progress.resource_name, progress.code or "Failed", progress.message or ""
-                ))
-            key = (progress.resource_type, progress.resource_name)
-            if self._seen.get(key) != state:
-                self._seen[key] = state
-                if self._on_progress is not None:
-                    self._on_progress(progress)
-
-
-def attach(clients: AzureClients, resource_group: str, name: str, *, on_progress: ProgressCallback | None = None,
-           poll_interval: float = 2.0) -> None:
-    """Wait for a deployment of that name still running (an earlier run's), reporting its progress.
-
-    :raises DeploymentInterrupted: on Ctrl-C; the deployment goes on in Azure.
-    """
-    try:
-        _wait_for_running(clients, resource_group, name, _ProgressReporter(clients, resource_group, name, on_progress),
-                          poll_interval)
-    except KeyboardInterrupt:
-        raise DeploymentInterrupted(name, resource_group) from None
-
-
-def _wait_for_running(clients: AzureClients, resource_group: str, name: str, reporter: _ProgressReporter,
-                      poll_interval: float) -> None:
-    """Attach to a deployment of the same name that is still running, and wait for it to end."""
-    from azure.core.exceptions import ResourceNotFoundError
-
+    detail = ""
     while True:
-        try:
-            current = clients.deployments.deployments.get(resource_group, name)
-        except ResourceNotFoundError:
-            return
-        state = (enum_text(current.properties.provisioning_state) if current.properties is not None else None) or ""
-        state = state.lower()
-        if state in _TERMINAL or not state:
-            return
-        reporter.poll()
-        time.sleep(poll_interval)
-
-
-def run_deployment(clients: AzureClients, resource_group: str, name: str, template: Mapping[str, Any],
-                   parameters: Mapping[str, Any], *, on_progress: ProgressCallback | None = None,
-                   poll_interval: float = 2.0) -> dict[str, Any]:
-    """Run the incremental deployment and return its outputs.
-
-    A deployment of the same name still running is attached to and waited
-    for first (ARM refuses a second one while it runs).
-
-    :raises DeploymentFailedError: listing each failed resource with ARM's code and message.
-    :raises DeploymentInterrupted: on Ctrl-C; the deployment goes on in Azure.
-    :raises AzurePermissionError: when the caller may not deploy (the message names the role).
-    """
-    from azure.core.exceptions import HttpResponseError
-    from azure.mgmt.resource.deployments.models import Deployment
-
-    reporter = _ProgressReporter(clients, resource_group, name, on_progress)
-    deployments = clients.deployments.deployments
-    try:
-        _wait_for_running(clients, resource_group, name, reporter, poll_interval)
-        for attempt in range(3):
-            try:
-                poller = deployments.begin_create_or_update(
-                    resource_group, name, Deployment(_deployment_body(template, parameters)),
-                    polling_interval=poll_interval,
-                )
-                break
-            except HttpResponseError as exc:
-                code = (exc.error.code if exc.error is not None else None) or ""
-                if exc.status_code == 409 and code.lower() == "deploymentactive" and attempt < 2:
-                    _wait_for_running(clients, resource_group, name, reporter, poll_interval)
-                    continue
-                raise_if_forbidden(exc, role="Contributor", scope=clients.scope(resource_group),
-                                   doing="deploy to the resource group")
-                raise _arm_failure(exc, name) from None
-        try:
-            while not poller.done():
-                reporter.poll()
-                poller.wait(poll_interval)
-            result = poller.result()
-        except HttpResponseError as exc:
-            reporter.poll()
-            raise _arm_failure(exc, name, reporter.failures) from None
-        reporter.poll()
-    except KeyboardInterrupt:
-        raise DeploymentInterrupted(name, resource_group) from None
-    props = result.properties
-    state = (enum_text(props.provisioning_state) if props is not None else None) or ""
-    if state.lower() != "succeeded":
-        summary, details = _arm_error(props.error if props is not None else None, name)
-        raise DeploymentFailedError(name, reporter.failures or details, message=summary)
-    outputs = props.outputs if props is not None else None
-    return dict(outputs) if isinstance(outputs, Mapping) else {}
+        status = revision_status(ctx.clients, resource_group, app, revision)
+        fresh = [r for r in status.replicas if r.name not in replaced]
+        running = [r for r in fresh if r.running_state.lower() == "running"]
+        if not fresh:
+            stage(f"waiting for a new replica of revision {revision!r}")
+        elif not running:
+            stage(f"replica {fresh[0].name} is starting")
+        else:
+            stage(f"replica {running[0].name} is running; waiting for /ready")
+            ready, detail = ctx.check_ready(url, api_key)
+            if ready:
+                stage("the endpoint answers /ready")
+                # Read again: the replica turned ready between the read above and the answer.
+                return revision_status(ctx.clients, resource_group, app, revision)
+        if status.running_state.lower() == "failed" or ctx.clock() >= deadline:
+            break
+        if not fresh:  # scaled to zero: a request brings a replica up
+            ctx.check_ready(url, api_key, timeout=2.0)
+        ctx.sleep(ctx.poll_interval)
+    logs = last_logs() if last_logs is not None else ()
+    last = f"; its last log line: {' '.join(logs[-1].splitlines())}" if logs else ""
+    raise ReadyTimeout(f"the endpoint did not get ready within {timeout:g} s: {status.describe()}"
+                       + (f"; /ready answered {detail}" if detail else "") + last, status, logs)

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from azinfer.azure.clients import AzureClients
 from azinfer.azure.failures import raise_if_forbidden, translate
-from azinfer.errors import AzureError
+from azinfer.errors import AzureError, SyncError, SyncInterrupted
 from azinfer.serve.bundle import SHARE_DIR
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -66,14 +66,6 @@ _SKIPPED_DIRS = frozenset({".git", ".hg", ".svn", ".venv", "venv", "node_modules
 _SKIPPED_SUFFIXES = (".pyc", ".pyo")
 _SKIPPED_FILES = frozenset({".DS_Store", "Thumbs.db"})
 _WORKERS = 8
-
-
-class SyncError(AzureError):
-    """A sync could not finish; what was uploaded stays recorded, so the next run continues from there."""
-
-
-class SyncInterrupted(SyncError):
-    """The sync was interrupted (Ctrl-C) between files; the next run uploads the rest."""
 
 
 @dataclass(frozen=True)

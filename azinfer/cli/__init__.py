@@ -6,7 +6,7 @@ the options they share (:mod:`.options`) and one console helper
 (:mod:`.console`: one-line errors, exit codes, questions, progress).
 
 Exit codes: 0 success, 1 invalid input, a blocked plan or a failed operation,
-2 usage error, 130 interrupted. Errors are one message on stderr, never a
+2 usage error, 3 the question was answered no (nothing changed), 130 interrupted. Errors are one message on stderr, never a
 traceback, and the Azure SDK's own log stays off the terminal unless
 ``--verbose`` asks for it. Colour only on a terminal (and never with ``NO_COLOR`` set).
 """

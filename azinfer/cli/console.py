@@ -18,20 +18,28 @@ from azinfer.errors import AzinferError
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
 
+    from azinfer.azure.events import Event, Question
+
 __all__ = [
     "EXIT_OK",
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
+    "EXIT_DECLINED",
     "use_color",
     "console",
     "sdk_logs",
     "report_errors",
     "confirm",
+    "ask",
+    "declined",
+    "EventDisplay",
     "ResourceProgressDisplay",
     "TransferDisplay",
 ]
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130  # argparse exits 2 on a usage error
+EXIT_DECLINED = 3
+"""The question was answered no: nothing was changed."""
 # The optional dependencies a command may lack, and the extra that brings them.
 _EXTRAS = {name: "azure" for name in ("azure", "msal")} | {
     name: "serve" for name in ("torch", "transformers", "peft", "starlette", "uvicorn", "safetensors")
@@ -115,11 +123,58 @@ def confirm(question: str, *, yes: bool, flag: str = "--yes") -> bool:
     return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
+def ask(question: Question[Any], *, yes: bool, summary: str | None = None) -> bool:
+    """Show the question's summary (or ``summary``), then ask it when it is worth asking (see :func:`confirm`)."""
+    sys.stdout.write(question.summary if summary is None else summary)
+    return not question.worth_asking or confirm(question.asks, yes=yes)
+
+
+def declined(what: str) -> int:
+    """Say that the answer was no and nothing was ``what`` (changed, deleted); the exit code for it."""
+    print(f"azinfer: declined: nothing was {what}", file=sys.stderr)
+    return EXIT_DECLINED
+
+
+class EventDisplay:
+    """Every operation's events: resource states (:class:`ResourceProgressDisplay`), an upload's bytes
+    (:class:`TransferDisplay`), stages as ``azinfer: <stage>`` lines, a reopened log stream on stderr.
+
+    Pass it as the ``on_event`` callback inside a ``with`` block.
+    """
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream or sys.stdout
+        self._resources = ResourceProgressDisplay(self._stream)
+        self._transfer = TransferDisplay(self._stream)
+
+    def __enter__(self) -> EventDisplay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._transfer.stop()
+        self._resources.__exit__()
+
+    def __call__(self, event: Event) -> None:
+        from azinfer.azure.events import EventKind  # not at import: `azinfer --help` needs no azinfer.azure
+
+        if event.kind is EventKind.RESOURCE:
+            self._resources(event)
+        elif event.kind is EventKind.TRANSFER:
+            self._transfer.start(event.files, event.total)
+        elif event.kind is EventKind.BYTES:
+            self._transfer(event.path, event.sent)
+        elif event.kind is EventKind.STAGE:
+            self._transfer.stop()  # the upload is over once the next stage begins
+            print(f"azinfer: {event.message}", file=self._stream, flush=True)
+        else:
+            print(f"azinfer: {event.message}", file=sys.stderr, flush=True)
+
+
 class ResourceProgressDisplay:
     """Per-resource deployment progress: a live table on a terminal, one line per change otherwise.
 
-    Pass it as the ``on_progress`` callback inside a ``with`` block; the live
-    table starts with the first change (after any question) and stays on screen.
+    Called with each resource event inside a ``with`` block; the live table
+    starts with the first change (after any question) and stays on screen.
     """
 
     def __init__(self, stream: TextIO | None = None) -> None:
@@ -146,7 +201,7 @@ class ResourceProgressDisplay:
             table.add_row(Text(state, style), Text(resource_type), Text(name), Text(detail))
         return table
 
-    def __call__(self, progress: Any) -> None:
+    def __call__(self, progress: Event) -> None:
         detail = f"({progress.code}: {progress.message})" if progress.code else ""
         if not use_color(self._stream):
             line = f"  {progress.state:<10} {progress.resource_type} {progress.resource_name}"
@@ -165,7 +220,7 @@ class ResourceProgressDisplay:
 class TransferDisplay:
     """A byte progress bar for uploads on a terminal (``rich``); one line per file otherwise.
 
-    Use as a context manager; call :meth:`start` with the totals, then pass it as the ``on_bytes`` callback.
+    Use as a context manager; call :meth:`start` with the totals, then call it with each file's bytes.
     """
 
     def __init__(self, stream: TextIO | None = None) -> None:

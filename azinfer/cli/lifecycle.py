@@ -10,21 +10,16 @@ from typing import TYPE_CHECKING, Any
 from azinfer.cli.console import (
     EXIT_INTERRUPTED,
     EXIT_OK,
-    ResourceProgressDisplay,
-    TransferDisplay,
-    confirm,
+    EventDisplay,
+    ask,
+    declined,
 )
 from azinfer.cli.options import add_azure_options, add_project_options, azure_project
-from azinfer.start import StartOrigin
 
 if TYPE_CHECKING:  # pragma: no cover
-    from azinfer.azure import SyncSummary, TeardownItem, TeardownPlan
+    from azinfer.azure import Question
 
 __all__ = ["register"]
-
-
-def _say(text: str) -> None:
-    print(f"azinfer: {text}", flush=True)
 
 
 def _cmd_deploy(args: argparse.Namespace) -> int:
@@ -34,25 +29,16 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
     if args.dry_run:
         sys.stdout.write(project.deploy_preview(adapter=args.adapter, delete=args.delete).to_text())
         return EXIT_OK
-    with TransferDisplay() as transfer:
 
-        def stage(text: str) -> None:
-            transfer.stop()  # the upload is over once the next stage begins
-            _say(text)
+    def confirm(question: Question[Any]) -> bool:
+        # Deleting files and running the user's own commands are worth a question (question.worth_asking).
+        return ask(question, yes=args.yes)
 
-        def show(summary: SyncSummary) -> bool:
-            sys.stdout.write(summary.to_text())
-            # Deleting files and running the user's own commands are worth a question.
-            if (summary.plan.delete or summary.start_origin is StartOrigin.USER) and summary.plan.changes \
-                    and not confirm("Go ahead?", yes=args.yes):
-                return False
-            transfer.start(len(summary.plan.upload), summary.plan.upload_bytes)
-            return True
-
+    with EventDisplay() as display:
         try:
             result = project.deploy(adapter=args.adapter, delete=args.delete,
                                     restart=True if args.restart else None, wait=not args.no_wait,
-                                    timeout=args.timeout, on_stage=stage, on_bytes=transfer, confirm=show)
+                                    timeout=args.timeout, on_event=display, confirm=confirm)
         except SyncInterrupted as exc:
             print(f"azinfer: {exc}", file=sys.stderr)
             return EXIT_INTERRUPTED
@@ -61,6 +47,8 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
                 print("The container's last log lines:")
                 print("".join(f"  {line}\n" for line in exc.last_logs), end="", flush=True)
             raise
+    if result.declined:
+        return declined("changed")
     if result.restarted is None:
         print("No changes on the share: nothing restarted (pass --restart to restart anyway).")
     elif result.revision is not None:
@@ -80,30 +68,22 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_logs(args: argparse.Namespace) -> int:
-    lines = azure_project(args).logs(follow=args.follow, tail=args.tail, system=args.system,
-                                     on_reconnect=lambda why: print(f"azinfer: {why}", file=sys.stderr))
-    for line in lines:  # Ctrl-C stops --follow: "azinfer: interrupted", exit 130
-        print(line, flush=True)
+    with EventDisplay() as display:  # a reopened stream: one line on stderr
+        lines = azure_project(args).logs(follow=args.follow, tail=args.tail, system=args.system, on_event=display)
+        for line in lines:  # Ctrl-C stops --follow: "azinfer: interrupted", exit 130
+            print(line, flush=True)
     return EXIT_OK
 
 
 def _cmd_destroy(args: argparse.Namespace) -> int:
     project = azure_project(args)
-
-    def ask(plan: TeardownPlan) -> bool:
-        sys.stdout.write(plan.to_text())
-        return confirm("Delete these resources?", yes=args.yes)
-
     if args.preview:
         sys.stdout.write(project.destroy_plan().to_text())
         return EXIT_OK
-    from azinfer.azure import ResourceProgress
-
-    with ResourceProgressDisplay() as progress:
-        def show(item: TeardownItem, state: str) -> None:
-            progress(ResourceProgress(item.kind.label, item.name, state))
-
-        result = project.destroy(confirm=ask, on_progress=show)
+    with EventDisplay() as display:
+        result = project.destroy(confirm=lambda question: ask(question, yes=args.yes), on_event=display)
+    if result.declined:
+        return declined("deleted")
     if not result.deleted:
         sys.stdout.write(result.plan.to_text())
     print(f"Deleted {len(result.deleted)} resource(s).")

@@ -4,54 +4,51 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from azinfer.cli.console import (
     EXIT_INTERRUPTED,
     EXIT_OK,
-    ResourceProgressDisplay,
-    confirm,
+    EventDisplay,
+    ask,
+    declined,
     use_color,
 )
 from azinfer.cli.options import add_azure_options, add_project_options, azure_project
 
 if TYPE_CHECKING:  # pragma: no cover
-    from azinfer.azure import Preview
+    from azinfer.azure import Event, Question
 
 __all__ = ["register"]
 
 
-def _show(preview: Preview) -> None:
-    sys.stdout.write(preview.plan.to_text(color=use_color(sys.stdout)))
-    sys.stdout.write(preview.what_if.to_text())
-
-
-def _ask(args: argparse.Namespace) -> Callable[[Preview], bool]:
-    def ask(preview: Preview) -> bool:
-        _show(preview)
-        return confirm("Provision these changes?", yes=args.yes)
-
-    return ask
-
-
 def _cmd_provision(args: argparse.Namespace) -> int:
     project = azure_project(args)
+    color = use_color(sys.stdout)
     if args.preview:
-        _show(project.preview())
+        sys.stdout.write(project.preview().to_text(color=color))
         return EXIT_OK
-    from azinfer.azure import DeploymentInterrupted
-    from azinfer.errors import PlanBlockedError
+    from azinfer.azure import EventKind
+    from azinfer.errors import DeploymentInterrupted, PlanBlockedError
+
+    def confirm(question: Question[Any]) -> bool:
+        return ask(question, yes=args.yes, summary=question.subject.to_text(color=color))
 
     try:
-        with ResourceProgressDisplay() as progress:
-            result = project.provision(confirm=_ask(args), on_progress=progress)
+        with EventDisplay() as display:
+            def show(event: Event) -> None:
+                if event.kind is EventKind.RESOURCE:  # the server's small upload goes unshown
+                    display(event)
+
+            result = project.provision(confirm=confirm, on_event=show)
     except PlanBlockedError as exc:
-        sys.stdout.write(exc.plan.to_text(color=use_color(sys.stdout)))
+        sys.stdout.write(exc.plan.to_text(color=color))
         raise
     except DeploymentInterrupted as exc:
         print(f"azinfer: {exc}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    if result.declined:
+        return declined("changed")
     if result.deployment is None:
         print("No changes: nothing was deployed.")
     else:

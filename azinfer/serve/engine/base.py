@@ -46,7 +46,7 @@ from collections.abc import AsyncIterator, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from azinfer.errors import ServeError
+from azinfer.errors import GenerationError, InvalidRequestError, PromptTooLongError, QueueFullError
 
 __all__ = [
     "ChatTurn",
@@ -88,53 +88,6 @@ MAX_SEED = 2**63 - 1
 # matching state per request small (matching is linear in any case).
 MAX_STOP_STRINGS = 4
 MAX_STOP_CHARS = 256
-
-
-class InvalidRequestError(ServeError):
-    """A request value is out of range or not supported (the client's mistake; HTTP 400).
-
-    :ivar param: the request field at fault, as the client named it (``temperature``, ``messages``...).
-    :ivar code: a short machine-readable code for OpenAI's error body.
-    """
-
-    def __init__(self, param: str, message: str, code: str = "invalid_value") -> None:
-        self.param = param
-        self.code = code
-        super().__init__(message)
-
-
-class PromptTooLongError(InvalidRequestError):
-    """The conversation leaves no room in the model's context for one new token.
-
-    :ivar context_length: the model's context, in tokens.
-    :ivar prompt_tokens: the prompt's length in tokens, or ``None`` when it was
-        refused by its size before tokenising.
-    """
-
-    def __init__(self, context_length: int, prompt_tokens: int | None = None, prompt_chars: int | None = None) -> None:
-        self.context_length = context_length
-        self.prompt_tokens = prompt_tokens
-        size = f"{prompt_tokens} tokens" if prompt_tokens is not None else f"{prompt_chars} characters"
-        super().__init__(
-            "messages",
-            f"the prompt is {size} long but the model's context is {context_length} tokens; shorten the conversation",
-            "context_length_exceeded",
-        )
-
-
-class QueueFullError(ServeError):
-    """The engine holds as many requests as it may; the client should retry later (HTTP 429).
-
-    :ivar retry_after: seconds to wait before retrying.
-    """
-
-    def __init__(self, capacity: int, retry_after: int = 1) -> None:
-        self.retry_after = retry_after
-        super().__init__(f"the server is busy ({capacity} requests in progress); retry in {retry_after} s")
-
-
-class GenerationError(ServeError):
-    """The engine failed while generating this request (HTTP 500 or an error event in the stream)."""
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from azinfer.errors import ServeError
+from azinfer.errors import MergeUnsupported, ServeError
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import Tensor
@@ -30,10 +30,6 @@ __all__ = ["MergeUnsupported", "merge_adapter"]
 
 _PREFIX = "base_model.model."
 _A, _B = ".lora_A.weight", ".lora_B.weight"
-
-
-class MergeUnsupported(ServeError):
-    """The adapter uses a feature this merge does not reproduce."""
 
 
 def _config(adapter_dir: Path) -> dict[str, object]:

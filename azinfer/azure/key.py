@@ -1,0 +1,31 @@
+"""The endpoint's API key, read from the container app's secret (never written anywhere)."""
+
+from __future__ import annotations
+
+from azinfer.azure.arm import existing_api_key
+from azinfer.azure.context import AzureContext
+from azinfer.azure.scope import ProjectScope
+from azinfer.errors import AzureError
+from azinfer.project import Authentication
+from azinfer.resources import ResourceKind
+
+__all__ = ["api_key", "request_key"]
+
+
+def api_key(ctx: AzureContext, scope: ProjectScope) -> str:
+    """The key the app holds.
+
+    :raises AzureError: when the app does not exist or has no key (authentication none).
+    """
+    key = existing_api_key(ctx.clients, scope.base)
+    if key is None:
+        raise AzureError(f"container app {scope.base.name(ResourceKind.CONTAINER_APP)!r} has no API key "
+                         "(not provisioned yet, or authentication is 'none')")
+    return key
+
+
+def request_key(ctx: AzureContext, scope: ProjectScope) -> str | None:
+    """The key a request to the endpoint carries: ``None`` when the project's authentication is ``none``."""
+    if scope.project.inference_parameters.authentication is Authentication.NONE:
+        return None
+    return api_key(ctx, scope)

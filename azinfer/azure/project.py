@@ -1,0 +1,358 @@
+"""The user's main job from Python: plan against Azure, preview, provision, deploy, status, logs, destroy.
+
+::
+
+    from azinfer.azure import AzureProject
+
+    project = AzureProject("my-phi3-project")          # DefaultAzureCredential, public cloud
+    plan = project.plan()                               # inventory + preflight, nothing written
+    print(project.preview().to_text())                  # the plan and ARM's what-if, nothing written
+    result = project.provision(on_event=print)          # deploy, then infra/inference.config.json
+    key = project.api_key()                             # the endpoint's key, from the app's secret
+
+:class:`AzureProject` is a facade: it checks its arguments once, here, and
+calls one module per operation (:mod:`.provision`, :mod:`.deploy`,
+:mod:`.status`, :mod:`.logs`, :mod:`.destroy`) with one
+:class:`~azinfer.azure.context.AzureContext` built at construction.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Iterator
+from typing import TYPE_CHECKING, Any
+
+from azinfer._arguments import (
+    check_callback,
+    check_member,
+    check_members,
+    check_number,
+    check_optional_path,
+    check_optional_text,
+    check_path,
+    check_type,
+)
+from azinfer.azure import deploy as deploy_op
+from azinfer.azure import destroy as destroy_op
+from azinfer.azure import key as key_op
+from azinfer.azure import logs as logs_op
+from azinfer.azure import provision as provision_op
+from azinfer.azure import status as status_op
+from azinfer.azure.app import EndpointStatus
+from azinfer.azure.clients import AzureClients, AzureTarget, Cloud, check_credential_argument, check_endpoint, target_for
+from azinfer.azure.context import AzureContext
+from azinfer.azure.deploy import DeployResult, SyncSummary
+from azinfer.azure.destroy import DestroyResult
+from azinfer.azure.events import ConfirmCallback, EventCallback
+from azinfer.azure.failures import translated, translated_iterator
+from azinfer.azure.logstream import MAX_TAIL
+from azinfer.azure.provision import Preview, ProvisionResult
+from azinfer.azure.scope import ProjectScope
+from azinfer.azure.teardown import TeardownPlan
+from azinfer.inventory import InMemoryInventory
+from azinfer.plan import Plan
+from azinfer.project import InferenceConfig, Project, load_project
+from azinfer.resources import ResourceKind
+
+if TYPE_CHECKING:  # pragma: no cover
+    from azure.core.credentials import TokenCredential
+
+    from azinfer.azure.app import Verify
+
+__all__ = ["AzureProject"]
+
+
+class AzureProject:
+    """An AI Toolkit project and the Azure subscription it provisions into.
+
+    :param project_dir: the AI Toolkit project.
+    :param credential: any ``TokenCredential``; default ``DefaultAzureCredential`` for the cloud.
+    :param cloud: ``public``, ``china`` or ``usgovernment``.
+    :param arm_endpoint: a custom ARM endpoint (Azure Stack, an emulator); overrides the cloud's.
+    :param authority_host: a custom sign-in authority for the default credential.
+    :param subscription_id: overrides the fine-tuning subscription.
+    :param resource_group: overrides the fine-tuning resource group.
+    :param location: overrides the parameters' location.
+    :param update: reused resources whose template is applied anyway.
+    :param poll_interval: seconds between polls of Azure's state.
+    :param credential_timeout: seconds to wait for the credential's first token.
+    :param client_kwargs: passed to every SDK client (retry and transport settings).
+    :raises ArgumentError: when an argument has the wrong type or value (the message names it).
+    :raises ProjectFileError: when a project file is invalid.
+    :raises ResolutionError: when no subscription or resource group can be found.
+
+    Every method that talks to Azure raises azinfer's errors only: a 403 is an
+    :class:`~azinfer.errors.AzurePermissionError` naming the role, a refused
+    credential a :class:`~azinfer.errors.CredentialError`, any other failure an
+    :class:`~azinfer.errors.AzureError` saying what was being done and what Azure answered.
+
+    Progress goes to ``on_event`` (one :class:`~azinfer.azure.Event` per step,
+    for every operation); ``confirm`` gets one :class:`~azinfer.azure.Question`
+    before anything is written, and answering ``False`` returns a result with
+    ``declined=True``.
+    """
+
+    def __init__(
+        self,
+        project_dir: str | os.PathLike[str] = ".",
+        *,
+        credential: TokenCredential | None = None,
+        cloud: Cloud | str = Cloud.PUBLIC,
+        arm_endpoint: str | None = None,
+        authority_host: str | None = None,
+        subscription_id: str | None = None,
+        resource_group: str | None = None,
+        location: str | None = None,
+        update: Collection[ResourceKind] = (),
+        poll_interval: float = 2.0,
+        credential_timeout: float = 30.0,
+        **client_kwargs: Any,
+    ) -> None:
+        fn = "AzureProject"
+        project_dir = check_path(fn, "project_dir", project_dir)
+        if credential is not None:
+            check_credential_argument(fn, credential)
+        cloud = check_member(fn, "cloud", cloud, Cloud)
+        check_endpoint(fn, "arm_endpoint", arm_endpoint)
+        check_endpoint(fn, "authority_host", authority_host)
+        for argument, value in (("subscription_id", subscription_id), ("resource_group", resource_group),
+                                ("location", location)):
+            check_optional_text(fn, argument, value)
+        update = check_members(fn, "update", update, ResourceKind)
+        check_number(fn, "poll_interval", poll_interval)
+        check_number(fn, "credential_timeout", credential_timeout)
+        self.project: Project = load_project(project_dir)
+        # Subscription, resource group and the app's name need no inventory (and fail early when unknown).
+        self._scope = ProjectScope.of(self.project, update=tuple(update), subscription_id=subscription_id,
+                                      resource_group=resource_group, location=location)
+        self.target: AzureTarget = target_for(cloud, arm_endpoint=arm_endpoint, authority_host=authority_host)
+        self.context = AzureContext(self.target, self._scope.base.subscription_id.value, credential=credential,
+                                    credential_timeout=credential_timeout, poll_interval=poll_interval,
+                                    client_kwargs=client_kwargs)
+        """The :class:`~azinfer.azure.context.AzureContext` every operation gets."""
+
+    @property
+    def clients(self) -> AzureClients:
+        """The SDK clients (the credential is checked on first use).
+
+        :raises CredentialError: when no credential gives a token; the message says how to sign in.
+        """
+        return self.context.clients
+
+    @property
+    def client_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments every SDK client gets (transport, retries, TLS trust)."""
+        return self.context.client_kwargs
+
+    @property
+    def verify(self) -> Verify:
+        """What plain HTTPS calls (``/ready``, the log stream) trust: the same as the SDK clients."""
+        return self.context.verify
+
+    @property
+    def poll_interval(self) -> float:
+        """Seconds between polls of Azure's state."""
+        return self.context.poll_interval
+
+    @property
+    def resource_group(self) -> str:
+        """The target resource group."""
+        return self._scope.resource_group
+
+    def config(self) -> InferenceConfig:
+        """``infra/inference.config.json`` as it is on disk now (empty when absent)."""
+        return self._scope.config()
+
+    def inventory(self) -> InMemoryInventory:
+        """A snapshot of the resource group (concurrent reads).
+
+        :raises AzureError: when the resource group does not exist or Azure fails to answer.
+        :raises AzurePermissionError: when the caller may not read it (the message names the role).
+        """
+        return self.context.inventory(self.resource_group)
+
+    def plan(self, inventory: InMemoryInventory | None = None) -> Plan:
+        """The plan against what exists, with the problems preflight finds. Writes nothing.
+
+        :param inventory: a snapshot to plan against; ``None`` reads one now.
+        :raises ArgumentError: when ``inventory`` is no :class:`~azinfer.inventory.InMemoryInventory`.
+        :raises AzureError: when Azure fails to answer.
+        """
+        _check_inventory("AzureProject.plan", inventory)
+        with translated("plan against the resource group"):
+            return provision_op.plan(self.context, self._scope,
+                                     inventory if inventory is not None else self.inventory())
+
+    def preview(self, inventory: InMemoryInventory | None = None) -> Preview:
+        """The plan and ARM's what-if for it, and the snapshot they were made for. Writes nothing.
+
+        :raises PlanBlockedError: when the plan is blocked.
+        :raises DeploymentFailedError: when ARM rejects the template.
+        :raises ArgumentError: when ``inventory`` is no :class:`~azinfer.inventory.InMemoryInventory`.
+        :raises AzureError: when Azure fails to answer.
+        """
+        _check_inventory("AzureProject.preview", inventory)
+        with translated("preview the deployment"):
+            return provision_op.preview(self.context, self._scope, inventory)
+
+    def provision(self, preview: Preview | None = None, *, confirm: ConfirmCallback | None = None,
+                  on_event: EventCallback | None = None) -> ProvisionResult:
+        """Deploy a preview (a fresh one when none is given), then write ``infra/inference.config.json``.
+
+        A preview made earlier is deployed as it is, only while the resource
+        group still matches what it saw. When what-if shows nothing to
+        create, modify or delete, nothing is deployed and the config is
+        written from what exists. azinfer's server goes to the share (only
+        what changed) before the deployment when the share exists already,
+        else right after it.
+
+        :param preview: a :meth:`preview` to deploy as it is; ``None`` plans and previews now.
+        :param confirm: called with a :class:`~azinfer.azure.Question` (its ``subject`` the
+            :class:`Preview`) before anything is written; ``False`` returns a result with ``declined=True``.
+        :param on_event: called with each resource state change during the deployment
+            (``EventKind.RESOURCE``) and the server's upload (``TRANSFER``, ``BYTES``).
+        :raises PlanBlockedError: when the plan (or preflight) is blocked.
+        :raises PreviewOutdatedError: when the resource group changed since ``preview``; nothing is written.
+        :raises DeploymentFailedError: when ARM fails; the config file is left as it was.
+        :raises DeploymentInterrupted: on Ctrl-C; the deployment goes on in Azure.
+        :raises AzureError: when Azure fails to answer.
+        :raises ArgumentError: when ``preview`` is no :class:`Preview` or a callback is not callable.
+        """
+        fn = "AzureProject.provision"
+        if preview is not None:
+            check_type(fn, "preview", preview, Preview, "a Preview (AzureProject.preview()) or None")
+        check_callback(fn, "confirm", confirm)
+        check_callback(fn, "on_event", on_event)
+        with translated("provision"):
+            return provision_op.provision(self.context, self._scope, preview, confirm=confirm, on_event=on_event)
+
+    def api_key(self) -> str:
+        """The endpoint's API key, read from the container app's secret.
+
+        :raises AzureError: when the app does not exist or has no key (authentication none).
+        """
+        with translated("read the API key"):
+            return key_op.api_key(self.context, self._scope)
+
+    # -- after provisioning: the endpoint's life ----------------------------------------------------
+    def deploy(
+        self,
+        *,
+        adapter: str | os.PathLike[str] | None = None,
+        delete: bool = False,
+        restart: bool | None = None,
+        wait: bool = True,
+        timeout: float = 900.0,
+        on_event: EventCallback | None = None,
+        confirm: ConfirmCallback | None = None,
+    ) -> DeployResult:
+        """Put what the container runs on the share, restart, and wait until ``/ready`` answers.
+
+        Uploads azinfer's server (a wheel of the installed package and the
+        constraints of its serving dependencies); with a start command the
+        user wrote, also mirrors the project folder at the share root
+        (``.git``, virtual environments, caches, ``infra/``, ``models/`` and
+        ``model-cache/`` left out). Only files whose content changed are
+        uploaded. Then restarts the serving revision (or waits for a newer
+        one when the template changed) and waits for a new replica and
+        ``GET https://<endpoint>/ready`` answering 200 with the key.
+
+        :param adapter: a local adapter folder to publish under ``models/azinfer/<name>``.
+        :param delete: delete files on the share that are gone locally (only in the folders deploy owns).
+        :param restart: ``None``: restart when something changed; ``True``: always; ``False``: never.
+        :param wait: wait for ``/ready`` after the restart.
+        :param timeout: seconds to wait for ``/ready``.
+        :param on_event: called with each stage in words (``EventKind.STAGE``), the upload's totals
+            (``TRANSFER``) and bytes reaching the share (``BYTES``).
+        :param confirm: called with a :class:`~azinfer.azure.Question` (its ``subject`` the
+            :class:`SyncSummary`) before any write; ``False`` returns a result with ``declined=True``.
+        :raises AzureError: nothing provisioned, the app is missing, or the share cannot be reached.
+        :raises SyncError: a local file vanished or a write failed (the next run continues).
+        :raises SyncInterrupted: Ctrl-C during the upload (the next run continues).
+        :raises ReadyTimeout: the endpoint did not get ready; names the revision's state and the last log lines.
+        :raises ArgumentError: when an argument has the wrong type or value (the message names it).
+        """
+        fn = "AzureProject.deploy"
+        folder = check_optional_path(fn, "adapter", adapter)
+        check_type(fn, "delete", delete, bool, "a bool")
+        if restart is not None:
+            check_type(fn, "restart", restart, bool, "a bool or None")
+        check_type(fn, "wait", wait, bool, "a bool")
+        check_number(fn, "timeout", timeout)
+        check_callback(fn, "on_event", on_event)
+        check_callback(fn, "confirm", confirm)
+        with translated("deploy"):
+            return deploy_op.deploy(self.context, self._scope, adapter=folder, delete=delete, restart=restart,
+                                    wait=wait, timeout=timeout, on_event=on_event, confirm=confirm)
+
+    def deploy_preview(self, *, adapter: str | os.PathLike[str] | None = None, delete: bool = False) -> SyncSummary:
+        """What :meth:`deploy` would upload and delete (and the user's start commands). Writes nothing.
+
+        :raises AzureError: nothing provisioned, or the share cannot be reached.
+        :raises ArgumentError: when ``adapter`` is no path or ``delete`` no bool.
+        """
+        folder = check_optional_path("AzureProject.deploy_preview", "adapter", adapter)
+        check_type("AzureProject.deploy_preview", "delete", delete, bool, "a bool")
+        with translated("read the file share"):
+            return deploy_op.preview(self.context, self._scope, adapter=folder, delete=delete)
+
+    def status(self, *, ask_ready: bool = True) -> EndpointStatus:
+        """The app's provisioning and running state, its serving revision and replicas, GPU profile,
+        scale limits, endpoint, and whether ``/ready`` answers (a value with ``to_json`` and ``_repr_html_``).
+
+        :raises AzureError: nothing provisioned, or the app is missing.
+        :raises ArgumentError: when ``ask_ready`` is no bool.
+        """
+        check_type("AzureProject.status", "ask_ready", ask_ready, bool, "a bool")
+        with translated("read the endpoint's status"):
+            return status_op.status(self.context, self._scope, ask_ready=ask_ready)
+
+    def logs(self, *, follow: bool = False, tail: int = 20, system: bool = False,
+             on_event: EventCallback | None = None) -> Iterator[str]:
+        """The container's console log lines (or the app's system events with ``system``).
+
+        With ``follow`` the iterator goes on until the caller stops; a dropped stream is reopened
+        (an ``EventKind.RECONNECT`` event to ``on_event`` says why).
+
+        :param tail: lines of history first, 0 to 300 (the log stream's limit).
+        :raises AzureError: nothing provisioned, the app is missing or has no replica, or the stream keeps failing.
+        :raises ArgumentError: when an argument has the wrong type or value (the message names it).
+        """
+        fn = "AzureProject.logs"
+        check_type(fn, "follow", follow, bool, "a bool")
+        check_number(fn, "tail", tail, maximum=MAX_TAIL, integer=True)
+        check_type(fn, "system", system, bool, "a bool")
+        check_callback(fn, "on_event", on_event)
+        with translated("read the logs"):
+            lines = logs_op.logs(self.context, self._scope, follow=follow, tail=tail, system=system, on_event=on_event)
+        return translated_iterator(lines, "read the logs")
+
+    def destroy_plan(self) -> TeardownPlan:
+        """What :meth:`destroy` would delete and keep, and why. Deletes nothing.
+
+        :raises AzureError: when Azure fails to answer.
+        """
+        with translated("plan the teardown"):
+            return destroy_op.destroy_plan(self.context, self._scope)
+
+    def destroy(self, *, confirm: ConfirmCallback | None = None,
+                on_event: EventCallback | None = None) -> DestroyResult:
+        """Delete what azinfer created for inference (app first) and nothing else; clear the config's owned keys.
+
+        A reused resource is never deleted, nor the fine-tuning share. A second run finds nothing to do.
+
+        :param confirm: called with a :class:`~azinfer.azure.Question` (its ``subject`` the
+            :class:`TeardownPlan`) when something would be deleted; ``False`` returns a result with ``declined=True``.
+        :param on_event: called with each resource (``EventKind.RESOURCE``, state ``deleting`` / ``deleted``).
+        :raises AzureError: when Azure fails to answer.
+        :raises ArgumentError: when a callback is not callable.
+        """
+        check_callback("AzureProject.destroy", "confirm", confirm)
+        check_callback("AzureProject.destroy", "on_event", on_event)
+        return destroy_op.destroy(self.context, self._scope, confirm=confirm, on_event=on_event)
+
+
+def _check_inventory(function: str, inventory: object) -> None:
+    if inventory is not None:
+        check_type(function, "inventory", inventory, InMemoryInventory,
+                   "an InMemoryInventory (AzureProject.inventory()) or None")
