@@ -7,7 +7,11 @@ Both become the same normal form:
 - parameters: type, secure, nullable, default, allowed values, bounds, description;
 - resources, keyed by ARM type: api-version, ``existing``, name (each segment),
   the other ARM types it depends on, and its whole body (every property);
-- outputs: type and value.
+- outputs: type and value;
+- the language version: the ARM template's ``languageVersion`` (1.0 when
+  absent), and for Bicep the one Bicep would emit for it: 2.0 as soon as a
+  type is nullable (Azure/bicep ``src/Bicep.Core/Emit/EmitterSettings.cs``,
+  the ``NullableTypeSyntax`` case), else 1.0.
 
 Values are JSON, expressions are tuples: ``("param", name)``,
 ``("call", function, *args)`` with Bicep's operators as ARM's functions
@@ -144,7 +148,8 @@ class _Arm:
                 description=p.get("metadata", {}).get("description"),
             )
         outputs = {name: {"type": o["type"], "value": self.value(o["value"])} for name, o in t.get("outputs", {}).items()}
-        return {"parameters": parameters, "resources": resources, "outputs": outputs}
+        return {"languageVersion": t.get("languageVersion", "1.0"), "parameters": parameters, "resources": resources,
+                "outputs": outputs}
 
 
 def _add(resources: dict[str, Any], type_: str, entry: dict[str, Any]) -> None:
@@ -368,7 +373,8 @@ class _Bicep:
             )
         outputs = {name: {"type": o["type"], "value": self.value(o["value"])}
                    for name, o in self.parsed.get("outputs", {}).items()}
-        return {"parameters": parameters, "resources": resources, "outputs": outputs}
+        return {"languageVersion": "2.0" if any(declared.values()) else "1.0", "parameters": parameters,
+                "resources": resources, "outputs": outputs}
 
 
 def _declared_parameters(text: str) -> dict[str, bool]:

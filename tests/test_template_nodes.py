@@ -17,7 +17,6 @@ from azinfer.templates.arm import arm_template
 from azinfer.templates.bicep import bicep_template
 from azinfer.templates.model import (
     Call,
-    Coalesce,
     Cond,
     Equals,
     Index,
@@ -43,11 +42,11 @@ CASES: dict[type[Node], tuple[Node, str, str]] = {
     Param: (Param("p"), "parameters('p')", "p"),
     Var: (Var("v"), "variables('v')", "v"),
     Call: (Call("join", (["a", 1], ",")), "join(createArray('a', 1), ',')", "join([\n  'a'\n  1\n], ',')"),
-    Member: (Member(Coalesce(Param("p"), Var("v")), "x"), "coalesce(parameters('p'), variables('v')).x", "(p ?? v).x"),
+    Member: (Member(Cond(Param("p"), Var("v"), None), "x"), "if(parameters('p'), variables('v'), null()).x",
+             "(p ? v : null).x"),
     Index: (Index(Param("p"), 0), "parameters('p')[0]", "p[0]"),
-    Coalesce: (Coalesce(Param("p"), Equals(Var("v"), None)), "coalesce(parameters('p'), equals(variables('v'), null()))",
-               "p ?? (v == null)"),
-    Cond: (Cond(Param("p"), "it's", False), "if(parameters('p'), 'it''s', false())", "p ? 'it\\'s' : false"),
+    Cond: (Cond(Equals(Param("p"), None), "it's", False), "if(equals(parameters('p'), null()), 'it''s', false())",
+           "(p == null) ? 'it\\'s' : false"),
     Equals: (Equals(Param("p"), True), "equals(parameters('p'), true())", "p == true"),
     Interp: (Interp(("a{", Param("p"), "'b")), "format('a{{{0}''b', parameters('p'))", "'a{${p}\\'b'"),
     ResourceId: (ResourceId(STORAGE), "resourceId('Microsoft.Storage/storageAccounts', variables('storageName'))",

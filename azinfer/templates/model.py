@@ -5,8 +5,8 @@ Values are plain JSON values (str, int, bool, None, list, dict) in which
 expression nodes may appear anywhere: references to parameters and variables,
 function calls, operators, and references to resources of the template by
 their row of the resource table (their id, name, runtime properties, keys).
-Each node (a :class:`Node`) prints itself in both languages (``coalesce(a, b)``
-or ``a ?? b``; ``resourceId(...)`` or a symbol's ``.id``), so a new node is
+Each node (a :class:`Node`) prints itself in both languages (``if(a, b, c)``
+or ``a ? b : c``; ``resourceId(...)`` or a symbol's ``.id``), so a new node is
 one class; the printers handle plain JSON values and the layout. The two
 files cannot say different things unless a node prints itself wrong, and
 ``tests/test_template_equality.py`` checks that they do not.
@@ -39,7 +39,6 @@ __all__ = [
     "Call",
     "Member",
     "Index",
-    "Coalesce",
     "Cond",
     "Equals",
     "Interp",
@@ -94,7 +93,7 @@ class Node(ABC):
     """
 
     operator: ClassVar[bool] = False
-    """Bicep writes it with an operator (``??``, ``?:``, ``==``): as an operand it goes in parentheses."""
+    """Bicep writes it with an operator (``?:``, ``==``): as an operand it goes in parentheses."""
 
     @abstractmethod
     def arm(self, out: ArmWriter) -> str:
@@ -175,21 +174,6 @@ class Index(Node):
 
     def bicep(self, out: BicepWriter, depth: int) -> str:
         return f"{out.operand(self.target, depth)}[{out.expr(self.index, depth)}]"
-
-
-@dataclass(frozen=True)
-class Coalesce(Node):
-    """The first value that is not null: ARM ``coalesce(a, b)``, Bicep ``a ?? b``."""
-
-    first: Any
-    second: Any
-    operator: ClassVar[bool] = True
-
-    def arm(self, out: ArmWriter) -> str:
-        return f"coalesce({out.expr(self.first)}, {out.expr(self.second)})"
-
-    def bicep(self, out: BicepWriter, depth: int) -> str:
-        return f"{out.operand(self.first, depth)} ?? {out.operand(self.second, depth)}"
 
 
 @dataclass(frozen=True)
