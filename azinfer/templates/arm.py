@@ -108,8 +108,6 @@ class _Printer:
         out: dict[str, Any] = {"type": "securestring" if p.secure else p.type}
         if p.default is not NO_DEFAULT:
             out["defaultValue"] = self.value(p.default)
-        if p.nullable:
-            out["nullable"] = True
         if p.allowed is not None:
             out["allowedValues"] = list(p.allowed)
         for key, bound in (("minValue", p.min_value), ("maxValue", p.max_value),

@@ -96,7 +96,7 @@ class _Printer:
             lines.append("@secure()")
         if not used:
             lines.append("#disable-next-line no-unused-params")
-        declaration = f"param {p.name} {p.type}{'?' if p.nullable else ''}"
+        declaration = f"param {p.name} {p.type}"
         if p.default is not NO_DEFAULT:
             declaration += f" = {self.expr(p.default, 0)}"
         return "\n".join([*lines, declaration])

@@ -304,15 +304,17 @@ NO_DEFAULT: Any = _NoDefault()
 
 @dataclass(frozen=True)
 class Parameter:
-    """A template parameter with its constraints."""
+    """A template parameter with its constraints.
+
+    None is nullable: an optional parameter has a default. A nullable type would make Bicep emit
+    ``languageVersion`` 2.0 (symbolic names), which the ARM printer does not write.
+    """
 
     name: str
     type: str
     """``string``, ``int``, ``bool``, ``array`` or ``object``."""
     description: str
     default: Any = NO_DEFAULT
-    nullable: bool = False
-    """May be null or left out (Bicep ``string?``, ARM ``"nullable": true``)."""
     secure: bool = False
     """Never logged nor shown by ARM (Bicep ``@secure()``, ARM ``securestring``)."""
     allowed: tuple[Any, ...] | None = None
