@@ -5,6 +5,7 @@ from __future__ import annotations
 import _thread
 import json
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -281,15 +282,31 @@ def test_attaches_to_a_running_deployment_of_the_same_name(emu: ArmEmulator, gro
     assert len(deployment_gets) >= 2, "it waited on the running deployment before starting its own"
 
 
+@pytest.mark.usefixtures("sigint_raises")
 def test_ctrl_c_leaves_arm_running_and_a_rerun_attaches(emu: ArmEmulator, group: FinetuningGroup,
                                                         tmp_path: Path) -> None:
     root = make_project(tmp_path, group.subscription_id, group.resource_group)
     name = f"azinfer-aiacaapp{group.suffix}"
     held = emu.deployments.hold_running(group.subscription_id, group.resource_group, name)
-    ctrl_c = threading.Timer(0.3, _thread.interrupt_main)
+    waiting = threading.Event()
+
+    def ctrl_c_while_it_waits() -> None:
+        """Ctrl-C once provision polls the held deployment (a fixed delay can land before it, under load)."""
+        deadline = time.monotonic() + 30
+        while not emu.requests_matching("GET", f"*/deployments/{name}"):
+            if waiting.wait(0.02) or time.monotonic() > deadline:
+                held.state = "Failed"  # provision never waited: it ends, and the test fails instead of hanging
+                return
+        _thread.interrupt_main()
+
+    ctrl_c = threading.Thread(target=ctrl_c_while_it_waits, daemon=True)
     ctrl_c.start()
-    with pytest.raises(DeploymentInterrupted) as info:
-        azure_project(emu, root).provision()
+    try:
+        with pytest.raises(DeploymentInterrupted) as info:
+            azure_project(emu, root).provision()
+    finally:
+        waiting.set()
+        ctrl_c.join(timeout=30)
     assert "Run 'azinfer provision' again to attach" in str(info.value)
     assert held.state == "Running" and not emu.requests_matching("POST", "*/cancel"), "ARM was left running"
     assert not (root / INFERENCE_CONFIG).exists()

@@ -85,7 +85,8 @@ def test_import_stays_light() -> None:
         "import sys, azinfer; azinfer.unique_string('x'); "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('azure', 'jinja2', 'torch', 'transformers', 'jsonschema')))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            timeout=60)
     assert result.stdout.strip() == "[]"
 
 

@@ -353,7 +353,8 @@ def test_logs_follow_with_no_tail_keeps_what_is_logged_while_it_reconnects(
     reconnects: list[str] = []
 
     def write() -> None:
-        while not reconnects:  # the first stream dropped before a line was logged
+        deadline = time.monotonic() + 30
+        while not reconnects and time.monotonic() < deadline:  # the first stream dropped before a line was logged
             time.sleep(0.01)
         for text in wanted:
             time.sleep(0.05)

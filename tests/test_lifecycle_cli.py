@@ -253,6 +253,7 @@ def test_deploy_on_a_terminal_asks_draws_progress_and_a_file_vanishing_is_one_li
     assert all(files[f"inference/m{i:02d}.py"].endswith(b"# v2\n") for i in (1, 2, 4, 5))
 
 
+@pytest.mark.usefixtures("sigint_raises")
 def test_ctrl_c_mid_upload_exits_130_and_the_next_run_uploads_the_rest(emu: ArmEmulator, group: FinetuningGroup,
                                                                       tmp_path: Path) -> None:
     root = _user_project(tmp_path / "project", group, files=24, size=1000)
@@ -287,6 +288,7 @@ def test_ctrl_c_mid_upload_exits_130_and_the_next_run_uploads_the_rest(emu: ArmE
     assert all(files[f"inference/m{i:02d}.py"].endswith(b"# v2\n") for i in range(24))
 
 
+@pytest.mark.usefixtures("sigint_raises")
 def test_logs_follow_across_dropped_streams_then_ctrl_c(emu: ArmEmulator, group: FinetuningGroup,
                                                         tmp_path: Path) -> None:
     root = make_project(tmp_path, group.subscription_id, group.resource_group)

@@ -39,12 +39,11 @@ def test_bicep_and_arm_json_are_equal_property_by_property(tmp_path: Path, varia
          "resources.Microsoft.Storage/storageAccounts/fileServices.body.properties.shareDeleteRetentionPolicy.days"),
         ("retentionInDays: 30", "retentionInDays: 7",
          "resources.Microsoft.OperationalInsights/workspaces.body.properties.retentionInDays"),
-        ("minReplicas ?? (gpu.serverless ? 0 : 1)", "minReplicas ?? (gpu.serverless ? 1 : 0)",
-         "resources.Microsoft.App/containerApps.body.properties.template.scale.minReplicas"),
+        ("], gpuProfileType) ? 0 : 1", "], gpuProfileType) ? 1 : 0", "parameters.minReplicas.default"),
         ("@maxLength(24)", "@maxLength(30)", "parameters.storageAccountName.bounds.maxLength"),
         ("param apiKey string", "param apiKey string = newGuid()", "parameters.apiKey.default"),
         # A name instead of the share's symbol: the same value, but Bicep no longer waits for the share.
-        ("shareName: share.name", "shareName: fileShareName ?? 'aifileshare${resourceSuffix}'",
+        ("shareName: share.name", "shareName: fileShareName",
          "resources.Microsoft.App/managedEnvironments/storages.dependsOn"),
     ],
 )
@@ -111,6 +110,27 @@ def test_the_normal_form_reads_operators_and_symbols_as_arm_expressions() -> Non
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
+def test_the_language_is_what_bicep_emits_and_no_parameter_takes_null(tmp_path: Path, variant: str) -> None:
+    """No nullable type: the ARM JSON is the languageVersion 1.0 Bicep emits, and the parameters file passes no null.
+
+    A nullable type would make Bicep emit languageVersion 2.0 (symbolic names); ARM takes a null only for a
+    parameter declared nullable, which 1.0 has no way to say. Optional parameters have defaults instead.
+    """
+    rendered = render(_plan(tmp_path, variant))
+    arm, bicep = arm_form(rendered.template), bicep_form(rendered.bicep)
+    assert arm["languageVersion"] == bicep["languageVersion"] == "1.0"
+    assert "languageVersion" not in rendered.template
+    assert [name for name, p in arm["parameters"].items() if p["nullable"]] == []
+    assert [name for name, entry in rendered.parameter_values.items() if entry["value"] is None] == []
+
+
+def test_a_nullable_bicep_parameter_against_a_1_0_template_is_reported() -> None:
+    template = {"parameters": {"name": {"type": "string", "nullable": True}}, "resources": []}
+    found = differences(arm_form(template), bicep_form("param name string?\n"))
+    assert found == ["languageVersion: ARM JSON '1.0' | Bicep '2.0'"]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_bicep_reads_as_written_by_hand(tmp_path: Path, variant: str) -> None:
     text = render(_plan(tmp_path, variant)).bicep
     assert "dependsOn" not in text, "dependencies are implied by symbolic references"
@@ -122,7 +142,7 @@ def test_bicep_reads_as_written_by_hand(tmp_path: Path, variant: str) -> None:
         assert re.search(rf"#disable-next-line no-unused-params\nparam {name} ", text), name
     for name in ("storageAccountName", "fileShareName", "acaLogAnalyticsName", "acaEnvironmentName",
                  "acaEnvironmentStorageName", "acaAppName"):
-        block = re.search(rf"((?:[@#/].*\n)*)param {name} string\?", text)
+        block = re.search(rf"((?:[@#/].*\n)*)param {name} string = ", text)
         assert block is not None, name
         assert "@minLength(" in block.group(1) and "@maxLength(" in block.group(1), name
         assert "Azure\\'s rule:" in block.group(1), name

@@ -234,7 +234,7 @@ def test_a_name_breaking_azures_rule_is_a_naming_error() -> None:
 
 def _modules_after(code: str) -> list[str]:
     result = subprocess.run([sys.executable, "-c", code + "; import json, sys; print(json.dumps(sorted(sys.modules)))"],
-                            capture_output=True, text=True, check=True, cwd=REPO)
+                            capture_output=True, text=True, check=True, cwd=REPO, timeout=60)
     return json.loads(result.stdout)
 
 

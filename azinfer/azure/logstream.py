@@ -5,16 +5,21 @@ with a token from ``getAuthToken``. Lines are JSON written by .NET (``"`` as
 ``\\u0022``): each is parsed, not printed raw. The service ends a stream
 after a few minutes and sends a heartbeat line every 60 s while nothing is
 logged, so a follow that hears nothing for :data:`IDLE_TIMEOUT` seconds takes
-the connection for dead and reopens it. A reopened stream repeats its tail;
-the lines already shown are recognised by their time stamps and skipped.
+the connection for dead and reopens it. Each stream opens with two connection
+lines stamped when it connects, in another format than the history after them
+(MicrosoftDocs ``articles/container-apps/troubleshooting.md``): they are not
+shown. A reopened stream repeats its tail; the lines already shown are
+recognised by their time stamps, compared as times (the history's stamps
+vary in length), and skipped.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -67,72 +72,113 @@ def _format(raw: str, data: dict[str, Any] | None, system: bool) -> str:
 # How far this machine's clock may be ahead of the log service's (see _Shown.since).
 CLOCK_SKEW = timedelta(seconds=2)
 
+# The lines every stream opens with, stamped at connect time: console ones have no UTC offset in their stamp.
+_CONNECTING = ("Connecting to the container '", "Successfully Connected to container: '")
+_CONNECTING_REASONS = frozenset({"StartingGettingEvents", "ConnectedToEventsServer"})
 
-def _stamp_time(stamp: str) -> datetime | None:
-    """A console stamp (ISO 8601) or a system one (``2024-05-10 09:45:38 +0000 UTC``) as a time; None if neither."""
-    for parse in (datetime.fromisoformat, lambda text: datetime.strptime(text, "%Y-%m-%d %H:%M:%S %z UTC")):
-        try:
-            parsed = parse(stamp)
-        except ValueError:
-            continue
-        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-    return None
+# Console ``2023-10-06T21:41:03.8738333+00:00`` (the fraction's length varies), the connection lines'
+# ``2023-10-06T21:41:30.10108`` and ``2023-10-06T22:14:01Z``, system ``2023-10-06 21:41:33 +0000 UTC``.
+_STAMP = re.compile(r"(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(?:\.(\d+))?\s*(Z|[+-]\d\d:?\d\d)?(?: UTC)?")
+
+_Time = tuple[datetime, int]
+"""A stamp as a time: the whole second (UTC) and the nanoseconds (the service writes up to seven digits)."""
+
+
+def _is_connection_line(data: dict[str, Any] | None) -> bool:
+    """Whether a parsed line is one a stream opens with (not the app's, and new at every connection)."""
+    if data is None:
+        return False
+    if data.get("Reason") in _CONNECTING_REASONS:
+        return True
+    log, stamp = data.get("Log"), data.get("TimeStamp")
+    if not (isinstance(log, str) and log.startswith(_CONNECTING) and isinstance(stamp, str)):
+        return False
+    match = _STAMP.fullmatch(stamp)
+    return match is not None and match.group(4) is None  # the app's own lines are stamped with +00:00
+
+
+def _stamp_time(stamp: str) -> _Time | None:
+    """A stamp in any of the stream's formats as a time (UTC when it has no offset); None if none of them."""
+    match = _STAMP.fullmatch(stamp.strip())
+    if match is None:
+        return None
+    day, clock, fraction, offset = match.groups()
+    try:
+        whole = datetime.fromisoformat(f"{day}T{clock}{'+00:00' if offset in (None, 'Z') else offset}")
+    except ValueError:
+        return None
+    return whole.astimezone(UTC), int((fraction or "")[:9].ljust(9, "0"))
+
+
+def _time_of(moment: datetime) -> _Time:
+    return moment.replace(microsecond=0), moment.microsecond * 1000
 
 
 class _Shown:
-    """The newest time stamp shown and the lines shown with it, so a reopened stream's repeated tail is skipped.
+    """The newest time shown and the lines shown with it, so a reopened stream's repeated tail is skipped.
 
-    Stamps of one stream share a fixed-width format, so they compare as strings;
-    lines with the newest stamp are counted, since several lines may share one
+    Lines with the newest time are counted, since several lines may share one
     (system events carry whole seconds).
 
     A stream reopened before it showed anything (``--tail 0`` and a quiet app)
-    has no stamp to go on: it asks for the whole history and shows the lines
+    has no time to go on: it asks for the whole history and shows the lines
     stamped after the first connection opened (less :data:`CLOCK_SKEW`), so
     lines logged during the reconnect are not lost.
     """
 
     def __init__(self) -> None:
-        self.stamp: str | None = None
-        self.since: datetime | None = None
-        self._at_stamp: Counter[str] = Counter()
+        self.latest: _Time | None = None
+        self.since: _Time | None = None
+        self._at_latest: Counter[str] = Counter()
         self._repeats: Counter[str] | None = None
         self._blind = False
 
     @property
     def resumable(self) -> bool:
         """Whether a reopened stream can tell what was shown: then it asks for the whole history."""
-        return self.stamp is not None or self.since is not None
+        return self.latest is not None or self.since is not None
 
     def opened(self) -> None:
         """A connection answered; the first one marks the time the following started."""
         if self.since is None:
-            self.since = datetime.now(UTC) - CLOCK_SKEW
+            self.since = _time_of(datetime.now(UTC) - CLOCK_SKEW)
 
     def reopened(self) -> None:
         """A new connection: its first lines repeat what was shown, up to the first newer line."""
-        self._repeats = Counter(self._at_stamp) if self.stamp is not None else None
-        self._blind = self.stamp is None and self.since is not None
+        self._repeats = Counter(self._at_latest) if self.latest is not None else None
+        self._blind = self.latest is None and self.since is not None
 
     def is_new(self, raw: str, stamp: str | None) -> bool:
         """Whether to show ``raw``; records it when so."""
-        if self._blind and stamp is not None and self.since is not None:
-            when = _stamp_time(stamp)
-            if when is not None and when < self.since:
-                return False  # history from before the follow started
-        if self._repeats is not None and stamp is not None and self.stamp is not None:
-            if stamp < self.stamp:
+        when = _stamp_time(stamp) if stamp is not None else None
+        if self._blind and when is not None and self.since is not None and when < self.since:
+            return False  # history from before the follow started
+        if self._repeats is not None and when is not None and self.latest is not None:
+            if when < self.latest:
                 return False
-            if stamp == self.stamp and self._repeats[raw] > 0:
+            if when == self.latest and self._repeats[raw] > 0:
                 self._repeats[raw] -= 1
                 return False
             self._repeats = None  # past the repeated tail: from here on, everything is new
-        if stamp is not None and (self.stamp is None or stamp > self.stamp):
-            self.stamp, self._at_stamp = stamp, Counter()
-        if stamp is not None and stamp == self.stamp:
-            self._at_stamp[raw] += 1
+        if when is not None and (self.latest is None or when > self.latest):
+            self.latest, self._at_latest = when, Counter()
+        if when is not None and when == self.latest:
+            self._at_latest[raw] += 1
         self._blind = False  # the history is in order: what follows is newer
         return True
+
+
+def _new_lines(raws: Iterable[str], shown: _Shown, system: bool) -> Iterator[str]:
+    """One connection's lines to show, formatted: not blank, not a connection line, not shown before."""
+    for raw in raws:
+        if not raw.strip():
+            continue
+        data = _parse(raw)
+        if _is_connection_line(data):
+            continue
+        stamp = data.get("TimeStamp") if data is not None else None
+        if shown.is_new(raw, stamp if isinstance(stamp, str) else None):
+            yield _format(raw, data, system)
 
 
 def _preference(replica: Replica) -> tuple[bool, bool, datetime]:
@@ -256,13 +302,7 @@ def _stream(clients: AzureClients, resource_group: str, app_name: str, *, follow
                 detail = response.read().decode(errors="replace").strip()[:120]
                 raise _Unavailable(f"the log stream answered {response.status_code} {detail}".strip())
             shown.opened()
-            for raw in response.iter_lines():
-                if not raw.strip():
-                    continue
-                data = _parse(raw)
-                stamp = data.get("TimeStamp") if data is not None else None
-                if shown.is_new(raw, stamp if isinstance(stamp, str) else None):
-                    yield _format(raw, data, system)
+            yield from _new_lines(response.iter_lines(), shown, system)
     except httpx.TimeoutException:
         raise _Dropped(f"no line for {idle_timeout:g} s" if follow else "the stream timed out") from None
     except httpx.TransportError as exc:

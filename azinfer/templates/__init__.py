@@ -34,15 +34,17 @@ def rendered_parameters(plan: Plan) -> dict[str, Any]:
 
     It is a valid ``inference.parameters.json``: the project's parameters,
     with the names and location the plan resolved from somewhere other than
-    the default rule filled in (a default name stays null: ARM computes the
-    same name from the resource group id).
+    the default rule filled in. A value that would be null is left out: the
+    template's default stands for it (a default name is computed inside ARM
+    from the resource group id), and no template parameter takes null.
     """
     inputs = plan.inputs
     values = plan.parameters.to_parameters()
     for kind, resolved in inputs.names.items():
         values[kind.parameter] = {"value": None if resolved.source is Source.DEFAULT else resolved.value}
     values["location"] = {"value": inputs.location.value}
-    return {"$schema": PARAMETERS_SCHEMA, "contentVersion": "1.0.0.0", "parameters": values}
+    given = {name: entry for name, entry in values.items() if entry["value"] is not None}
+    return {"$schema": PARAMETERS_SCHEMA, "contentVersion": "1.0.0.0", "parameters": given}
 
 
 @dataclass(frozen=True)

@@ -16,25 +16,7 @@ import json
 from typing import Any
 
 from azinfer.resources import ResourceType
-from azinfer.templates.model import (
-    NO_DEFAULT,
-    Call,
-    Coalesce,
-    Commented,
-    Cond,
-    Equals,
-    Index,
-    Interp,
-    ListKeys,
-    Member,
-    Param,
-    Parameter,
-    Properties,
-    ResourceId,
-    ResourceName,
-    Template,
-    Var,
-)
+from azinfer.templates.model import NO_DEFAULT, Commented, Node, Parameter, Template
 
 __all__ = ["TEMPLATE_SCHEMA", "arm_template"]
 
@@ -52,6 +34,8 @@ class _Printer:
     # -- expressions (the text inside [...]) --
 
     def expr(self, node: Any) -> str:
+        if isinstance(node, Node):
+            return node.arm(self)
         if isinstance(node, Commented):
             return self.expr(node.value)
         if isinstance(node, bool):
@@ -67,40 +51,6 @@ class _Printer:
         if isinstance(node, dict):
             pairs = (f"{self.expr(k)}, {self.expr(v)}" for k, v in node.items())
             return f"createObject({', '.join(pairs)})"
-        if isinstance(node, Param):
-            return f"parameters('{node.name}')"
-        if isinstance(node, Var):
-            return f"variables('{node.name}')"
-        if isinstance(node, Call):
-            return f"{node.name}({', '.join(self.expr(a) for a in node.args)})"
-        if isinstance(node, Member):
-            return f"{self.expr(node.target)}.{node.name}"
-        if isinstance(node, Index):
-            return f"{self.expr(node.target)}[{self.expr(node.index)}]"
-        if isinstance(node, Coalesce):
-            return f"coalesce({self.expr(node.first)}, {self.expr(node.second)})"
-        if isinstance(node, Cond):
-            return f"if({self.expr(node.test)}, {self.expr(node.then)}, {self.expr(node.otherwise)})"
-        if isinstance(node, Equals):
-            return f"equals({self.expr(node.left)}, {self.expr(node.right)})"
-        if isinstance(node, Interp):
-            fmt = ""
-            args: list[Any] = []
-            for part in node.parts:
-                if isinstance(part, str):
-                    fmt += part.replace("{", "{{").replace("}", "}}")
-                else:
-                    fmt += f"{{{len(args)}}}"
-                    args.append(part)
-            return f"format({', '.join([self.expr(fmt), *(self.expr(a) for a in args)])})"
-        if isinstance(node, ResourceName):
-            return self.name(node.row)
-        if isinstance(node, ResourceId):
-            return self.resource_id(node.row)
-        if isinstance(node, Properties):
-            return f"reference({self.resource_id(node.row)}, '{node.row.api_version}')"
-        if isinstance(node, ListKeys):
-            return f"listKeys({self.resource_id(node.row)}, '{node.row.api_version}')"
         raise TypeError(f"cannot print {node!r} in ARM JSON")  # pragma: no cover - a model bug
 
     def name(self, row: ResourceType) -> str:
@@ -158,8 +108,6 @@ class _Printer:
         out: dict[str, Any] = {"type": "securestring" if p.secure else p.type}
         if p.default is not NO_DEFAULT:
             out["defaultValue"] = self.value(p.default)
-        if p.nullable:
-            out["nullable"] = True
         if p.allowed is not None:
             out["allowedValues"] = list(p.allowed)
         for key, bound in (("minValue", p.min_value), ("maxValue", p.max_value),

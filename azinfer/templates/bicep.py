@@ -14,32 +14,12 @@ import re
 from typing import Any
 
 from azinfer.resources import ResourceType
-from azinfer.templates.model import (
-    NO_DEFAULT,
-    ROW_ORDER,
-    Call,
-    Coalesce,
-    Commented,
-    Cond,
-    Equals,
-    Index,
-    Interp,
-    ListKeys,
-    Member,
-    Param,
-    Parameter,
-    Properties,
-    ResourceId,
-    ResourceName,
-    Template,
-    Var,
-)
+from azinfer.templates.model import NO_DEFAULT, ROW_ORDER, Commented, Node, Parameter, Template
 
 __all__ = ["bicep_template", "bicep_string"]
 
 _INDENT = "  "
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_OPERATORS = (Coalesce, Cond, Equals)
 
 
 def bicep_string(value: str) -> str:
@@ -56,6 +36,8 @@ class _Printer:
 
     def expr(self, node: Any, depth: int) -> str:
         """``node`` as a Bicep expression; objects and arrays span lines indented ``depth`` levels."""
+        if isinstance(node, Node):
+            return node.bicep(self, depth)
         if isinstance(node, Commented):
             return self.expr(node.value, depth)
         if isinstance(node, bool):
@@ -70,43 +52,19 @@ class _Printer:
             return self.block("{", "}", [self.pair(k, v, depth + 1) for k, v in node.items()], depth)
         if isinstance(node, list):
             return self.block("[", "]", [self.item(v, depth + 1) for v in node], depth)
-        if isinstance(node, (Param, Var)):
-            return node.name
-        if isinstance(node, Call):
-            return f"{node.name}({', '.join(self.expr(a, depth) for a in node.args)})"
-        if isinstance(node, Member):
-            return f"{self.operand(node.target, depth)}.{node.name}"
-        if isinstance(node, Index):
-            return f"{self.operand(node.target, depth)}[{self.expr(node.index, depth)}]"
-        if isinstance(node, Coalesce):
-            return f"{self.operand(node.first, depth)} ?? {self.operand(node.second, depth)}"
-        if isinstance(node, Cond):
-            return (f"{self.operand(node.test, depth)} ? {self.operand(node.then, depth)} : "
-                    f"{self.operand(node.otherwise, depth)}")
-        if isinstance(node, Equals):
-            return f"{self.operand(node.left, depth)} == {self.operand(node.right, depth)}"
-        if isinstance(node, Interp):
-            text = "".join(
-                bicep_string(p)[1:-1] if isinstance(p, str) else "${" + self.expr(p, depth) + "}" for p in node.parts
-            )
-            return f"'{text}'"
-        if isinstance(node, ResourceName):
-            if node.row in self.symbols:
-                return f"{node.row.symbol}.name"
-            return self.expr(self.template.name(node.row), depth)
-        if isinstance(node, ResourceId):
-            return f"{node.row.symbol}.id"
-        if isinstance(node, Properties):
-            return f"{node.row.symbol}.properties"
-        if isinstance(node, ListKeys):
-            return f"{node.row.symbol}.listKeys()"
         raise TypeError(f"cannot print {node!r} in Bicep")  # pragma: no cover - a model bug
 
     def operand(self, node: Any, depth: int) -> str:
         """An operator's operand, in parentheses when it is an operator itself."""
         inner = node.value if isinstance(node, Commented) else node
         text = self.expr(inner, depth)
-        return f"({text})" if isinstance(inner, _OPERATORS) else text
+        return f"({text})" if isinstance(inner, Node) and inner.operator else text
+
+    def name(self, row: ResourceType, depth: int) -> str:
+        """A row's own name: ``symbol.name`` when this file declares the row, else its name expression."""
+        if row in self.symbols:
+            return f"{row.symbol}.name"
+        return self.expr(self.template.name(row), depth)
 
     def block(self, open_: str, close: str, lines: list[str], depth: int) -> str:
         if not lines:
@@ -138,7 +96,7 @@ class _Printer:
             lines.append("@secure()")
         if not used:
             lines.append("#disable-next-line no-unused-params")
-        declaration = f"param {p.name} {p.type}{'?' if p.nullable else ''}"
+        declaration = f"param {p.name} {p.type}"
         if p.default is not NO_DEFAULT:
             declaration += f" = {self.expr(p.default, 0)}"
         return "\n".join([*lines, declaration])

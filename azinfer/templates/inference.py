@@ -1,9 +1,12 @@
 """The plan as a template model: what the inference deployment declares, built once for both printers.
 
 The template keeps the AI Toolkit's contract: its parameters are exactly the
-inference parameters (a null name means the default ``<prefix><suffix>``,
+inference parameters (a name left out is the default ``<prefix><suffix>``,
 computed inside ARM from ``uniqueString(resourceGroup().id)``), and its
-outputs are exactly the six keys of ``infra/inference.config.json``. What the
+outputs are exactly the six keys of ``infra/inference.config.json``. No type is
+nullable: every optional parameter has a default, as in the AI Toolkit's own
+template, so the ARM JSON is the ``languageVersion`` 1.0 that Bicep emits for
+the Bicep file (a nullable type would make Bicep emit 2.0, with symbolic names). What the
 plan decided is baked in: resources to create or update are declared, reused
 ones are only referred to. Secrets never pass through the client: the storage
 and workspace keys are read inside ARM (``listKeys``), and the API key is a
@@ -26,7 +29,6 @@ from azinfer.resources import FILE_SERVICE, RESOURCES, ResourceKind
 from azinfer.start import azinfer_commands
 from azinfer.templates.model import (
     Call,
-    Coalesce,
     Commented,
     Cond,
     Equals,
@@ -61,6 +63,8 @@ _ENV_STORAGE = RESOURCES[ResourceKind.ENVIRONMENT_STORAGE]
 _APP = RESOURCES[ResourceKind.CONTAINER_APP]
 
 _GPU = Var("gpu")
+# The AI Toolkit's default-name suffix. A parameter's default cannot use a variable, so each name's default holds it.
+_SUFFIX = Call("substring", (Call("uniqueString", (Member(Call("resourceGroup"), "id"),)), 0, 5))
 _USE_API_KEY = Var("useApiKey")
 
 
@@ -73,8 +77,8 @@ def _parameters(plan: Plan) -> tuple[Parameter, ...]:
         label = row.label[0].upper() + row.label[1:]
         names.append(Parameter(
             kind.parameter, "string",
-            f"{label} name; null means {row.default_prefix}<suffix>. Azure's rule: {rule.text}.",
-            nullable=True, min_length=rule.min_length, max_length=rule.max_length,
+            f"{label} name; by default {row.default_prefix}<suffix>. Azure's rule: {rule.text}.",
+            default=Interp((row.default_prefix, _SUFFIX)), min_length=rule.min_length, max_length=rule.max_length,
         ))
     return (
         Parameter("defaultCommands", "array",
@@ -82,12 +86,15 @@ def _parameters(plan: Plan) -> tuple[Parameter, ...]:
                   default=list(plan.start.commands)),
         Parameter("maximumInstanceCount", "int", "Maximum node count of the dedicated GPU workload profile.",
                   default=defaults.maximum_instance_count, min_value=1),
-        Parameter("location", "string", "Azure region; null means the resource group's.", nullable=True),
+        Parameter("location", "string", "Azure region; by default the resource group's.",
+                  default=Member(Call("resourceGroup"), "location")),
         *names,
         Parameter("gpuProfileType", "string", "GPU workload profile type.",
                   default=plan.gpu.profile_type.value.value, allowed=tuple(t.value for t in GPU_SPECS)),
-        Parameter("minReplicas", "int", "Minimum replicas; null means 1 on a dedicated profile, 0 on a serverless one.",
-                  nullable=True, min_value=0),
+        Parameter("minReplicas", "int", "Minimum replicas; by default 1 on a dedicated profile, 0 on a serverless one.",
+                  default=Cond(Call("contains", ([t.value for t, s in GPU_SPECS.items() if s.serverless],
+                                                 Param("gpuProfileType"))), 0, 1),
+                  min_value=0),
         Parameter("maxReplicas", "int", "Maximum replicas.", default=defaults.max_replicas, min_value=1),
         Parameter("image", "string", "Container image.", default=defaults.image),
         Parameter("targetPort", "int", "Port the server listens on.", default=defaults.target_port,
@@ -103,8 +110,6 @@ def _parameters(plan: Plan) -> tuple[Parameter, ...]:
 
 def _variables() -> tuple[Variable, ...]:
     return (
-        Variable("resourceSuffix", Call("substring", (Call("uniqueString", (Member(Call("resourceGroup"), "id"),)), 0, 5))),
-        Variable("resourceLocation", Coalesce(Param("location"), Member(Call("resourceGroup"), "location"))),
         Variable("tags", dict(TAGS)),
         Variable("gpuProfiles", {
             t.value: {"name": s.profile_name, "cpu": s.cpu, "memory": s.memory, "serverless": s.serverless}
@@ -117,10 +122,7 @@ def _variables() -> tuple[Variable, ...]:
 
 
 def _names() -> dict[Any, Any]:
-    return {
-        kind.spec: Coalesce(Param(kind.parameter), Interp((kind.spec.default_prefix, Var("resourceSuffix"))))
-        for kind in ResourceKind
-    }
+    return {kind.spec: Param(kind.parameter) for kind in ResourceKind}
 
 
 def _tags(plan: Plan, kind: ResourceKind) -> Any:
@@ -138,7 +140,7 @@ def _tags(plan: Plan, kind: ResourceKind) -> Any:
 
 def _tracked(plan: Plan, kind: ResourceKind, body: dict[str, Any]) -> dict[str, Any]:
     """A top-level resource's location and tags, then its body."""
-    return {"location": Var("resourceLocation"), "tags": _tags(plan, kind), **body}
+    return {"location": Param("location"), "tags": _tags(plan, kind), **body}
 
 
 def _storage_account(plan: Plan) -> list[Resource]:
@@ -311,7 +313,7 @@ def _container_app(plan: Plan) -> list[Resource]:
                     "volumeMounts": [{"volumeName": SHARE_VOLUME, "mountPath": MOUNT_PATH}],
                 }],
                 "scale": {
-                    "minReplicas": Coalesce(Param("minReplicas"), Cond(Member(_GPU, "serverless"), 0, 1)),
+                    "minReplicas": Param("minReplicas"),
                     "maxReplicas": Param("maxReplicas"),
                 },
                 "volumes": [{

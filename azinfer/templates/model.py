@@ -5,10 +5,11 @@ Values are plain JSON values (str, int, bool, None, list, dict) in which
 expression nodes may appear anywhere: references to parameters and variables,
 function calls, operators, and references to resources of the template by
 their row of the resource table (their id, name, runtime properties, keys).
-The printers turn each node into its own language (``coalesce(a, b)`` or
-``a ?? b``; ``resourceId(...)`` or a symbol's ``.id``), so the two files
-cannot say different things unless a printer is wrong, and
-``tests/test_template_equality.py`` checks that they are not.
+Each node (a :class:`Node`) prints itself in both languages (``if(a, b, c)``
+or ``a ? b : c``; ``resourceId(...)`` or a symbol's ``.id``), so a new node is
+one class; the printers handle plain JSON values and the layout. The two
+files cannot say different things unless a node prints itself wrong, and
+``tests/test_template_equality.py`` checks that they do not.
 
 What the model derives rather than stores:
 
@@ -21,20 +22,23 @@ What the model derives rather than stores:
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 from azinfer.resources import FILE_SERVICE, RESOURCES, ResourceType
 
 __all__ = [
+    "Node",
+    "ArmWriter",
+    "BicepWriter",
     "Param",
     "Var",
     "Call",
     "Member",
     "Index",
-    "Coalesce",
     "Cond",
     "Equals",
     "Interp",
@@ -54,102 +58,231 @@ __all__ = [
 ]
 
 
+class ArmWriter(Protocol):
+    """What the ARM JSON printer offers the nodes that print themselves."""
+
+    def expr(self, node: Any) -> str:
+        """Any value as an ARM expression (the text inside ``[...]``)."""
+
+    def name(self, row: ResourceType) -> str:
+        """A row's own name: its fixed name, or its name variable."""
+
+    def resource_id(self, row: ResourceType) -> str:
+        """``resourceId(type, names...)`` of a row."""
+
+
+class BicepWriter(Protocol):
+    """What the Bicep printer offers the nodes that print themselves."""
+
+    def expr(self, node: Any, depth: int) -> str:
+        """Any value as a Bicep expression, objects and arrays indented ``depth`` levels."""
+
+    def operand(self, node: Any, depth: int) -> str:
+        """An operator's operand, in parentheses when it is an operator itself."""
+
+    def name(self, row: ResourceType, depth: int) -> str:
+        """A row's own name: ``symbol.name`` when the file declares the row, else its name expression."""
+
+
 @dataclass(frozen=True)
-class Param:
+class Node(ABC):
+    """An expression node: it prints itself in both languages, so a new node is one class.
+
+    A node's fields are its parts; the values among them (not names, not rows) are walked by
+    :func:`references`.
+    """
+
+    operator: ClassVar[bool] = False
+    """Bicep writes it with an operator (``?:``, ``==``): as an operand it goes in parentheses."""
+
+    @abstractmethod
+    def arm(self, out: ArmWriter) -> str:
+        """The node as an ARM expression."""
+
+    @abstractmethod
+    def bicep(self, out: BicepWriter, depth: int) -> str:
+        """The node as a Bicep expression."""
+
+    def children(self) -> tuple[Any, ...]:
+        """The node's fields, in order (a name or a row holds no node, so walking it finds none)."""
+        return tuple(getattr(self, f.name) for f in fields(self))
+
+
+@dataclass(frozen=True)
+class Param(Node):
     """A template parameter's value."""
 
     name: str
 
+    def arm(self, out: ArmWriter) -> str:
+        return f"parameters('{self.name}')"
+
+    def bicep(self, out: BicepWriter, depth: int) -> str:
+        return self.name
+
 
 @dataclass(frozen=True)
-class Var:
+class Var(Node):
     """A template variable's value."""
 
     name: str
 
+    def arm(self, out: ArmWriter) -> str:
+        return f"variables('{self.name}')"
+
+    def bicep(self, out: BicepWriter, depth: int) -> str:
+        return self.name
+
 
 @dataclass(frozen=True)
-class Call:
+class Call(Node):
     """A function both languages spell the same (``uniqueString``, ``join``, ``resourceGroup``...)."""
 
     name: str
     args: tuple[Any, ...] = ()
 
+    def arm(self, out: ArmWriter) -> str:
+        return f"{self.name}({', '.join(out.expr(a) for a in self.args)})"
+
+    def bicep(self, out: BicepWriter, depth: int) -> str:
+        return f"{self.name}({', '.join(out.expr(a, depth) for a in self.args)})"
+
 
 @dataclass(frozen=True)
-class Member:
+class Member(Node):
     """``target.name``."""
 
     target: Any
     name: str
 
+    def arm(self, out: ArmWriter) -> str:
+        return f"{out.expr(self.target)}.{self.name}"
+
+    def bicep(self, out: BicepWriter, depth: int) -> str:
+        return f"{out.operand(self.target, depth)}.{self.name}"
+
 
 @dataclass(frozen=True)
-class Index:
+class Index(Node):
     """``target[index]``."""
 
     target: Any
     index: Any
 
+    def arm(self, out: ArmWriter) -> str:
+        return f"{out.expr(self.target)}[{out.expr(self.index)}]"
 
-@dataclass(frozen=True)
-class Coalesce:
-    """The first value that is not null: ARM ``coalesce(a, b)``, Bicep ``a ?? b``."""
-
-    first: Any
-    second: Any
+    def bicep(self, out: BicepWriter, depth: int) -> str:
+        return f"{out.operand(self.target, depth)}[{out.expr(self.index, depth)}]"
 
 
 @dataclass(frozen=True)
-class Cond:
+class Cond(Node):
     """ARM ``if(test, then, otherwise)``, Bicep ``test ? then : otherwise``."""
 
     test: Any
     then: Any
     otherwise: Any
+    operator: ClassVar[bool] = True
+
+    def arm(self, out: ArmWriter) -> str:
+        return f"if({out.expr(self.test)}, {out.expr(self.then)}, {out.expr(self.otherwise)})"
+
+    def bicep(self, out: BicepWriter, depth: int) -> str:
+        return (f"{out.operand(self.test, depth)} ? {out.operand(self.then, depth)} : "
+                f"{out.operand(self.otherwise, depth)}")
 
 
 @dataclass(frozen=True)
-class Equals:
+class Equals(Node):
     """ARM ``equals(a, b)``, Bicep ``a == b``."""
 
     left: Any
     right: Any
+    operator: ClassVar[bool] = True
+
+    def arm(self, out: ArmWriter) -> str:
+        return f"equals({out.expr(self.left)}, {out.expr(self.right)})"
+
+    def bicep(self, out: BicepWriter, depth: int) -> str:
+        return f"{out.operand(self.left, depth)} == {out.operand(self.right, depth)}"
 
 
 @dataclass(frozen=True)
-class Interp:
+class Interp(Node):
     """A string built of literal parts and values: ARM ``format('a{0}', x)``, Bicep ``'a${x}'``."""
 
     parts: tuple[Any, ...]
 
+    def arm(self, out: ArmWriter) -> str:
+        fmt = ""
+        args: list[Any] = []
+        for part in self.parts:
+            if isinstance(part, str):
+                fmt += part.replace("{", "{{").replace("}", "}}")
+            else:
+                fmt += f"{{{len(args)}}}"
+                args.append(part)
+        return f"format({', '.join([out.expr(fmt), *(out.expr(a) for a in args)])})"
+
+    def bicep(self, out: BicepWriter, depth: int) -> str:
+        # A literal part is a string literal without its quotes; a value is a ${...} hole.
+        text = "".join(
+            out.expr(p, depth)[1:-1] if isinstance(p, str) else "${" + out.expr(p, depth) + "}" for p in self.parts
+        )
+        return f"'{text}'"
+
 
 @dataclass(frozen=True)
-class ResourceId:
+class ResourceId(Node):
     """A resource's id: ARM ``resourceId(type, names...)``, Bicep ``symbol.id``."""
 
     row: ResourceType
 
+    def arm(self, out: ArmWriter) -> str:
+        return out.resource_id(self.row)
+
+    def bicep(self, out: BicepWriter, depth: int) -> str:
+        return f"{self.row.symbol}.id"
+
 
 @dataclass(frozen=True)
-class ResourceName:
+class ResourceName(Node):
     """A resource's own name (a child's last segment): ARM its name variable, Bicep ``symbol.name``."""
 
     row: ResourceType
 
+    def arm(self, out: ArmWriter) -> str:
+        return out.name(self.row)
+
+    def bicep(self, out: BicepWriter, depth: int) -> str:
+        return out.name(self.row, depth)
+
 
 @dataclass(frozen=True)
-class Properties:
+class Properties(Node):
     """A resource's runtime properties: ARM ``reference(id, api-version)``, Bicep ``symbol.properties``."""
 
     row: ResourceType
 
+    def arm(self, out: ArmWriter) -> str:
+        return f"reference({out.resource_id(self.row)}, '{self.row.api_version}')"
+
+    def bicep(self, out: BicepWriter, depth: int) -> str:
+        return f"{self.row.symbol}.properties"
+
 
 @dataclass(frozen=True)
-class ListKeys:
+class ListKeys(Node):
     """A resource's keys: ARM ``listKeys(id, api-version)``, Bicep ``symbol.listKeys()``."""
 
     row: ResourceType
+
+    def arm(self, out: ArmWriter) -> str:
+        return f"listKeys({out.resource_id(self.row)}, '{self.row.api_version}')"
+
+    def bicep(self, out: BicepWriter, depth: int) -> str:
+        return f"{self.row.symbol}.listKeys()"
 
 
 @dataclass(frozen=True)
@@ -171,15 +304,17 @@ NO_DEFAULT: Any = _NoDefault()
 
 @dataclass(frozen=True)
 class Parameter:
-    """A template parameter with its constraints."""
+    """A template parameter with its constraints.
+
+    None is nullable: an optional parameter has a default. A nullable type would make Bicep emit
+    ``languageVersion`` 2.0 (symbolic names), which the ARM printer does not write.
+    """
 
     name: str
     type: str
     """``string``, ``int``, ``bool``, ``array`` or ``object``."""
     description: str
     default: Any = NO_DEFAULT
-    nullable: bool = False
-    """May be null or left out (Bicep ``string?``, ARM ``"nullable": true``)."""
     secure: bool = False
     """Never logged nor shown by ARM (Bicep ``@secure()``, ARM ``securestring``)."""
     allowed: tuple[Any, ...] | None = None
@@ -231,28 +366,9 @@ def references(value: Any) -> Iterator[Any]:
             yield from references(item)
     elif isinstance(value, Commented):
         yield from references(value.value)
-    elif isinstance(value, (Param, Var, ResourceId, ResourceName, Properties, ListKeys)):
+    elif isinstance(value, Node):
         yield value
-    elif isinstance(value, Call):
-        yield value
-        yield from references(value.args)
-    elif isinstance(value, (Member, Index)):
-        yield value
-        yield from references(value.target)
-        if isinstance(value, Index):
-            yield from references(value.index)
-    elif isinstance(value, Coalesce):
-        yield value
-        yield from references((value.first, value.second))
-    elif isinstance(value, Cond):
-        yield value
-        yield from references((value.test, value.then, value.otherwise))
-    elif isinstance(value, Equals):
-        yield value
-        yield from references((value.left, value.right))
-    elif isinstance(value, Interp):
-        yield value
-        yield from references(value.parts)
+        yield from references(value.children())
 
 
 _SYMBOLIC = (ResourceId, Properties, ListKeys)

@@ -489,7 +489,8 @@ class ContainerAppsRuntime:
                 alive = rep.alive and not self.emu.stopping.is_set()
             return [logstream.console_line(ts, text, output) for ts, text in new], alive
 
-        body = logstream.follow(settings, initial=initial, poll=poll, follow_on=follow_on,
+        body = logstream.follow(settings, opening=logstream.console_opening(container, rev.name, rep.name, output),
+                                initial=initial, poll=poll, follow_on=follow_on,
                                 heartbeat=lambda: logstream.console_line(time.time(), heartbeat_text, output))
         return Response(200, stream=body, headers={"Content-Type": "text/plain; charset=utf-8"})
 
@@ -515,7 +516,8 @@ class ContainerAppsRuntime:
                                           "Reason": "Heartbeat", "EventSource": "ContainerAppController",
                                           "Count": 0})
 
-        body = logstream.follow(settings, initial=initial, poll=poll, heartbeat=heartbeat, follow_on=follow_on)
+        body = logstream.follow(settings, opening=logstream.system_opening(), initial=initial, poll=poll,
+                                heartbeat=heartbeat, follow_on=follow_on)
         return Response(200, stream=body, headers={"Content-Type": "text/plain; charset=utf-8"})
 
     # ingress --------------------------------------------------------------------------------------------------

@@ -149,6 +149,12 @@ class _DeployContext(Context):
         return {"name": self.dep.name, "properties": {"template": {"contentVersion": self.dep.template.get("contentVersion", "1.0.0.0")},
                                                        "mode": self.dep.mode}}
 
+    def variable(self, name: str) -> Any:
+        if self.in_default:  # parameters are evaluated before variables (Bicep: BCP072)
+            raise ExpressionError(f"The template variable '{name}' cannot be referenced in a parameter's default "
+                                  "value: only parameters and functions can.")
+        return super().variable(name)
+
     def new_guid(self) -> str:
         if not self.in_default:
             raise ExpressionError("The template function 'newGuid' is not expected at this location. "
@@ -430,11 +436,21 @@ class DeploymentEngine:
                 "they are not present in the original template and can therefore not be provided at deployment time.")
         values: dict[str, Any] = {}
         ctx.parameters = values
+        language = str(template.get("languageVersion", "1.0"))
         for pname, pdef in defs.items():
             ptype = str(pdef.get("type", "string"))
             dep.param_types[pname] = _TYPE_NAMES.get(ptype.lower(), ptype)
+            if pdef.get("nullable") and language != "2.0":
+                raise TemplateError(f"Deployment template validation failed: 'The template parameter '{pname}' is "
+                                    f"declared nullable, which languageVersion '{language}' does not support; "
+                                    "nullable types need languageVersion 2.0.'.")
             if pname.lower() in given:
                 value = given[pname.lower()]
+                if value is None and not pdef.get("nullable"):
+                    raise TemplateError(f"The value of deployment parameter '{pname}' is null. Please specify the "
+                                        "value or use the parameter reference. See "
+                                        "https://aka.ms/resource-manager-parameter-files for details.",
+                                        "InvalidDeploymentParameterValue")
             elif "defaultValue" in pdef:
                 ctx.in_default = True
                 try:

@@ -6,6 +6,7 @@ Driven with azure-mgmt-appcontainers, and plain httpx for the log stream and the
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 
@@ -54,6 +55,11 @@ def token_for(aca, fg, app="app1"):
 
 
 def stream_lines(emu, url, token, **params):
+    """The lines after the two connection lines every stream opens with."""
+    return stream_with_opening(emu, url, token, **params)[2:]
+
+
+def stream_with_opening(emu, url, token, **params):
     query = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in params.items()}
     with httpx.stream("GET", url, params=query, headers={"Authorization": f"Bearer {token}"},
                       verify=emu.ssl_context(), timeout=10) as response:
@@ -181,8 +187,16 @@ def test_console_log_stream(emu, fg, aca, create):
                    f"app1/revisions/{rev}/replicas/{replica.name}/containers/inference/logstream")
     token = token_for(aca, fg)
 
-    lines = stream_lines(emu, url, token, follow=False, tailLines=3, output="json")
-    assert [json.loads(line)["Log"] for line in lines] == ["line 27", "line 28", "line 29"]
+    lines = stream_with_opening(emu, url, token, follow=False, tailLines=3, output="json")
+    opening = [json.loads(line) for line in lines[:2]]
+    assert [o["Log"] for o in opening] == [
+        "Connecting to the container 'inference'...",
+        f"Successfully Connected to container: 'inference' [Revision: '{rev}', Replica: '{replica.name}']"]
+    # stamped at connect time, without the history's UTC offset; .NET's fraction has no trailing zeros
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{0,6}[1-9])?", o["TimeStamp"]) for o in opening)
+    assert [json.loads(line)["Log"] for line in lines[2:]] == ["line 27", "line 28", "line 29"]
+    text = stream_with_opening(emu, url, token, follow=False, tailLines=0, output="text")
+    assert re.fullmatch(r"\S+  Connecting to the container 'inference'\.\.\.", text[0]) and len(text) == 2
     assert len(stream_lines(emu, url, token, follow=False)) == 20  # tailLines left out
     assert stream_lines(emu, url, token, follow=False, tailLines=2, output="text") == ["line 28", "line 29"]
 
@@ -223,7 +237,7 @@ def test_follow_heartbeat_and_drop(emu, fg, aca, create):
         with httpx.stream("GET", url, params={"follow": "true", "tailLines": "5"}, verify=emu.ssl_context(),
                           headers={"Authorization": f"Bearer {token}"}) as response:
             got.extend(response.iter_lines())
-    assert [json.loads(line)["Log"] for line in got] == ["new line", "a"]
+    assert [json.loads(line)["Log"] for line in got[2:]] == ["new line", "a"]  # the opening lines do not count
 
     # a restart takes the replica away: its stream ends, the client reconnects to the new replica
     emu.apps.stream.max_lines, emu.apps.stream.drop = None, "close"
@@ -247,6 +261,12 @@ def test_system_event_streams(emu, fg, aca, create):
         assert reason in reasons
     assert {e["ContainerAppName"] for e in events} == {"app1"}
     assert events[0]["TimeStamp"].endswith(" +0000 UTC") and events[0]["EventSource"] == "ContainerAppController"
+    opening = [json.loads(line) for line in
+               stream_with_opening(emu, app.properties.event_stream_endpoint, token, follow=False, tailLines=0)]
+    assert [(o["Reason"], o["Msg"], o["ContainerAppName"]) for o in opening] == [
+        ("StartingGettingEvents", "Connecting to the events collector...", None),
+        ("ConnectedToEventsServer", "Successfully connected to events server", None)]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", o["TimeStamp"]) for o in opening)
     emu.apps.event("app1", "ProbeFailed", "Probe of Readiness failed", type="Warning")
     env = aca.managed_environments.get(fg.resource_group, fg.environment)
     env_token = aca.managed_environments.get_auth_token(fg.resource_group, fg.environment).token

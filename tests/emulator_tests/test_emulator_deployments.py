@@ -234,6 +234,10 @@ def test_validate(emu, fg, deployments):
         (lambda t: t["resources"][0].__setitem__("location", "[newGuid()]"), "newGuid"),
         (lambda t: t["parameters"]["maximumInstanceCount"].__setitem__("defaultValue", "two"), "Int"),
         (lambda t: t["resources"].append(copy.deepcopy(t["resources"][2])), "multiple"),
+        # nullable exists only in languageVersion 2.0 (what Bicep emits for a nullable type)
+        (lambda t: t["parameters"]["location"].__setitem__("nullable", True), "nullable"),
+        # parameters are evaluated before variables
+        (lambda t: t["parameters"]["location"].__setitem__("defaultValue", "[variables('suffix')]"), "suffix"),
     ],
 )
 def test_invalid_templates_are_rejected_at_put(emu, deployments, mutate, fragment):
@@ -245,6 +249,26 @@ def test_invalid_templates_are_rejected_at_put(emu, deployments, mutate, fragmen
     assert info.value.status_code == 400
     assert fragment in info.value.message
     assert not emu.state.list("")
+
+
+@pytest.mark.parametrize("name", ["location", "storageAccountName", "deployApp"])
+def test_null_for_a_parameter_that_is_not_nullable_is_refused(emu, deployments, name):
+    """ARM takes null only for a nullable parameter; one with a default is no exception."""
+    emu.add_resource_group(None, "rg-null", "eastus")
+    with pytest.raises(HttpResponseError) as info:
+        deploy(deployments, "rg-null", "nulls", inference_template(), {name: None}).result()
+    assert info.value.status_code == 400 and info.value.error.code == "InvalidDeploymentParameterValue"
+    assert f"The value of deployment parameter '{name}' is null." in info.value.message
+    assert not emu.state.list("")
+
+
+def test_a_default_uses_the_parameters_declared_before_it(emu, deployments):
+    emu.add_resource_group(None, "rg-default", "eastus")
+    template = inference_template()
+    template["parameters"]["storageAccountName"]["defaultValue"] = "[format('st{0}', parameters('location'))]"
+    template["outputs"] = {"NAME": {"type": "string", "value": "[parameters('storageAccountName')]"}}
+    result = deploy(deployments, "rg-default", "defaults", template, {"location": "westus3"}).result()
+    assert result.properties.outputs["NAME"]["value"] == "stwestus3"
 
 
 def test_failure_inside_a_deployment(emu, fg, deployments, aca):

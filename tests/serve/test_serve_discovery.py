@@ -111,5 +111,6 @@ def test_cli_reports_bad_input_without_traceback(args: list[str], env: dict[str,
 
 def test_light_imports() -> None:
     code = "import sys, azinfer, azinfer.serve, azinfer.cli.serve; print(sorted({'torch','transformers','starlette','uvicorn','fastapi','gradio'} & set(sys.modules)))"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
     assert result.stdout.strip() == "[]"

