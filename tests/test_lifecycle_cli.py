@@ -120,6 +120,21 @@ def test_deploy_status_logs(emu: ArmEmulator, group: FinetuningGroup, tmp_path: 
     assert f"Ready: {data['endpoint']}" in restarted.stdout
 
 
+def test_deploy_shows_commands_and_file_names_with_their_control_characters_escaped(
+        emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    hidden = "rm -rf /mount/models\x1b[2K\rpython3 ./my_server.py"  # raw, a terminal shows only the server
+    root = make_project(tmp_path, group.subscription_id, group.resource_group,
+                        {"defaultCommands": ["cd /mount/inference", hidden]})
+    _provisioned(emu, group, root)
+    (root / "inference").mkdir(exist_ok=True)
+    (root / "inference" / "a\u202etxt.py").write_text("# new\n")
+    shown = cli(emu, "deploy", str(root), "--dry-run")
+    assert shown.returncode == 0, shown.stderr
+    assert "  $ rm -rf /mount/models\\x1b[2K\\rpython3 ./my_server.py\n" in shown.stdout
+    assert "  + inference/a\\u202etxt.py\n" in shown.stdout
+    assert not {"\x1b", "\r", "\u202e"} & set(shown.stdout)
+
+
 def test_destroy_shows_the_plan_asks_and_clears_only_its_keys(emu: ArmEmulator, group: FinetuningGroup,
                                                               tmp_path: Path) -> None:
     root = make_project(tmp_path, group.subscription_id, group.resource_group)

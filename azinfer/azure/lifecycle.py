@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from azinfer._printable import printable
 from azinfer.azure.app import (
     EndpointStatus,
     RevisionStatus,
@@ -65,11 +66,12 @@ class SyncSummary:
         """Files to upload and delete, and the user's start commands."""
         lines = [f"share: {len(self.plan.upload)} file(s) to upload ({self.plan.upload_bytes} bytes), "
                  f"{len(self.plan.delete)} to delete, {len(self.plan.unchanged)} unchanged"]
-        lines += [f"  + {f.path}" for f in self.plan.upload]
-        lines += [f"  - {p}" for p in self.plan.delete]
+        # Names and commands come from files: shown with their control characters escaped.
+        lines += [f"  + {printable(f.path)}" for f in self.plan.upload]
+        lines += [f"  - {printable(p)}" for p in self.plan.delete]
         if self.start_origin is StartOrigin.USER:
             lines.append("the container runs your start command (/bin/bash -c):")
-            lines += [f"  $ {c}" for c in self.start_commands]
+            lines += [f"  $ {printable(c)}" for c in self.start_commands]
         return "\n".join(lines) + "\n"
 
 

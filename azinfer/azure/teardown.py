@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from azinfer._printable import printable
 from azinfer.azure.clients import AzureClients
 from azinfer.inventory import JOB_TYPE, InMemoryInventory, ResourceFacts
 from azinfer.resources import ResourceKind
@@ -87,9 +88,9 @@ class TeardownPlan:
     def to_text(self) -> str:
         """Like ``azinfer plan``: one line per resource with its reason, and a summary."""
         lines = [f"azinfer destroy: resource group {self.resource_group!r}"]
-        for item in self.items:
+        for item in self.items:  # a reason can quote a file on the share: its control characters escaped
             lines.append(f"  {_SYMBOLS[item.action]} {item.kind.label} {item.name!r} {_WORDS[item.action]}")
-            lines.append(f"      because {item.reason}")
+            lines.append(f"      because {printable(item.reason)}")
         lines.append(f"\n{self._summary()}")
         return "\n".join(lines) + "\n"
 

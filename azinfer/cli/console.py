@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
+from azinfer._printable import printable
 from azinfer.errors import AzinferError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -76,7 +77,7 @@ def sdk_logs(verbose: bool) -> None:
 
 def fail(message: str) -> None:
     """Print ``azinfer: error: <message>`` on stderr."""
-    print(f"azinfer: error: {message}", file=sys.stderr)
+    print(f"azinfer: error: {printable(message, keep_newlines=True)}", file=sys.stderr)
 
 
 def report_errors(handler: Callable[[], int]) -> int:
@@ -207,5 +208,5 @@ class TransferDisplay:
         if self._progress is not None:
             self._progress.advance(self._task, sent)
         elif sent == 0:
-            self._stream.write(f"  uploading {path}\n")
+            self._stream.write(f"  uploading {printable(path)}\n")
             self._stream.flush()

@@ -7,6 +7,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
+from azinfer._printable import printable
 from azinfer.cli.console import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -24,7 +25,7 @@ __all__ = ["register"]
 
 
 def _say(text: str) -> None:
-    print(f"azinfer: {text}", flush=True)
+    print(f"azinfer: {printable(text)}", flush=True)
 
 
 def _cmd_deploy(args: argparse.Namespace) -> int:
