@@ -182,6 +182,25 @@ def test_user_command_mirrors_the_project_by_content(emu: ArmEmulator, group: Fi
     assert result.restarted is not None
 
 
+def test_names_azure_files_refuses_are_named_before_anything_is_uploaded(
+        emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    root = _user_project(tmp_path, group)
+    project = azure_project(emu, root)
+    project.provision()
+    (root / "inference" / "new.py").write_text("print('new')\n")
+    for name in ("a\\b.py", "CON", "trailing.", "bell\x07.py"):
+        (root / "inference" / name).write_text("x")
+    emu.clear_requests()
+    with pytest.raises(SyncError) as refused:
+        project.deploy(wait=False)
+    message = str(refused.value)
+    assert message.startswith("4 file(s) have names Azure Files does not take: ")
+    assert "inference/a\\b.py (holds '\\\\')" in message and "inference/CON ('CON' is a reserved name)" in message
+    assert "inference/trailing. ('trailing.' ends with a dot or a space)" in message
+    assert "inference/bell\\x07.py (holds '\\x07')" in message
+    assert [r for r in emu.requests if r.service == "file" and r.is_write] == []
+
+
 def test_restart_waits_for_the_new_replica_and_ready(emu: ArmEmulator, group: FinetuningGroup,
                                                      tmp_path: Path) -> None:
     root = make_project(tmp_path, group.subscription_id, group.resource_group)

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from azinfer._printable import printable
 from azinfer.azure.clients import AzureClients
 from azinfer.azure.failures import raise_if_forbidden, translate
 from azinfer.errors import AzureError
@@ -49,6 +50,7 @@ __all__ = [
     "SyncPlan",
     "SyncResult",
     "open_share",
+    "check_names",
     "project_files",
     "folder_files",
     "blob_files",
@@ -66,6 +68,46 @@ _SKIPPED_DIRS = frozenset({".git", ".hg", ".svn", ".venv", "venv", "node_modules
 _SKIPPED_SUFFIXES = (".pyc", ".pyo")
 _SKIPPED_FILES = frozenset({".DS_Store", "Thumbs.db"})
 _WORKERS = 8
+
+
+# Azure Files' rules for directory and file names ("Naming and referencing shares, directories, files, and
+# metadata", FileREST): components of at most 255 characters, paths of at most 2,048, none of these characters
+# nor controls, no reserved device name; a trailing dot or space does not survive an SMB mount.
+_MAX_COMPONENT = 255
+_MAX_PATH = 2048
+_REFUSED_CHARS = frozenset('"\\:|<>*?') | {chr(c) for c in range(0x20)} | {"\x7f"}
+_RESERVED_NAMES = frozenset({"prn", "aux", "nul", "con", "clock$", ".", "..",
+                             *(f"{d}{n}" for d in ("com", "lpt") for n in range(1, 10))})
+
+
+def _refused(path: str) -> str | None:
+    """Why Azure Files refuses ``path`` (``None`` when it takes it)."""
+    if len(path) > _MAX_PATH:
+        return f"longer than {_MAX_PATH} characters"
+    for name in path.split("/"):
+        bad = sorted({c for c in name if c in _REFUSED_CHARS or "\ud800" <= c <= "\udfff"})
+        if bad:
+            return "holds " + ", ".join(printable(repr(c)) for c in bad)
+        if name.lower() in _RESERVED_NAMES:
+            return f"{name!r} is a reserved name"
+        if name.endswith((".", " ")):
+            return f"{printable(repr(name))} ends with a dot or a space"
+        if len(name) > _MAX_COMPONENT:
+            return f"a name longer than {_MAX_COMPONENT} characters"
+    return None
+
+
+def check_names(paths: Iterable[str]) -> None:
+    """Refuse, naming each, the paths Azure Files would refuse, before anything is uploaded.
+
+    :raises SyncError: listing the refused paths and why.
+    """
+    refused = [(p, why) for p in sorted(paths) if (why := _refused(p)) is not None]
+    if refused:
+        shown = "; ".join(f"{printable(p)} ({why})" for p, why in refused[:10])
+        more = f"; and {len(refused) - 10} more" if len(refused) > 10 else ""
+        raise SyncError(f"{len(refused)} file(s) have names Azure Files does not take: {shown}{more}; "
+                        "rename them (or move them out of the project) and deploy again")
 
 
 class SyncError(AzureError):
@@ -361,6 +403,7 @@ class ShareSync:
         outside = [p for p in files if not _below(p, roots)]
         if outside:
             raise ValueError(f"{outside[0]} is outside the roots the sync owns")
+        check_names(files)
         try:
             remote, dirs = self._remote(roots)  # reads the manifest too, before the files are compared with it
             with ThreadPoolExecutor(self._workers) as pool:
