@@ -7,6 +7,7 @@ outputs the share held are as they were.
 
 from __future__ import annotations
 
+import http.server
 import json
 import threading
 import time
@@ -212,6 +213,47 @@ def test_restart_waits_for_the_new_replica_and_ready(emu: ArmEmulator, group: Fi
     assert result.revision is not None and result.revision.running_state == "Running"
     assert any(s.startswith("restarting revision") for s in stages)
     assert stages[-1] == "the endpoint answers /ready"
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """A plain-HTTP listener that records the Authorization header of every request and answers 200."""
+
+    seen: list[str | None] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        self.seen.append(self.headers.get("Authorization"))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_the_api_key_goes_only_to_the_endpoint_arm_reports(emu: ArmEmulator, group: FinetuningGroup,
+                                                            tmp_path: Path) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    project = azure_project(emu, root)
+    project.provision()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    _Recorder.seen = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        config_path = root / INFERENCE_CONFIG
+        for edited in (f"http://127.0.0.1:{server.server_address[1]}", f"127.0.0.1:{server.server_address[1]}"):
+            config_path.write_text(json.dumps({**json.loads(config_path.read_text()), "ACA_APP_ENDPOINT": edited}))
+            result = _within(60, lambda: project.deploy(restart=True))
+            assert _Recorder.seen == []  # the key never reached the edited endpoint
+            assert result.revision is not None and result.endpoint is not None
+            assert result.endpoint.startswith("https://") and result.endpoint != f"https://{edited}"
+            assert project.status().ready is True
+        from azinfer.azure.app import check_ready
+
+        assert check_ready(f"http://127.0.0.1:{server.server_address[1]}", "secret") == (
+            False, f"http://127.0.0.1:{server.server_address[1]} is not an https:// URL: the API key is not sent there")
+        assert _Recorder.seen == []
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_a_restart_that_never_gets_ready_names_the_state_and_the_logs(emu: ArmEmulator, group: FinetuningGroup,

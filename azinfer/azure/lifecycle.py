@@ -18,6 +18,7 @@ from azinfer.azure.app import (
     RevisionStatus,
     active_revision,
     endpoint_status,
+    endpoint_url,
     read_app,
     restart_revision,
     revision_status,
@@ -84,6 +85,7 @@ class DeployResult:
     """The revision restarted (or waited for), ``None`` when nothing changed and no restart was asked."""
     revision: RevisionStatus | None
     endpoint: str | None
+    """``https://<fqdn>`` of the app as ARM reports it (the config's ``ACA_APP_ENDPOINT`` is not used)."""
 
 
 def _config(project: AzureProject) -> InferenceConfig:
@@ -167,6 +169,10 @@ def deploy(project: AzureProject, *, adapter: Path | None = None, delete: bool =
     group, app_name = config.resource_group or project.resource_group, config.app_name or ""
     clients = project.clients
     app = read_app(clients, group, app_name)  # a missing app fails before anything is uploaded
+    endpoint = endpoint_url(app)  # ARM's, not the config's: the key goes nowhere else
+    if wait and restart is not False and endpoint is None:
+        raise AzureError(f"container app {app_name!r} has no external endpoint (ingress FQDN) to wait for; "
+                         "deploy with --no-wait, or provision again")
 
     def stage(text: str) -> None:
         if on_stage is not None:
@@ -178,17 +184,17 @@ def deploy(project: AzureProject, *, adapter: Path | None = None, delete: bool =
           f"{len(result.deleted)}, {result.unchanged} unchanged")
     changed = bool(result.uploaded or result.deleted)
     if restart is False or (restart is None and not changed):
-        return DeployResult(result, None, None, config.url)
+        return DeployResult(result, None, None, endpoint)
     revision = _restart(project, group, app_name, app, stage)
     if not wait:
-        return DeployResult(result, revision[0], None, config.url)
+        return DeployResult(result, revision[0], None, endpoint)
     verify = project.verify
     status = wait_until_ready(
-        clients, group, app_name, revision[0], config.url, _key(project), replaced=revision[1], timeout=timeout,
+        clients, group, app_name, revision[0], endpoint or "", _key(project), replaced=revision[1], timeout=timeout,
         poll_interval=project.poll_interval, verify=verify, on_stage=stage,
         last_logs=lambda: _last_logs(project, group, app_name),
     )
-    return DeployResult(result, revision[0], status, config.url)
+    return DeployResult(result, revision[0], status, endpoint)
 
 
 def _restart(project: AzureProject, group: str, name: str, app: ContainerApp,
