@@ -7,6 +7,8 @@ outputs the share held are as they were.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import http.server
 import json
 import threading
@@ -200,6 +202,90 @@ def test_names_azure_files_refuses_are_named_before_anything_is_uploaded(
     assert "inference/trailing. ('trailing.' ends with a dot or a space)" in message
     assert "inference/bell\\x07.py (holds '\\x07')" in message
     assert [r for r in emu.requests if r.service == "file" and r.is_write] == []
+
+
+def _edit_manifest(emu: ArmEmulator, group: FinetuningGroup, edit: Callable[[dict[str, dict[str, object]]], None]
+                   ) -> None:
+    """Change the manifest's entries on the share as a person (or another tool) would: by hand."""
+    share = emu.share(group.storage_account, group.file_share)
+    document = json.loads(share.file_bytes()[".azinfer/manifest.json"])
+    edit(document["files"])
+    share.put(".azinfer/manifest.json", json.dumps(document))
+
+
+def _entry_for(template: dict[str, object], data: bytes, etag: str) -> dict[str, object]:
+    return {**template, "md5": base64.b64encode(hashlib.md5(data).digest()).decode(), "size": len(data),
+            "etag": etag}
+
+
+def test_deploy_delete_leaves_files_an_edited_manifest_claims(emu: ArmEmulator, group: FinetuningGroup,
+                                                              tmp_path: Path) -> None:
+    root = _user_project(tmp_path, group)
+    project = azure_project(emu, root)
+    project.provision()
+    share = emu.share(group.storage_account, group.file_share)
+    theirs = b"# the toolkit's own\n"
+    entry = share.put("inference/toolkit.py", theirs, content_md5=True)
+    _edit_manifest(emu, group, lambda files: files.__setitem__(
+        "inference/toolkit.py", _entry_for(files["inference/m0.py"], theirs, entry.etag)))
+    (root / "inference" / "m4.py").unlink()
+    summary = project.deploy_preview(delete=True).to_text()
+    result = project.deploy(delete=True, wait=False)
+    assert emu.files(group.storage_account, group.file_share)["inference/toolkit.py"] == theirs
+    assert summary.startswith("warning: .azinfer/manifest.json on the share is not one azinfer wrote")
+    # m4.py is left too: with the manifest set aside, azinfer cannot prove it uploaded it.
+    assert result.sync.deleted == ()
+    assert project.deploy_preview(delete=True).plan.warnings == ()  # rebuilt
+
+
+def test_a_manifest_carrying_a_tampered_copys_etag_does_not_skip_the_file(
+        emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    root = _user_project(tmp_path, group)
+    project = azure_project(emu, root)
+    project.provision()
+    share = emu.share(group.storage_account, group.file_share)
+    tampered = b"print(9)\n"  # the size of the local file
+    entry = share.put("inference/m0.py", tampered, content_md5=True)
+    _edit_manifest(emu, group, lambda files: files["inference/m0.py"].__setitem__("etag", entry.etag))
+    result = project.deploy(wait=False)
+    assert "inference/m0.py" in result.sync.uploaded
+    assert emu.files(group.storage_account, group.file_share)["inference/m0.py"] == b"print(0)\n"
+
+
+@pytest.mark.parametrize("manifest", [b"[]", b'{"version": 1, "files": {"inference/m0.py": 1}}', b"\xff{",
+                                      b'{"version": 2, "files": {}, "mac": null}'])
+def test_a_malformed_manifest_is_rebuilt_with_a_warning(emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path,
+                                                        manifest: bytes) -> None:
+    root = _user_project(tmp_path, group)
+    project = azure_project(emu, root)
+    project.provision()
+    emu.share(group.storage_account, group.file_share).put(".azinfer/manifest.json", manifest)
+    assert "is not one azinfer wrote" in project.deploy_preview().to_text()
+    result = project.deploy(wait=False)
+    assert result.sync.uploaded == () and result.sync.unchanged > 0  # recognised by their Content-MD5
+    assert project.deploy_preview().plan.warnings == ()
+
+
+def test_destroy_keeps_a_storage_account_holding_what_deploy_did_not_upload(emu: ArmEmulator, tmp_path: Path) -> None:
+    emu.add_resource_group(emu.subscription_id, "rg-new", "westus3")
+    root = make_project(tmp_path, emu.subscription_id, "rg-new", {"defaultCommands": USER_COMMANDS})
+    (root / "inference").mkdir()
+    (root / "inference" / "serve.py").write_text("print('serving')\n")
+    project = azure_project(emu, root)
+    project.provision()
+    account, share_name = project.config().storage_account_name or "", project.config().file_share_name or ""
+    share = emu.share(account, share_name)
+    share.put("inference/notes.txt", "mine: in a folder the manifest names")
+    changed = share.files["inference/serve.py"]
+    changed.data[:] = b"print('edited')\n"  # written in place: the Content-MD5 azinfer set stays
+    changed.touch()
+    result = project.destroy()
+    account_item = {i.kind: i for i in result.plan.items}[ResourceKind.STORAGE_ACCOUNT]
+    assert account_item.action is TeardownAction.KEEP
+    assert f"{share_name}/inference/notes.txt" in account_item.reason
+    assert f"{share_name}/inference/serve.py" in account_item.reason
+    assert set(emu.files(account, share_name)) >= {"inference/notes.txt", "inference/serve.py"}
+    assert ResourceKind.STORAGE_ACCOUNT not in [i.kind for i in result.deleted]
 
 
 def test_restart_waits_for_the_new_replica_and_ready(emu: ArmEmulator, group: FinetuningGroup,

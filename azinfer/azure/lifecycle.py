@@ -64,8 +64,9 @@ class SyncSummary:
     """The commands the container runs (shown when they are the user's own)."""
 
     def to_text(self) -> str:
-        """Files to upload and delete, and the user's start commands."""
-        lines = [f"share: {len(self.plan.upload)} file(s) to upload ({self.plan.upload_bytes} bytes), "
+        """Warnings, files to upload and delete, and the user's start commands."""
+        lines = [f"warning: {w}" for w in self.plan.warnings]
+        lines += [f"share: {len(self.plan.upload)} file(s) to upload ({self.plan.upload_bytes} bytes), "
                  f"{len(self.plan.delete)} to delete, {len(self.plan.unchanged)} unchanged"]
         # Names and commands come from files: shown with their control characters escaped.
         lines += [f"  + {printable(f.path)}" for f in self.plan.upload]
@@ -129,9 +130,8 @@ def _previous_roots(sync: ShareSync, roots: list[str]) -> list[str]:
 
 def _prepare(project: AzureProject, config: InferenceConfig, *, adapter: Path | None,
              delete: bool) -> tuple[ShareSync, SyncSummary]:
-    share = open_share(project.clients, config.resource_group or project.resource_group,
-                       config.storage_account_name or "", config.file_share_name or "", **project.client_kwargs)
-    sync = ShareSync(share)
+    sync = open_share(project.clients, config.resource_group or project.resource_group,
+                      config.storage_account_name or "", config.file_share_name or "", **project.client_kwargs)
     files, roots, origin, commands = _files(project, adapter=adapter)
     if origin is StartOrigin.USER and delete:
         roots = _previous_roots(sync, roots)

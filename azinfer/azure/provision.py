@@ -57,7 +57,7 @@ from azinfer.azure.failures import translated, translated_iterator
 from azinfer.azure.inventory import read_inventory
 from azinfer.azure.logstream import MAX_TAIL
 from azinfer.azure.preflight import preflight_findings, read_preflight_facts
-from azinfer.azure.share import BytesCallback, ShareSync, open_share
+from azinfer.azure.share import BytesCallback, open_share
 from azinfer.config import config_from_outputs, write_config
 from azinfer.errors import AzureError, PlanBlockedError, PreviewOutdatedError
 from azinfer.inputs import resolve
@@ -513,12 +513,8 @@ class AzureProject:
             names[ResourceKind.CONTAINER_APP] = config.app_name
 
         def share_extras() -> list[str]:
-            share = open_share(self.clients, self.resource_group, names[ResourceKind.STORAGE_ACCOUNT],
-                               names[ResourceKind.FILE_SHARE], **self._client_kwargs)
-            sync = ShareSync(share)
-            ours = {path.split("/", 1)[0] for path in sync.manifest()} | {".azinfer"}
-            return sorted(e.name for e in share.get_directory_client("").list_directories_and_files()
-                          if e.name not in ours)
+            return open_share(self.clients, self.resource_group, names[ResourceKind.STORAGE_ACCOUNT],
+                              names[ResourceKind.FILE_SHARE], **self._client_kwargs).foreign()
 
         return teardown.teardown_plan(inventory, self.resource_group, names, share_extras)
 
