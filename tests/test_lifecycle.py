@@ -28,7 +28,7 @@ from azure_support import (
 )
 
 from azinfer import ArgumentError, AzurePermissionError
-from azinfer.azure import ReadyTimeout, SyncError, SyncInterrupted, TeardownAction
+from azinfer.azure import AzureProject, ReadyTimeout, SyncError, SyncInterrupted, TeardownAction
 from azinfer.azure.logstream import CLOCK_SKEW, log_lines
 from azinfer.errors import AzureError
 from azinfer.project import INFERENCE_CONFIG
@@ -185,11 +185,16 @@ def test_user_command_mirrors_the_project_by_content(emu: ArmEmulator, group: Fi
     assert result.restarted is not None
 
 
-def test_names_azure_files_refuses_are_named_before_anything_is_uploaded(
-        emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+def _provisioned_user_project(emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> tuple[Path, AzureProject]:
     root = _user_project(tmp_path, group)
     project = azure_project(emu, root)
     project.provision()
+    return root, project
+
+
+def test_names_azure_files_refuses_are_named_before_anything_is_uploaded(
+        emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    root, project = _provisioned_user_project(emu, group, tmp_path)
     (root / "inference" / "new.py").write_text("print('new')\n")
     for name in ("a\\b.py", "CON", "trailing.", "bell\x07.py"):
         (root / "inference" / name).write_text("x")
@@ -220,9 +225,7 @@ def _entry_for(template: dict[str, object], data: bytes, etag: str) -> dict[str,
 
 def test_deploy_delete_leaves_files_an_edited_manifest_claims(emu: ArmEmulator, group: FinetuningGroup,
                                                               tmp_path: Path) -> None:
-    root = _user_project(tmp_path, group)
-    project = azure_project(emu, root)
-    project.provision()
+    root, project = _provisioned_user_project(emu, group, tmp_path)
     share = emu.share(group.storage_account, group.file_share)
     theirs = b"# the toolkit's own\n"
     entry = share.put("inference/toolkit.py", theirs, content_md5=True)
@@ -240,9 +243,7 @@ def test_deploy_delete_leaves_files_an_edited_manifest_claims(emu: ArmEmulator, 
 
 def test_a_manifest_carrying_a_tampered_copys_etag_does_not_skip_the_file(
         emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
-    root = _user_project(tmp_path, group)
-    project = azure_project(emu, root)
-    project.provision()
+    root, project = _provisioned_user_project(emu, group, tmp_path)
     share = emu.share(group.storage_account, group.file_share)
     tampered = b"print(9)\n"  # the size of the local file
     entry = share.put("inference/m0.py", tampered, content_md5=True)
@@ -256,9 +257,7 @@ def test_a_manifest_carrying_a_tampered_copys_etag_does_not_skip_the_file(
                                       b'{"version": 2, "files": {}, "mac": null}'])
 def test_a_malformed_manifest_is_rebuilt_with_a_warning(emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path,
                                                         manifest: bytes) -> None:
-    root = _user_project(tmp_path, group)
-    project = azure_project(emu, root)
-    project.provision()
+    root, project = _provisioned_user_project(emu, group, tmp_path)
     emu.share(group.storage_account, group.file_share).put(".azinfer/manifest.json", manifest)
     assert "is not one azinfer wrote" in project.deploy_preview().to_text()
     result = project.deploy(wait=False)
@@ -383,9 +382,7 @@ def test_a_key_that_cannot_be_read_or_is_refused(emu: ArmEmulator, group: Finetu
 
 def test_a_file_that_vanishes_mid_sync_then_the_next_run_converges(emu: ArmEmulator, group: FinetuningGroup,
                                                                     tmp_path: Path) -> None:
-    root = _user_project(tmp_path, group)
-    project = azure_project(emu, root)
-    project.provision()
+    root, project = _provisioned_user_project(emu, group, tmp_path)
     for i in range(5):
         (root / "inference" / f"m{i}.py").write_text(f"print('v2', {i})\n")
 
@@ -403,9 +400,7 @@ def test_a_file_that_vanishes_mid_sync_then_the_next_run_converges(emu: ArmEmula
 
 def test_ctrl_c_mid_upload_then_the_next_run_uploads_the_rest(emu: ArmEmulator, group: FinetuningGroup,
                                                               tmp_path: Path) -> None:
-    root = _user_project(tmp_path, group)
-    project = azure_project(emu, root)
-    project.provision()
+    root, project = _provisioned_user_project(emu, group, tmp_path)
     for i in range(5):
         (root / "inference" / f"m{i}.py").write_text("x" * 10_000 + str(i))
     started: list[str] = []
