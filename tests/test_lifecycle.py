@@ -601,3 +601,49 @@ def test_destroy_of_an_all_new_endpoint_removes_everything(emu: ArmEmulator, tmp
                                                  ResourceKind.LOG_ANALYTICS, ResourceKind.STORAGE_ACCOUNT]
     assert project.destroy().deleted == ()
     assert not [r for r in arm_writes(emu) if r.method == "DELETE" and "rg-new" not in r.path]
+
+
+def _own_app(emu: ArmEmulator, group: FinetuningGroup) -> str:
+    """A container app the user made before azinfer ran, with the name azinfer would give its own."""
+    from azure.mgmt.appcontainers import ContainerAppsAPIClient
+
+    name = f"aiacaapp{group.suffix}"
+    apps = ContainerAppsAPIClient(emu.credential(), emu.subscription_id, **emu.client_kwargs())
+    apps.container_apps.begin_create_or_update(group.resource_group, name, {
+        "location": group.location, "tags": {"owner": "me"},
+        "properties": {"managedEnvironmentId": group.id("environment"), "workloadProfileName": "GPU",
+                       "configuration": {"ingress": {"external": True, "targetPort": 80}},
+                       "template": {"containers": [{"name": "mine", "image": "nginx"}]}},
+    }).result()
+    return name
+
+
+def test_destroy_keeps_an_app_that_existed_before_and_was_only_updated(emu: ArmEmulator, group: FinetuningGroup,
+                                                                        tmp_path: Path) -> None:
+    name = _own_app(emu, group)
+    project = azure_project(emu, make_project(tmp_path, group.subscription_id, group.resource_group))
+    assert project.provision().plan.action(ResourceKind.CONTAINER_APP).value == "update"
+    app_id = f"{group.rg_id}/providers/Microsoft.App/containerApps/{name}"
+    assert emu.state.get(app_id).input["tags"] == {"owner": "me"}  # the update added no tag of azinfer's
+    result = project.destroy()
+    assert result.deleted == ()
+    assert "azinfer did not create it (no azinfer-created tag" in \
+        {i.kind: i for i in result.plan.items}[ResourceKind.CONTAINER_APP].reason
+    assert emu.state.get(app_id) is not None
+
+
+@pytest.mark.parametrize("record", [None, "True", "yes\x1b[2K"])
+def test_an_edited_creation_record_keeps_the_resource(emu: ArmEmulator, tmp_path: Path, record: str | None) -> None:
+    emu.add_resource_group(emu.subscription_id, "rg-new", "westus3")
+    project = azure_project(emu, make_project(tmp_path, emu.subscription_id, "rg-new"))
+    project.provision()
+    app = next(iter(emu.state.list(f"/subscriptions/{emu.subscription_id}/", "Microsoft.App/containerApps")))
+    tags = {k: v for k, v in app.input["tags"].items() if k != "azinfer-created"}
+    app.input["tags"] = tags if record is None else {**tags, "azinfer-created": record}
+    plan = project.destroy_plan()
+    item = {i.kind: i for i in plan.items}[ResourceKind.CONTAINER_APP]
+    assert item.action is TeardownAction.KEEP
+    assert "\x1b" not in plan.to_text()
+    # Its environment still runs it, so that stays too.
+    assert {i.kind: i.action for i in plan.items}[ResourceKind.ENVIRONMENT] is TeardownAction.KEEP
+

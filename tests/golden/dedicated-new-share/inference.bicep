@@ -88,6 +88,7 @@ var resourceLocation = location ?? resourceGroup().location
 var tags = {
   'managed-by': 'azinfer'
   'azinfer-role': 'inference'
+  'azinfer-created': 'true'
 }
 var gpuProfiles = {
   'NC24-A100': {

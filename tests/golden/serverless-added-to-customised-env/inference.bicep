@@ -86,6 +86,7 @@ var resourceLocation = location ?? resourceGroup().location
 var tags = {
   'managed-by': 'azinfer'
   'azinfer-role': 'inference'
+  'azinfer-created': 'true'
 }
 var gpuProfiles = {
   'NC24-A100': {
@@ -120,7 +121,7 @@ resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2025-07-01' exis
 resource environment 'Microsoft.App/managedEnvironments@2026-01-01' = {
   name: acaEnvironmentName ?? 'aienv${resourceSuffix}'
   location: resourceLocation
-  // An existing resource azinfer did not create keeps its own tags.
+  // An existing resource keeps its own tags (an update never adds azinfer's).
   tags: {}
   // The environment's own identity, written back as it is.
   identity: {
