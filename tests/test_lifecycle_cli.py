@@ -27,6 +27,7 @@ from azure_support import (
     azure_project,
     cli_env,
     make_project,
+    peak_rss_mib,
     run_cli,
     share_writes_outside,
 )
@@ -133,6 +134,20 @@ def test_deploy_shows_commands_and_file_names_with_their_control_characters_esca
     assert "  $ rm -rf /mount/models\\x1b[2K\\rpython3 ./my_server.py\n" in shown.stdout
     assert "  + inference/a\\u202etxt.py\n" in shown.stdout
     assert not {"\x1b", "\r", "\u202e"} & set(shown.stdout)
+
+
+def test_deploy_streams_a_large_file_in_ranges(emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    root = _user_project(tmp_path, group, files=1)
+    _provisioned(emu, group, root)
+    arm = ["--arm-endpoint", emu.url]
+    (root / "inference" / "m00.py").write_text("# changed\n")
+    baseline = peak_rss_mib(["deploy", str(root), "--yes", "--no-wait", *arm], emu.env(), root)
+    size = 192 << 20
+    with (root / "inference" / "weights.bin").open("wb") as handle:
+        handle.truncate(size)  # sparse: no disk
+    peak = peak_rss_mib(["deploy", str(root), "--yes", "--no-wait", *arm], emu.env(), root)
+    assert peak - baseline < 48, (peak, baseline)  # ranges in flight, not the file (it read 192 MiB whole)
+    assert len(emu.files(group.storage_account, group.file_share)["inference/weights.bin"]) == size
 
 
 def test_destroy_shows_the_plan_asks_and_clears_only_its_keys(emu: ArmEmulator, group: FinetuningGroup,
