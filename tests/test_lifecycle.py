@@ -596,6 +596,10 @@ def test_destroy_of_an_all_new_endpoint_removes_everything(emu: ArmEmulator, tmp
     root = make_project(tmp_path, emu.subscription_id, "rg-new")
     project = azure_project(emu, root)
     project.provision()
+    config = project.config()
+    # What the server installs from the wheel deploy uploaded is azinfer's too.
+    emu.share(config.storage_account_name or "", config.file_share_name or "").put(
+        ".azinfer/env/0.1.0-abc/bin/python", "#!")
     result = project.destroy()
     assert [i.kind for i in result.deleted] == [ResourceKind.CONTAINER_APP, ResourceKind.ENVIRONMENT,
                                                  ResourceKind.LOG_ANALYTICS, ResourceKind.STORAGE_ACCOUNT]

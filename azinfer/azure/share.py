@@ -38,7 +38,7 @@ from azinfer._printable import printable
 from azinfer.azure.clients import AzureClients
 from azinfer.azure.failures import raise_if_forbidden, translate
 from azinfer.errors import AzureError
-from azinfer.serve.bundle import SHARE_DIR
+from azinfer.serve.bundle import ENV_DIR, SHARE_DIR
 
 if TYPE_CHECKING:  # pragma: no cover
     from azure.core.exceptions import AzureError as SdkError
@@ -388,7 +388,8 @@ class ShareSync:
         "uploaded"}`` (empty when absent or set aside: see :attr:`warnings`)."""
         if self._manifest is None:
             self._manifest = self._read_manifest()
-            self._saved = json.dumps(self._manifest, sort_keys=True)
+            # A manifest set aside is written back, rebuilt, by the next apply whatever it changes.
+            self._saved = "" if self.warnings else json.dumps(self._manifest, sort_keys=True)
         return self._manifest
 
     def _vouched(self, path: str, etag: str | None) -> bool:
@@ -449,7 +450,7 @@ class ShareSync:
         """The files on the whole share that azinfer cannot vouch for: not uploaded by it, or written since.
 
         Destroy deletes the storage account only when this is empty (empty folders hold nothing and do
-        not count).
+        not count, nor does what azinfer's server installed from the uploaded wheel, under ``.azinfer/env``).
 
         :raises SyncError: when the share cannot be read.
         """
@@ -460,7 +461,8 @@ class ShareSync:
             files, _ = self._remote(top)
         except SdkError as exc:
             raise _share_error(exc, self._share) from None
-        return sorted(p for p, entry in files.items() if p != MANIFEST and not self._vouched(p, entry.etag))
+        return sorted(p for p, entry in files.items()
+                      if p != MANIFEST and not _below(p, (ENV_DIR,)) and not self._vouched(p, entry.etag))
 
     def _same(self, local: LocalFile, remote: FileProperties) -> bool:
         from azure.core.exceptions import ResourceNotFoundError
