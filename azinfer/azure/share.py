@@ -13,8 +13,14 @@ the listing of the folders it owns and one read of the manifest.
 
 Nothing outside the roots a sync owns is listed, written or deleted: the
 fine-tuning outputs (``models/``, ``model-cache/``) are never touched. Inside
-them, ``delete`` removes only files the manifest says azinfer uploaded: what
-the toolkit or the running server put there stays.
+them, ``delete`` removes only files azinfer uploaded and nobody wrote since:
+what the toolkit, the running server or a person put or changed there stays.
+
+The manifest proves only what it can: it carries a MAC keyed from the storage
+account key (an edited, foreign or malformed manifest is set aside with a
+warning and rebuilt), and an entry vouches for a file only while the share
+reports the ETag azinfer recorded after its own upload. Files are streamed in
+ranges; names Azure Files refuses are reported before anything is uploaded.
 """
 
 from __future__ import annotations
@@ -480,7 +486,7 @@ class ShareSync:
         if md5 is not None and bytes(md5) == local.md5:
             # The content is the local file's, but who put it there is not known: not azinfer's to delete.
             self.manifest()[local.path] = {"md5": base64.b64encode(local.md5).decode(), "size": local.size,
-                                           "etag": properties.etag, "uploaded": False}
+                                           "etag": properties.etag or "", "uploaded": False}
             return True
         return False
 
@@ -562,7 +568,7 @@ class ShareSync:
         md5 = reader.md5.digest()  # the bytes sent, even if the file changed since it was compared
         # MD5 last: a file cut off mid-upload has none, so no later run takes it for complete.
         result = client.set_http_headers(content_settings=ContentSettings(content_md5=bytearray(md5)))
-        return {"md5": base64.b64encode(md5).decode(), "size": file.size, "etag": result.get("etag"),
+        return {"md5": base64.b64encode(md5).decode(), "size": file.size, "etag": str(result.get("etag") or ""),
                 "uploaded": True}
 
     def _save_manifest(self, existing: set[str]) -> None:
