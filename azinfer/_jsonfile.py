@@ -100,13 +100,34 @@ def read_json(path: Path, *, display: str | None = None) -> Any:
     except UnicodeDecodeError as exc:
         raise ProjectFileError(shown, "", f"expected UTF-8 text (bad byte at offset {exc.start})") from None
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise ProjectFileError(shown, "", f"expected JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
     except ValueError as exc:
         raise ProjectFileError(shown, "", f"expected JSON: {exc}") from None
     except RecursionError:
         raise ProjectFileError(shown, "", "expected JSON: nested too deeply") from None
+    surrogate = _lone_surrogate(value, ())
+    if surrogate is not None:
+        # JSON allows "\ud800" alone, but it is no character: no file, template or Azure takes it.
+        raise ProjectFileError(shown, json_pointer(surrogate), "expected text, found a lone surrogate escape "
+                               "(\\ud800-\\udfff without its pair)")
+    return value
+
+
+def _lone_surrogate(value: Any, at: tuple[object, ...]) -> tuple[object, ...] | None:
+    """The path of the first key or string holding a lone UTF-16 surrogate (``None`` when there is none)."""
+    if isinstance(value, str):
+        return at if any("\ud800" <= c <= "\udfff" for c in value) else None
+    items: Iterable[tuple[object, Any]] = (
+        value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ())
+    for key, item in items:
+        if isinstance(key, str) and _lone_surrogate(key, ()) is not None:
+            return (*at, key)
+        found = _lone_surrogate(item, (*at, key))
+        if found is not None:
+            return found
+    return None
 
 
 @cache

@@ -97,11 +97,7 @@ def main() -> None:
         one, one_s, one_req = _timed(emu, group, lambda: project.deploy(restart=False))
 
         unchanged, unchanged_s, unchanged_req = _timed(emu, group, project.deploy)
-        config = project.config()
-        from azinfer.azure.share import open_share
-
-        open_share(project.clients, group.resource_group, config.storage_account_name or "",
-                   config.file_share_name or "", **project.client_kwargs).get_file_client(MANIFEST).delete_file()
+        emu.share(group.storage_account, group.file_share).remove(MANIFEST)
         no_manifest, no_manifest_s, no_manifest_req = _timed(emu, group, project.deploy)
         after, after_s, after_req = _timed(emu, group, project.deploy)  # the manifest is back
 

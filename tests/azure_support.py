@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 from azinfer.azure import AzureProject
 from azinfer.testing import write_project
 from tests.emulator import ArmEmulator
+
+_REPO = Path(__file__).resolve().parent.parent
 
 
 def make_project(root: Path, subscription: str, resource_group: str, params: dict[str, Any] | None = None) -> Path:
@@ -64,3 +68,27 @@ def run_cli(args: list[str], env: dict[str, str], stdin: str | None = None,
     """``python -m azinfer.cli ARGS`` with ``env`` (e.g. ``emu.env()``) and no other Azure sign-in."""
     return subprocess.run([sys.executable, "-m", "azinfer.cli", *args], capture_output=True, text=True,
                           env=cli_env(env), input=stdin, timeout=timeout)
+
+
+def peak_rss_mib(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 300) -> float:
+    """Run ``python -m azinfer.cli ARGS``; its peak RSS in MiB (``wait4``'s ``ru_maxrss``)."""
+    with tempfile.TemporaryFile() as out:
+        # This checkout's azinfer, not an installed one.
+        child_env = {**cli_env(env), "PYTHONPATH": os.pathsep.join([str(_REPO), os.environ.get("PYTHONPATH", "")])}
+        proc = subprocess.Popen([sys.executable, "-m", "azinfer.cli", *args], env=child_env, cwd=cwd,
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                proc.kill()
+                proc.wait()
+                raise TimeoutError(f"azinfer {' '.join(args)} still running after {timeout} s")
+            time.sleep(0.05)
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
+        out.seek(0)
+        if proc.returncode != 0:
+            raise RuntimeError(f"azinfer {' '.join(args)} exited {proc.returncode}: {out.read().decode()[-2000:]}")
+    return usage.ru_maxrss / 1024

@@ -21,7 +21,7 @@ from azinfer.azure.share import LocalFile, SyncPlan, SyncResult
 from azinfer.azure.scope import ProjectScope
 from azinfer.inventory import InMemoryInventory, ResourceFacts
 from azinfer.resources import ResourceKind
-from azinfer.templates.inference import API_KEY_SECRET, TAGS
+from azinfer.templates.inference import API_KEY_SECRET, CREATED_TAG, TAGS
 
 KEY = "fake-api-key"
 
@@ -173,13 +173,13 @@ def provisioned_project(root: Path, app: str = "aiacaappfake") -> Path:
 
 
 def owned_group(scope: ProjectScope, app: str) -> InMemoryInventory:
-    """The app, its environment and workspace, created by azinfer (its tag), nothing else in the group.
+    """The app, its environment and workspace, created by azinfer (its creation tag), nothing else in the group.
 
     No storage account: whether its share holds only azinfer's files is the share's business (test_lifecycle.py).
     """
     names = {kind: scope.resolve(InMemoryInventory()).name(kind) for kind in ResourceKind}
     env = names[ResourceKind.ENVIRONMENT]
-    tags = dict(TAGS)
+    tags = {**TAGS, CREATED_TAG: "true"}
     return InMemoryInventory((
         ResourceFacts(ResourceKind.CONTAINER_APP.arm_type, app, tags=tags, environment_id=f"/x/managedEnvironments/{env}"),
         ResourceFacts(ResourceKind.ENVIRONMENT.arm_type, env, tags=tags, log_analytics_customer_id="c1"),

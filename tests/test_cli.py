@@ -74,6 +74,18 @@ def test_render_writes_the_three_files(project: Path, tmp_path: Path) -> None:
     assert len(template["resources"]) == 7  # six resources and the file service
 
 
+def test_render_names_the_field_holding_a_lone_surrogate(project: Path, tmp_path: Path) -> None:
+    parameters = project / "infra" / "provision" / "inference.parameters.json"
+    data = json.loads(parameters.read_text())
+    data["parameters"]["image"] = {"value": "x"}
+    parameters.write_text(json.dumps(data).replace('"x"', '"x\\ud800"'))
+    result = azinfer("render", str(project), "--out", str(tmp_path / "out"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "inference.parameters.json: /parameters/image/value: expected text, found a lone surrogate" \
+        in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_missing_inventory_file(project: Path, tmp_path: Path) -> None:
     result = azinfer("plan", str(project), "--inventory", str(tmp_path / "nope.json"))
     assert result.returncode == 1

@@ -7,6 +7,9 @@ outputs the share held are as they were.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import http.server
 import json
 import threading
 import time
@@ -25,7 +28,7 @@ from azure_support import (
 )
 
 from azinfer import ArgumentError, AzurePermissionError
-from azinfer.azure import Event, EventKind, ReadyTimeout, SyncError, SyncInterrupted, TeardownAction
+from azinfer.azure import AzureProject, Event, EventKind, ReadyTimeout, SyncError, SyncInterrupted, TeardownAction
 from azinfer.azure.logstream import CLOCK_SKEW, log_lines
 from azinfer.errors import AzureError
 from azinfer.project import INFERENCE_CONFIG
@@ -184,6 +187,108 @@ def test_user_command_mirrors_the_project_by_content(emu: ArmEmulator, group: Fi
     assert result.restarted is not None
 
 
+def _provisioned_user_project(emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> tuple[Path, AzureProject]:
+    root = _user_project(tmp_path, group)
+    project = azure_project(emu, root)
+    project.provision()
+    return root, project
+
+
+def test_names_azure_files_refuses_are_named_before_anything_is_uploaded(
+        emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    root, project = _provisioned_user_project(emu, group, tmp_path)
+    (root / "inference" / "new.py").write_text("print('new')\n")
+    for name in ("a\\b.py", "CON", "trailing.", "bell\x07.py"):
+        (root / "inference" / name).write_text("x")
+    emu.clear_requests()
+    with pytest.raises(SyncError) as refused:
+        project.deploy(wait=False)
+    message = str(refused.value)
+    assert message.startswith("4 file(s) have names Azure Files does not take: ")
+    assert "inference/a\\b.py (holds '\\\\')" in message and "inference/CON ('CON' is a reserved name)" in message
+    assert "inference/trailing. ('trailing.' ends with a dot or a space)" in message
+    assert "inference/bell\\x07.py (holds '\\x07')" in message
+    assert [r for r in emu.requests if r.service == "file" and r.is_write] == []
+
+
+def _edit_manifest(emu: ArmEmulator, group: FinetuningGroup, edit: Callable[[dict[str, dict[str, object]]], None]
+                   ) -> None:
+    """Change the manifest's entries on the share as a person (or another tool) would: by hand."""
+    share = emu.share(group.storage_account, group.file_share)
+    document = json.loads(share.file_bytes()[".azinfer/manifest.json"])
+    edit(document["files"])
+    share.put(".azinfer/manifest.json", json.dumps(document))
+
+
+def _entry_for(template: dict[str, object], data: bytes, etag: str) -> dict[str, object]:
+    return {**template, "md5": base64.b64encode(hashlib.md5(data).digest()).decode(), "size": len(data),
+            "etag": etag}
+
+
+def test_deploy_delete_leaves_files_an_edited_manifest_claims(emu: ArmEmulator, group: FinetuningGroup,
+                                                              tmp_path: Path) -> None:
+    root, project = _provisioned_user_project(emu, group, tmp_path)
+    share = emu.share(group.storage_account, group.file_share)
+    theirs = b"# the toolkit's own\n"
+    entry = share.put("inference/toolkit.py", theirs, content_md5=True)
+    _edit_manifest(emu, group, lambda files: files.__setitem__(
+        "inference/toolkit.py", _entry_for(files["inference/m0.py"], theirs, entry.etag)))
+    (root / "inference" / "m4.py").unlink()
+    summary = project.deploy_preview(delete=True).to_text()
+    result = project.deploy(delete=True, wait=False)
+    assert emu.files(group.storage_account, group.file_share)["inference/toolkit.py"] == theirs
+    assert summary.startswith("warning: .azinfer/manifest.json on the share is not one azinfer wrote")
+    # m4.py is left too: with the manifest set aside, azinfer cannot prove it uploaded it.
+    assert result.sync.deleted == ()
+    assert project.deploy_preview(delete=True).plan.warnings == ()  # rebuilt
+
+
+def test_a_manifest_carrying_a_tampered_copys_etag_does_not_skip_the_file(
+        emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    root, project = _provisioned_user_project(emu, group, tmp_path)
+    share = emu.share(group.storage_account, group.file_share)
+    tampered = b"print(9)\n"  # the size of the local file
+    entry = share.put("inference/m0.py", tampered, content_md5=True)
+    _edit_manifest(emu, group, lambda files: files["inference/m0.py"].__setitem__("etag", entry.etag))
+    result = project.deploy(wait=False)
+    assert "inference/m0.py" in result.sync.uploaded
+    assert emu.files(group.storage_account, group.file_share)["inference/m0.py"] == b"print(0)\n"
+
+
+@pytest.mark.parametrize("manifest", [b"[]", b'{"version": 1, "files": {"inference/m0.py": 1}}', b"\xff{",
+                                      b'{"version": 2, "files": {}, "mac": null}'])
+def test_a_malformed_manifest_is_rebuilt_with_a_warning(emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path,
+                                                        manifest: bytes) -> None:
+    root, project = _provisioned_user_project(emu, group, tmp_path)
+    emu.share(group.storage_account, group.file_share).put(".azinfer/manifest.json", manifest)
+    assert "is not one azinfer wrote" in project.deploy_preview().to_text()
+    result = project.deploy(wait=False)
+    assert result.sync.uploaded == () and result.sync.unchanged > 0  # recognised by their Content-MD5
+    assert project.deploy_preview().plan.warnings == ()
+
+
+def test_destroy_keeps_a_storage_account_holding_what_deploy_did_not_upload(emu: ArmEmulator, tmp_path: Path) -> None:
+    emu.add_resource_group(emu.subscription_id, "rg-new", "westus3")
+    root = make_project(tmp_path, emu.subscription_id, "rg-new", {"defaultCommands": USER_COMMANDS})
+    (root / "inference").mkdir()
+    (root / "inference" / "serve.py").write_text("print('serving')\n")
+    project = azure_project(emu, root)
+    project.provision()
+    account, share_name = project.config().storage_account_name or "", project.config().file_share_name or ""
+    share = emu.share(account, share_name)
+    share.put("inference/notes.txt", "mine: in a folder the manifest names")
+    changed = share.files["inference/serve.py"]
+    changed.data[:] = b"print('edited')\n"  # written in place: the Content-MD5 azinfer set stays
+    changed.touch()
+    result = project.destroy()
+    account_item = {i.kind: i for i in result.plan.items}[ResourceKind.STORAGE_ACCOUNT]
+    assert account_item.action is TeardownAction.KEEP
+    assert f"{share_name}/inference/notes.txt" in account_item.reason
+    assert f"{share_name}/inference/serve.py" in account_item.reason
+    assert set(emu.files(account, share_name)) >= {"inference/notes.txt", "inference/serve.py"}
+    assert ResourceKind.STORAGE_ACCOUNT not in [i.kind for i in result.deleted]
+
+
 def test_restart_waits_for_the_new_replica_and_ready(emu: ArmEmulator, group: FinetuningGroup,
                                                      tmp_path: Path) -> None:
     root = make_project(tmp_path, group.subscription_id, group.resource_group)
@@ -195,6 +300,47 @@ def test_restart_waits_for_the_new_replica_and_ready(emu: ArmEmulator, group: Fi
     assert result.revision is not None and result.revision.running_state == "Running"
     assert any(s.startswith("restarting revision") for s in stages)
     assert stages[-1] == "the endpoint answers /ready"
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """A plain-HTTP listener that records the Authorization header of every request and answers 200."""
+
+    seen: list[str | None] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        self.seen.append(self.headers.get("Authorization"))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_the_api_key_goes_only_to_the_endpoint_arm_reports(emu: ArmEmulator, group: FinetuningGroup,
+                                                            tmp_path: Path) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    project = azure_project(emu, root)
+    project.provision()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    _Recorder.seen = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        config_path = root / INFERENCE_CONFIG
+        for edited in (f"http://127.0.0.1:{server.server_address[1]}", f"127.0.0.1:{server.server_address[1]}"):
+            config_path.write_text(json.dumps({**json.loads(config_path.read_text()), "ACA_APP_ENDPOINT": edited}))
+            result = _within(60, lambda: project.deploy(restart=True))
+            assert _Recorder.seen == []  # the key never reached the edited endpoint
+            assert result.revision is not None and result.endpoint is not None
+            assert result.endpoint.startswith("https://") and result.endpoint != f"https://{edited}"
+            assert project.status().ready is True
+        from azinfer.azure.app import check_ready
+
+        assert check_ready(f"http://127.0.0.1:{server.server_address[1]}", "secret") == (
+            False, f"http://127.0.0.1:{server.server_address[1]} is not an https:// URL: the API key is not sent there")
+        assert _Recorder.seen == []
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_a_restart_that_never_gets_ready_names_the_state_and_the_logs(emu: ArmEmulator, group: FinetuningGroup,
@@ -238,9 +384,7 @@ def test_a_key_that_cannot_be_read_or_is_refused(emu: ArmEmulator, group: Finetu
 
 def test_a_file_that_vanishes_mid_sync_then_the_next_run_converges(emu: ArmEmulator, group: FinetuningGroup,
                                                                     tmp_path: Path) -> None:
-    root = _user_project(tmp_path, group)
-    project = azure_project(emu, root)
-    project.provision()
+    root, project = _provisioned_user_project(emu, group, tmp_path)
     for i in range(5):
         (root / "inference" / f"m{i}.py").write_text(f"print('v2', {i})\n")
 
@@ -258,9 +402,7 @@ def test_a_file_that_vanishes_mid_sync_then_the_next_run_converges(emu: ArmEmula
 
 def test_ctrl_c_mid_upload_then_the_next_run_uploads_the_rest(emu: ArmEmulator, group: FinetuningGroup,
                                                               tmp_path: Path) -> None:
-    root = _user_project(tmp_path, group)
-    project = azure_project(emu, root)
-    project.provision()
+    root, project = _provisioned_user_project(emu, group, tmp_path)
     for i in range(5):
         (root / "inference" / f"m{i}.py").write_text("x" * 10_000 + str(i))
     started: list[str] = []
@@ -459,8 +601,58 @@ def test_destroy_of_an_all_new_endpoint_removes_everything(emu: ArmEmulator, tmp
     root = make_project(tmp_path, emu.subscription_id, "rg-new")
     project = azure_project(emu, root)
     project.provision()
+    config = project.config()
+    # What the server installs from the wheel deploy uploaded is azinfer's too.
+    emu.share(config.storage_account_name or "", config.file_share_name or "").put(
+        ".azinfer/env/0.1.0-abc/bin/python", "#!")
     result = project.destroy()
     assert [i.kind for i in result.deleted] == [ResourceKind.CONTAINER_APP, ResourceKind.ENVIRONMENT,
                                                  ResourceKind.LOG_ANALYTICS, ResourceKind.STORAGE_ACCOUNT]
     assert project.destroy().deleted == ()
     assert not [r for r in arm_writes(emu) if r.method == "DELETE" and "rg-new" not in r.path]
+
+
+def _own_app(emu: ArmEmulator, group: FinetuningGroup) -> str:
+    """A container app the user made before azinfer ran, with the name azinfer would give its own."""
+    from azure.mgmt.appcontainers import ContainerAppsAPIClient
+
+    name = f"aiacaapp{group.suffix}"
+    apps = ContainerAppsAPIClient(emu.credential(), emu.subscription_id, **emu.client_kwargs())
+    apps.container_apps.begin_create_or_update(group.resource_group, name, {
+        "location": group.location, "tags": {"owner": "me"},
+        "properties": {"managedEnvironmentId": group.id("environment"), "workloadProfileName": "GPU",
+                       "configuration": {"ingress": {"external": True, "targetPort": 80}},
+                       "template": {"containers": [{"name": "mine", "image": "nginx"}]}},
+    }).result()
+    return name
+
+
+def test_destroy_keeps_an_app_that_existed_before_and_was_only_updated(emu: ArmEmulator, group: FinetuningGroup,
+                                                                        tmp_path: Path) -> None:
+    name = _own_app(emu, group)
+    project = azure_project(emu, make_project(tmp_path, group.subscription_id, group.resource_group))
+    assert project.provision().plan.action(ResourceKind.CONTAINER_APP).value == "update"
+    app_id = f"{group.rg_id}/providers/Microsoft.App/containerApps/{name}"
+    assert emu.state.get(app_id).input["tags"] == {"owner": "me"}  # the update added no tag of azinfer's
+    result = project.destroy()
+    assert result.deleted == ()
+    assert "azinfer did not create it (no azinfer-created tag" in \
+        {i.kind: i for i in result.plan.items}[ResourceKind.CONTAINER_APP].reason
+    assert emu.state.get(app_id) is not None
+
+
+@pytest.mark.parametrize("record", [None, "True", "yes\x1b[2K"])
+def test_an_edited_creation_record_keeps_the_resource(emu: ArmEmulator, tmp_path: Path, record: str | None) -> None:
+    emu.add_resource_group(emu.subscription_id, "rg-new", "westus3")
+    project = azure_project(emu, make_project(tmp_path, emu.subscription_id, "rg-new"))
+    project.provision()
+    app = next(iter(emu.state.list(f"/subscriptions/{emu.subscription_id}/", "Microsoft.App/containerApps")))
+    tags = {k: v for k, v in app.input["tags"].items() if k != "azinfer-created"}
+    app.input["tags"] = tags if record is None else {**tags, "azinfer-created": record}
+    plan = project.destroy_plan()
+    item = {i.kind: i for i in plan.items}[ResourceKind.CONTAINER_APP]
+    assert item.action is TeardownAction.KEEP
+    assert "\x1b" not in plan.to_text()
+    # Its environment still runs it, so that stays too.
+    assert {i.kind: i.action for i in plan.items}[ResourceKind.ENVIRONMENT] is TeardownAction.KEEP
+

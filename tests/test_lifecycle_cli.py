@@ -27,6 +27,7 @@ from azure_support import (
     azure_project,
     cli_env,
     make_project,
+    peak_rss_mib,
     run_cli,
     share_writes_outside,
 )
@@ -118,6 +119,35 @@ def test_deploy_status_logs(emu: ArmEmulator, group: FinetuningGroup, tmp_path: 
     assert stages[0].startswith("azinfer: syncing to file share") and stages[2].startswith("azinfer: restarting")
     assert stages[-1] == "azinfer: the endpoint answers /ready"
     assert f"Ready: {data['endpoint']}" in restarted.stdout
+
+
+def test_deploy_shows_commands_and_file_names_with_their_control_characters_escaped(
+        emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    hidden = "rm -rf /mount/models\x1b[2K\rpython3 ./my_server.py"  # raw, a terminal shows only the server
+    root = make_project(tmp_path, group.subscription_id, group.resource_group,
+                        {"defaultCommands": ["cd /mount/inference", hidden]})
+    _provisioned(emu, group, root)
+    (root / "inference").mkdir(exist_ok=True)
+    (root / "inference" / "a\u202etxt.py").write_text("# new\n")
+    shown = cli(emu, "deploy", str(root), "--dry-run")
+    assert shown.returncode == 0, shown.stderr
+    assert "  $ rm -rf /mount/models\\x1b[2K\\rpython3 ./my_server.py\n" in shown.stdout
+    assert "  + inference/a\\u202etxt.py\n" in shown.stdout
+    assert not {"\x1b", "\r", "\u202e"} & set(shown.stdout)
+
+
+def test_deploy_streams_a_large_file_in_ranges(emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    root = _user_project(tmp_path, group, files=1)
+    _provisioned(emu, group, root)
+    arm = ["--arm-endpoint", emu.url]
+    (root / "inference" / "m00.py").write_text("# changed\n")
+    baseline = peak_rss_mib(["deploy", str(root), "--yes", "--no-wait", *arm], emu.env(), root)
+    size = 192 << 20
+    with (root / "inference" / "weights.bin").open("wb") as handle:
+        handle.truncate(size)  # sparse: no disk
+    peak = peak_rss_mib(["deploy", str(root), "--yes", "--no-wait", *arm], emu.env(), root)
+    assert peak - baseline < 48, (peak, baseline)  # ranges in flight, not the file (it read 192 MiB whole)
+    assert len(emu.files(group.storage_account, group.file_share)["inference/weights.bin"]) == size
 
 
 def test_destroy_shows_the_plan_asks_and_clears_only_its_keys(emu: ArmEmulator, group: FinetuningGroup,

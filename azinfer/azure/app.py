@@ -32,6 +32,7 @@ __all__ = [
     "EndpointStatus",
     "ReadyTimeout",
     "read_app",
+    "endpoint_url",
     "active_revision",
     "revision_status",
     "check_ready",
@@ -172,10 +173,27 @@ def revision_status(clients: AzureClients, resource_group: str, app: str, revisi
                           _state(rev_props.running_state), _state(rev_props.health_state), tuple(replicas))
 
 
+def endpoint_url(app: ContainerApp) -> str | None:
+    """``https://<fqdn>`` of the app's ingress as ARM reports it (``None`` without an external endpoint).
+
+    The only URL the API key is sent to: ``ACA_APP_ENDPOINT`` in the config is
+    a file anyone can edit, ARM's answer is not.
+    """
+    configuration = app_properties(app).configuration
+    ingress = configuration.ingress if configuration is not None else None
+    fqdn = ingress.fqdn if ingress is not None else None
+    return f"https://{fqdn}" if fqdn else None
+
+
 def check_ready(url: str, api_key: str | None, *, verify: Verify = True, timeout: float = 10.0) -> tuple[bool, str]:
-    """``GET <url>/ready`` with the key: (answered 200, what it answered in words)."""
+    """``GET <url>/ready`` with the key: (answered 200, what it answered in words).
+
+    The key goes over HTTPS only: for any other URL nothing is sent.
+    """
     import httpx
 
+    if api_key and not url.lower().startswith("https://"):
+        return False, f"{url} is not an https:// URL: the API key is not sent there"
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
         response = httpx.get(f"{url.rstrip('/')}/ready", headers=headers, verify=verify, timeout=timeout)
@@ -199,12 +217,10 @@ def endpoint_status(clients: AzureClients, resource_group: str, app_name: str, a
     """
     app = read_app(clients, resource_group, app_name)
     props = app_properties(app)
-    ingress = props.configuration.ingress if props.configuration is not None else None
-    fqdn = ingress.fqdn if ingress is not None else None
     scale = props.template.scale if props.template is not None else None
     revision_name = active_revision(clients, resource_group, app)
     revision = revision_status(clients, resource_group, app_name, revision_name) if revision_name else None
-    url = f"https://{fqdn}" if fqdn else None
+    url = endpoint_url(app)
     ready: bool | None = None
     detail = ""
     if url and ask_ready:

@@ -26,7 +26,6 @@ from azinfer.azure.share import ShareSync, open_share
 
 if TYPE_CHECKING:  # pragma: no cover
     from azure.core.credentials import TokenCredential
-    from azure.storage.fileshare import ShareClient
 
     from azinfer.azure.app import Verify
     from azinfer.inventory import InMemoryInventory
@@ -101,13 +100,9 @@ class AzureContext:
         """A snapshot of the resource group."""
         return read_inventory(self.clients, resource_group)
 
-    def share_client(self, resource_group: str, account: str, share: str) -> ShareClient:
-        """The storage account's file share (key from ARM)."""
-        return open_share(self.clients, resource_group, account, share, **self._client_kwargs)
-
     def share_sync(self, resource_group: str, account: str, share: str) -> ShareSync:
-        """A sync of local files with the share."""
-        return ShareSync(self.share_client(resource_group, account, share))
+        """The storage account's file share, ready to sync (URL and key from ARM)."""
+        return open_share(self.clients, resource_group, account, share, **self._client_kwargs)
 
     def check_ready(self, url: str, api_key: str | None, *, timeout: float = 10.0) -> tuple[bool, str]:
         """``GET <url>/ready`` with the key: (answered 200, what it answered in words)."""

@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from azinfer.azure.app import RevisionStatus, active_revision, read_app, restart_revision, revision_status
+from azinfer._printable import printable
+from azinfer.azure.app import (
+    RevisionStatus,
+    active_revision,
+    endpoint_url,
+    read_app,
+    restart_revision,
+    revision_status,
+)
 from azinfer.azure.context import AzureContext
 from azinfer.azure.events import ConfirmCallback, Emitter, EventCallback, EventKind, Operation, Question
 from azinfer.azure.key import request_key
@@ -54,14 +62,16 @@ class SyncSummary:
     """The commands the container runs (shown when they are the user's own)."""
 
     def to_text(self) -> str:
-        """Files to upload and delete, and the user's start commands."""
-        lines = [f"share: {len(self.plan.upload)} file(s) to upload ({self.plan.upload_bytes} bytes), "
-                 f"{len(self.plan.delete)} to delete, {len(self.plan.unchanged)} unchanged"]
-        lines += [f"  + {f.path}" for f in self.plan.upload]
-        lines += [f"  - {p}" for p in self.plan.delete]
+        """Warnings, files to upload and delete, and the user's start commands."""
+        lines = [f"warning: {w}" for w in self.plan.warnings]
+        lines += [f"share: {len(self.plan.upload)} file(s) to upload ({self.plan.upload_bytes} bytes), "
+                  f"{len(self.plan.delete)} to delete, {len(self.plan.unchanged)} unchanged"]
+        # Names and commands come from files: shown with their control characters escaped.
+        lines += [f"  + {printable(f.path)}" for f in self.plan.upload]
+        lines += [f"  - {printable(p)}" for p in self.plan.delete]
         if self.start_origin is StartOrigin.USER:
             lines.append("the container runs your start command (/bin/bash -c):")
-            lines += [f"  $ {c}" for c in self.start_commands]
+            lines += [f"  $ {printable(c)}" for c in self.start_commands]
         return "\n".join(lines) + "\n"
 
     @property
@@ -79,6 +89,7 @@ class DeployResult:
     """The revision restarted (or waited for), ``None`` when nothing changed and no restart was asked."""
     revision: RevisionStatus | None
     endpoint: str | None
+    """``https://<fqdn>`` of the app as ARM reports it (the config's ``ACA_APP_ENDPOINT`` is not used)."""
     declined: bool = False
     """``confirm`` answered no: nothing was uploaded, deleted or restarted."""
 
@@ -154,22 +165,26 @@ def deploy(ctx: AzureContext, scope: ProjectScope, *, adapter: Path | None = Non
     config = scope.provisioned()
     group, app_name = config.resource_group or scope.resource_group, config.app_name or ""
     app = read_app(ctx.clients, group, app_name)  # a missing app fails before anything is uploaded
+    endpoint = endpoint_url(app)  # ARM's, not the config's: the key goes nowhere else
+    if wait and restart is not False and endpoint is None:
+        raise AzureError(f"container app {app_name!r} has no external endpoint (ingress FQDN) to wait for; "
+                         "deploy with --no-wait, or provision again")
     emit.stage(f"syncing to file share {config.file_share_name!r} of storage account {config.storage_account_name!r}")
     result = upload(ctx, scope, config, emit, adapter=adapter, delete=delete, confirm=confirm)
     if result is None:
-        return DeployResult(SyncResult((), 0, (), 0), None, None, config.url, declined=True)
+        return DeployResult(SyncResult((), 0, (), 0), None, None, endpoint, declined=True)
     emit.stage(f"uploaded {len(result.uploaded)} file(s) ({result.uploaded_bytes} bytes), deleted "
                f"{len(result.deleted)}, {result.unchanged} unchanged")
     changed = bool(result.uploaded or result.deleted)
     if restart is False or (restart is None and not changed):
-        return DeployResult(result, None, None, config.url)
+        return DeployResult(result, None, None, endpoint)
     revision, replaced = _restart(ctx, group, app_name, app, emit)
     if not wait:
-        return DeployResult(result, revision, None, config.url)
-    status = wait_until_ready(ctx, group, app_name, revision, config.url, request_key(ctx, scope), emit,
+        return DeployResult(result, revision, None, endpoint)
+    status = wait_until_ready(ctx, group, app_name, revision, endpoint or "", request_key(ctx, scope), emit,
                               replaced=replaced, timeout=timeout,
                               last_logs=lambda: last_logs(ctx, group, app_name))
-    return DeployResult(result, revision, status, config.url)
+    return DeployResult(result, revision, status, endpoint)
 
 
 def _restart(ctx: AzureContext, group: str, name: str, app: ContainerApp,

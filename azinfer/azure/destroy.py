@@ -11,7 +11,6 @@ from azinfer.azure.context import AzureContext
 from azinfer.azure.events import ConfirmCallback, Emitter, EventCallback, EventKind, Operation, Question
 from azinfer.azure.scope import ProjectScope
 from azinfer.azure.failures import translated
-from azinfer.azure.share import ShareSync
 from azinfer.config import write_config
 from azinfer.resources import ResourceKind
 
@@ -40,12 +39,8 @@ def destroy_plan(ctx: AzureContext, scope: ProjectScope) -> teardown.TeardownPla
         names[ResourceKind.CONTAINER_APP] = config.app_name
 
     def share_extras() -> list[str]:
-        share = ctx.share_client(scope.resource_group, names[ResourceKind.STORAGE_ACCOUNT],
-                                 names[ResourceKind.FILE_SHARE])
-        sync = ShareSync(share)
-        ours = {path.split("/", 1)[0] for path in sync.manifest()} | {".azinfer"}
-        return sorted(e.name for e in share.get_directory_client("").list_directories_and_files()
-                      if e.name not in ours)
+        return ctx.share_sync(scope.resource_group, names[ResourceKind.STORAGE_ACCOUNT],
+                              names[ResourceKind.FILE_SHARE]).foreign()
 
     return teardown.teardown_plan(inventory, scope.resource_group, names, share_extras)
 

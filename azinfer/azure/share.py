@@ -13,14 +13,23 @@ the listing of the folders it owns and one read of the manifest.
 
 Nothing outside the roots a sync owns is listed, written or deleted: the
 fine-tuning outputs (``models/``, ``model-cache/``) are never touched. Inside
-them, ``delete`` removes only files the manifest says azinfer uploaded: what
-the toolkit or the running server put there stays.
+them, ``delete`` removes only files azinfer uploaded and nobody wrote since:
+what the toolkit, the running server or a person put or changed there stays.
+
+The manifest proves only what it can: it carries a MAC keyed from the storage
+account key (an edited, foreign or malformed manifest is set aside with a
+warning and rebuilt), and an entry vouches for a file only while the share
+reports the ETag azinfer recorded after its own upload. Files are streamed in
+ranges; names Azure Files refuses are reported before anything is uploaded.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
+import hmac
+import io
 import json
 import os
 import posixpath
@@ -29,12 +38,13 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
+from azinfer._printable import printable
 from azinfer.azure.clients import AzureClients
 from azinfer.azure.failures import raise_if_forbidden, translate
 from azinfer.errors import AzureError, SyncError, SyncInterrupted
-from azinfer.serve.bundle import SHARE_DIR
+from azinfer.serve.bundle import ENV_DIR, SHARE_DIR
 
 if TYPE_CHECKING:  # pragma: no cover
     from azure.core.exceptions import AzureError as SdkError
@@ -49,6 +59,7 @@ __all__ = [
     "SyncPlan",
     "SyncResult",
     "open_share",
+    "check_names",
     "project_files",
     "folder_files",
     "blob_files",
@@ -56,6 +67,7 @@ __all__ = [
 ]
 
 MANIFEST = f"{SHARE_DIR}/manifest.json"
+_MANIFEST_VERSION = 2
 # Top-level folders of a project that never go to the share: fine-tuning outputs live there already,
 # infra/ holds the project's Azure files, .azinfer/ is azinfer's own.
 NEVER_SYNCED = frozenset({"models", "model-cache", "infra", SHARE_DIR})
@@ -66,6 +78,46 @@ _SKIPPED_DIRS = frozenset({".git", ".hg", ".svn", ".venv", "venv", "node_modules
 _SKIPPED_SUFFIXES = (".pyc", ".pyo")
 _SKIPPED_FILES = frozenset({".DS_Store", "Thumbs.db"})
 _WORKERS = 8
+
+
+# Azure Files' rules for directory and file names ("Naming and referencing shares, directories, files, and
+# metadata", FileREST): components of at most 255 characters, paths of at most 2,048, none of these characters
+# nor controls, no reserved device name; a trailing dot or space does not survive an SMB mount.
+_MAX_COMPONENT = 255
+_MAX_PATH = 2048
+_REFUSED_CHARS = frozenset('"\\:|<>*?') | {chr(c) for c in range(0x20)} | {"\x7f"}
+_RESERVED_NAMES = frozenset({"prn", "aux", "nul", "con", "clock$", ".", "..",
+                             *(f"{d}{n}" for d in ("com", "lpt") for n in range(1, 10))})
+
+
+def _refused(path: str) -> str | None:
+    """Why Azure Files refuses ``path`` (``None`` when it takes it)."""
+    if len(path) > _MAX_PATH:
+        return f"longer than {_MAX_PATH} characters"
+    for name in path.split("/"):
+        bad = sorted({c for c in name if c in _REFUSED_CHARS or "\ud800" <= c <= "\udfff"})
+        if bad:
+            return "holds " + ", ".join(printable(repr(c)) for c in bad)
+        if name.lower() in _RESERVED_NAMES:
+            return f"{name!r} is a reserved name"
+        if name.endswith((".", " ")):
+            return f"{printable(repr(name))} ends with a dot or a space"
+        if len(name) > _MAX_COMPONENT:
+            return f"a name longer than {_MAX_COMPONENT} characters"
+    return None
+
+
+def check_names(paths: Iterable[str]) -> None:
+    """Refuse, naming each, the paths Azure Files would refuse, before anything is uploaded.
+
+    :raises SyncError: listing the refused paths and why.
+    """
+    refused = [(p, why) for p in sorted(paths) if (why := _refused(p)) is not None]
+    if refused:
+        shown = "; ".join(f"{printable(p)} ({why})" for p, why in refused[:10])
+        more = f"; and {len(refused) - 10} more" if len(refused) > 10 else ""
+        raise SyncError(f"{len(refused)} file(s) have names Azure Files does not take: {shown}{more}; "
+                        "rename them (or move them out of the project) and deploy again")
 
 
 @dataclass(frozen=True)
@@ -79,19 +131,41 @@ class LocalFile:
     source: Path | None = None
     data: bytes | None = field(default=None, repr=False)
 
-    def read(self) -> bytes:
-        """The bytes to upload.
+    def open(self) -> BinaryIO:
+        """The bytes to upload, as a stream (a file is read range by range, never whole).
 
         :raises SyncError: when the local file vanished or cannot be read.
         """
         if self.data is not None:
-            return self.data
+            return io.BytesIO(self.data)
         assert self.source is not None
         try:
-            return self.source.read_bytes()
+            return self.source.open("rb")
         except OSError as exc:
-            raise SyncError(f"{self.source}: {exc.strerror or exc} while syncing it to the share; "
-                            "run deploy again to upload the rest") from None
+            raise _unreadable(self.source, exc) from None
+
+
+def _unreadable(source: Path, exc: OSError) -> SyncError:
+    return SyncError(f"{printable(str(source))}: {exc.strerror or exc} while syncing it to the share; "
+                     "run deploy again to upload the rest")
+
+
+class _Hashing:
+    """A read-only stream that hashes what is read from it, up to ``limit`` bytes (the size compared)."""
+
+    def __init__(self, stream: BinaryIO, limit: int) -> None:
+        self._stream = stream
+        self._left = limit
+        self.md5 = hashlib.md5()
+        self.read_bytes = 0
+
+    def read(self, size: int = -1) -> bytes:
+        wanted = self._left if size < 0 else min(size, self._left)
+        data = self._stream.read(wanted)
+        self._left -= len(data)
+        self.read_bytes += len(data)
+        self.md5.update(data)
+        return data
 
 
 def blob_files(files: Mapping[str, bytes]) -> dict[str, LocalFile]:
@@ -156,6 +230,8 @@ class SyncPlan:
     """The folders (and top-level files) the sync owns on the share."""
     existing_dirs: frozenset[str] = frozenset()
     """Directories the listing found (no need to create them)."""
+    warnings: tuple[str, ...] = ()
+    """What the user should know (a manifest on the share that azinfer did not write, rebuilt)."""
 
     @property
     def upload_bytes(self) -> int:
@@ -183,8 +259,8 @@ BytesCallback = Callable[[str, int], None]
 
 
 def open_share(clients: AzureClients, resource_group: str, account: str, share: str,
-               **client_kwargs: Any) -> ShareClient:
-    """A ``ShareClient`` for the share: the URL from ARM's ``primaryEndpoints.file``, the key from ``listKeys``.
+               **client_kwargs: Any) -> ShareSync:
+    """The share, ready to sync: the URL from ARM's ``primaryEndpoints.file``, the key from ``listKeys``.
 
     :raises AzureError: when the account does not exist, has no file endpoint, or its key cannot be read.
     :raises AzurePermissionError: when the caller may not read the key (the message names the role).
@@ -217,7 +293,9 @@ def open_share(clients: AzureClients, resource_group: str, account: str, share: 
                                                               "transport", "connection_timeout", "read_timeout")}
     from azure.core.credentials import AzureNamedKeyCredential
 
-    return ShareClient(url, share, credential=AzureNamedKeyCredential(account, key), **kwargs)
+    client = ShareClient(url, share, credential=AzureNamedKeyCredential(account, key), **kwargs)
+    # The manifest's MAC key: derived from the account key, so only who holds it can vouch for a manifest.
+    return ShareSync(client, manifest_key=hmac.digest(key.encode(), b"azinfer manifest", "sha256"))
 
 
 def _share_error(exc: SdkError, share: ShareClient) -> SyncError:
@@ -241,34 +319,81 @@ def _share_error(exc: SdkError, share: ShareClient) -> SyncError:
                      "run deploy again")
 
 
+def _manifest_entry(entry: object) -> bool:
+    """Whether ``entry`` has the form azinfer writes: ``{"md5", "size", "etag", "uploaded"}``."""
+    if not isinstance(entry, dict) or set(entry) != {"md5", "size", "etag", "uploaded"}:
+        return False
+    try:
+        md5 = base64.b64decode(str(entry["md5"]), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    size = entry["size"]
+    return (len(md5) == 16 and isinstance(size, int) and not isinstance(size, bool) and size >= 0
+            and isinstance(entry["etag"], str) and isinstance(entry["uploaded"], bool))
+
+
 class ShareSync:
     """Compares files with what is on the share and makes the share match (only inside the roots it owns).
 
-    :param share: the share, e.g. from :func:`open_share`.
+    The manifest is trusted only as far as it proves itself: its MAC (keyed from
+    the storage account key) must match, so an edited, foreign or malformed
+    manifest is set aside with a warning and rebuilt; an entry vouches for a
+    file only while the file's ETag is the one azinfer recorded after its own
+    write (any later write changes it).
+
+    :param share: the share's client.
+    :param manifest_key: the key of the manifest's MAC (see :func:`open_share`).
     """
 
-    def __init__(self, share: ShareClient, *, workers: int = _WORKERS) -> None:
+    def __init__(self, share: ShareClient, *, manifest_key: bytes, workers: int = _WORKERS) -> None:
         self._share = share
+        self._key = manifest_key
         self._workers = workers
         self._manifest: dict[str, dict[str, Any]] | None = None
         self._saved = ""  # the manifest as the share holds it (JSON), to know when to write it back
+        self.warnings: list[str] = []
+        """What reading the share found worth telling (a manifest set aside)."""
 
     # -- reading the share -------------------------------------------------------------------------
-    def manifest(self) -> dict[str, dict[str, Any]]:
-        """``.azinfer/manifest.json`` from the share: path -> ``{"md5", "size", "etag"}`` (empty when absent)."""
+    def _mac(self, files: Mapping[str, Any]) -> str:
+        body = json.dumps(files, sort_keys=True, separators=(",", ":")).encode()
+        return hmac.new(self._key, body, "sha256").hexdigest()
+
+    def _read_manifest(self) -> dict[str, dict[str, Any]]:
         from azure.core.exceptions import ResourceNotFoundError
 
+        try:
+            data = self._share.get_file_client(MANIFEST).download_file().readall()
+        except ResourceNotFoundError:
+            return {}
+        try:
+            document = json.loads(data)
+        except (ValueError, RecursionError):
+            document = None
+        files = document.get("files") if isinstance(document, dict) else None
+        mac = document.get("mac") if isinstance(document, dict) else None
+        if (isinstance(files, dict) and isinstance(mac, str) and document.get("version") == _MANIFEST_VERSION
+                and all(isinstance(p, str) and _manifest_entry(e) for p, e in files.items())
+                and hmac.compare_digest(mac, self._mac(files))):
+            return files
+        self.warnings.append(f"{MANIFEST} on the share is not one azinfer wrote (edited, from another version, "
+                             "or malformed): set aside; each file's Content-MD5 is asked once and the manifest "
+                             "rebuilt, and --delete leaves every file it no longer vouches for")
+        return {}
+
+    def manifest(self) -> dict[str, dict[str, Any]]:
+        """``.azinfer/manifest.json`` from the share, when its MAC holds: path -> ``{"md5", "size", "etag",
+        "uploaded"}`` (empty when absent or set aside: see :attr:`warnings`)."""
         if self._manifest is None:
-            try:
-                data = self._share.get_file_client(MANIFEST).download_file().readall()
-                files = json.loads(data).get("files", {})
-                self._manifest = files if isinstance(files, dict) else {}
-            except ResourceNotFoundError:
-                self._manifest = {}
-            except ValueError:  # unreadable: start over, every file is checked by its Content-MD5
-                self._manifest = {}
-            self._saved = json.dumps(self._manifest, sort_keys=True)
+            self._manifest = self._read_manifest()
+            # A manifest set aside is written back, rebuilt, by the next apply whatever it changes.
+            self._saved = "" if self.warnings else json.dumps(self._manifest, sort_keys=True)
         return self._manifest
+
+    def _vouched(self, path: str, etag: str | None) -> bool:
+        """Whether azinfer uploaded ``path`` and nothing wrote it since (its ETag is the one recorded)."""
+        known = self.manifest().get(path)
+        return bool(known and known["uploaded"] and etag and known["etag"] == etag)
 
     def _entries(self, directory: str) -> list[DirectoryProperties | FileProperties] | None:
         """One directory's listing (``None`` when it does not exist)."""
@@ -319,22 +444,41 @@ class ShareSync:
             manifest.result()
         return files, dirs
 
+    def foreign(self) -> list[str]:
+        """The files on the whole share that azinfer cannot vouch for: not uploaded by it, or written since.
+
+        Destroy deletes the storage account only when this is empty (empty folders hold nothing and do
+        not count, nor does what azinfer's server installed from the uploaded wheel, under ``.azinfer/env``).
+
+        :raises SyncError: when the share cannot be read.
+        """
+        from azure.core.exceptions import AzureError as SdkError
+
+        try:
+            top = [entry.name for entry in self._entries("") or []]
+            files, _ = self._remote(top)
+        except SdkError as exc:
+            raise _share_error(exc, self._share) from None
+        return sorted(p for p, entry in files.items()
+                      if p != MANIFEST and not _below(p, (ENV_DIR,)) and not self._vouched(p, entry.etag))
+
     def _same(self, local: LocalFile, remote: FileProperties) -> bool:
         from azure.core.exceptions import ResourceNotFoundError
 
         if remote.size != local.size:
             return False
         known = self.manifest().get(local.path)
-        if known and remote.etag and known.get("etag") == remote.etag:
-            return known.get("md5") == base64.b64encode(local.md5).decode()
+        if known and remote.etag and known["etag"] == remote.etag:
+            return bool(known["md5"] == base64.b64encode(local.md5).decode())
         try:
             properties = self._share.get_file_client(local.path).get_file_properties()
         except ResourceNotFoundError:
             return False
         md5 = properties.content_settings.content_md5
         if md5 is not None and bytes(md5) == local.md5:
+            # The content is the local file's, but who put it there is not known: not azinfer's to delete.
             self.manifest()[local.path] = {"md5": base64.b64encode(local.md5).decode(), "size": local.size,
-                                           "etag": properties.etag}
+                                           "etag": properties.etag or "", "uploaded": False}
             return True
         return False
 
@@ -353,6 +497,7 @@ class ShareSync:
         outside = [p for p in files if not _below(p, roots)]
         if outside:
             raise ValueError(f"{outside[0]} is outside the roots the sync owns")
+        check_names(files)
         try:
             remote, dirs = self._remote(roots)  # reads the manifest too, before the files are compared with it
             with ThreadPoolExecutor(self._workers) as pool:
@@ -363,10 +508,9 @@ class ShareSync:
         upload = tuple(f for p, f in sorted(files.items()) if not same[p])
         unchanged = tuple(sorted(p for p, s in same.items() if s))
         whole = tuple(owned_whole)
-        known = self.manifest()
-        gone = tuple(sorted(p for p in remote if p not in files and p != MANIFEST
-                            and (_below(p, whole) or (delete and p in known))))
-        return SyncPlan(upload, gone, unchanged, roots, frozenset(dirs))
+        gone = tuple(sorted(p for p, entry in remote.items() if p not in files and p != MANIFEST
+                            and (_below(p, whole) or (delete and self._vouched(p, entry.etag)))))
+        return SyncPlan(upload, gone, unchanged, roots, frozenset(dirs), tuple(self.warnings))
 
     # -- writing the share -------------------------------------------------------------------------
     def _ensure_dirs(self, paths: Iterable[str], existing: set[str]) -> None:
@@ -388,8 +532,6 @@ class ShareSync:
     def _upload(self, file: LocalFile, on_bytes: BytesCallback | None, cancel: threading.Event) -> dict[str, Any]:
         from azure.storage.fileshare import ContentSettings
 
-        data = file.read()
-        md5 = hashlib.md5(data).digest()  # the bytes sent, even if the file changed since it was compared
         sent = 0
 
         def hook(current: int, _total: int | None) -> None:
@@ -403,13 +545,28 @@ class ShareSync:
         if on_bytes is not None:
             on_bytes(file.path, 0)
         client = self._share.get_file_client(file.path)
-        client.upload_file(data, progress_hook=hook)
+        with file.open() as stream:
+            # Range by range (one at a time, so each is hashed in order): memory stays a few MiB whatever the size.
+            reader = _Hashing(stream, file.size)
+            try:
+                client.upload_file(cast(BinaryIO, reader), length=file.size, max_concurrency=1, progress_hook=hook)
+            except OSError as exc:
+                if file.source is None:
+                    raise
+                raise _unreadable(file.source, exc) from None
+        if reader.read_bytes != file.size:
+            raise SyncError(f"{printable(file.path)} changed while it was uploaded (shorter than the "
+                            f"{file.size} bytes compared); run deploy again")
+        md5 = reader.md5.digest()  # the bytes sent, even if the file changed since it was compared
         # MD5 last: a file cut off mid-upload has none, so no later run takes it for complete.
         result = client.set_http_headers(content_settings=ContentSettings(content_md5=bytearray(md5)))
-        return {"md5": base64.b64encode(md5).decode(), "size": len(data), "etag": result.get("etag")}
+        return {"md5": base64.b64encode(md5).decode(), "size": file.size, "etag": str(result.get("etag") or ""),
+                "uploaded": True}
 
     def _save_manifest(self, existing: set[str]) -> None:
-        body = json.dumps({"version": 1, "files": dict(sorted(self.manifest().items()))}, indent=1).encode()
+        files = dict(sorted(self.manifest().items()))
+        body = json.dumps({"version": _MANIFEST_VERSION, "files": files, "mac": self._mac(files)},
+                          indent=1).encode()
         self._ensure_dirs([MANIFEST], existing)
         self._share.get_file_client(MANIFEST).upload_file(body)
         self._saved = json.dumps(self.manifest(), sort_keys=True)

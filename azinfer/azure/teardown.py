@@ -3,15 +3,20 @@
 The rules, one per resource, decided from an inventory snapshot (pure, like
 the planner) and shown before anything is deleted:
 
-- the container app: deleted when it carries ``managed-by: azinfer`` (first);
+- the container app: deleted when azinfer created it (first);
 - the environment (and its storage link): deleted when azinfer created it
   and no other app or job runs in it;
 - the Log Analytics workspace: deleted when azinfer created it and no other
   environment sends its logs there;
 - the storage account (and its share): deleted when azinfer created it, it
   has no other share, no other environment mounts it, and the share holds
-  nothing but what azinfer put there. A reused resource (the fine-tuning
-  share above all) is never deleted.
+  nothing but files deploy uploaded whose content is unchanged. A reused
+  resource (the fine-tuning share above all) is never deleted.
+
+"azinfer created it" is the creation record ``azinfer-created: true``, a tag
+the template sets only on resources the plan creates; an update writes an
+existing resource's tags back as they are, so updating a resource never makes
+it azinfer's. A record removed or edited by a person keeps the resource.
 """
 
 from __future__ import annotations
@@ -22,10 +27,11 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from azinfer._printable import printable
 from azinfer.azure.clients import AzureClients
 from azinfer.inventory import JOB_TYPE, InMemoryInventory, ResourceFacts
 from azinfer.resources import ResourceKind
-from azinfer.templates.inference import TAGS
+from azinfer.templates.inference import CREATED_TAG
 
 __all__ = ["TeardownAction", "TeardownItem", "TeardownPlan", "teardown_plan", "run_teardown"]
 
@@ -87,9 +93,9 @@ class TeardownPlan:
     def to_text(self) -> str:
         """Like ``azinfer plan``: one line per resource with its reason, and a summary."""
         lines = [f"azinfer destroy: resource group {self.resource_group!r}"]
-        for item in self.items:
+        for item in self.items:  # a reason can quote a file on the share: its control characters escaped
             lines.append(f"  {_SYMBOLS[item.action]} {item.kind.label} {item.name!r} {_WORDS[item.action]}")
-            lines.append(f"      because {item.reason}")
+            lines.append(f"      because {printable(item.reason)}")
         lines.append(f"\n{self._summary()}")
         return "\n".join(lines) + "\n"
 
@@ -112,9 +118,15 @@ _WORDS = {TeardownAction.DELETE: "will be deleted", TeardownAction.WITH_PARENT: 
           TeardownAction.KEEP: "will be kept", TeardownAction.ABSENT: "is not there"}
 
 
-def _ours(facts: ResourceFacts) -> bool:
-    """Whether azinfer created the resource: the ``managed-by`` tag it puts on everything it creates."""
-    return facts.tags.get("managed-by") == TAGS["managed-by"]
+def _not_created(facts: ResourceFacts) -> str | None:
+    """Why the resource is not azinfer's to delete (``None``: azinfer created it, its record says so)."""
+    record = facts.tags.get(CREATED_TAG)
+    if record == "true":
+        return None
+    if record is None:
+        return (f"azinfer did not create it (no {CREATED_TAG} tag: it was reused or only updated, "
+                "or created by an earlier azinfer that kept no record)")
+    return f"its {CREATED_TAG} tag is {record!r}, not 'true': edited, so kept"
 
 
 def teardown_plan(inventory: InMemoryInventory, resource_group: str, names: Mapping[ResourceKind, str],
@@ -130,16 +142,7 @@ def teardown_plan(inventory: InMemoryInventory, resource_group: str, names: Mapp
     items: dict[ResourceKind, TeardownItem] = {}
     app = get(ResourceKind.CONTAINER_APP)
     app_name = names[ResourceKind.CONTAINER_APP]
-    app_goes = app is not None and _ours(app)
-    if app is None:
-        items[ResourceKind.CONTAINER_APP] = TeardownItem(ResourceKind.CONTAINER_APP, app_name, TeardownAction.ABSENT,
-                                                         "it does not exist")
-    elif app_goes:
-        items[ResourceKind.CONTAINER_APP] = TeardownItem(ResourceKind.CONTAINER_APP, app_name, TeardownAction.DELETE,
-                                                         "azinfer created it (tag managed-by: azinfer)")
-    else:
-        items[ResourceKind.CONTAINER_APP] = TeardownItem(ResourceKind.CONTAINER_APP, app_name, TeardownAction.KEEP,
-                                                         "it has no managed-by: azinfer tag: azinfer did not create it")
+    app_goes = _decide(items, ResourceKind.CONTAINER_APP, app_name, app, [], "")
 
     env_name = names[ResourceKind.ENVIRONMENT]
     env = get(ResourceKind.ENVIRONMENT)
@@ -172,10 +175,10 @@ def teardown_plan(inventory: InMemoryInventory, resource_group: str, names: Mapp
               if f.parent_name == account_name and f.short_name != share_name]
     others += [f"environment storage {f.name}" for f in inventory.list(ResourceKind.ENVIRONMENT_STORAGE.arm_type)
                if f.account_name == account_name and not (env_goes and f.parent_name == env_name)]
-    if account is not None and _ours(account) and not others:
+    if account is not None and _not_created(account) is None and not others:
         others = [f"{share_name}/{p}" for p in share_extras()]
     account_goes = _decide(items, ResourceKind.STORAGE_ACCOUNT, account_name, account, others,
-                           "it holds or serves more than azinfer's files")
+                           "it holds or serves more than the files deploy uploaded")
     share = inventory.get(ResourceKind.FILE_SHARE.arm_type, f"{account_name}/default/{share_name}")
     items[ResourceKind.FILE_SHARE] = TeardownItem(
         ResourceKind.FILE_SHARE, share_name,
@@ -191,15 +194,16 @@ def _decide(items: dict[ResourceKind, TeardownItem], kind: ResourceKind, name: s
     if facts is None:
         items[kind] = TeardownItem(kind, name, TeardownAction.ABSENT, "it does not exist")
         return False
-    if not _ours(facts):
-        items[kind] = TeardownItem(kind, name, TeardownAction.KEEP,
-                                   "it was reused: azinfer did not create it (no managed-by: azinfer tag)")
+    why_kept = _not_created(facts)
+    if why_kept is not None:
+        items[kind] = TeardownItem(kind, name, TeardownAction.KEEP, why_kept)
         return False
     if users:
         shown = ", ".join(sorted(users)[:3]) + (" ..." if len(users) > 3 else "")
         items[kind] = TeardownItem(kind, name, TeardownAction.KEEP, f"{used}: {shown}")
         return False
-    items[kind] = TeardownItem(kind, name, TeardownAction.DELETE, "azinfer created it and nothing else uses it")
+    items[kind] = TeardownItem(kind, name, TeardownAction.DELETE,
+                               f"azinfer created it ({CREATED_TAG}: true) and nothing else uses it")
     return True
 
 

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
+from azinfer._printable import printable
 from azinfer.errors import AzinferError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -84,7 +85,7 @@ def sdk_logs(verbose: bool) -> None:
 
 def fail(message: str) -> None:
     """Print ``azinfer: error: <message>`` on stderr."""
-    print(f"azinfer: error: {message}", file=sys.stderr)
+    print(f"azinfer: error: {printable(message, keep_newlines=True)}", file=sys.stderr)
 
 
 def report_errors(handler: Callable[[], int]) -> int:
@@ -165,9 +166,9 @@ class EventDisplay:
             self._transfer(event.path, event.sent)
         elif event.kind is EventKind.STAGE:
             self._transfer.stop()  # the upload is over once the next stage begins
-            print(f"azinfer: {event.message}", file=self._stream, flush=True)
+            print(f"azinfer: {printable(event.message)}", file=self._stream, flush=True)
         else:
-            print(f"azinfer: {event.message}", file=sys.stderr, flush=True)
+            print(f"azinfer: {printable(event.message)}", file=sys.stderr, flush=True)
 
 
 class ResourceProgressDisplay:
@@ -262,5 +263,5 @@ class TransferDisplay:
         if self._progress is not None:
             self._progress.advance(self._task, sent)
         elif sent == 0:
-            self._stream.write(f"  uploading {path}\n")
+            self._stream.write(f"  uploading {printable(path)}\n")
             self._stream.flush()

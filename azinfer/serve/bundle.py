@@ -21,11 +21,14 @@ from importlib.abc import Traversable
 
 from azinfer.errors import AzinferError
 
-__all__ = ["SHARE_DIR", "DIST_DIR", "CURRENT", "CONSTRAINTS", "ServerBundle", "server_bundle", "build_wheel"]
+__all__ = ["SHARE_DIR", "DIST_DIR", "ENV_DIR", "CURRENT", "CONSTRAINTS", "ServerBundle", "server_bundle", "build_wheel"]
 
 SHARE_DIR = ".azinfer"
 """azinfer's own folder on the share (its files, the installed environments, the sync manifest)."""
 DIST_DIR = f"{SHARE_DIR}/dist"
+ENV_DIR = f"{SHARE_DIR}/env"
+"""Where the server installs itself from the wheel on the share (``serve/bootstrap.py``, which stays stdlib-only
+and spells the same path)."""
 """Where deploy puts the wheel and the constraints file."""
 CURRENT = "CURRENT"
 """The file in :data:`DIST_DIR` naming the wheel to install (written last, so a start never sees half a deploy)."""

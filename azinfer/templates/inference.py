@@ -48,11 +48,13 @@ from azinfer.templates.model import (
     Variable,
 )
 
-__all__ = ["API_KEY_SECRET", "SHARE_VOLUME", "TAGS", "inference_template", "probes", "workload_profiles"]
+__all__ = ["API_KEY_SECRET", "CREATED_TAG", "SHARE_VOLUME", "TAGS", "inference_template", "probes", "workload_profiles"]
 
 API_KEY_SECRET = "azinfer-api-key"
 SHARE_VOLUME = "model-share"
 TAGS = {"managed-by": "azinfer", "azinfer-role": "inference"}
+CREATED_TAG = "azinfer-created"
+"""The creation record: set only on a resource the plan creates, never added by an update; destroy reads it."""
 MOUNT_PATH = "/mount"
 
 _STORAGE = RESOURCES[ResourceKind.STORAGE_ACCOUNT]
@@ -110,7 +112,7 @@ def _parameters(plan: Plan) -> tuple[Parameter, ...]:
 
 def _variables() -> tuple[Variable, ...]:
     return (
-        Variable("tags", dict(TAGS)),
+        Variable("tags", {**TAGS, CREATED_TAG: "true"}),  # only on what the plan creates
         Variable("gpuProfiles", {
             t.value: {"name": s.profile_name, "cpu": s.cpu, "memory": s.memory, "serverless": s.serverless}
             for t, s in GPU_SPECS.items()
@@ -126,16 +128,16 @@ def _names() -> dict[Any, Any]:
 
 
 def _tags(plan: Plan, kind: ResourceKind) -> Any:
-    """azinfer's tags, except on an existing resource azinfer did not create, which keeps its own.
+    """azinfer's tags with the creation record on a resource the plan creates; an existing one keeps its own.
 
-    Teardown tells what azinfer created by these tags: updating a fine-tuning
-    environment (to add a GPU profile) must not make it look like azinfer's.
+    Destroy deletes only what carries the creation record: updating an existing
+    app, or a fine-tuning environment (to add a GPU profile), must not make it
+    look like azinfer's; an update writes the resource's tags back as they are.
     """
-    change = plan.change(kind)
-    existing = change.existing_tags
-    if kind is ResourceKind.CONTAINER_APP or existing is None or existing.get("managed-by") == TAGS["managed-by"]:
+    existing = plan.change(kind).existing_tags
+    if existing is None:
         return Var("tags")
-    return Commented(dict(existing), "An existing resource azinfer did not create keeps its own tags.")
+    return Commented(dict(existing), "An existing resource keeps its own tags (an update never adds azinfer's).")
 
 
 def _tracked(plan: Plan, kind: ResourceKind, body: dict[str, Any]) -> dict[str, Any]:

@@ -87,6 +87,7 @@ param apiKey string
 var tags = {
   'managed-by': 'azinfer'
   'azinfer-role': 'inference'
+  'azinfer-created': 'true'
 }
 var gpuProfiles = {
   'NC24-A100': {
@@ -121,7 +122,7 @@ resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2025-07-01' exis
 resource environment 'Microsoft.App/managedEnvironments@2026-01-01' = {
   name: acaEnvironmentName
   location: location
-  // An existing resource azinfer did not create keeps its own tags.
+  // An existing resource keeps its own tags (an update never adds azinfer's).
   tags: {}
   properties: {
     appLogsConfiguration: {

@@ -86,6 +86,7 @@ param apiKey string
 var tags = {
   'managed-by': 'azinfer'
   'azinfer-role': 'inference'
+  'azinfer-created': 'true'
 }
 var gpuProfiles = {
   'NC24-A100': {
