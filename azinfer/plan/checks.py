@@ -10,17 +10,19 @@ from collections.abc import Callable, Iterator, Mapping
 
 from azinfer.inputs import ResolvedInputs, resource_group_id
 from azinfer.inventory import ResourceFacts
+from azinfer.plan.cost import STALE_DAYS
+from azinfer.plan.fit import Verdict
 from azinfer.plan.model import Action, Plan, PlanWarning, Problem, ProblemCode, WarningCode
 from azinfer.project import Authentication
 from azinfer.resources import ResourceKind
 
-__all__ = ["PROBLEM_CHECKS", "WARNING_CHECKS", "Facts"]
+__all__ = ["PROBLEM_CHECKS", "WARNING_CHECKS", "Facts", "fit_problems", "region_key"]
 
 Facts = Mapping[ResourceKind, "ResourceFacts | None"]
 """What exists under each resolved name (``None``: nothing)."""
 
 
-def _region(location: str) -> str:
+def region_key(location: str) -> str:
     """ARM compares regions without case or spaces ("East US" == "eastus")."""
     return location.replace(" ", "").lower()
 
@@ -32,7 +34,7 @@ def region_matches(inputs: ResolvedInputs, facts: Facts) -> Iterator[Problem]:
         return
     for kind in (ResourceKind.ENVIRONMENT, ResourceKind.CONTAINER_APP):
         existing = facts[kind]
-        if existing is not None and existing.location and _region(existing.location) != _region(location):
+        if existing is not None and existing.location and region_key(existing.location) != region_key(location):
             yield Problem(
                 ProblemCode.REGION_MISMATCH,
                 kind,
@@ -147,7 +149,31 @@ def environment_custom_domain(plan: Plan) -> Iterator[PlanWarning]:
         )
 
 
+def fit_problems(plan: Plan) -> Iterator[Problem]:
+    """A model that does not fit the GPU would crash its replica while loading: block the plan."""
+    if plan.fit is not None and plan.fit.verdict is Verdict.DOES_NOT_FIT:
+        yield Problem(ProblemCode.MODEL_DOES_NOT_FIT, ResourceKind.CONTAINER_APP,
+                      f"model {plan.fit.model.path if plan.fit.model else ''}: {plan.fit.summary()}")
+
+
+def fit_tight(plan: Plan) -> Iterator[PlanWarning]:
+    """A model that fits with room for fewer full-context sequences serves fewer requests at once."""
+    if plan.fit is not None and plan.fit.verdict is Verdict.TIGHT:
+        yield PlanWarning(WarningCode.MODEL_FIT_TIGHT, f"model {plan.fit.model.path if plan.fit.model else ''}: "
+                          f"{plan.fit.summary()}")
+
+
+def stale_prices(plan: Plan) -> Iterator[PlanWarning]:
+    """Prices change: a cost from an old table says so."""
+    if plan.cost is not None and plan.cost.stale:
+        yield PlanWarning(
+            WarningCode.PRICES_STALE,
+            f"the cost estimate's prices are {plan.cost.age_days} days old (from {plan.cost.table.date.isoformat()}, "
+            f"over {STALE_DAYS}): run 'azinfer prices --refresh' and plan with --prices FILE",
+        )
+
+
 WARNING_CHECKS: tuple[Callable[[Plan], Iterator[PlanWarning]], ...] = (
-    start_command, cold_start, public_endpoint, environment_custom_domain,
+    start_command, cold_start, public_endpoint, environment_custom_domain, fit_tight, stale_prices,
 )
 """The warnings of a plan, in the order they are listed."""
