@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator, Mapping
 
 from azinfer.inputs import ResolvedInputs, resource_group_id
 from azinfer.inventory import ResourceFacts
-from azinfer.plan.cost import STALE_DAYS
 from azinfer.plan.fit import Verdict
 from azinfer.plan.model import Action, Plan, PlanWarning, Problem, ProblemCode, WarningCode
 from azinfer.project import Authentication
@@ -163,17 +162,7 @@ def fit_tight(plan: Plan) -> Iterator[PlanWarning]:
                           f"{plan.fit.summary()}")
 
 
-def stale_prices(plan: Plan) -> Iterator[PlanWarning]:
-    """Prices change: a cost from an old table says so."""
-    if plan.cost is not None and plan.cost.stale:
-        yield PlanWarning(
-            WarningCode.PRICES_STALE,
-            f"the cost estimate's prices are {plan.cost.age_days} days old (from {plan.cost.table.date.isoformat()}, "
-            f"over {STALE_DAYS}): run 'azinfer prices --refresh' and plan with --prices FILE",
-        )
-
-
 WARNING_CHECKS: tuple[Callable[[Plan], Iterator[PlanWarning]], ...] = (
-    start_command, cold_start, public_endpoint, environment_custom_domain, fit_tight, stale_prices,
+    start_command, cold_start, public_endpoint, environment_custom_domain, fit_tight,
 )
 """The warnings of a plan, in the order they are listed."""

@@ -230,7 +230,8 @@ class Cost:
             "others": [{"profile": _LABELS[p], "profileType": p.value, "replicaHour": round(hour, 4),
                         "monthly": round(month, 2)} for p, hour, month in self.others],
             "prices": {"region": t.region, "date": t.date.isoformat(), "source": t.source,
-                       "estimate": self.estimate, "ageDays": self.age_days, "stale": self.stale},
+                       "estimate": self.estimate, "ageDays": self.age_days, "stale": self.stale,
+                       "staleAfterDays": STALE_DAYS},
         }
 
 

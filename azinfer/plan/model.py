@@ -110,8 +110,6 @@ class WarningCode(str, Enum):
     """Preflight: Azure reports no usable GPU quota row; the deployment may still fail on quota."""
     MODEL_FIT_TIGHT = "modelFitTight"
     """The base model fits the GPU with room for fewer full-context sequences than :data:`azinfer.plan.fit.SEQUENCES`."""
-    PRICES_STALE = "pricesStale"
-    """The cost estimate's prices are older than 90 days (``azinfer prices --refresh``)."""
     ENVIRONMENT_SECRET_NOT_CARRIED = "environmentSecretNotCarried"
     """An updated environment has a custom domain whose certificate Azure never returns, so the update cannot write it back."""
 

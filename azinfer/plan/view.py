@@ -78,6 +78,8 @@ def _cost_lines(plan: Mapping[str, Any]) -> list[str]:
         f"      others: {others}" if others else "      others: none priced",
         f"      prices: {cur}, {prices['region']}, {prices['date']}"
         + (", estimates" if prices["estimate"] else "") + f" ({prices['source']})",
+        *([f"      ! the prices are {prices['ageDays']} days old (over {prices['staleAfterDays']}): run 'azinfer prices --refresh' "
+           "and plan with --prices FILE"] if prices["stale"] else []),
     ]
 
 
