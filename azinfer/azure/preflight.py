@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from azinfer.azure.clients import AzureClients, enum_text
 from azinfer.azure.failures import translated
 from azinfer.plan import Action, Plan, PlanWarning, Problem, ProblemCode, WarningCode
+from azinfer.plan.profiles import regions_offering
 from azinfer.project import GpuProfileType
 from azinfer.resources import ResourceKind
 
@@ -103,8 +104,9 @@ def preflight_findings(plan: Plan, facts: PreflightFacts) -> tuple[tuple[Problem
     if facts.profile_types is not None and profile.value.lower() not in {t.lower() for t in facts.profile_types}:
         problems.append(Problem(
             ProblemCode.GPU_PROFILE_UNAVAILABLE, ResourceKind.ENVIRONMENT,
-            f"{where} does not offer the {profile.value} workload profile; set location to a region that does "
-            f"(it offers: {', '.join(sorted(facts.profile_types)) or 'none'}), or choose another gpuProfileType.",
+            f"{where} does not offer the {profile.value} workload profile (it offers: "
+            f"{', '.join(sorted(facts.profile_types)) or 'none'}); set location to a region that does (azinfer's "
+            f"region table lists {', '.join(regions_offering(profile))}), or choose another gpuProfileType.",
         ))
     needed, counted_by = _gpus_needed(plan)
     names = QUOTA_NAMES[profile]
