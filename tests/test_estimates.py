@@ -76,7 +76,8 @@ def test_a_model_that_does_not_fit_blocks_the_plan_with_the_alternatives(tmp_pat
 def test_a_tight_fit_warns_and_names_how_many_sequences(tmp_path: Path) -> None:
     plan = plan_project(_project(tmp_path, "model-cache/microsoft/Phi-3-mini-4k-instruct", gpuProfileType=T4.value))
     assert_plan(plan, blocked_by=(), warns={WarningCode.COLD_START, WarningCode.MODEL_FIT_TIGHT})
-    assert "room for 2 sequence(s) of 4096 tokens" in plan.fit.summary()
+    assert "4 sequences of 4096 tokens need 15.1 GiB" in plan.fit.summary()
+    assert "room for 2 at once" in plan.fit.summary()
 
 
 def test_without_a_model_the_fit_is_unknown_and_the_plan_not_blocked(tmp_path: Path) -> None:

@@ -86,12 +86,12 @@ class Fit:
         if shape is None:
             return f"unknown: {self.model.note}"
         gpu = f"{facts.gpu} ({self.dtype})"
-        room = f"{self.needed_gib:.1f} GiB needed, {self.usable_gib:.1f} GiB usable on the {gpu}"
+        room = (f"{SEQUENCES} sequences of {shape.context_length} tokens need {self.needed_gib:.1f} GiB, "
+                f"{self.usable_gib:.1f} GiB usable on the {gpu}")
         if self.verdict is Verdict.FITS:
             return f"fits: {room}"
         if self.verdict is Verdict.TIGHT:
-            return (f"tight: {room}; room for {self.sequences} sequence(s) of {shape.context_length} tokens at once, "
-                    f"not {SEQUENCES}")
+            return f"tight: {room}; room for {self.sequences} at once"
         shorter = (f"a context of at most {self.max_context} tokens (vLLM --max-model-len)"
                    if self.max_context >= 256 else None)
         alternatives = [a for a in (
