@@ -6,9 +6,9 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from azinfer.errors import ArgumentError
 from azinfer.cli.console import EXIT_FAILED, EXIT_OK, use_color
 from azinfer.cli.options import add_azure_options, add_project_options, azure_project
+from azinfer.errors import ArgumentError
 from azinfer.resources import ResourceKind
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -31,14 +31,14 @@ def _inventory(args: argparse.Namespace, *, offline: bool) -> Inventory | None:
 
 def _plan(args: argparse.Namespace, inventory: Inventory | None) -> Plan:
     if inventory is None:  # against Azure, with preflight
-        given = [flag for flag, value in (("--model", getattr(args, "model", None)), ("--prices", getattr(args, "prices", None)),
-                                          ("--busy-hours", getattr(args, "busy_hours", None))) if value is not None]
+        given = [(flag, value) for flag, value in (("--model", args.model), ("--prices", args.prices),
+                                                   ("--busy-hours", args.busy_hours)) if value is not None]
         if given:
-            raise ArgumentError("azinfer plan", given[0], "--offline or --inventory with it (a plan against Azure "
-                                "uses the project's model and the shipped prices)", getattr(args, given[0][2:].replace("-", "_")))
+            flag, value = given[0]
+            raise ArgumentError("azinfer plan", flag, "--offline or --inventory with it (a plan against Azure "
+                                "uses the project's model and the shipped prices)", value)
         return azure_project(args).plan()
     from azinfer.pipeline import plan_project
-
     from azinfer.plan.cost import load_prices
 
     return plan_project(
@@ -48,7 +48,7 @@ def _plan(args: argparse.Namespace, inventory: Inventory | None) -> Plan:
         resource_group=args.resource_group,
         location=args.location,
         update=[ResourceKind(u) for u in args.update],
-        model=getattr(args, "model", None),
+        model=getattr(args, "model", None),  # render has no estimate options
         prices=load_prices(args.prices) if getattr(args, "prices", None) else None,
         busy_hours=getattr(args, "busy_hours", None),
     )

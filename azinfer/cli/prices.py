@@ -42,7 +42,7 @@ def _cmd_prices(args: argparse.Namespace) -> int:
         return EXIT_OK
     from azinfer.retail_prices import fetch_price_table, write_price_table
 
-    table, missing = fetch_price_table(args.region, args.currency, base, endpoint=args.endpoint)
+    table, missing = fetch_price_table(args.region, args.currency, base, **({"endpoint": args.endpoint} if args.endpoint else {}))
     path = write_price_table(args.out, table)
     _show(table)
     if missing:
@@ -54,8 +54,6 @@ def _cmd_prices(args: argparse.Namespace) -> int:
 
 def register(commands: Any) -> None:
     """Add ``prices`` to the CLI's subcommands."""
-    from azinfer.retail_prices import RETAIL_PRICES_URL
-
     prices = commands.add_parser("prices", help="show the price table of the cost estimate, or refresh it from Azure")
     prices.add_argument("--prices", metavar="FILE", help="a price table to show or refresh (default: the one shipped)")
     prices.add_argument("--refresh", action="store_true",
@@ -64,6 +62,6 @@ def register(commands: Any) -> None:
     prices.add_argument("--currency", default="USD", help="the currency (default: USD)")
     prices.add_argument("--out", metavar="FILE", default="prices.json",
                         help="where --refresh writes the table (default: prices.json)")
-    prices.add_argument("--endpoint", metavar="URL", default=RETAIL_PRICES_URL,
-                        help=f"the Retail Prices API (default: {RETAIL_PRICES_URL})")
+    prices.add_argument("--endpoint", metavar="URL",
+                        help="the Retail Prices API or a mirror of it (default: the public one, prices.azure.com)")
     prices.set_defaults(handler=_cmd_prices)
