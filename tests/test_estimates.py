@@ -235,3 +235,19 @@ def test_an_offline_plan_in_a_region_without_the_profile_is_blocked_with_the_reg
     online = plan_project(write_project(tmp_path / "o", parameters={"location": "northeurope"}),
                           inventory=InMemoryInventory())
     assert ProblemCode.GPU_PROFILE_UNAVAILABLE not in {p.code for p in online.problems}
+
+
+def test_cli_estimate_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from azinfer.cli import main
+
+    root = _project(tmp_path, "model-cache/microsoft/phi-2")
+    assert main(["plan", str(root), "--offline", "--json", "--busy-hours", "40",
+                 "--model", "model-cache/meta-llama/Llama-v3-8b"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert (plan["cost"]["busyHours"], plan["fit"]["model"]) == (40, "model-cache/meta-llama/Llama-v3-8b")
+    # A plan against Azure uses the project's model and the shipped prices: the options are refused, not ignored.
+    assert main(["plan", str(root), "--busy-hours", "40"]) == 1
+    assert "--busy-hours: expected --offline or --inventory" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["plan", str(root), "--offline", "--busy-hours", "800"])
+    assert info.value.code == 2 and "0 to 730" in capsys.readouterr().err
