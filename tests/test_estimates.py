@@ -251,3 +251,29 @@ def test_cli_estimate_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     with pytest.raises(SystemExit) as info:
         main(["plan", str(root), "--offline", "--busy-hours", "800"])
     assert info.value.code == 2 and "0 to 730" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("model_path", "image", "seconds", "unknown"), [
+    # 9 GB image at 60 MB/s, 14.96 GiB of weights at 60 MiB/s, 60 s engine start.
+    ("model-cache/meta-llama/Llama-v3-8b", None, 150 + 255 + 60, 0),
+    ("model-cache/microsoft/phi-2", None, 150 + 88 + 60, 0),
+    # An image of your own: its pull is not counted, and the estimate says so.
+    ("model-cache/microsoft/phi-2", "myregistry.azurecr.io/me/server:1", 88 + 60, 1),
+])
+def test_cold_start_estimate_and_the_warning_that_uses_it(tmp_path: Path, model_path: str, image: str | None,
+                                                          seconds: int, unknown: int) -> None:
+    plan = plan_project(_project(tmp_path, model_path, **({"image": image} if image else {})))
+    cold = plan.to_json()["coldStart"]
+    assert cold["seconds"] == pytest.approx(seconds, abs=1) and len(cold["unknown"]) == unknown
+    [warning] = [w for w in plan.warnings if w.code is WarningCode.COLD_START]
+    assert cold["summary"] in warning.message and "240 s" in warning.message
+    assert ("at least about" in warning.message) is bool(unknown)
+
+
+def test_a_dedicated_or_warm_plan_has_no_cold_start_warning(tmp_path: Path) -> None:
+    dedicated = plan_project(_project(tmp_path, "model-cache/microsoft/phi-2", gpuProfileType="NC24-A100",
+                                      location="westus3"))
+    assert dedicated.cold_start is None
+    warm = plan_project(_project(tmp_path / "w", "model-cache/microsoft/phi-2", minReplicas=1))
+    assert warm.cold_start is not None and WarningCode.COLD_START not in {w.code for w in warm.warnings}
+    assert f"cold start: {warm.cold_start.summary()}" in warm.to_text()

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Mapping
 
 from azinfer.inputs import ResolvedInputs, resource_group_id
 from azinfer.inventory import ResourceFacts
+from azinfer.plan.coldstart import ingress_seconds
 from azinfer.plan.fit import Verdict
 from azinfer.plan.model import Action, Plan, PlanWarning, Problem, ProblemCode, WarningCode
 from azinfer.project import Authentication
@@ -119,12 +120,14 @@ def start_command(plan: Plan) -> Iterator[PlanWarning]:
 def cold_start(plan: Plan) -> Iterator[PlanWarning]:
     """A serverless app that scales to zero makes the first request wait, maybe past ingress's limit."""
     if plan.gpu.serverless and plan.min_replicas == 0:
+        cold = plan.cold_start
+        wait = "often minutes" if cold is None else cold.summary()
         yield PlanWarning(
             WarningCode.COLD_START,
             "the app scales to zero (serverless GPU, minReplicas 0): the first request after an idle period "
-            "waits for a replica to start (image pull and model load, often minutes), and Container Apps "
-            "ingress ends a request after about 240 s, so it may time out; set minReplicas to 1 to keep one "
-            "replica warm (billed while it runs)",
+            f"waits for a replica to start ({wait}), and Container Apps ingress ends a request after about "
+            f"{ingress_seconds()} s, so it may time out; set minReplicas to 1 to keep one replica warm (billed while "
+            "it runs)",
         )
 
 

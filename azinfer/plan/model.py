@@ -15,6 +15,7 @@ from typing import Any
 from azinfer._arguments import check_member
 from azinfer.inputs import Resolved, ResolvedInputs
 from azinfer.inventory import WorkloadProfile
+from azinfer.plan.coldstart import ColdStart
 from azinfer.plan.cost import Cost
 from azinfer.plan.fit import Fit
 from azinfer.project import GpuProfileType, InferenceParameters
@@ -211,6 +212,8 @@ class Plan:
     """Whether the base model fits the GPU (:mod:`azinfer.plan.fit`)."""
     cost: Cost | None = None
     """What the endpoint costs (:mod:`azinfer.plan.cost`); ``None``: the price table lacks a figure for the profile."""
+    cold_start: ColdStart | None = None
+    """How long a serverless replica takes to start (:mod:`azinfer.plan.coldstart`); ``None`` on a dedicated profile."""
 
     @property
     def gpu_profile_name(self) -> str:
@@ -284,6 +287,7 @@ class Plan:
             "warnings": [w.to_json() for w in self.warnings],
             "fit": None if self.fit is None else self.fit.to_json(),
             "cost": None if self.cost is None else self.cost.to_json(),
+            "coldStart": None if self.cold_start is None else self.cold_start.to_json(),
             "summary": self.summary(),
             "blocked": self.blocked,
         }

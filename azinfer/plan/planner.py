@@ -14,6 +14,7 @@ from azinfer.errors import ArgumentError
 from azinfer.inputs import Resolved, ResolvedInputs, Source
 from azinfer.inventory import Inventory, ResourceFacts
 from azinfer.plan.checks import PROBLEM_CHECKS, WARNING_CHECKS, fit_problems, region_key
+from azinfer.plan.coldstart import estimate_cold_start
 from azinfer.plan.cost import (
     DEFAULT_BUSY_HOURS,
     DEFAULT_BUSY_HOURS_WHY,
@@ -23,8 +24,8 @@ from azinfer.plan.cost import (
     shipped_prices,
 )
 from azinfer.plan.fit import estimate_fit
-from azinfer.plan.profiles import profile_facts, regions_offering
 from azinfer.plan.model import Action, GpuChoice, Plan, Problem, ProblemCode, Reason, ResourceChange
+from azinfer.plan.profiles import profile_facts, regions_offering
 from azinfer.project import GPU_SPECS, INFERENCE_PARAMETERS, GpuProfileType
 from azinfer.resources import ResourceKind, resource_name
 from azinfer.start import decide_start
@@ -172,7 +173,8 @@ def make_plan(
     start = decide_start(
         inputs.parameters.default_commands, source=f"{INFERENCE_PARAMETERS} /parameters/defaultCommands/value"
     )
-    plan = Plan(inputs, tuple(changes), tuple(problems), gpu, start, fit=fit)
+    cold = estimate_cold_start(inputs.parameters.image, fit) if gpu.serverless else None
+    plan = Plan(inputs, tuple(changes), tuple(problems), gpu, start, fit=fit, cold_start=cold)
     hours, why = (DEFAULT_BUSY_HOURS, DEFAULT_BUSY_HOURS_WHY) if busy_hours is None else (busy_hours, "argument")
     cost = estimate_cost(
         gpu.profile_type.value, prices or shipped_prices(), min_replicas=plan.min_replicas,

@@ -51,6 +51,14 @@ def _fit_lines(fit: Mapping[str, Any] | None) -> list[str]:
     return lines
 
 
+def _cold_start_lines(plan: Mapping[str, Any]) -> list[str]:
+    """A serverless replica's start, when no warning says it already."""
+    cold = plan.get("coldStart")
+    if not cold or any(cold["summary"] in w["message"] for w in plan["warnings"]):
+        return []
+    return [f"  cold start: {cold['summary']} (estimate)"]
+
+
 def _cost_lines(plan: Mapping[str, Any]) -> list[str]:
     """Per replica-hour, idle and busy, a month, what scale-to-zero saves, the other profiles, the prices' origin.
 
@@ -100,6 +108,7 @@ def format_text(plan: Mapping[str, Any], *, color: bool = False) -> str:
         *_start_reason(plan, color),
         *_fit_lines(plan.get("fit")),
         *_cost_lines(plan),
+        *_cold_start_lines(plan),
         "",
         "Resource actions are indicated with the following symbols:",
     ]
@@ -156,7 +165,7 @@ def format_html(plan: Mapping[str, Any]) -> str:
         f"<p>GPU <code>{esc(gpu['profileType'])}</code> as profile <code>{esc(gpu['profileName'])}</code> "
         f"({esc(gpu['profileTypeSource']['detail'])}), replicas {gpu['minReplicas']} to {gpu['maxReplicas']}; "
         f"start: {esc(_ORIGINS[start['origin']])} ({esc(start['reason'])})</p>"
-        + "".join(f"<p>{esc(line.strip())}</p>" for line in (*_fit_lines(plan.get("fit")), *_cost_lines(plan)))
+        + "".join(f"<p>{esc(line.strip())}</p>" for line in (*_fit_lines(plan.get("fit")), *_cost_lines(plan), *_cold_start_lines(plan)))
         + "<table><thead><tr><th>action</th><th>resource</th><th>name</th><th>reason</th><th>name from</th>"
         f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
         + (f'<p style="color:#b00"><b>Problems</b></p><ul>{problems}</ul>' if problems else "")
