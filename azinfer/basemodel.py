@@ -137,13 +137,18 @@ def _olive_model_path(root: Path) -> tuple[str, str] | None:
         return None
     text = path.read_text(encoding="utf-8-sig", errors="replace")
     try:
-        model = json.loads(text).get("input_model") or {}
+        data = json.loads(text)
     except ValueError:
         found = _MODEL_PATH.search(text)
         return None if found is None else (found.group(1), f"{OLIVE_CONFIG} (input_model's model path)")
+    model = data.get("input_model") if isinstance(data, dict) else None
+    if not isinstance(model, dict):
+        return None
     if isinstance(model.get("model_path"), str):
         return model["model_path"], f"{OLIVE_CONFIG} /input_model/model_path"
-    name = ((model.get("config") or {}).get("hf_config") or {}).get("model_name")
+    config = model.get("config")
+    hf_config = config.get("hf_config") if isinstance(config, dict) else None
+    name = hf_config.get("model_name") if isinstance(hf_config, dict) else None
     return (name, f"{OLIVE_CONFIG} /input_model/config/hf_config/model_name") if isinstance(name, str) else None
 
 

@@ -277,3 +277,18 @@ def test_a_dedicated_or_warm_plan_has_no_cold_start_warning(tmp_path: Path) -> N
     warm = plan_project(_project(tmp_path / "w", "model-cache/microsoft/phi-2", minReplicas=1))
     assert warm.cold_start is not None and WarningCode.COLD_START not in {w.code for w in warm.warnings}
     assert f"cold start: {warm.cold_start.summary()}" in warm.to_text()
+
+
+@pytest.mark.parametrize("text", ['[1, 2]', '{"input_model": "phi-2"}', '{"input_model": {"config": 3}}'])
+def test_an_olive_config_without_a_model_path_names_no_model(tmp_path: Path, text: str) -> None:
+    (tmp_path / "finetuning").mkdir()
+    (tmp_path / "finetuning" / "olive-config.json").write_text(text)
+    assert read_base_model(tmp_path) is None
+
+
+def test_a_price_file_with_an_impossible_date_names_the_field(tmp_path: Path) -> None:
+    data = json.loads((DATA / "prices.json").read_text())
+    data["date"] = "2026-13-45"
+    (tmp_path / "p.json").write_text(json.dumps(data))
+    with pytest.raises(ProjectFileError, match="/date"):
+        load_prices(tmp_path / "p.json")

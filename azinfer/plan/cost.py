@@ -27,6 +27,7 @@ from importlib import resources
 from typing import Any
 
 from azinfer._jsonfile import read_json, validate
+from azinfer.errors import ProjectFileError
 from azinfer.project import GPU_SPECS, GpuProfileType
 
 __all__ = [
@@ -120,6 +121,10 @@ def load_prices(path: str | os.PathLike[str]) -> PriceTable:
     shown = str(path)
     data = read_json(Path(path), display=shown)
     validate(data, "prices.schema.json", display=shown)
+    try:
+        date.fromisoformat(data["date"])
+    except ValueError:
+        raise ProjectFileError(shown, "/date", f"expected a date YYYY-MM-DD, got {data['date']!r}") from None
     return PriceTable.from_json(data, source=f"{shown} ({data['source']})")
 
 
