@@ -23,6 +23,7 @@ from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
 from azinfer._arguments import check_member, check_optional_text, check_type
+from azinfer.basemodel import BaseModel
 from azinfer.errors import ResolutionError
 from azinfer.inventory import JOB_TYPE, InMemoryInventory, Inventory, ResourceFacts
 from azinfer.names import check_name, default_name, default_name_rule, resource_suffix
@@ -92,6 +93,8 @@ class ResolvedInputs:
     parameters: InferenceParameters
     finetuning_job: Resolved[str]
     project_root: str = ""
+    base_model: BaseModel | None = None
+    """The base model the project fine-tunes (:attr:`azinfer.project.Project.base_model`)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "names", MappingProxyType(dict(self.names)))
@@ -359,4 +362,5 @@ def resolve(
         parameters=project.inference_parameters,
         finetuning_job=known.resolved["job"],
         project_root=str(project.root),
+        base_model=project.base_model,
     )

@@ -24,6 +24,7 @@ from typing import Any
 
 from azinfer._arguments import check_optional_text, check_path
 from azinfer._jsonfile import read_json, validate
+from azinfer.basemodel import BaseModel, read_base_model
 from azinfer.errors import ProjectFileError
 from azinfer.resources import ResourceKind
 
@@ -287,6 +288,8 @@ class Project:
     finetuning_parameters: FinetuningParameters | None = None
     finetuning_config: FinetuningConfig | None = None
     inference_config: InferenceConfig | None = None
+    base_model: BaseModel | None = None
+    """The base model ``finetuning/olive-config.json`` names (:mod:`azinfer.basemodel`); ``None``: no such file."""
 
 
 def _load_validated(root: Path, relative: str, schema: str) -> Any:
@@ -375,4 +378,4 @@ def load_project(root: str | os.PathLike[str] = ".") -> Project:
     inference_config = (
         load_inference_config(base / INFERENCE_CONFIG, display=INFERENCE_CONFIG) if present(INFERENCE_CONFIG) else None
     )
-    return Project(base, inference, finetuning, ft_config, inference_config)
+    return Project(base, inference, finetuning, ft_config, inference_config, read_base_model(base))

@@ -218,6 +218,7 @@ def test_region_without_the_profile_type_and_a_taken_name(emu: ArmEmulator, tmp_
     plan = azure_project(emu, root).plan()
     assert [p.code for p in plan.problems] == [ProblemCode.GPU_PROFILE_UNAVAILABLE, ProblemCode.NAME_TAKEN]
     assert "does not offer the Consumption-GPU-NC8as-T4 workload profile" in plan.problems[0].message
+    assert "region table lists australiaeast" in plan.problems[0].message  # where it is offered
 
 
 def test_second_run_changes_nothing(emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:

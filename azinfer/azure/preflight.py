@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from azinfer.azure.clients import AzureClients, enum_text
 from azinfer.azure.failures import translated
 from azinfer.plan import Action, Plan, PlanWarning, Problem, ProblemCode, WarningCode
+from azinfer.plan.profiles import regions_offering
 from azinfer.project import GpuProfileType
 from azinfer.resources import ResourceKind
 
@@ -85,6 +86,15 @@ def _gpus_needed(plan: Plan) -> tuple[int, str]:
     return params.maximum_instance_count, "maximumInstanceCount"
 
 
+def _request_path(plan: Plan, quota_type: str, where: str) -> str:
+    """Where to ask: serverless GPUs are granted per environment, dedicated A100s per subscription and region."""
+    if plan.gpu.serverless:
+        env = plan.inputs.name(ResourceKind.ENVIRONMENT)
+        return (f"on environment {env!r}'s Quotas page in the Azure portal, or with a support request (quota type "
+                f"{quota_type}, region {where})")
+    return f"in the Azure portal (Quotas > Azure Container Apps > {quota_type}, region {where}) or with a support request"
+
+
 def preflight_findings(plan: Plan, facts: PreflightFacts) -> tuple[tuple[Problem, ...], tuple[PlanWarning, ...]]:
     """The problems and warnings the facts reveal in the plan."""
     profile = plan.gpu.profile_type.value
@@ -94,8 +104,9 @@ def preflight_findings(plan: Plan, facts: PreflightFacts) -> tuple[tuple[Problem
     if facts.profile_types is not None and profile.value.lower() not in {t.lower() for t in facts.profile_types}:
         problems.append(Problem(
             ProblemCode.GPU_PROFILE_UNAVAILABLE, ResourceKind.ENVIRONMENT,
-            f"{where} does not offer the {profile.value} workload profile; set location to a region that does "
-            f"(it offers: {', '.join(sorted(facts.profile_types)) or 'none'}), or choose another gpuProfileType.",
+            f"{where} does not offer the {profile.value} workload profile (it offers: "
+            f"{', '.join(sorted(facts.profile_types)) or 'none'}); set location to a region that does (azinfer's "
+            f"region table lists {', '.join(regions_offering(profile))}), or choose another gpuProfileType.",
         ))
     needed, counted_by = _gpus_needed(plan)
     names = QUOTA_NAMES[profile]
@@ -104,8 +115,8 @@ def preflight_findings(plan: Plan, facts: PreflightFacts) -> tuple[tuple[Problem
         problems.append(Problem(
             ProblemCode.GPU_QUOTA, ResourceKind.CONTAINER_APP,
             f"GPU quota {q.name} in {where}: {q.left:g} of {q.limit:g} GPUs left, the plan needs {needed} "
-            f"({counted_by}). Request more in the Azure portal (Quotas > Azure Container Apps > {names[-1]}, region "
-            f"{where}), lower {counted_by}, or choose another location or gpuProfileType.",
+            f"({counted_by}); a limit of {q.current + needed:g} is the smallest that works. Request more "
+            f"{_request_path(plan, names[-1], where)}, lower {counted_by}, or choose another location or gpuProfileType.",
         ))
     elif facts.quota_checked and facts.quota is None:
         env = plan.inputs.name(ResourceKind.ENVIRONMENT)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from azinfer.cli.console import EXIT_FAILED, EXIT_OK, use_color
 from azinfer.cli.options import add_azure_options, add_project_options, azure_project
+from azinfer.errors import ArgumentError
 from azinfer.resources import ResourceKind
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,8 +31,15 @@ def _inventory(args: argparse.Namespace, *, offline: bool) -> Inventory | None:
 
 def _plan(args: argparse.Namespace, inventory: Inventory | None) -> Plan:
     if inventory is None:  # against Azure, with preflight
+        given = [(flag, value) for flag, value in (("--model", args.model), ("--prices", args.prices),
+                                                   ("--busy-hours", args.busy_hours)) if value is not None]
+        if given:
+            flag, value = given[0]
+            raise ArgumentError("azinfer plan", flag, "--offline or --inventory with it (a plan against Azure "
+                                "uses the project's model and the shipped prices)", value)
         return azure_project(args).plan()
     from azinfer.pipeline import plan_project
+    from azinfer.plan.cost import load_prices
 
     return plan_project(
         args.project_dir,
@@ -40,6 +48,9 @@ def _plan(args: argparse.Namespace, inventory: Inventory | None) -> Plan:
         resource_group=args.resource_group,
         location=args.location,
         update=[ResourceKind(u) for u in args.update],
+        model=getattr(args, "model", None),  # render has no estimate options
+        prices=load_prices(args.prices) if getattr(args, "prices", None) else None,
+        busy_hours=getattr(args, "busy_hours", None),
     )
 
 
@@ -61,6 +72,24 @@ def _cmd_render(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _hours(text: str) -> float:
+    hours = float(text)
+    if not 0 <= hours <= 730:
+        raise argparse.ArgumentTypeError(f"expected hours from 0 to 730 in a month, got {text}")
+    return hours
+
+
+def add_estimate_options(parser: argparse.ArgumentParser) -> None:
+    """The fit and cost estimate's options (offline plans and --inventory plans)."""
+    parser.add_argument("--model", metavar="PATH",
+                        help="the base model (folder with config.json, or a Hugging Face name) for the fit estimate "
+                             "(default: finetuning/olive-config.json's input_model.model_path)")
+    parser.add_argument("--prices", metavar="FILE",
+                        help="a price table for the cost estimate (default: the one shipped; see azinfer prices)")
+    parser.add_argument("--busy-hours", type=_hours, metavar="HOURS",
+                        help="hours a month at maxReplicas for the monthly cost (default: 176, 8 h x 22 days)")
+
+
 def register(commands: Any) -> None:
     """Add ``plan`` and ``render`` to the CLI's subcommands."""
     plan = commands.add_parser("plan", help="show what provisioning would create, reuse or update")
@@ -69,6 +98,7 @@ def register(commands: Any) -> None:
     source.add_argument("--offline", action="store_true", help="plan without Azure, as if nothing existed yet")
     source.add_argument("--inventory", metavar="FILE", help="what exists, from an inventory JSON file")
     plan.add_argument("--json", action="store_true", help="print the plan's JSON form")
+    add_estimate_options(plan)
     add_azure_options(plan)
     plan.set_defaults(handler=_cmd_plan)
 

@@ -14,6 +14,12 @@ access, an environment storage bound to another share...) are collected in
 ``Plan.problems``, all of them, rather than raised one at a time. A plan with
 problems is *blocked*. Warnings (``Plan.warnings``) do not block.
 
+Every plan also estimates, from tables shipped in ``azinfer/data/``: whether
+the base model fits the GPU (:mod:`~azinfer.plan.fit`), what the endpoint
+costs (:mod:`~azinfer.plan.cost`), how long a serverless replica takes to
+start (:mod:`~azinfer.plan.coldstart`), and, offline, whether the region
+offers the GPU profile (:mod:`~azinfer.plan.profiles`).
+
 Modules: :mod:`~azinfer.plan.model` (the values), :mod:`~azinfer.plan.planner`
 (:func:`make_plan`), :mod:`~azinfer.plan.checks` (the named checks),
 :mod:`~azinfer.plan.view` (text and HTML from the JSON form).

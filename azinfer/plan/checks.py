@@ -10,17 +10,19 @@ from collections.abc import Callable, Iterator, Mapping
 
 from azinfer.inputs import ResolvedInputs, resource_group_id
 from azinfer.inventory import ResourceFacts
+from azinfer.plan.coldstart import ingress_seconds
+from azinfer.plan.fit import Verdict
 from azinfer.plan.model import Action, Plan, PlanWarning, Problem, ProblemCode, WarningCode
 from azinfer.project import Authentication
 from azinfer.resources import ResourceKind
 
-__all__ = ["PROBLEM_CHECKS", "WARNING_CHECKS", "Facts"]
+__all__ = ["PROBLEM_CHECKS", "WARNING_CHECKS", "Facts", "fit_problems", "region_key"]
 
 Facts = Mapping[ResourceKind, "ResourceFacts | None"]
 """What exists under each resolved name (``None``: nothing)."""
 
 
-def _region(location: str) -> str:
+def region_key(location: str) -> str:
     """ARM compares regions without case or spaces ("East US" == "eastus")."""
     return location.replace(" ", "").lower()
 
@@ -32,7 +34,7 @@ def region_matches(inputs: ResolvedInputs, facts: Facts) -> Iterator[Problem]:
         return
     for kind in (ResourceKind.ENVIRONMENT, ResourceKind.CONTAINER_APP):
         existing = facts[kind]
-        if existing is not None and existing.location and _region(existing.location) != _region(location):
+        if existing is not None and existing.location and region_key(existing.location) != region_key(location):
             yield Problem(
                 ProblemCode.REGION_MISMATCH,
                 kind,
@@ -118,12 +120,14 @@ def start_command(plan: Plan) -> Iterator[PlanWarning]:
 def cold_start(plan: Plan) -> Iterator[PlanWarning]:
     """A serverless app that scales to zero makes the first request wait, maybe past ingress's limit."""
     if plan.gpu.serverless and plan.min_replicas == 0:
+        cold = plan.cold_start
+        wait = "often minutes" if cold is None else cold.summary()
         yield PlanWarning(
             WarningCode.COLD_START,
             "the app scales to zero (serverless GPU, minReplicas 0): the first request after an idle period "
-            "waits for a replica to start (image pull and model load, often minutes), and Container Apps "
-            "ingress ends a request after about 240 s, so it may time out; set minReplicas to 1 to keep one "
-            "replica warm (billed while it runs)",
+            f"waits for a replica to start ({wait}), and Container Apps ingress ends a request after about "
+            f"{ingress_seconds()} s, so it may time out; set minReplicas to 1 to keep one replica warm (billed while "
+            "it runs)",
         )
 
 
@@ -147,7 +151,21 @@ def environment_custom_domain(plan: Plan) -> Iterator[PlanWarning]:
         )
 
 
+def fit_problems(plan: Plan) -> Iterator[Problem]:
+    """A model that does not fit the GPU would crash its replica while loading: block the plan."""
+    if plan.fit is not None and plan.fit.verdict is Verdict.DOES_NOT_FIT:
+        yield Problem(ProblemCode.MODEL_DOES_NOT_FIT, ResourceKind.CONTAINER_APP,
+                      f"model {plan.fit.model.path if plan.fit.model else ''}: {plan.fit.summary()}")
+
+
+def fit_tight(plan: Plan) -> Iterator[PlanWarning]:
+    """A model that fits with room for fewer full-context sequences serves fewer requests at once."""
+    if plan.fit is not None and plan.fit.verdict is Verdict.TIGHT:
+        yield PlanWarning(WarningCode.MODEL_FIT_TIGHT, f"model {plan.fit.model.path if plan.fit.model else ''}: "
+                          f"{plan.fit.summary()}")
+
+
 WARNING_CHECKS: tuple[Callable[[Plan], Iterator[PlanWarning]], ...] = (
-    start_command, cold_start, public_endpoint, environment_custom_domain,
+    start_command, cold_start, public_endpoint, environment_custom_domain, fit_tight,
 )
 """The warnings of a plan, in the order they are listed."""

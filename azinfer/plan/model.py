@@ -15,6 +15,9 @@ from typing import Any
 from azinfer._arguments import check_member
 from azinfer.inputs import Resolved, ResolvedInputs
 from azinfer.inventory import WorkloadProfile
+from azinfer.plan.coldstart import ColdStart
+from azinfer.plan.cost import Cost
+from azinfer.plan.fit import Fit
 from azinfer.project import GpuProfileType, InferenceParameters
 from azinfer.resources import ResourceKind
 from azinfer.start import StartCommand
@@ -76,6 +79,8 @@ class ProblemCode(str, Enum):
     """Preflight: the GPU quota left in the region does not cover the plan."""
     NAME_TAKEN = "nameTaken"
     """Preflight: a globally unique name (the storage account's) is taken elsewhere."""
+    MODEL_DOES_NOT_FIT = "modelDoesNotFit"
+    """The base model's weights and one full-context sequence do not fit the GPU's memory (:mod:`azinfer.plan.fit`)."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,8 @@ class WarningCode(str, Enum):
     """The endpoint is public."""
     GPU_QUOTA_UNKNOWN = "gpuQuotaUnknown"
     """Preflight: Azure reports no usable GPU quota row; the deployment may still fail on quota."""
+    MODEL_FIT_TIGHT = "modelFitTight"
+    """The base model fits the GPU with room for fewer full-context sequences than :data:`azinfer.plan.fit.SEQUENCES`."""
     ENVIRONMENT_SECRET_NOT_CARRIED = "environmentSecretNotCarried"
     """An updated environment has a custom domain whose certificate Azure never returns, so the update cannot write it back."""
 
@@ -201,6 +208,12 @@ class Plan:
     gpu: GpuChoice
     start: StartCommand
     warnings: tuple[PlanWarning, ...] = ()
+    fit: Fit | None = None
+    """Whether the base model fits the GPU (:mod:`azinfer.plan.fit`)."""
+    cost: Cost | None = None
+    """What the endpoint costs (:mod:`azinfer.plan.cost`); ``None``: the price table lacks a figure for the profile."""
+    cold_start: ColdStart | None = None
+    """How long a serverless replica takes to start (:mod:`azinfer.plan.coldstart`); ``None`` on a dedicated profile."""
 
     @property
     def gpu_profile_name(self) -> str:
@@ -272,6 +285,9 @@ class Plan:
             "resources": [c.to_json() for c in self.changes],
             "problems": [p.to_json() for p in self.problems],
             "warnings": [w.to_json() for w in self.warnings],
+            "fit": None if self.fit is None else self.fit.to_json(),
+            "cost": None if self.cost is None else self.cost.to_json(),
+            "coldStart": None if self.cold_start is None else self.cold_start.to_json(),
             "summary": self.summary(),
             "blocked": self.blocked,
         }

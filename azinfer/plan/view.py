@@ -35,6 +35,62 @@ def _start_reason(plan: Mapping[str, Any], color: bool) -> list[str]:
     return [_paint(f"      because {reason}", "dim", color)]
 
 
+def _money(amount: float, currency: str) -> str:
+    return f"{amount:,.2f} {currency}"
+
+
+def _fit_lines(fit: Mapping[str, Any] | None) -> list[str]:
+    """The fit verdict, and what it is made of."""
+    if fit is None:
+        return []
+    lines = [f"  fit: {fit['summary']}"]
+    if fit["verdict"] != "unknown":
+        lines.append(f"      {fit['model']} ({fit['modelSource']}): weights {fit['weightsGiB']} GiB + KV cache "
+                     f"{fit['kvCachePerSequenceGiB']} GiB per {fit['contextLength']}-token sequence + runtime "
+                     f"{fit['runtimeGiB']} GiB; sizes from {fit['sizesFrom']}")
+    return lines
+
+
+def _cold_start_lines(plan: Mapping[str, Any]) -> list[str]:
+    """A serverless replica's start, when no warning says it already."""
+    cold = plan.get("coldStart")
+    if not cold or any(cold["summary"] in w["message"] for w in plan["warnings"]):
+        return []
+    return [f"  cold start: {cold['summary']} (estimate)"]
+
+
+def _cost_lines(plan: Mapping[str, Any]) -> list[str]:
+    """Per replica-hour, idle and busy, a month, what scale-to-zero saves, the other profiles, the prices' origin.
+
+    A plan saved before azinfer estimated costs has no ``cost`` key: nothing is shown.
+    """
+    if "cost" not in plan:
+        return []
+    cost = plan["cost"]
+    if cost is None:
+        return ["  cost: unknown (the price table has no figure for this GPU profile)"]
+    cur = cost["currency"]
+    parts = " + ".join(f"{line['quantity']:g} {line['meter']} {_money(line['perHour'], cur)}" for line in cost["lines"])
+    prices = cost["prices"]
+    saves = (f"scaling to zero saves {_money(cost['scaleToZeroSaves'], cur)} a month against one warm replica"
+             if cost["scalesToZero"] else
+             f"minReplicas 0 would save {_money(cost['scaleToZeroSaves'], cur)} a month")
+    others = "; ".join(f"{o['profile']} {_money(o['replicaHour'], cur)}/h, {_money(o['monthly'], cur)}/month"
+                       for o in cost["others"])
+    fixed = f" + management {_money(cost['fixedHour'], cur)}/h while a node runs" if cost["fixedHour"] else ""
+    return [
+        f"  cost ({cost['profile']}): {_money(cost['replicaHour'], cur)} per replica-hour ({parts}){fixed}",
+        f"      idle ({cost['minReplicas']} replicas) {_money(cost['idleHour'], cur)}/h, busy "
+        f"({cost['maxReplicas']}) {_money(cost['busyHour'], cur)}/h; about {_money(cost['monthly'], cur)} a month "
+        f"with {cost['busyHours']:g} busy hours ({cost['busyHoursSource']}; --busy-hours); {saves}",
+        f"      others: {others}" if others else "      others: none priced",
+        f"      prices: {cur}, {prices['region']}, {prices['date']}"
+        + (", estimates" if prices["estimate"] else "") + f" ({prices['source']})",
+        *([f"      ! the prices are {prices['ageDays']} days old (over {prices['staleAfterDays']}): run 'azinfer prices --refresh' "
+           "and plan with --prices FILE"] if prices["stale"] else []),
+    ]
+
+
 def format_text(plan: Mapping[str, Any], *, color: bool = False) -> str:
     """A plan as a person reads it: legend, one block per resource, problems, summary line."""
     location = plan["location"]["value"] or "the resource group's"
@@ -50,6 +106,9 @@ def format_text(plan: Mapping[str, Any], *, color: bool = False) -> str:
                f"{plan['gpu']['profileTypeSource']['detail']}", "dim", color),
         f"  start: {_ORIGINS[plan['start']['origin']]}",
         *_start_reason(plan, color),
+        *_fit_lines(plan.get("fit")),
+        *_cost_lines(plan),
+        *_cold_start_lines(plan),
         "",
         "Resource actions are indicated with the following symbols:",
     ]
@@ -106,7 +165,8 @@ def format_html(plan: Mapping[str, Any]) -> str:
         f"<p>GPU <code>{esc(gpu['profileType'])}</code> as profile <code>{esc(gpu['profileName'])}</code> "
         f"({esc(gpu['profileTypeSource']['detail'])}), replicas {gpu['minReplicas']} to {gpu['maxReplicas']}; "
         f"start: {esc(_ORIGINS[start['origin']])} ({esc(start['reason'])})</p>"
-        "<table><thead><tr><th>action</th><th>resource</th><th>name</th><th>reason</th><th>name from</th>"
+        + "".join(f"<p>{esc(line.strip())}</p>" for line in (*_fit_lines(plan.get("fit")), *_cost_lines(plan), *_cold_start_lines(plan)))
+        + "<table><thead><tr><th>action</th><th>resource</th><th>name</th><th>reason</th><th>name from</th>"
         f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
         + (f'<p style="color:#b00"><b>Problems</b></p><ul>{problems}</ul>' if problems else "")
         + (f'<p style="color:#a60"><b>Warnings</b></p><ul>{warnings}</ul>' if warnings else "")
