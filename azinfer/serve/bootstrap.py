@@ -35,6 +35,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from importlib import metadata
 from pathlib import Path
 
@@ -50,6 +51,7 @@ _PEP440 = re.compile(r"""v?(\d+!)?\d+(\.\d+)*([-_.]?(a|b|c|rc|alpha|beta|pre|pre
                      r"""(-\d+|[-_.]?(post|rev|r)[-_.]?\d*)?([-_.]?dev[-_.]?\d*)?(\+[a-z0-9]+([-_.][a-z0-9]+)*)?""",
                      re.IGNORECASE)
 _NO_WHEEL = re.compile(r"No matching distribution found for ([A-Za-z0-9._-]+)")
+_OWN_SITE = "azinfer-wheel"
 _SITE_PATTERNS = ("lib/python*/site-packages", "lib/python*/dist-packages", "local/lib/python*/dist-packages",
                   "lib64/python*/site-packages")
 
@@ -172,15 +174,19 @@ def _constraints(uploaded: Path, image: dict[str, str]) -> str:
 
 def _build(target: Path, wheel: Path, constraints: Path, extras: set[str], image: dict[str, str]) -> None:
     """Install into ``target`` from the wheels beside ``wheel`` only: azinfer, then what the image lacks, pinned."""
-    _pip(["--find-links", str(wheel.parent), "--prefix", str(target), "--no-deps", "--ignore-installed",
-          str(wheel)])
+    # azinfer's own pure-Python wheel installs by unzipping (a second pip run costs most of a second), into
+    # a folder of its own that comes first on the path: an azinfer in the image is shadowed, never replaced.
+    with zipfile.ZipFile(wheel) as own:
+        own.extractall(target / _OWN_SITE)
     requirements = _requirements(wheel, extras)
     effective = target / "constraints.txt"
     effective.write_text(_constraints(constraints, image))
     if requirements:
-        _pip(["--find-links", str(wheel.parent), "--prefix", str(target), "-c", str(effective), *requirements])
+        # --no-compile: the server compiles what it imports, the rest of peft would cost the start time.
+        _pip(["--find-links", str(wheel.parent), "--prefix", str(target), "--no-compile", "-c", str(effective),
+              *requirements])
     sites = sorted({str(p.relative_to(target)) for pattern in _SITE_PATTERNS for p in target.glob(pattern)})
-    (target / "site-dirs").write_text("\n".join(sites) + "\n")
+    (target / "site-dirs").write_text("\n".join([_OWN_SITE, *sites]) + "\n")
     (target / ".complete").write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + "\n")
 
 

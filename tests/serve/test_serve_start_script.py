@@ -19,6 +19,7 @@ import httpx
 import psutil
 import pytest
 from conftest import API_KEY, free_port, wait_ready
+from packaging.utils import canonicalize_name
 
 from azinfer.serve import start_script
 from azinfer.serve.bundle import DIST_DIR, IMAGE_LACKS, server_bundle
@@ -74,6 +75,10 @@ def test_image_azinfer_serves_when_the_share_has_none(phi_mount: Any, tmp_path: 
     assert not (phi_mount.root / ".azinfer").exists()
 
 
+def _azinfer_wheel(share: Path) -> Path:
+    return share / DIST_DIR / (share / DIST_DIR / "CURRENT").read_text().strip()
+
+
 def _env_dirs(share: Path) -> list[str]:
     return sorted(p.name for p in (share / ".azinfer" / "env").iterdir())
 
@@ -92,7 +97,7 @@ def test_two_replicas_build_once_and_a_restart_reuses_it(share: Path, tmp_path: 
         assert sum("installing azinfer from" in t for t in texts) == 1, texts
         assert sum("installed by another replica" in t for t in texts) == 1, texts
         assert env_dir.startswith("0.1.0-")
-        site = next((share / ".azinfer" / "env" / env_dir).glob("lib/python*/site-packages"))
+        site = share / ".azinfer" / "env" / env_dir / "azinfer-wheel"  # azinfer's wheel, unpacked
         assert (site / "azinfer" / "serve" / "bootstrap.py").is_file()
         # The server runs from the share's environment, not from whatever the image has.
         for replica in replicas:
@@ -128,7 +133,7 @@ def test_failed_install_leaves_nothing_and_the_next_start_builds(share: Path, tm
     assert _env_dirs(share) == []  # no environment, no lock, no build folder
     from azinfer.serve.bootstrap import ensure_environment
 
-    wheel = next((share / DIST_DIR).glob("*.whl"))
+    wheel = _azinfer_wheel(share)
     os.environ["PIP_NO_INDEX"] = "1"
     try:
         env_dir = ensure_environment(share, wheel, {"serve"})
@@ -141,7 +146,7 @@ def test_a_dead_builders_lock_is_broken(share: Path, monkeypatch: pytest.MonkeyP
                                         caplog: pytest.LogCaptureFixture) -> None:
     from azinfer.serve import bootstrap
 
-    wheel = next((share / DIST_DIR).glob("*.whl"))
+    wheel = _azinfer_wheel(share)
     env_root = share / ".azinfer" / "env"
     env_root.mkdir()
     monkeypatch.setenv("PIP_NO_INDEX", "1")
@@ -171,16 +176,47 @@ def test_no_wheel_and_no_azinfer_in_the_image_says_what_to_do(tmp_path: Path) ->
     assert "azinfer is neither on the share" in result.stderr and "azinfer deploy" in result.stderr
 
 
-def test_the_wheel_is_the_same_bytes_for_the_same_code() -> None:
+def test_the_wheels_are_the_same_bytes_for_the_same_code() -> None:
     import io
     import zipfile
 
     first, second = server_bundle(), server_bundle()
-    assert first.files == second.files
+    assert first.files == second.files  # deploy's sync by content then uploads nothing
     names = zipfile.ZipFile(io.BytesIO(first.files[f"{DIST_DIR}/{first.wheel_name}"])).namelist()
     assert "azinfer/serve/bootstrap.py" in names and "azinfer/schemas/inference.config.schema.json" in names
     assert not [n for n in names if "__pycache__" in n]
     assert first.files[f"{DIST_DIR}/CURRENT"].decode().strip() == first.wheel_name
+    # What the image lacks travels as pure-Python wheels of the installed versions, pinned at those versions.
+    pins = first.files[f"{DIST_DIR}/constraints.txt"].decode().splitlines()
+    for name in IMAGE_LACKS:
+        version = metadata.version(name)
+        wheel = zipfile.ZipFile(io.BytesIO(first.files[f"{DIST_DIR}/{name}-{version}-py3-none-any.whl"]))
+        assert wheel.testzip() is None and {entry.date_time for entry in wheel.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+        assert f"{name}/__init__.py" in wheel.namelist() and not [n for n in wheel.namelist() if n.endswith(".pyc")]
+        assert f"{name}=={version}" in pins
+
+
+def test_the_image_lacks_what_vllm_does_not_require() -> None:
+    pytest.importorskip("vllm")
+    from tests.freeze_constraints import image_lacks
+
+    assert list(IMAGE_LACKS) == image_lacks()
+
+
+def test_a_wheel_neither_installed_nor_downloadable_is_one_clear_error(monkeypatch: pytest.MonkeyPatch,
+                                                                       index: tuple[str, list[str]]) -> None:
+    from azinfer.errors import AzinferError
+    from azinfer.serve import bundle
+
+    def not_installed(name: str) -> metadata.Distribution:
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(bundle.metadata, "distribution", not_installed)
+    monkeypatch.setenv("PIP_INDEX_URL", f"{index[0]}/simple")  # an index that has nothing
+    with pytest.raises(AzinferError, match=r"peft is not installed here .*'pip download peft==0\.21\.2' failed "
+                                           r".*install it here \('pip install peft==0\.21\.2'\)"):
+        bundle.dependency_wheel("peft", "0.21.2")
+    assert any("/simple/peft/" in request for request in index[1])
 
 
 def test_constraints_pin_every_serving_requirement_within_its_range() -> None:
@@ -289,9 +325,15 @@ def test_the_start_on_vllms_image_replaces_nothing_and_asks_no_index(
     assert after == before, sorted(set(before) ^ set(after))
     # Only what the image lacks was installed, from the share's wheels, and the server ran from there.
     (env_dir,) = (share / ".azinfer" / "env").iterdir()
+    assert (env_dir / "azinfer-wheel" / "azinfer" / "serve" / "bootstrap.py").is_file()
     site = next(env_dir.glob("lib/python*/site-packages"))
     installed = sorted(p.name.split("-")[0] for p in site.glob("*.dist-info"))
-    assert installed == sorted(["azinfer", *IMAGE_LACKS]), installed
+    assert installed == sorted(IMAGE_LACKS), installed
     assert "(installed before)" in log.read_text()
+    # The start pinned every image package at the image's version (pip's resolver could pick no other).
+    pins = dict(line.split("==", 1) for line in (env_dir / "constraints.txt").read_text().split())
+    pins = {canonicalize_name(name): version for name, version in pins.items()}
+    assert all(pins[canonicalize_name(name)] == version
+               for name, version in (line.split("==", 1) for line in before if "==" in line)), pins
     print(f"\nvLLM image mimic: {len(before)} packages, 0 changed, {len(requests)} index requests; /ready "
           f"{ready_after[0]:.1f} s after the first start (install included), {ready_after[1]:.1f} s after a restart")
