@@ -304,8 +304,10 @@ def test_the_start_on_vllms_image_replaces_nothing_and_asks_no_index(
     url, requests = index
     before = _freeze(vllm_image)
     port = free_port()
-    # Every index and proxy setting pip reads points at the counter: one request would be seen.
-    env = _environment(share, port, AZINFER_PYTHON=str(vllm_image), PIP_INDEX_URL=f"{url}/simple",
+    # Every index and proxy setting pip reads points at the counter: one request would be seen. No pip
+    # configuration of this machine (its find-links, extra indexes) is seen, as in a container.
+    env = _environment(share, port, AZINFER_PYTHON=str(vllm_image), PIP_CONFIG_FILE=os.devnull,
+                       PIP_INDEX_URL=f"{url}/simple",
                        PIP_EXTRA_INDEX_URL=f"{url}/extra", HTTP_PROXY=url, HTTPS_PROXY=url, http_proxy=url,
                        https_proxy=url)
     for name in ("PIP_NO_INDEX", "PIP_FIND_LINKS", "NO_PROXY", "no_proxy"):
@@ -330,6 +332,8 @@ def test_the_start_on_vllms_image_replaces_nothing_and_asks_no_index(
     installed = sorted(p.name.split("-")[0] for p in site.glob("*.dist-info"))
     assert installed == sorted(IMAGE_LACKS), installed
     assert "(installed before)" in log.read_text()
+    first = (tmp_path / "image-first.log").read_text()
+    assert "Successfully installed accelerate-" in first and "Looking in links: " + str(share / DIST_DIR) in first
     # The start pinned every image package at the image's version (pip's resolver could pick no other).
     pins = dict(line.split("==", 1) for line in (env_dir / "constraints.txt").read_text().split())
     pins = {canonicalize_name(name): version for name, version in pins.items()}
