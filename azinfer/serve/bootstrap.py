@@ -3,14 +3,15 @@
     PYTHONPATH=/mount/.azinfer/dist/azinfer-0.1.0-py3-none-any.whl python3 -m azinfer.serve.bootstrap WHEEL
 
 The start script (``start.sh``) calls this when deploy put a wheel on the
-share. It installs only from there (``--no-index --find-links`` the wheel's
-folder; see :mod:`azinfer.serve.bundle` for what deploy puts there): azinfer
-from its wheel, then the serving dependencies the image lacks (peft and
-accelerate on vLLM's image) from theirs. The image's own packages (torch,
-vLLM...) are never replaced: the constraints pin every distribution the
-image has at the image's version, so pip keeps them or fails, and the
-uploaded constraints pin the rest. A dependency with no wheel on the share
-ends the start with one line naming it and the fix.
+share. It installs only from there (see :mod:`azinfer.serve.bundle` for what
+deploy puts there): azinfer's wheel is unpacked into a folder of its own, first
+on the server's path; then ``pip install --no-index --find-links`` the wheels'
+folder installs the serving dependencies the image lacks (peft and accelerate
+on vLLM's image). The image's own packages (torch, vLLM...) are never
+replaced: the constraints pin every distribution the image has at the
+image's version, so pip keeps them or fails, and the uploaded constraints
+pin the rest. A dependency with no wheel on the share ends the start with one
+line naming it and the fix.
 
 One build per wheel, image and Python, shared by every replica: the result
 lives in ``<mount>/.azinfer/env/<version>-<key>``. The first replica takes a
@@ -149,15 +150,17 @@ class _Lock:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def _pip(args: list[str]) -> None:
+def _pip(wheels: Path, args: list[str]) -> None:
+    """``pip install`` from the wheels in ``wheels`` only; a missing one is one line naming it and the fix."""
     command = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
-               "--progress-bar", "off", "--no-warn-script-location", "--no-index", *args]
+               "--progress-bar", "off", "--no-warn-script-location", "--no-index", "--find-links", str(wheels),
+               *args]
     result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     missing = _NO_WHEEL.search(result.stdout)
     if result.returncode != 0 and missing is not None:
         raise SystemExit(f"azinfer: error: the image lacks {missing.group(1)} and the share has no wheel of it "
-                         f"({args[args.index('--find-links') + 1]}): run 'azinfer deploy' (it ships the "
-                         f"wheels of what the default image lacks), or install {missing.group(1)} in the image")
+                         f"({wheels}): run 'azinfer deploy' (it ships the wheels of what the default image "
+                         f"lacks), or install {missing.group(1)} in the image")
     sys.stdout.write(result.stdout)
     if result.returncode != 0:
         raise SystemExit(f"azinfer: error: pip failed: {' '.join(command)}")
@@ -183,8 +186,7 @@ def _build(target: Path, wheel: Path, constraints: Path, extras: set[str], image
     effective.write_text(_constraints(constraints, image))
     if requirements:
         # --no-compile: the server compiles what it imports, the rest of peft would cost the start time.
-        _pip(["--find-links", str(wheel.parent), "--prefix", str(target), "--no-compile", "-c", str(effective),
-              *requirements])
+        _pip(wheel.parent, ["--prefix", str(target), "--no-compile", "-c", str(effective), *requirements])
     sites = sorted({str(p.relative_to(target)) for pattern in _SITE_PATTERNS for p in target.glob(pattern)})
     (target / "site-dirs").write_text("\n".join([_OWN_SITE, *sites]) + "\n")
     (target / ".complete").write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + "\n")

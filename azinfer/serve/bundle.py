@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata, resources
 from importlib.abc import Traversable
@@ -195,9 +195,10 @@ def _pin_name(line: str) -> str:
 
 def _constraints(text: str, shipped: dict[str, str]) -> bytes:
     """The packaged constraints with each shipped distribution pinned at the version shipped."""
-    lines: Iterable[str] = (f"{_pin_name(line)}=={shipped[_pin_name(line)]}"
-                            if line.strip() and not line.startswith("#") and _pin_name(line) in shipped else line
-                            for line in text.splitlines())
+    lines = []
+    for line in text.splitlines():
+        name = _pin_name(line) if line.strip() and not line.startswith("#") else ""
+        lines.append(f"{name}=={shipped[name]}" if name in shipped else line)
     return ("\n".join(lines) + "\n").encode()
 
 
