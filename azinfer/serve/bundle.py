@@ -60,6 +60,7 @@ The closure of the ``serve`` extra minus the closure of vLLM's requirements;
 # install does not have them below the azinfer folder.
 _MAPPED_SUBPACKAGES = ("schemas",)
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+_DOWNLOAD_SECONDS = 300
 _WHEEL_FILE = b"Wheel-Version: 1.0\nGenerator: azinfer\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
 # Written by the installer, not part of a wheel (pip writes its own when it installs).
 _INSTALLER_FILES = ("INSTALLER", "REQUESTED", "RECORD", "direct_url.json", "WHEEL")
@@ -160,10 +161,13 @@ def _downloaded_wheel(name: str, version: str) -> tuple[str, bytes]:
     with tempfile.TemporaryDirectory() as folder:
         command = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-input",
                    "--quiet", "--no-deps", "--only-binary=:all:", "--dest", folder, f"{name}=={version}"]
-        result = subprocess.run(command, capture_output=True, text=True)
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, timeout=_DOWNLOAD_SECONDS)
+            failed, last = result.returncode != 0, (result.stderr.strip().splitlines() or ["no pure-Python wheel"])[-1]
+        except subprocess.TimeoutExpired:
+            failed, last = True, f"no answer in {_DOWNLOAD_SECONDS} s"
         wheels = sorted(Path(folder).glob("*-none-any.whl"))
-        if result.returncode != 0 or not wheels:
-            last = (result.stderr.strip().splitlines() or ["no pure-Python wheel"])[-1]
+        if failed or not wheels:
             raise AzinferError(
                 f"{name} is not installed here as a pure-Python wheel, and 'pip download {name}=={version}' "
                 f"failed ({last}): the image lacks {name}, so deploy must ship it; install it here "
