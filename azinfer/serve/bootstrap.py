@@ -161,7 +161,8 @@ def _pip(wheels: Path, args: list[str]) -> None:
         raise SystemExit(f"azinfer: error: the image lacks {missing.group(1)} and the share has no wheel of it "
                          f"({wheels}): run 'azinfer deploy' (it ships the wheels of what the default image "
                          f"lacks), or install {missing.group(1)} in the image")
-    sys.stdout.write(result.stdout)
+    if result.stdout.strip():
+        log.info("pip says:\n%s", result.stdout.rstrip())
     if result.returncode != 0:
         raise SystemExit(f"azinfer: error: pip failed: {' '.join(command)}")
 
