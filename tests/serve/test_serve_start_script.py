@@ -212,7 +212,9 @@ def test_a_wheel_neither_installed_nor_downloadable_is_one_clear_error(monkeypat
         raise metadata.PackageNotFoundError(name)
 
     monkeypatch.setattr(bundle.metadata, "distribution", not_installed)
-    monkeypatch.setenv("PIP_INDEX_URL", f"{index[0]}/simple")  # an index that has nothing
+    monkeypatch.setenv("PIP_INDEX_URL", f"{index[0]}/simple")  # an index that has nothing, and nothing else
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
     with pytest.raises(AzinferError, match=r"peft is not installed here .*'pip download peft==0\.21\.2' failed "
                                            r".*install it here \('pip install peft==0\.21\.2'\)"):
         bundle.dependency_wheel("peft", "0.21.2")
