@@ -17,21 +17,15 @@ log = logging.getLogger(__name__)
 
 
 def _batched(settings: ServeSettings, paths: ModelPaths) -> Engine:
-    from azinfer.serve.engine.batched import BatchedEngine
-    from azinfer.serve.loading import load_model
+    from azinfer.serve.engine.batched import start_batched_engine
 
-    loaded = load_model(paths, merge=settings.merge, load_in_4bit=settings.load_in_4bit)
-    return BatchedEngine(loaded, max_batch_size=settings.max_batch_size, max_queue=settings.max_queue,
-                         prompt_template=settings.prompt_template)
+    return start_batched_engine(settings, paths)
 
 
 def _baseline(settings: ServeSettings, paths: ModelPaths) -> Engine:
-    from azinfer.serve.engine.baseline import ThreadPerRequestEngine
-    from azinfer.serve.loading import load_model
+    from azinfer.serve.engine.baseline import start_baseline_engine
 
-    loaded = load_model(paths, merge=False, load_in_4bit=settings.load_in_4bit)
-    return ThreadPerRequestEngine(loaded, max_concurrent=settings.max_batch_size + settings.max_queue,
-                                  prompt_template=settings.prompt_template)
+    return start_baseline_engine(settings, paths)
 
 
 def _vllm(settings: ServeSettings, paths: ModelPaths) -> Engine:
@@ -40,7 +34,7 @@ def _vllm(settings: ServeSettings, paths: ModelPaths) -> Engine:
     return start_vllm_engine(settings, paths)
 
 
-# One starter per ``--engine`` value; each imports its heavy modules itself.
+# One starter per ``--engine`` value, each given the same settings; each imports its heavy modules itself.
 ENGINES: dict[str, Callable[[ServeSettings, ModelPaths], Engine]] = {
     "batched": _batched, "baseline": _baseline, "vllm": _vllm,
 }

@@ -27,12 +27,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from azinfer.serve.discovery import ModelPaths
 from azinfer.serve.engine.base import EngineStats, Generation, GenerationRequest
 from azinfer.serve.engine.hf import ThreadedGeneration, TransformersEngine
-from azinfer.serve.loading import LoadedModel
-from azinfer.serve.settings import DEFAULT_PROMPT_TEMPLATE
+from azinfer.serve.loading import LoadedModel, load_model
+from azinfer.serve.settings import DEFAULT_PROMPT_TEMPLATE, ServeSettings
 
-__all__ = ["BatchedEngine"]
+__all__ = ["BatchedEngine", "start_batched_engine"]
 
 log = logging.getLogger(__name__)
 
@@ -292,3 +293,13 @@ class BatchedEngine(TransformersEngine):
         running.mask = mask[:, first:]
         running.next_tokens = running.next_tokens[index]
         running.positions = running.positions[index]
+
+
+def start_batched_engine(settings: ServeSettings, paths: ModelPaths) -> BatchedEngine:
+    """Load the model (the adapter merged unless ``--no-merge``) and start the scheduler.
+
+    :raises ServeError: the model cannot be loaded.
+    """
+    loaded = load_model(paths, merge=settings.merge, load_in_4bit=settings.load_in_4bit)
+    return BatchedEngine(loaded, max_batch_size=settings.max_batch_size, max_queue=settings.max_queue,
+                         prompt_template=settings.prompt_template)
