@@ -23,6 +23,7 @@ from azinfer.errors import ServeError
 __all__ = [
     "DEFAULT_PROMPT_TEMPLATE",
     "ENGINE_CHOICES",
+    "HTTP_CHOICES",
     "LOOPBACK_HOSTS",
     "Option",
     "ServeSettings",
@@ -38,6 +39,8 @@ DEFAULT_PROMPT_TEMPLATE = "<|user|>\n{}<|end|>\n<|assistant|>\n"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 # ``auto``: vLLM when a CUDA GPU and vLLM are present, else ``batched`` (azinfer.serve.server.choose_engine).
 ENGINE_CHOICES = ("auto", "batched", "vllm", "baseline")
+# uvicorn's HTTP parsers; ``auto`` is httptools when installed (vLLM's image has it), else h11.
+HTTP_CHOICES = ("auto", "h11", "httptools")
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -97,6 +100,8 @@ class ServeSettings:
     max_headers: int = _opt(100, "--max-headers", "most header lines in a request, else 431 and close", "100")
     max_request_line: int = _opt(8192, "--max-request-line", "longest request target (path and query), else 414",
                                  "8192")
+    http: str = _opt("auto", "--http", "uvicorn's HTTP parser; both get the same limits",
+                     "`auto`: `httptools` when installed, else `h11`", choices=HTTP_CHOICES)
     max_connections: int = _opt(512, "--max-connections",
                                 "open connections; past it the oldest idle one is closed, else the new one", "512")
 
@@ -120,6 +125,8 @@ class ServeSettings:
             raise ServeError("the prompt template must contain exactly one '{}' placeholder")
         if self.engine not in ENGINE_CHOICES:
             raise ServeError(f"unknown engine {self.engine!r}: expected one of {', '.join(ENGINE_CHOICES)}")
+        if self.http not in HTTP_CHOICES:
+            raise ServeError(f"unknown HTTP parser {self.http!r}: expected one of {', '.join(HTTP_CHOICES)}")
         if self.base_only and self.adapter_dir is not None:
             raise ServeError("--base-only and --adapter-dir contradict each other")
         if self.api_key is not None and not self.api_key.strip():

@@ -12,7 +12,7 @@ import threading
 from typing import Any
 
 from azinfer.serve.discovery import ModelPaths
-from azinfer.serve.engine.base import EngineStats, Generation, GenerationRequest
+from azinfer.serve.engine.base import NEUTRAL_EXTENSIONS, EngineStats, Generation, GenerationRequest
 from azinfer.serve.engine.hf import ThreadedGeneration, TransformersEngine
 from azinfer.serve.loading import LoadedModel, load_model
 from azinfer.serve.settings import DEFAULT_PROMPT_TEMPLATE, ServeSettings
@@ -40,6 +40,10 @@ class _Streamer:
 
 class ThreadPerRequestEngine(TransformersEngine):
     """Implements :class:`~azinfer.serve.engine.base.Engine` the way the AI Toolkit's server does."""
+
+    name = "baseline"
+    # ``generate`` stops at the end of sequence itself and has no presence or frequency penalty.
+    unsupported = frozenset(NEUTRAL_EXTENSIONS) - {"stop_token_ids"}
 
     def __init__(
         self, loaded: LoadedModel, *, max_concurrent: int = 80, prompt_template: str = DEFAULT_PROMPT_TEMPLATE

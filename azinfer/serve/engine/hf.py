@@ -136,6 +136,7 @@ class ThreadedGeneration(Generation):
         self._cancelled = threading.Event()
         self._lock = threading.Lock()
         self._generated = 0
+        self.output_ids: list[int] = []  # what the penalties of the request's sampling count
         self.finish_reason: FinishReason | None = None
 
     @property
@@ -166,14 +167,16 @@ class ThreadedGeneration(Generation):
         """Take the next generated token (engine thread); return whether the generation is over."""
         if self.done:
             return True
-        if token_id in self._eos:
+        params = self.request.params
+        if (token_id in self._eos and not params.ignore_eos) or token_id in params.stop_token_ids:
             return self.finish("stop")
+        self.output_ids.append(token_id)
         self._generated += 1
         text, stopped = self._text.push(token_id)
         self._emit(text)
         if stopped:
             return self.finish("stop")
-        if self._generated >= self.request.params.max_tokens:
+        if self._generated >= params.max_tokens:
             return self.finish("length")
         return False
 
