@@ -186,6 +186,9 @@ def _head_problem(scope: Scope, limits: HeadLimits) -> tuple[int, str, str] | No
     if len(headers) > limits.max_headers:
         return 431, f"more than {limits.max_headers} header lines (--max-headers)", "too_many_headers"
     target = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+    # A head that arrived in one read passes h11's own bound (it counts only what waits for more).
+    if target + sum(len(name) + len(value) + 4 for name, value in headers) > limits.max_bytes:
+        return 431, f"the request head is larger than {limits.max_bytes} bytes (--max-header-bytes)", "request_header_too_large"
     if target > limits.max_request_line:
         return 414, f"the request target is longer than {limits.max_request_line} bytes (--max-request-line)", "uri_too_long"
     names = [name for name, _ in headers]
