@@ -47,6 +47,7 @@ __all__ = [
     "fit_connection_cap",
     "guarded_protocol",
     "http_protocol",
+    "probe_reserve",
     "read_body",
 ]
 
@@ -109,6 +110,11 @@ class ThrottledLog:
         self._logger.warning(message + suffix, *args)
 
 
+def probe_reserve(max_connections: int) -> int:
+    """Connections admitted past the cap when none is idle, which may only ask the probes."""
+    return max(4, max_connections // 32)
+
+
 def fit_connection_cap(requested: int) -> int:
     """The connection cap this process can honour: raise the soft file limit if needed, else lower the cap.
 
@@ -116,7 +122,7 @@ def fit_connection_cap(requested: int) -> int:
     below it refuses cleanly instead.
     """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = requested + _RESERVED_FDS
+    wanted = requested + probe_reserve(requested) + _RESERVED_FDS
     if soft != resource.RLIM_INFINITY and soft < wanted:
         raised = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
         try:
@@ -125,7 +131,7 @@ def fit_connection_cap(requested: int) -> int:
         except (ValueError, OSError):
             pass
     if soft != resource.RLIM_INFINITY and soft < wanted:
-        fitted = max(soft - _RESERVED_FDS, 1)
+        fitted = max((soft - _RESERVED_FDS) * 32 // 33 - 4, 1)  # room for its probe reserve too
         log.warning("at most %d connections: the file descriptor limit is %d", fitted, soft)
         return fitted
     return requested
@@ -150,8 +156,7 @@ class _Guard:
 
     def __init__(self, max_connections: int, limits: HeadLimits) -> None:
         self.max_connections = max_connections
-        # Past the cap, when no connection is idle: connections that may only ask the probes.
-        self.probe_reserve = max(4, max_connections // 32)
+        self.probe_reserve = probe_reserve(max_connections)
         self.limits = limits
         self.open = 0
         self.idle: dict[Any, None] = {}  # insertion-ordered: the first waited longest
