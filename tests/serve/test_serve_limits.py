@@ -183,10 +183,10 @@ def test_at_the_cap_idle_connections_make_room_and_the_probes_answer(
         idle = [connect(server) for _ in range(MAX_CONNECTIONS * 3)]
         try:
             time.sleep(0.3)
-            for _ in range(10):
+            for path in ["/health", "/ready", "/v1/models"] * 4:
                 with connect(server) as sock:
-                    sock.sendall(b"GET /health HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
-                    assert status_of(read_all(sock, timeout=2)) == 200
+                    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n".encode())
+                    assert status_of(read_all(sock, timeout=2)) == (401 if path == "/v1/models" else 200)
                 idle.append(connect(server))  # the attacker takes the room back
             assert server.server.config.http.__name__.startswith("Guarded")
         finally:

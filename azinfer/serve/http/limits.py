@@ -279,7 +279,9 @@ def guarded_protocol(base: type[asyncio.Protocol], max_connections: int, limits:
                 _abort(transport)
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            if guard.open >= guard.max_connections and guard.idle:
+            # An evicted connection counts as open until its close is processed: it made room all the same.
+            evicted = guard.open >= guard.max_connections and bool(guard.idle)
+            if evicted:
                 oldest = next(iter(guard.idle))
                 oldest._disarm()
                 guard.refusals.warning("closed idle connection from %s: %d connections open (--max-connections)",
@@ -291,7 +293,7 @@ def guarded_protocol(base: type[asyncio.Protocol], max_connections: int, limits:
                 )
                 _abort(transport)
                 return
-            self._probes_only = guard.open >= guard.max_connections
+            self._probes_only = guard.open >= guard.max_connections and not evicted
             guard.open += 1
             self._admitted = True
             super().connection_made(transport)
