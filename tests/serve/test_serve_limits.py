@@ -135,8 +135,8 @@ def test_a_body_sent_a_byte_at_a_time_is_408(small_limits: RunningServer) -> Non
 
 def test_a_head_sent_a_byte_at_a_time_is_closed(small_limits: RunningServer, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
+    started = time.monotonic()  # before connecting: the server's clock starts when it accepts
     with connect(small_limits) as sock:
-        started = time.monotonic()
         closed = False
         for byte in head("/v1/models"):
             try:
