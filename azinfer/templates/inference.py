@@ -26,6 +26,7 @@ from azinfer.errors import PlanBlockedError
 from azinfer.plan import Action, Plan
 from azinfer.project import GPU_SPECS
 from azinfer.resources import FILE_SERVICE, RESOURCES, ResourceKind
+from azinfer.serve.settings import env_var
 from azinfer.start import azinfer_commands
 from azinfer.templates.model import (
     Call,
@@ -281,11 +282,11 @@ def probes(plan: Plan) -> Any:
 def _container_env(plan: Plan) -> Any:
     """The server's environment variables: the mount, the port, and the API key or the explicit opt-out."""
     fixed = [
-        {"name": "AZINFER_MOUNT", "value": MOUNT_PATH},
-        {"name": "AZINFER_PORT", "value": Call("string", (Param("targetPort"),))},
+        {"name": env_var("mount_root"), "value": MOUNT_PATH},
+        {"name": env_var("port"), "value": Call("string", (Param("targetPort"),))},
     ]
-    auth = Cond(_USE_API_KEY, [{"name": "AZINFER_API_KEY", "secretRef": API_KEY_SECRET}],
-                [{"name": "AZINFER_INSECURE_NO_AUTH", "value": "true"}])
+    auth = Cond(_USE_API_KEY, [{"name": env_var("api_key"), "secretRef": API_KEY_SECRET}],
+                [{"name": env_var("insecure_no_auth"), "value": "true"}])
     return Call("concat", (fixed, auth))
 
 
