@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import ssl
     from typing import TypeAlias
 
-    from azure.mgmt.appcontainers.models import ContainerApp, ContainerAppProperties
+    from azure.mgmt.appcontainers.models import ContainerApp, ContainerAppProperties, TrafficWeight
 
     Verify: TypeAlias = ssl.SSLContext | bool
     """What plain HTTPS calls trust: a TLS context, or ``True`` (the system's) / ``False`` (nothing checked)."""
@@ -36,6 +36,9 @@ __all__ = [
     "active_revision",
     "revision_status",
     "check_ready",
+    "smoke_test",
+    "revision_url",
+    "traffic_of",
     "restart_revision",
     "endpoint_status",
 ]
@@ -204,6 +207,50 @@ def check_ready(url: str, api_key: str | None, *, verify: Verify = True, timeout
     return False, f"{response.status_code} {response.text.strip()[:80]}".strip()
 
 
+def smoke_test(url: str, api_key: str | None, *, verify: Verify = True,
+               timeout: float = 30.0) -> tuple[bool, str]:
+    """``GET /ready``, ``GET /v1/models``, then one chat completion of one token for the first model, with the key.
+
+    :returns: (all three answered 200, what answered or what failed, in words). The key goes over HTTPS only.
+    """
+    import httpx
+
+    ready, detail = check_ready(url, api_key, verify=verify, timeout=timeout)
+    if not ready:
+        return False, f"GET /ready answered {detail}"
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    asked = "GET /v1/models"
+    try:
+        with httpx.Client(base_url=url.rstrip("/"), headers=headers, verify=verify, timeout=timeout) as client:
+            response = client.get("/v1/models")
+            if response.status_code == 200:
+                model = str(response.json()["data"][0]["id"])
+                asked = "POST /v1/chat/completions"
+                response = client.post("/v1/chat/completions", json={
+                    "model": model, "max_tokens": 1, "messages": [{"role": "user", "content": "Say OK."}]})
+                if response.status_code == 200 and response.json()["choices"]:
+                    return True, f"/ready, /v1/models and one chat completion of {model!r} answered 200"
+    except httpx.HTTPError as exc:
+        return False, f"{asked}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no answer'}"
+    except (ValueError, LookupError, TypeError):
+        return False, f"{asked} answered {response.status_code} with no OpenAI-shaped JSON"
+    return False, f"{asked} answered {response.status_code} {' '.join(response.text.split())[:80]}".strip()
+
+
+def revision_url(clients: AzureClients, resource_group: str, app: str, revision: str) -> str | None:
+    """``https://<fqdn>`` of one revision as ARM reports it: that revision only, whatever the traffic weights."""
+    props = clients.apps.container_apps_revisions.get_revision(resource_group, app, revision).properties
+    fqdn = props.fqdn if props is not None else None
+    return f"https://{fqdn}" if fqdn else None
+
+
+def traffic_of(app: ContainerApp) -> list[TrafficWeight]:
+    """The app's traffic rules as ARM reports them (empty without ingress)."""
+    configuration = app_properties(app).configuration
+    ingress = configuration.ingress if configuration is not None else None
+    return list(ingress.traffic or []) if ingress is not None else []
+
+
 def restart_revision(clients: AzureClients, resource_group: str, app: str, revision: str) -> None:
     """Restart the revision's replicas (Container Apps replaces them)."""
     clients.apps.container_apps_revisions.restart_revision(resource_group, app, revision)
@@ -243,7 +290,11 @@ def endpoint_status(clients: AzureClients, resource_group: str, app_name: str, a
 
 
 def active_revision(clients: AzureClients, resource_group: str, app: ContainerApp) -> str | None:
-    """The revision serving traffic: the newest active one (single revision mode has one); ``None`` if none."""
+    """The revision serving traffic: the one a traffic rule names with the most weight (multiple revision
+    mode), else the newest active one (single revision mode has one); ``None`` if none."""
+    named = [(t.weight or 0, t.revision_name) for t in traffic_of(app) if t.revision_name and not t.latest_revision]
+    if named and max(named)[0] > 0:
+        return max(named)[1]
     active = [(r.properties.created_time, r.name)
               for r in clients.apps.container_apps_revisions.list_revisions(resource_group, name_of(app))
               if r.properties is not None and r.properties.active and r.name]

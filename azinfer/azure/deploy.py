@@ -46,7 +46,7 @@ from azinfer.start import StartOrigin, decide_start
 if TYPE_CHECKING:  # pragma: no cover
     from azure.mgmt.appcontainers.models import ContainerApp
 
-__all__ = ["DeployResult", "SyncSummary", "deploy", "preview", "upload", "wait_until_ready"]
+__all__ = ["DeployResult", "SyncSummary", "deploy", "preview", "sync_stage", "upload", "wait_until_ready"]
 
 ADAPTERS_DIR = "models/azinfer"
 """Where ``--adapter DIR`` publishes a local adapter (the server serves the newest adapter under ``models/``)."""
@@ -157,6 +157,18 @@ def upload(ctx: AzureContext, scope: ProjectScope, config: InferenceConfig, emit
     return sync.apply(summary.plan, on_bytes=emit.bytes)
 
 
+def sync_stage(ctx: AzureContext, scope: ProjectScope, config: InferenceConfig, emit: Emitter, *,
+               adapter: Path | None = None, delete: bool = False,
+               confirm: ConfirmCallback | None = None) -> SyncResult | None:
+    """:func:`upload`, said before and after as stages. ``None`` when ``confirm`` declined."""
+    emit.stage(f"syncing to file share {config.file_share_name!r} of storage account {config.storage_account_name!r}")
+    result = upload(ctx, scope, config, emit, adapter=adapter, delete=delete, confirm=confirm)
+    if result is not None:
+        emit.stage(f"uploaded {len(result.uploaded)} file(s) ({result.uploaded_bytes} bytes), deleted "
+                   f"{len(result.deleted)}, {result.unchanged} unchanged")
+    return result
+
+
 def deploy(ctx: AzureContext, scope: ProjectScope, *, adapter: Path | None = None, delete: bool = False,
            restart: bool | None = None, wait: bool = True, timeout: float = 900.0,
            on_event: EventCallback | None = None, confirm: ConfirmCallback | None = None) -> DeployResult:
@@ -169,12 +181,9 @@ def deploy(ctx: AzureContext, scope: ProjectScope, *, adapter: Path | None = Non
     if wait and restart is not False and endpoint is None:
         raise AzureError(f"container app {app_name!r} has no external endpoint (ingress FQDN) to wait for; "
                          "deploy with --no-wait, or provision again")
-    emit.stage(f"syncing to file share {config.file_share_name!r} of storage account {config.storage_account_name!r}")
-    result = upload(ctx, scope, config, emit, adapter=adapter, delete=delete, confirm=confirm)
+    result = sync_stage(ctx, scope, config, emit, adapter=adapter, delete=delete, confirm=confirm)
     if result is None:
         return DeployResult(SyncResult((), 0, (), 0), None, None, endpoint, declined=True)
-    emit.stage(f"uploaded {len(result.uploaded)} file(s) ({result.uploaded_bytes} bytes), deleted "
-               f"{len(result.deleted)}, {result.unchanged} unchanged")
     changed = bool(result.uploaded or result.deleted)
     if restart is False or (restart is None and not changed):
         return DeployResult(result, None, None, endpoint)
