@@ -1,7 +1,7 @@
 """A fake :class:`~azinfer.azure.context.AzureContext`: the operations' logic tested without HTTPS.
 
 It answers the few SDK calls the operations make about one container app (its
-revisions and replicas, restarts, its secret, deletes) from plain objects, holds a
+revisions and replicas, restarts, its secret, deletes, traffic updates) from plain objects, holds a
 scripted share sync and ``/ready``, and keeps a clock that moves only when the
 operation sleeps, so a wait that would take minutes takes none. The emulator
 (``tests/emulator``) stays for end to end.
@@ -54,17 +54,24 @@ class FakeApps:
         last = revisions[-1].name
         self.latest, self.latest_ready = latest or last, latest_ready or latest or last
         self.calls: list[tuple[str, ...]] = []
-        self.container_apps = NS(get=self._get, list_secrets=self._secrets, begin_delete=self._delete("app"))
+        self.traffic: list[Any] = []
+        """The traffic rules (``TrafficWeight``) the last update set; ``traffic_history`` keeps each."""
+        self.traffic_history: list[list[tuple[str, int, str]]] = []
+        self.new_revision_starts: dict[str, str] = {}
+        """Replica state of a revision an update creates (default Running), by suffix."""
+        self.container_apps = NS(get=self._get, list_secrets=self._secrets, begin_delete=self._delete("app"),
+                                 begin_update=self._update)
         self.container_apps_revisions = NS(list_revisions=self._list, get_revision=self._revision,
-                                           restart_revision=self._restart)
+                                           restart_revision=self._restart, activate_revision=self._activate,
+                                           deactivate_revision=self._deactivate)
         self.container_apps_revision_replicas = NS(list_replicas=self._replicas)
         self.managed_environments = NS(begin_delete=self._delete("environment"))
 
     def _get(self, group: str, name: str) -> Any:
         self.calls.append(("get", name))
-        return NS(name=name, id=f"/x/{name}", properties=NS(
+        return NS(name=name, id=f"/x/{name}", location="westus3", properties=NS(
             latest_revision_name=self.latest, latest_ready_revision_name=self.latest_ready,
-            configuration=NS(ingress=NS(fqdn=f"{name}.example.test")), template=NS(scale=NS(min_replicas=0, max_replicas=1)),
+            configuration=NS(ingress=NS(fqdn=f"{name}.example.test", traffic=list(self.traffic))), template=NS(scale=NS(min_replicas=0, max_replicas=1)),
             workload_profile_name=None, environment_id=None, managed_environment_id=None,
             provisioning_state="Succeeded", running_status="Running"))
 
@@ -78,7 +85,8 @@ class FakeApps:
         revision = self.revisions[name]
         revision.poll()
         return NS(name=name, properties=NS(active=revision.active, provisioning_state="Provisioned",
-                                           running_state=revision.running_state, health_state="Healthy"))
+                                           running_state=revision.running_state, health_state="Healthy",
+                                           fqdn=f"{name}.example.test"))
 
     def _replicas(self, group: str, app: str, name: str) -> Any:
         return NS(value=[NS(name=replica, properties=NS(running_state=state, containers=[
@@ -90,6 +98,30 @@ class FakeApps:
         revision.restarts += 1
         revision.replicas = {f"{name}-r{revision.restarts}": "Starting"}
         revision._polls = 0
+
+    def _update(self, group: str, name: str, patch: Any) -> Any:
+        """``begin_update``: records the traffic rules; a new ``revisionSuffix`` adds a revision."""
+        template = patch.properties.template
+        if template is not None and template.revision_suffix:
+            suffix = template.revision_suffix
+            self.calls.append(("new revision", suffix))
+            revision = FakeRevision(f"{name}--{suffix}", replicas={f"{name}--{suffix}-a": self.new_revision_starts.get(
+                suffix, "Running")})
+            self.revisions[revision.name] = revision
+            self.latest = revision.name
+        self.traffic = list(patch.properties.configuration.ingress.traffic)
+        self.traffic_history.append([(t.revision_name, t.weight, t.label) for t in self.traffic])
+        return NS(result=lambda: self._get(group, name))
+
+    def _activate(self, group: str, app: str, name: str) -> None:
+        self.calls.append(("activate", name))
+        self.revisions[name].active = True
+        self.revisions[name].replicas = {f"{name}-back": "Starting"}
+
+    def _deactivate(self, group: str, app: str, name: str) -> None:
+        self.calls.append(("deactivate", name))
+        self.revisions[name].active = False
+        self.revisions[name].replicas = {}
 
     def _delete(self, kind: str) -> Any:
         return _deleter(self.calls, kind)
@@ -126,16 +158,20 @@ class FakeSync:
 
 
 class FakeContext(AzureContext):
-    """An :class:`AzureContext` over :class:`FakeApps`, a :class:`FakeSync`, scripted ``/ready`` answers and a clock."""
+    """An :class:`AzureContext` over :class:`FakeApps`, a :class:`FakeSync`, scripted ``/ready`` and smoke test
+    answers and a clock."""
 
     def __init__(self, apps: FakeApps, *, sync: FakeSync | None = None, ready: list[tuple[bool, str]] | None = None,
-                 inventory: InMemoryInventory | None = None, logs: tuple[str, ...] = ()) -> None:
+                 inventory: InMemoryInventory | None = None, logs: tuple[str, ...] = (),
+                 smoke: list[tuple[bool, str]] | None = None) -> None:
         self.now = 0.0
         super().__init__(target_for(), "00000000-0000-0000-0000-000000000000", poll_interval=5.0,
                          clock=lambda: self.now, sleep=self._sleep)
         self.apps, self.sync = apps, sync or FakeSync()
         self.ready_answers = list(ready or [(True, "200")])
+        self.smoke_answers = list(smoke or [(True, "all answered")])
         self.asked: list[tuple[str, str | None]] = []
+        self.smoked: list[tuple[str, str | None]] = []
         self._inventory, self._logs = inventory, logs
         self.clients = NS(apps=apps, logs=NS(workspaces=NS(begin_delete=_deleter(apps.calls, "workspace"))),  # type: ignore[assignment]
                           storage=NS(storage_accounts=NS(delete=lambda group, name: apps.calls.append(
@@ -154,6 +190,10 @@ class FakeContext(AzureContext):
     def check_ready(self, url: str, api_key: str | None, *, timeout: float = 10.0) -> tuple[bool, str]:
         self.asked.append((url, api_key))
         return self.ready_answers.pop(0) if len(self.ready_answers) > 1 else self.ready_answers[0]
+
+    def smoke_test(self, url: str, api_key: str | None, *, timeout: float = 30.0) -> tuple[bool, str]:
+        self.smoked.append((url, api_key))
+        return self.smoke_answers.pop(0) if len(self.smoke_answers) > 1 else self.smoke_answers[0]
 
     def log_lines(self, resource_group: str, app: str, **options: Any) -> Iterator[str]:
         return iter(self._logs)
