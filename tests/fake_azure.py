@@ -99,7 +99,7 @@ class FakeApps:
         revision.replicas = {f"{name}-r{revision.restarts}": "Starting"}
         revision._polls = 0
 
-    def _update(self, group: str, name: str, patch: Any) -> Any:
+    def _update(self, group: str, name: str, patch: Any, **options: Any) -> Any:
         """``begin_update``: records the traffic rules; a new ``revisionSuffix`` adds a revision."""
         template = patch.properties.template
         if template is not None and template.revision_suffix:

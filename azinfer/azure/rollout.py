@@ -116,7 +116,9 @@ def _update(ctx: AzureContext, group: str, app: ContainerApp, routes: Sequence[R
     patch = ContainerApp(location=app.location, properties=ContainerAppProperties(
         configuration=Configuration(active_revisions_mode="Multiple", ingress=ingress),
         template=Template(revision_suffix=suffix) if suffix else None))
-    return ctx.clients.apps.container_apps.begin_update(group, app.name, patch).result()
+    # ARM's Retry-After when it sends one; else the context's interval, not the SDK's 30 s.
+    return ctx.clients.apps.container_apps.begin_update(group, app.name, patch,
+                                                        polling_interval=ctx.poll_interval).result()
 
 
 def _smoke(ctx: AzureContext, revision: str, url: str, key: str | None, stable: str, emit: Emitter) -> str:

@@ -36,9 +36,12 @@ Nothing runs: the emulator models state, and tests steer it (``emu.apps``).
   reaches it with the emulator's CA.  Requests go to the newest active revision
   with a ready replica (503 ``no healthy upstream`` when there is none); the
   stand-in app answers like ``azinfer serve``: ``/health`` and ``/ready`` 200,
-  ``/v1/models`` 200 with ``Authorization: Bearer <key>`` when the container
-  sets ``AZINFER_API_KEY`` (its ``secretRef`` value), 401 otherwise.
-  ``emu.apps.on_request`` can answer instead.
+  ``/v1/models`` and ``POST /v1/chat/completions`` (one token, ``OK``; its id
+  names the revision) 200 with ``Authorization: Bearer <key>`` when the
+  container sets ``AZINFER_API_KEY`` (its ``secretRef`` value), 401 otherwise.
+  ``emu.apps.on_request`` can answer instead.  In multiple revision mode the
+  traffic rules pick the revision, and each revision and label has an address
+  of its own (:mod:`.traffic`).
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import logstream, providers
+from . import logstream, providers, traffic
 from .logstream import StreamSettings
 from .state import Resource, ResourceId, parse_resource_id
 
@@ -265,6 +268,13 @@ class ContainerAppsRuntime:
         if listener is None:
             raise KeyError(f"app {rt.name!r} has no external ingress")
         return f"https://127.0.0.1:{listener.server_address[1]}"
+
+    def label_url(self, app: str, label: str) -> str:
+        """``https://127.0.0.1:{port}``: where a traffic label answers (on Azure ``<app>---<label>.<env-domain>``)."""
+        rt = self.find(app)
+        if rt.id.lower() not in self._ingress:
+            raise KeyError(f"app {rt.name!r} has no external ingress")
+        return f"https://{self.ingress_host(traffic.address_key(rt.id, 'label', label))}"
 
     def revisions(self, app_id: str) -> list[dict[str, Any]]:
         """The app's revisions: name, created, active, restarts, template, replicas (names), ready."""
@@ -524,15 +534,26 @@ class ContainerAppsRuntime:
     def ingress(self, req: Request) -> Response:
         from .server import Response
 
-        rt = self._apps.get((req.target or "").lower())
-        res = self.emu.state.get(req.target or "")
+        app_id, kind, name = traffic.split_target(req.target or "")
+        rt = self._apps.get(app_id.lower())
+        res = self.emu.state.get(app_id)
         if rt is None or res is None:
             return Response(404, b"Error 404 - This Container App is stopped or does not exist.",
                             {"Content-Type": "text/plain"})
-        rev = self._serving_revision(rt, time.time())
-        if rev is None:
+        if kind is not None or self._mode(res) == "multiple":
+            try:
+                rev = traffic.choose(res, rt, kind, name)
+            except LookupError:
+                return Response(404, b"Error 404 - This Container App is stopped or does not exist.",
+                                {"Content-Type": "text/plain"})
+            if rev is not None and rev.active and not rev.replicas:  # scale from zero
+                self._start_replicas(rt, rev, 1)
+                self.tick()
+            rev = rev if rev is not None and rev.serving(time.time()) else None
+        else:
+            rev = self._serving_revision(rt, time.time())
             waking = next((r for r in reversed(rt.revisions) if r.active and not r.replicas), None)
-            if waking is not None:  # scale from zero
+            if rev is None and waking is not None:  # scale from zero
                 self._start_replicas(rt, waking, 1)
                 self.tick()
                 rev = waking if waking.serving(time.time()) else None
@@ -562,6 +583,12 @@ class ContainerAppsRuntime:
             if req.method == "GET" and path == "/v1/models":
                 return Response(200, {"object": "list", "data": [{"id": "emulated", "object": "model",
                                                                    "created": int(rev.created), "owned_by": "azinfer"}]})
+            if req.method == "POST" and path == "/v1/chat/completions":
+                return Response(200, {"id": f"chatcmpl-{rev.name}", "object": "chat.completion",
+                                      "created": int(time.time()), "model": "emulated", "choices": [{
+                                          "index": 0, "finish_reason": "length",
+                                          "message": {"role": "assistant", "content": "OK"}}],
+                                      "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
         if req.method == "GET" and path == "/":
             return Response(200, b"<!doctype html><title>emulated app</title>", {"Content-Type": "text/html"})
         return Response(404, {"detail": "Not Found"})
@@ -688,11 +715,14 @@ class ContainerAppsRuntime:
         props: dict[str, Any] = {
             "createdTime": providers.iso_now(rev.created),
             "lastActiveTime": providers.iso_now(now if rev.active else rev.last_active),
-            "fqdn": domain_fqdn.replace(view["properties"]["latestRevisionName"], rev.name),
+            "fqdn": self.ingress_host(traffic.address_key(app.id, "revision", rev.name))
+                    if app.id.lower() in self._ingress
+                    else domain_fqdn.replace(view["properties"]["latestRevisionName"], rev.name),
             "template": copy.deepcopy(rev.template),
             "active": rev.active,
             "replicas": len(rev.replicas),
-            "trafficWeight": 100 if rev is serving else 0,
+            "trafficWeight": traffic.weight_of(app, rt, rev) if self._mode(app) == "multiple"
+                             else 100 if rev is serving else 0,
             "healthState": health if rev.active else "None",
             "provisioningState": provisioning,
             "runningState": state,
