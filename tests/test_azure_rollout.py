@@ -125,3 +125,27 @@ def test_a_second_canary_deactivates_the_revision_older_than_previous(tmp_path: 
     assert second.previous == first and second.revision not in (first, OLD)
     assert ("deactivate", OLD) in apps.calls and apps.revisions[first].active  # same content: a -2 suffix
     assert second.revision == f"{first}-2"
+
+
+def test_cli_canary_with_restart_or_no_wait_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    from azinfer.cli import main
+
+    for extra in ("--restart", "--no-wait"):
+        assert main(["deploy", "/nonexistent", "--canary", extra]) == 2
+        assert capsys.readouterr().err.splitlines() == [
+            "azinfer: error: --canary starts a new revision and waits for it: leave out --restart and --no-wait"]
+
+
+def test_canary_arguments_are_checked_before_anything_is_read(tmp_path: Path) -> None:
+    from azinfer import ArgumentError
+    from azinfer.azure import AzureProject
+
+    class NoToken:
+        def get_token(self, *scopes: str, **options: object) -> object:
+            raise AssertionError("nothing may be read")
+
+    project = AzureProject(provisioned_project(tmp_path / "project", APP), credential=NoToken())  # type: ignore[arg-type]
+    with pytest.raises(ArgumentError, match="steps: expected an int from 1 to 100, got int 0"):
+        project.deploy(canary=True, steps=0)
+    with pytest.raises(ArgumentError, match="wait: expected left at its default with canary=True"):
+        project.deploy(canary=True, wait=False)

@@ -158,3 +158,20 @@ def test_cli_canary_failing_smoke_test_is_one_line_and_non_zero(
     assert "failed its smoke test" in lines[0] and "GET /v1/models answered 404" in lines[0]
     assert lines[0].endswith(f"the traffic stays on revision {old!r}")
     assert _rules(project, app)[0] == (old, 100, "stable")
+
+
+def test_cli_canary_in_steps_then_rollback(emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    project, app, old = _provisioned(emu, group, tmp_path)
+    emu.retry_after = 1  # subprocesses poll as ARM says (Retry-After 0 makes the SDK wait 30 s)
+    root = str(project.project.root)
+    deployed = run_cli(["deploy", root, "--canary", "--steps", "2", "--step-wait", "0", "--yes",
+                        "--arm-endpoint", emu.url], emu.env(), timeout=120)
+    assert deployed.returncode == 0, deployed.stderr
+    new = _rules(project, app)[0][0]
+    assert f"50% of the traffic on revision {new!r}" in deployed.stdout
+    assert deployed.stdout.splitlines()[-1] == (f"Revision {new!r} serves all the traffic at "
+                                                f"{emu.apps.ingress_url(app)}; {old!r} is kept for 'azinfer rollback'.")
+    back = run_cli(["rollback", root, "--arm-endpoint", emu.url], emu.env(), timeout=120)
+    assert back.returncode == 0, back.stderr
+    assert back.stdout.splitlines()[-1] == f"Revision {old!r} serves all the traffic again; {new!r} is kept with none."
+    assert _rules(project, app) == [(old, 100, "stable"), (new, 0, "previous")]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from azinfer.cli.console import (
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_USAGE,
     EventDisplay,
     ask,
     declined,
@@ -17,7 +18,8 @@ from azinfer.cli.console import (
 from azinfer.cli.options import add_azure_options, add_project_options, azure_project
 
 if TYPE_CHECKING:  # pragma: no cover
-    from azinfer.azure import Question
+    from azinfer.azure import AzureProject, Question
+    from azinfer.azure.events import ConfirmCallback
 
 __all__ = ["register"]
 
@@ -25,6 +27,10 @@ __all__ = ["register"]
 def _cmd_deploy(args: argparse.Namespace) -> int:
     from azinfer.azure import ReadyTimeout, SyncInterrupted
 
+    if args.canary and (args.restart or args.no_wait):
+        print("azinfer: error: --canary starts a new revision and waits for it: leave out --restart and --no-wait",
+              file=sys.stderr)
+        return EXIT_USAGE
     project = azure_project(args)
     if args.dry_run:
         sys.stdout.write(project.deploy_preview(adapter=args.adapter, delete=args.delete).to_text())
@@ -60,7 +66,7 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _canary(project: Any, args: argparse.Namespace, confirm: Any) -> int:
+def _canary(project: AzureProject, args: argparse.Namespace, confirm: ConfirmCallback) -> int:
     """``deploy --canary``: a failed smoke test is one line (``azinfer: ...``) and a non-zero exit, from main."""
     with EventDisplay() as display:
         result = project.deploy(adapter=args.adapter, delete=args.delete, timeout=args.timeout, on_event=display,
