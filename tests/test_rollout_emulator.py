@@ -8,7 +8,6 @@ routes each request by the app's traffic rules).
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -16,14 +15,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from azure_support import azure_project, make_project, run_cli
+from azure_support import SteadyLoad, azure_project, make_project, run_cli
 
 from azinfer.azure import AzureProject
 from azinfer.errors import SmokeTestFailed
 from tests.emulator import ArmEmulator, FinetuningGroup, seed_finetuning_group, seed_finetuning_share
+from tests.emulator.containerapps import ReplicaStart
 from tests.emulator.server import Request, Response
 
-CHAT = {"model": "emulated", "max_tokens": 1, "messages": [{"role": "user", "content": "hi"}]}
+CHAT = SteadyLoad.CHAT
 
 
 @pytest.fixture
@@ -109,41 +109,21 @@ def test_a_failing_smoke_test_leaves_every_request_on_the_serving_revision(
 def test_no_request_fails_while_the_traffic_moves_under_steady_load(
         emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     project, app, old = _provisioned(emu, group, tmp_path)
-    key = project.api_key()
-    answers: list[str] = []
-    stop = threading.Event()
-
-    def load() -> None:
-        with httpx.Client(verify=emu.ssl_context(), timeout=10, headers={"Authorization": f"Bearer {key}"}) as client:
-            while not stop.is_set():
-                try:
-                    response = client.post(f"{emu.apps.ingress_url(app)}/v1/chat/completions", json=CHAT)
-                    answers.append(response.json()["id"].removeprefix("chatcmpl-")
-                                   if response.status_code == 200 else f"HTTP {response.status_code}")
-                except httpx.HTTPError as error:
-                    answers.append(type(error).__name__)
-
-    thread = threading.Thread(target=load, daemon=True)
-    thread.start()
-    try:
+    emu.apps.plan_starts(app, ReplicaStart(ready_after=0.5))  # the new revision takes a while to get ready
+    with SteadyLoad(emu, emu.apps.ingress_url(app), project.api_key()) as load:
         time.sleep(0.3)
         started = time.monotonic()
         new = project.deploy(canary=True, steps=4, step_wait=0.3).revision
         took = time.monotonic() - started
         time.sleep(0.3)
-    finally:
-        stop.set()
-        thread.join(timeout=15)
-    assert not thread.is_alive()
-    counts = Counter(answers)
-    failed = sum(n for answer, n in counts.items() if answer not in (old, new))
+    assert new is not None
+    counts = Counter(load.answers)
     with capsys.disabled():
-        print(f"\nrollout under load: {len(answers)} requests, {failed} failed, {counts[old]} answered by the old "
-              f"revision, {counts[new]} by the new; rollout took {took:.2f} s (4 steps, 0.3 s apart)")
-    assert failed == 0, counts
+        print(f"\nrollout under load: {len(load.answers)} requests, {load.failed(old, new)} failed, {counts[old]} "
+              f"answered by the old revision, {counts[new]} by the new; rollout took {took:.2f} s (4 steps)")
+    assert load.failed(old, new) == 0, counts
     assert counts[old] > 0 and counts[new] > 0
-    # Once all the traffic is on the new revision, the old one answers no more.
-    assert answers[-1] == new
+    assert load.answers[-1] == new  # once all the traffic is on the new revision, the old one answers no more
 
 
 def test_cli_canary_failing_smoke_test_is_one_line_and_non_zero(
