@@ -57,8 +57,8 @@ class FakeApps:
         self.traffic: list[Any] = []
         """The traffic rules (``TrafficWeight``) the last update set; ``traffic_history`` keeps each."""
         self.traffic_history: list[list[tuple[str, int, str]]] = []
-        self.new_revision_starts: dict[str, str] = {}
-        """Replica state of a revision an update creates (default Running), by suffix."""
+        self.new_revision_polls: int | None = 0
+        """Polls until the replica of a revision an update creates runs (0: at once; None: never)."""
         self.container_apps = NS(get=self._get, list_secrets=self._secrets, begin_delete=self._delete("app"),
                                  begin_update=self._update)
         self.container_apps_revisions = NS(list_revisions=self._list, get_revision=self._revision,
@@ -71,7 +71,9 @@ class FakeApps:
         self.calls.append(("get", name))
         return NS(name=name, id=f"/x/{name}", location="westus3", properties=NS(
             latest_revision_name=self.latest, latest_ready_revision_name=self.latest_ready,
-            configuration=NS(ingress=NS(fqdn=f"{name}.example.test", traffic=list(self.traffic))), template=NS(scale=NS(min_replicas=0, max_replicas=1)),
+            configuration=NS(ingress=NS(fqdn=f"{name}.example.test", traffic=list(self.traffic)),
+                             active_revisions_mode="Multiple" if self.traffic else "Single"),
+            template=NS(scale=NS(min_replicas=0, max_replicas=1)),
             workload_profile_name=None, environment_id=None, managed_environment_id=None,
             provisioning_state="Succeeded", running_status="Running"))
 
@@ -105,8 +107,9 @@ class FakeApps:
         if template is not None and template.revision_suffix:
             suffix = template.revision_suffix
             self.calls.append(("new revision", suffix))
-            revision = FakeRevision(f"{name}--{suffix}", replicas={f"{name}--{suffix}-a": self.new_revision_starts.get(
-                suffix, "Running")})
+            polls = self.new_revision_polls
+            revision = FakeRevision(f"{name}--{suffix}", starts_after=10**9 if polls is None else polls,
+                                    replicas={f"{name}--{suffix}-a": "Running" if polls == 0 else "Starting"})
             self.revisions[revision.name] = revision
             self.latest = revision.name
         self.traffic = list(patch.properties.configuration.ingress.traffic)

@@ -149,3 +149,18 @@ def test_canary_arguments_are_checked_before_anything_is_read(tmp_path: Path) ->
         project.deploy(canary=True, steps=0)
     with pytest.raises(ArgumentError, match="wait: expected left at its default with canary=True"):
         project.deploy(canary=True, wait=False)
+
+
+def test_after_a_canary_that_never_got_ready_a_plain_deploy_restarts_the_serving_revision(tmp_path: Path) -> None:
+    from azinfer.azure import deploy as deploy_op
+    from azinfer.errors import ReadyTimeout
+
+    apps = _serving()
+    apps.new_revision_polls = None  # the canary's replica never runs
+    ctx = FakeContext(apps, sync=FakeSync({"a.py": b"x"}))
+    scope = _scope(tmp_path)
+    with pytest.raises(ReadyTimeout):
+        rollout_op.rollout(ctx, scope, timeout=30)
+    assert apps.latest != OLD and apps.latest_ready == OLD and apps.traffic[0].revision_name == OLD
+    result = deploy_op.deploy(ctx, scope, restart=True)
+    assert result.restarted == OLD and ("restart", OLD) in apps.calls  # not a wait for the stuck canary

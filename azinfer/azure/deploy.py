@@ -23,6 +23,7 @@ from azinfer.azure.app import (
     restart_revision,
     revision_status,
 )
+from azinfer.azure.clients import enum_text
 from azinfer.azure.context import AzureContext
 from azinfer.azure.events import ConfirmCallback, Emitter, EventCallback, EventKind, Operation, Question
 from azinfer.azure.key import request_key
@@ -205,7 +206,11 @@ def _restart(ctx: AzureContext, group: str, name: str, app: ContainerApp,
     props = app.properties
     latest = props.latest_revision_name if props is not None else None
     ready = props.latest_ready_revision_name if props is not None else None
-    if latest and latest != ready:
+    configuration = props.configuration if props is not None else None
+    # In multiple revision mode a newer revision (a canary) gets no traffic by itself: restart the serving one.
+    mode = enum_text(configuration.active_revisions_mode) if configuration is not None else None
+    single = (mode or "Single").lower() != "multiple"
+    if latest and latest != ready and single:
         emit.stage(f"revision {latest!r} is new (the template changed): waiting for it instead of restarting")
         return latest, frozenset()
     revision = active_revision(ctx.clients, group, app)
