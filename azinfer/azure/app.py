@@ -48,6 +48,8 @@ class ReplicaStatus:
     running_state: str
     ready: bool
     restarts: int
+    details: str = ""
+    """Container Apps' words for the state (``runningStateDetails`` of the replica and its containers)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ class RevisionStatus:
     running_state: str
     health_state: str
     replicas: tuple[ReplicaStatus, ...] = ()
+    provisioning_error: str = ""
+    """Why the revision failed to provision, in Container Apps' words (empty when it did not)."""
 
     def describe(self) -> str:
         """One line: the revision's states and its replicas'."""
@@ -164,13 +168,16 @@ def revision_status(clients: AzureClients, resource_group: str, app: str, revisi
     for replica in clients.apps.container_apps_revision_replicas.list_replicas(resource_group, app, revision).value or []:
         props = replica.properties if replica.properties is not None else ReplicaProperties()
         containers = props.containers or []
+        details = [props.running_state_details or "", *(c.running_state_details or "" for c in containers)]
         replicas.append(ReplicaStatus(
             replica.name or "", _state(props.running_state),
             bool(containers) and all(bool(c.ready) for c in containers),
             sum(int(c.restart_count or 0) for c in containers),
+            "; ".join(dict.fromkeys(d for d in details if d)),
         ))
     return RevisionStatus(rev.name or revision, bool(rev_props.active), _state(rev_props.provisioning_state),
-                          _state(rev_props.running_state), _state(rev_props.health_state), tuple(replicas))
+                          _state(rev_props.running_state), _state(rev_props.health_state), tuple(replicas),
+                          rev_props.provisioning_error or "")
 
 
 def endpoint_url(app: ContainerApp) -> str | None:
