@@ -91,6 +91,11 @@ class EndpointStatus:
     ready_detail: str = ""
     gpu_profile_type: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    environment_state: str | None = None
+    """The environment's ``provisioningState`` (``None``: not read)."""
+    diagnosis: str | None = None
+    """Why the endpoint does not serve, in one line with the fix (:mod:`azinfer.azure.diagnosis`); ``None``: nothing
+    found, or it serves."""
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""
@@ -119,6 +124,8 @@ class EndpointStatus:
                 rows.append(("  replica", f"{replica.name}: {replica.running_state}"
                                           f"{', ready' if replica.ready else ', not ready'}, "
                                           f"{replica.restarts} restart(s)"))
+        if self.diagnosis:
+            rows.append(("diagnosis", self.diagnosis))
         return rows
 
     def to_text(self) -> str:
@@ -233,12 +240,14 @@ def endpoint_status(clients: AzureClients, resource_group: str, app_name: str, a
     if url and ask_ready:
         ready, detail = check_ready(url, api_key, verify=verify)
     profile = props.workload_profile_name
-    profile_type = None
+    profile_type = environment_state = None
     environment_id = props.environment_id or props.managed_environment_id
-    if profile and environment_id:
+    if environment_id:
         env_group, env_name = environment_id.split("/")[4], environment_id.rstrip("/").split("/")[-1]
         environment = clients.apps.managed_environments.get(env_group, env_name)
-        profiles = (environment.properties.workload_profiles if environment.properties is not None else None) or []
+        env_props = environment.properties
+        environment_state = enum_text(env_props.provisioning_state) if env_props is not None else None
+        profiles = (env_props.workload_profiles if env_props is not None else None) or []
         profile_type = next((p.workload_profile_type for p in profiles if p.name == profile), None)
     return EndpointStatus(
         app=app_name, resource_group=resource_group, provisioning_state=_state(props.provisioning_state),
@@ -246,6 +255,7 @@ def endpoint_status(clients: AzureClients, resource_group: str, app_name: str, a
         min_replicas=scale.min_replicas if scale is not None else None,
         max_replicas=scale.max_replicas if scale is not None else None,
         revision=revision, ready=ready, ready_detail=detail, gpu_profile_type=profile_type,
+        environment_state=environment_state,
     )
 
 

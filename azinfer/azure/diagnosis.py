@@ -20,8 +20,10 @@ from enum import Enum
 
 from azinfer.azure.app import RevisionStatus
 
-__all__ = ["Cause", "Diagnosis", "RULES", "diagnose", "IMAGE_IMPORT_HINT"]
+__all__ = ["Cause", "Diagnosis", "RULES", "IMAGE_RULES", "IMAGE_CAUSES", "diagnose", "IMAGE_IMPORT_HINT", "SYSTEM_TAIL"]
 
+SYSTEM_TAIL = 50
+"""System log lines a diagnosis reads (an image pull retried with back-off writes a few a minute)."""
 IMAGE_IMPORT_HINT = ("import it into your Azure Container Registry (az acr import) and set image and registryServer, "
                      "see docs/parameters.md#images")
 
@@ -102,6 +104,7 @@ IMAGE_RULES: tuple[Rule, ...] = (
           "check the image name and tag in infra/provision/inference.parameters.json (image), then 'azinfer provision'"),
 )
 """Which image-pull failure it is; a report about the pull that none matches is :attr:`Cause.IMAGE_PULL`."""
+IMAGE_CAUSES = frozenset({*(rule.cause for rule in IMAGE_RULES), Cause.IMAGE_PULL})
 
 RULES: tuple[Rule, ...] = (
     _rule(Cause.NO_GPU_CAPACITY,

@@ -21,9 +21,9 @@ def logs(ctx: AzureContext, scope: ProjectScope, *, follow: bool = False, tail: 
                          on_reconnect=lambda why: emit(EventKind.RECONNECT, message=why))
 
 
-def last_logs(ctx: AzureContext, group: str, app: str, count: int = 20) -> tuple[str, ...]:
-    """The console's last lines for an error message; empty when the stream cannot be read."""
+def last_logs(ctx: AzureContext, group: str, app: str, count: int = 20, *, system: bool = False) -> tuple[str, ...]:
+    """The console's (``system``: the system log's) last lines for a message; empty when the stream cannot be read."""
     try:
-        return tuple(ctx.log_lines(group, app, tail=count, max_reconnects=1))
+        return tuple(ctx.log_lines(group, app, tail=count, system=system, max_reconnects=1))
     except Exception:  # noqa: BLE001 - the timeout is the error to report; logs only help
         return ()
