@@ -30,6 +30,7 @@ __all__ = [
     "deployment_name",
     "attach",
     "existing_api_key",
+    "existing_secret",
     "validate_deployment",
     "what_if",
     "run_deployment",
@@ -104,6 +105,11 @@ def deployment_name(inputs: ResolvedInputs) -> str:
 
 def existing_api_key(clients: AzureClients, inputs: ResolvedInputs) -> str | None:
     """The API key the existing app holds (kept across deployments), or ``None``."""
+    return existing_secret(clients, inputs, API_KEY_SECRET)
+
+
+def existing_secret(clients: AzureClients, inputs: ResolvedInputs, name: str) -> str | None:
+    """The value of the existing app's secret ``name``, or ``None`` (no app, no such secret)."""
     from azure.core.exceptions import ResourceNotFoundError
 
     try:
@@ -112,7 +118,7 @@ def existing_api_key(clients: AzureClients, inputs: ResolvedInputs) -> str | Non
         )
     except ResourceNotFoundError:
         return None
-    return next((s.value for s in secrets.value or [] if s.name == API_KEY_SECRET), None)
+    return next((s.value for s in secrets.value or [] if s.name == name), None)
 
 
 def _deployment_body(template: Mapping[str, Any], parameters: Mapping[str, Any]) -> dict[str, Any]:
