@@ -681,6 +681,9 @@ def test_a_throttled_image_pull_ends_the_wait_and_status_names_the_fix(emu: ArmE
     assert status.ready is False and status.diagnosis is not None
     assert status.diagnosis.startswith("the image pull is throttled") and "az acr import" in status.diagnosis
     assert "diagnosis" in status.to_text() and status.to_json()["diagnosis"] == status.diagnosis
+    # The console has nothing to show: logs say why in one line instead of an empty answer.
+    with pytest.raises(AzureError, match=r"^the container wrote no log lines: the image pull is throttled"):
+        list(project.logs())
 
 
 def test_status_of_a_crash_looping_container_quotes_its_last_line(emu: ArmEmulator, group: FinetuningGroup,

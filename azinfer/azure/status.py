@@ -6,12 +6,12 @@ from dataclasses import replace
 
 from azinfer.azure.app import EndpointStatus, endpoint_status
 from azinfer.azure.context import AzureContext
-from azinfer.azure.diagnosis import SYSTEM_TAIL, diagnose
 from azinfer.azure.key import request_key
-from azinfer.azure.logs import last_logs
+from azinfer.azure.logs import diagnosis
 from azinfer.azure.scope import ProjectScope
 
 __all__ = ["status"]
+
 
 def status(ctx: AzureContext, scope: ProjectScope, *, ask_ready: bool = True) -> EndpointStatus:
     """See :meth:`AzureProject.status`."""
@@ -21,8 +21,5 @@ def status(ctx: AzureContext, scope: ProjectScope, *, ask_ready: bool = True) ->
     result = endpoint_status(ctx.clients, group, app, key, verify=ctx.verify, ask_ready=ask_ready)
     if result.ready:
         return result
-    # Not serving: what Container Apps says about it, read only now (each stream is a round trip).
-    system = last_logs(ctx, group, app, SYSTEM_TAIL, system=True)
-    console = last_logs(ctx, group, app, 5) if result.revision is not None and result.revision.replicas else ()
-    found = diagnose(result.revision, system, console_lines=console, environment_state=result.environment_state)
-    return replace(result, diagnosis=found.to_text() if found is not None else None)
+    # Not serving (or not asked): what Container Apps says about it.
+    return replace(result, diagnosis=diagnosis(ctx, group, app, result))
