@@ -710,3 +710,16 @@ def test_a_serving_endpoint_has_no_diagnosis_and_reads_no_system_log(emu: ArmEmu
     status = project.status()
     assert status.ready is True and status.diagnosis is None and status.environment_state == "Succeeded"
     assert not any(r.path.endswith("/eventstream") for r in emu.requests[before:])
+
+
+def test_status_during_a_first_provision_says_it_is_under_way(emu: ArmEmulator, group: FinetuningGroup,
+                                                             tmp_path: Path) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    name = f"azinfer-aiacaapp{group.suffix}"
+    held = emu.deployments.hold_running(group.subscription_id, group.resource_group, name)
+    with pytest.raises(AzureError, match=rf"nothing is provisioned yet.*: provisioning is under way, deployment "
+                                         rf"'{name}' is still Running .*'azinfer provision' attaches to it"):
+        azure_project(emu, root).status()
+    held.state = "Succeeded"
+    with pytest.raises(AzureError, match=r"nothing is provisioned yet \(run 'azinfer provision'\)$"):
+        azure_project(emu, root).status()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from azinfer.azure.clients import AzureClients, enum_text
 from azinfer.azure.context import AzureContext
-from azinfer.azure.events import Emitter, EventKind, duration_text
+from azinfer.azure.events import Emitter, EventKind, Operation, duration_text
 from azinfer.azure.failures import raise_if_forbidden
 from azinfer.errors import DeploymentFailedError, DeploymentInterrupted, ResourceFailure
 from azinfer.inputs import ResolvedInputs
@@ -29,6 +29,7 @@ __all__ = [
     "DeploymentInterrupted",
     "deployment_name",
     "attach",
+    "in_flight",
     "existing_api_key",
     "existing_secret",
     "validate_deployment",
@@ -265,6 +266,22 @@ def attach(ctx: AzureContext, resource_group: str, name: str, emit: Emitter) -> 
         _wait_for_running(ctx, resource_group, name, _ProgressReporter(ctx, resource_group, name, emit), emit)
     except KeyboardInterrupt:
         raise DeploymentInterrupted(name, resource_group) from None
+
+
+def in_flight(ctx: AzureContext, resource_group: str, name: str) -> str | None:
+    """The deployment of that name, in words, while it runs (with its resources in progress); ``None`` otherwise."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        current = ctx.clients.deployments.deployments.get(resource_group, name)
+    except ResourceNotFoundError:
+        return None
+    state = (enum_text(current.properties.provisioning_state) if current.properties is not None else None) or ""
+    if state.lower() in _TERMINAL or not state:
+        return None
+    reporter = _ProgressReporter(ctx, resource_group, name, Emitter(Operation.PROVISION, None))
+    reporter.poll()
+    return f"deployment {name!r} is still {state} (in progress: {reporter.in_progress()})"
 
 
 def _wait_for_running(ctx: AzureContext, resource_group: str, name: str, reporter: _ProgressReporter,
