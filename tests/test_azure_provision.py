@@ -467,3 +467,19 @@ def test_a_preview_of_a_resource_group_that_changed_is_refused(
     assert "preview again" in str(info.value)
     assert not arm_writes(emu)
     assert not (root / INFERENCE_CONFIG).exists()
+
+
+def test_an_image_in_your_registry_is_pulled_with_the_named_identity(emu: ArmEmulator, group: FinetuningGroup,
+                                                                    tmp_path: Path) -> None:
+    identity = (f"/subscriptions/{group.subscription_id}/resourceGroups/{group.resource_group}/providers/"
+                "Microsoft.ManagedIdentity/userAssignedIdentities/azinfer-pull")
+    root = make_project(tmp_path, group.subscription_id, group.resource_group, {
+        "image": "myacr.azurecr.io/vllm/vllm-openai:v0.32.0-cu129", "registryServer": "myacr.azurecr.io",
+        "registryIdentity": identity})
+    azure_project(emu, root).provision()
+    app = emu.state.get(f"{group.rg_id}/providers/Microsoft.App/containerApps/aiacaapp{group.suffix}")
+    assert app is not None
+    assert app.input["identity"] == {"type": "UserAssigned", "userAssignedIdentities": {identity: {}}}
+    configuration = app.input["properties"]["configuration"]
+    assert configuration["registries"] == [{"server": "myacr.azurecr.io", "identity": identity}]
+    assert [s["name"] for s in configuration["secrets"]] == ["azinfer-api-key"]
