@@ -24,8 +24,8 @@ from azinfer.azure.app import (
     revision_status,
 )
 from azinfer.azure.context import AzureContext
-from azinfer.azure.events import ConfirmCallback, Emitter, EventCallback, EventKind, Operation, Question
 from azinfer.azure.diagnosis import IMAGE_CAUSES, SYSTEM_TAIL, diagnose
+from azinfer.azure.events import ConfirmCallback, Emitter, EventCallback, EventKind, Operation, Question
 from azinfer.azure.key import request_key
 from azinfer.azure.logs import last_logs
 from azinfer.azure.scope import ProjectScope

@@ -174,7 +174,7 @@ class EventDisplay:
 class ResourceProgressDisplay:
     """Per-resource deployment progress with each resource's elapsed time: a live table on a terminal (its
     clocks tick every second), one line per event otherwise (a resource still in progress is repeated every
-    minute by ARM's poller, so a long wait shows it is alive).
+    minute by provision, so a long wait shows it is alive).
 
     Called with each resource event inside a ``with`` block; the live table
     starts with the first change (after any question) and stays on screen.
