@@ -115,6 +115,19 @@ def test_a_serving_revision_needs_no_diagnosis_whatever_the_log_held() -> None:
 def test_nothing_to_say_is_none() -> None:
     assert diagnose(revision(), [PULLING]) is None
     assert diagnose(None) is None
+    # Readiness fails while the model loads (azinfer's /ready answers 503 until then): not a fault.
+    loading = system("Warning", "ProbeFailed", "Probe of Readiness failed with status code: 503")
+    assert diagnose(revision(), [PULLED, loading]) is None
+    # A replica stopped by the platform (a restart, a deactivation) exits 143 or 137: not the container's fault.
+    stopped = system("Normal", "ContainerTerminated",
+                     "Container 'inference' was terminated with exit code '143' and reason 'Error'")
+    assert diagnose(revision(), [PULLED, stopped]) is None
+
+
+def test_a_digest_holding_401_or_404_is_no_refusal() -> None:
+    digest = "sha256:0401abc404def"
+    found = diagnose(revision(), [pull_failure(f"failed to copy {digest}: dial tcp: i/o timeout")])
+    assert found is not None and found.cause is Cause.IMAGE_PULL
 
 
 def test_the_environment_comes_first() -> None:

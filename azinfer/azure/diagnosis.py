@@ -94,12 +94,12 @@ IMAGE_RULES: tuple[Rule, ...] = (
           f"{IMAGE_IMPORT_HINT}, or give Docker Hub credentials (registryServer docker.io, registryUsername, "
           "AZINFER_REGISTRY_PASSWORD), then 'azinfer provision'"),
     _rule(Cause.IMAGE_UNAUTHORIZED,
-          r"unauthorized|authentication required|401|access denied|requested access to the resource is denied|"
+          r"unauthorized|authentication required|\b401\b|access denied|requested access to the resource is denied|"
           r"pull access denied|denied:",
           "the registry refused the image pull (unauthorized)",
           "check registryServer and registryUsername with AZINFER_REGISTRY_PASSWORD (or give registryIdentity the "
           "AcrPull role on the registry), then 'azinfer provision'"),
-    _rule(Cause.IMAGE_NOT_FOUND, r"manifest unknown|not found|404|does not exist|no such",
+    _rule(Cause.IMAGE_NOT_FOUND, r"manifest unknown|not found|\b404\b|does not exist|no such",
           "the image does not exist (manifest unknown)",
           "check the image name and tag in infra/provision/inference.parameters.json (image), then 'azinfer provision'"),
 )
@@ -117,12 +117,13 @@ RULES: tuple[Rule, ...] = (
     _rule(Cause.OUT_OF_MEMORY, r"OOMKilled|out of memory|OutOfMemoryError",
           "the container ran out of memory (the model does not fit)",
           "choose a larger GPU profile (gpuProfileType) or a smaller or quantized model"),
-    _rule(Cause.PROBE_FAILED, r"ProbeFailed|probe failed|Probe of \w+ failed",
+    # Readiness failing is what azinfer's /ready does while the model loads: only startup and liveness count.
+    _rule(Cause.PROBE_FAILED, r"(?:Startup|Liveness) probe failed|Probe of (?:StartUp|Startup|Liveness) failed",
           "the container does not answer its health probes",
           "see 'azinfer logs' for why the server does not answer on targetPort; a start command of your own must "
           "listen on targetPort"),
     _rule(Cause.CONTAINER_EXITED,
-          r"CrashLoopBackOff|crash looping|ProcessExited|terminated with exit code '(?!137'|0')\d+'|"
+          r"CrashLoopBackOff|crash looping|ProcessExited|terminated with exit code '(?!137'|143'|0')\d+'|"
           r"BackOff.*restarting",
           "the container exits and is restarted again and again",
           "fix the start command or the share ('azinfer deploy' puts azinfer's server there)"),
