@@ -101,7 +101,7 @@ def _deleter(calls: list[tuple[str, ...]], kind: str) -> Any:
     """An SDK ``begin_delete`` that records the delete and returns a finished poller."""
     def begin_delete(group: str, name: str) -> Any:
         calls.append(("delete", kind, name))
-        return NS(result=lambda: None)
+        return NS(result=lambda timeout=None: None, done=lambda: True)
     return begin_delete
 
 
