@@ -256,7 +256,9 @@ def wait_until_ready(ctx: AzureContext, resource_group: str, app: str, revision:
     last = f"; its last log line: {' '.join(logs[-1].splitlines())}" if logs else ""
     found = diagnose(status, system_logs() if system_logs is not None else (), console_lines=logs)
     cause = f"{found.to_text()}; " if found is not None else ""
-    raise ReadyTimeout(f"the endpoint did not get ready within {timeout:g} s: {cause}{status.describe()}"
+    lead = ("the endpoint cannot get ready" if _pull_failed(status)
+            else f"the endpoint did not get ready within {timeout:g} s")
+    raise ReadyTimeout(f"{lead}: {cause}{status.describe()}"
                        + (f"; /ready answered {detail}" if detail else "") + last, status, logs)
 
 
