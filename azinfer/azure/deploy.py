@@ -48,7 +48,8 @@ from azinfer.start import StartOrigin, decide_start
 if TYPE_CHECKING:  # pragma: no cover
     from azure.mgmt.appcontainers.models import ContainerApp
 
-__all__ = ["DeployResult", "SyncSummary", "deploy", "preview", "sync_stage", "upload", "wait_until_ready"]
+__all__ = ["DeployResult", "SyncSummary", "deploy", "preview", "sync_stage", "upload", "wait_for_revision",
+           "wait_until_ready"]
 
 ADAPTERS_DIR = "models/azinfer"
 """Where ``--adapter DIR`` publishes a local adapter (the server serves the newest adapter under ``models/``)."""
@@ -192,11 +193,18 @@ def deploy(ctx: AzureContext, scope: ProjectScope, *, adapter: Path | None = Non
     revision, replaced = _restart(ctx, group, app_name, app, emit)
     if not wait:
         return DeployResult(result, revision, None, endpoint)
-    status = wait_until_ready(ctx, group, app_name, revision, endpoint or "", request_key(ctx, scope), emit,
-                              replaced=replaced, timeout=timeout,
-                              last_logs=lambda: last_logs(ctx, group, app_name),
-                              system_logs=lambda: last_logs(ctx, group, app_name, SYSTEM_TAIL, system=True))
+    status = wait_for_revision(ctx, group, app_name, revision, endpoint or "", request_key(ctx, scope), emit,
+                               replaced=replaced, timeout=timeout)
     return DeployResult(result, revision, status, endpoint)
+
+
+def wait_for_revision(ctx: AzureContext, group: str, app: str, revision: str, url: str, api_key: str | None,
+                      emit: Emitter, *, replaced: frozenset[str] = frozenset(),
+                      timeout: float = 900.0) -> RevisionStatus:
+    """:func:`wait_until_ready`, with the app's console and system logs for the error when it ends in one."""
+    return wait_until_ready(ctx, group, app, revision, url, api_key, emit, replaced=replaced, timeout=timeout,
+                            last_logs=lambda: last_logs(ctx, group, app),
+                            system_logs=lambda: last_logs(ctx, group, app, SYSTEM_TAIL, system=True))
 
 
 def _restart(ctx: AzureContext, group: str, name: str, app: ContainerApp,

@@ -34,10 +34,9 @@ from azinfer.azure.app import (
     traffic_of,
 )
 from azinfer.azure.context import AzureContext
-from azinfer.azure.deploy import sync_stage, wait_until_ready
+from azinfer.azure.deploy import sync_stage, wait_for_revision
 from azinfer.azure.events import ConfirmCallback, Emitter, EventCallback, Operation
 from azinfer.azure.key import request_key
-from azinfer.azure.logs import last_logs
 from azinfer.azure.scope import ProjectScope
 from azinfer.azure.share import SyncResult
 from azinfer.errors import AzureError, SmokeTestFailed
@@ -158,8 +157,7 @@ def rollout(ctx: AzureContext, scope: ProjectScope, *, adapter: Path | None = No
     if url is None:
         raise AzureError(f"revision {new!r} has no address (FQDN) to smoke-test; the traffic stays on {stable!r}")
     key = request_key(ctx, scope)
-    wait_until_ready(ctx, group, name, new, url, key, emit, timeout=timeout,
-                     last_logs=lambda: last_logs(ctx, group, name))
+    wait_for_revision(ctx, group, name, new, url, key, emit, timeout=timeout)
     answered = _smoke(ctx, new, url, key, stable, emit)
     weights = traffic_steps(steps)
     for step, weight in enumerate(weights):
@@ -215,8 +213,7 @@ def rollback(ctx: AzureContext, scope: ProjectScope, *, timeout: float = 900.0,
         url = revision_url(ctx.clients, group, name, target)
         if url is None:
             raise AzureError(f"revision {target!r} has no address (FQDN) to wait for; the traffic stays on {serving!r}")
-        wait_until_ready(ctx, group, name, target, url, request_key(ctx, scope), emit, timeout=timeout,
-                         last_logs=lambda: last_logs(ctx, group, name))
+        wait_for_revision(ctx, group, name, target, url, request_key(ctx, scope), emit, timeout=timeout)
     _update(ctx, group, app, [(target, 100, STABLE), (serving, 0, PREVIOUS)])
     emit.stage(f"100% of the traffic on revision {target!r}; {serving!r} kept with none (label {PREVIOUS!r})")
     return RollbackResult(target, serving, endpoint_url(app))
