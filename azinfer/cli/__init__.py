@@ -1,7 +1,7 @@
 """The ``azinfer`` command: a thin layer over the Python API.
 
-One module per command group (:mod:`.plan`, :mod:`.prices`, :mod:`.provision`, :mod:`.lifecycle`,
-:mod:`.serve`),
+One module per command group (:mod:`.plan`, :mod:`.prices`, :mod:`.provision`, :mod:`.up`,
+:mod:`.lifecycle`, :mod:`.serve`),
 the options they share (:mod:`.options`) and one console helper
 (:mod:`.console`: one-line errors, exit codes, questions, progress).
 
@@ -17,7 +17,7 @@ import argparse
 from collections.abc import Sequence
 
 from azinfer import __version__
-from azinfer.cli import lifecycle, plan, prices, provision, serve
+from azinfer.cli import lifecycle, plan, prices, provision, serve, up
 from azinfer.cli.console import report_errors, sdk_logs
 
 __all__ = ["main", "build_parser"]
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"azinfer {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for group in (plan, prices, provision, lifecycle, serve):
+    for group in (plan, prices, provision, up, lifecycle, serve):
         group.register(commands)
     return parser
 

@@ -1,0 +1,71 @@
+"""``azinfer up``: plan, ask, provision, wait for ``/ready``, one chat completion, and what to do next."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from typing import TYPE_CHECKING, Any
+
+from azinfer.cli.console import EXIT_INTERRUPTED, EXIT_OK, EventDisplay, ask, declined, use_color
+from azinfer.cli.options import add_azure_options, add_project_options, azure_project
+
+if TYPE_CHECKING:  # pragma: no cover
+    from azinfer.azure import Question
+
+__all__ = ["register", "key_target"]
+
+
+def key_target(args: argparse.Namespace) -> str:
+    """The project folder and the options that pick its target, as a shell would take them again."""
+    words = [args.project_dir]
+    for option, value in (("--subscription", args.subscription), ("--resource-group", args.resource_group)):
+        if value:
+            words += [option, value]
+    return shlex.join(words)
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    from azinfer.azure import ReadyTimeout, UpInterrupted
+    from azinfer.azure.up import next_steps
+    from azinfer.errors import PlanBlockedError
+
+    project = azure_project(args)
+    color = use_color(sys.stdout)
+
+    def confirm(question: Question[Any]) -> bool:
+        return ask(question, yes=args.yes, summary=question.subject.to_text(color=color))
+
+    try:
+        with EventDisplay() as display:
+            result = project.up(timeout=args.timeout, confirm=confirm, on_event=display)
+    except PlanBlockedError as exc:
+        sys.stdout.write(exc.plan.to_text(color=color))
+        raise
+    except UpInterrupted as exc:
+        print(f"azinfer: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except ReadyTimeout as exc:
+        if exc.last_logs:  # the error stays one line; the container's last words go with the output
+            print("The container's last log lines:")
+            print("".join(f"  {line}\n" for line in exc.last_logs), end="", flush=True)
+        raise
+    if result.declined:
+        return declined("changed")
+    assert result.smoke is not None and result.endpoint is not None  # not declined: both are there
+    print(f"\nUp in {sum(stage.seconds for stage in result.stages):.1f} s:")
+    sys.stdout.write(result.to_text())
+    print()
+    sys.stdout.write(next_steps(result.endpoint, result.smoke.model, target=key_target(args)))
+    return EXIT_OK
+
+
+def register(commands: Any) -> None:
+    """Add ``up`` to the CLI's subcommands."""
+    up = commands.add_parser("up", help="provision, deploy, wait for /ready and ask the model once: one command")
+    add_project_options(up)
+    add_azure_options(up)
+    up.add_argument("--yes", "-y", action="store_true", help="do not ask before changing anything")
+    up.add_argument("--timeout", type=float, default=900.0, metavar="SECONDS",
+                    help="how long to wait for /ready (default 900)")
+    up.set_defaults(handler=_cmd_up)
