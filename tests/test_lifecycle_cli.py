@@ -12,6 +12,7 @@ import json
 import os
 import pty
 import queue
+import re
 import select
 import signal
 import subprocess
@@ -355,3 +356,95 @@ def test_logs_follow_across_dropped_streams_then_ctrl_c(emu: ArmEmulator, group:
     assert "azinfer: the stream dropped (RemoteProtocolError); reconnecting" in error[:-1]
     assert set(error[:-1]) <= {"azinfer: the stream dropped (RemoteProtocolError); reconnecting",
                                "azinfer: the stream ended; reconnecting"}
+
+
+# -- azinfer up: as a user runs it, with only the environment the emulator prints -------------------------------
+def up_cli(emu: ArmEmulator, *args: str) -> subprocess.CompletedProcess[str]:
+    """``azinfer up ARGS`` with no --arm-endpoint: ARM and the subscription come from the emulator's variables."""
+    return run_cli(["up", *args], emu.env(), timeout=180)
+
+
+def _snippet(text: str, first: str, last: str) -> str:
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(first))
+    end = next(i for i in range(start, len(lines)) if lines[i].startswith(last))
+    return "\n".join(lines[start:end + 1]) + "\n"
+
+
+def test_up_ends_with_an_answer_and_snippets_that_work_as_printed(emu: ArmEmulator, group: FinetuningGroup,
+                                                                   tmp_path: Path) -> None:
+    from tests.emulator.containerapps import STAND_IN_ANSWER
+
+    root = make_project(tmp_path / "project", group.subscription_id, group.resource_group)
+    emu.retry_after = 1  # Retry-After 0 makes the SDK wait 30 s
+    first = up_cli(emu, str(root), "--yes")
+    assert first.returncode == 0 and first.stderr == "", first.stderr
+    out = first.stdout
+    stages = [line.split(":", 2)[1].strip() for line in out.splitlines() if line.startswith("azinfer: ")
+              and line.split(":", 2)[1].strip() in ("plan", "provision", "ready", "smoke test")]
+    assert stages[:2] == ["plan", "plan"] and stages[-1] == "smoke test"  # each stage begins and ends, in order
+    assert "smoke test: model 'emulated' answered in" in out and "(first token after " in out
+    assert f"{STAND_IN_ANSWER!r}" in out  # the answer's first words
+    table = out.split("\nUp in ", 1)[1].splitlines()[1:6]
+    timed = [re.match(r"  (\w+(?: test)?) +\d+\.\d\d s", line) for line in table]
+    assert [m.group(1) if m else None for m in timed] == ["plan", "provision", "ready", "smoke test", "total"]
+    assert "Endpoint: https://127.0.0.1:" in out and "Status: azinfer status" in out
+    assert "Delete: azinfer destroy" in out and "azinfer logs" in out
+    key = run_cli(["key", str(root)], emu.env()).stdout.strip()
+    assert key and key not in out  # the key is never printed: the snippets read it from the variable
+
+    # The curl snippet, as printed, in a shell with the emulator's variables (curl trusts its CA by CURL_CA_BUNDLE).
+    shell = {**cli_env(emu.env()), "CURL_CA_BUNDLE": emu.ca_path}
+    curl = subprocess.run(["bash", "-c", _snippet(out, "export AZINFER_API_KEY=", "  -d ")], env=shell,
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert curl.returncode == 0, curl.stderr
+    assert json.loads(curl.stdout)["choices"][0]["message"]["content"] == STAND_IN_ANSWER
+    python = subprocess.run(["bash", "-c", _snippet(out, "export AZINFER_API_KEY=", "  -d ").splitlines()[0]
+                             + "\n" + _snippet(out, "python - <<'EOF'", "EOF")],
+                            env=shell, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert python.returncode == 0 and python.stdout.strip() == STAND_IN_ANSWER, python.stderr
+
+    emu.clear_requests()
+    again = up_cli(emu, str(root), "--yes")
+    assert again.returncode == 0 and again.stderr == "", again.stderr
+    assert "plan: nothing to change in Azure" in again.stdout
+    assert "provision: nothing deployed; share up to date" in again.stdout
+    writes = [r for r in emu.requests if r.is_write and r.path.lower().startswith("/subscriptions/")
+              or r.service == "file" and r.method != "GET"]
+    assert writes == [] and not emu.requests_matching("POST", "*/restart")  # a rerun redoes nothing
+
+
+@pytest.mark.usefixtures("sigint_raises")
+def test_up_ctrl_c_while_a_deployment_runs_exits_130_and_a_rerun_attaches(
+        emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    root = make_project(tmp_path / "project", group.subscription_id, group.resource_group)
+    emu.retry_after = 1
+    name = f"azinfer-aiacaapp{group.suffix}"
+    held = emu.deployments.hold_running(group.subscription_id, group.resource_group, name)
+    stderr = tmp_path / "stderr"
+    with stderr.open("w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "azinfer.cli", "up", str(root), "--yes"],
+                                stdout=subprocess.DEVNULL, stderr=err, env=cli_env(emu.env()))
+    try:
+        deadline = time.monotonic() + 60
+        while not emu.requests_matching("GET", f"*/deployments/{name}"):
+            assert time.monotonic() < deadline and proc.poll() is None, "up never attached to the deployment"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    (line,) = stderr.read_text().splitlines()
+    assert line.startswith("azinfer: interrupted during plan (ARM deployment ") and "goes on in Azure" in line
+    assert "Run 'azinfer up' again to continue" in line
+    assert held.state == "Running" and not (root / INFERENCE_CONFIG).exists()  # nothing local written
+
+    finish = threading.Timer(1.0, lambda: setattr(held, "state", "Succeeded"))
+    finish.start()
+    try:
+        rerun = up_cli(emu, str(root), "--yes")
+    finally:
+        finish.cancel()
+    assert rerun.returncode == 0 and rerun.stderr == "", rerun.stderr
+    assert "'Hello from the emulated endpoint!'" in rerun.stdout and (root / INFERENCE_CONFIG).exists()
