@@ -332,6 +332,21 @@ def load_inference_config(path: str | os.PathLike[str], *, display: str | None =
     return InferenceConfig.from_json(data)
 
 
+def _not_a_project(base: Path) -> ProjectFileError:
+    """Why ``base`` is no project: it does not exist, is a file, or is a folder inside one (which to pass)."""
+    if not os.path.lexists(base):
+        return ProjectFileError(str(base), "", "expected an AI Toolkit project folder: it does not exist")
+    if not base.is_dir():
+        return ProjectFileError(str(base), "", "expected an AI Toolkit project folder: it is a file")
+    for parent in base.resolve().parents:
+        if (parent / "infra").is_dir():
+            relative = os.path.relpath(parent)
+            shown = relative if not relative.startswith("../..") else str(parent)
+            return ProjectFileError(str(base), "", "expected an AI Toolkit project folder with an infra/ folder",
+                                    hint=f"it is inside the project {shown}: pass {shown}")
+    return ProjectFileError(str(base), "", "expected an AI Toolkit project folder with an infra/ folder")
+
+
 def load_project(root: str | os.PathLike[str] = ".") -> Project:
     """Load the AI Toolkit project in ``root``.
 
@@ -345,7 +360,7 @@ def load_project(root: str | os.PathLike[str] = ".") -> Project:
     """
     base = check_path("load_project", "root", root)
     if not (base / "infra").is_dir():
-        raise ProjectFileError(str(base), "", "expected an AI Toolkit project folder with an infra/ folder")
+        raise _not_a_project(base)
 
     def present(relative: str) -> bool:
         # lexists: a dangling link in place of a file is reported, not mistaken for an absent file.

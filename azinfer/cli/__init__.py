@@ -19,13 +19,14 @@ from collections.abc import Sequence
 from azinfer import __version__
 from azinfer.cli import lifecycle, plan, prices, provision, serve, up
 from azinfer.cli.console import report_errors, sdk_logs
+from azinfer.cli.parser import Parser, parse
 
 __all__ = ["main", "build_parser"]
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``azinfer`` command."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="azinfer",
         description="From a VS Code AI Toolkit fine-tuning project to a GPU inference endpoint on Azure Container Apps.",
     )
@@ -33,11 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for group in (plan, prices, provision, up, lifecycle, serve):
         group.register(commands)
+    for command in commands.choices.values():  # an unknown option is reported under its command's usage
+        command.set_defaults(command_parser=command)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``azinfer`` command; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    args = parse(build_parser(), argv)
     sdk_logs(getattr(args, "verbose", False))
     return report_errors(lambda: args.handler(args))
