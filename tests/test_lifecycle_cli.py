@@ -89,6 +89,10 @@ def _user_project(root: Path, group: FinetuningGroup, files: int = 6, size: int 
 def test_deploy_status_logs(emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
     root = make_project(tmp_path, group.subscription_id, group.resource_group)
     app = _provisioned(emu, group, root)
+    silent = cli(emu, "logs", str(root))
+    assert silent.returncode == 0 and silent.stdout == ""
+    assert silent.stderr == ("azinfer: the container has written no log lines yet (--system shows the app's "
+                             "events: revisions, replicas, restarts)\n")
     emu.apps.log(app, "model loaded", "serving on 7860")
 
     status = cli(emu, "status", str(root))
@@ -174,6 +178,8 @@ def test_destroy_shows_the_plan_asks_and_clears_only_its_keys(emu: ArmEmulator, 
 
     again = cli(emu, "destroy", str(root), "--yes")
     assert again.returncode == 0 and again.stderr == ""
+    for command in ("key", "status", "logs", "deploy"):  # after destroy, every command says the same
+        one_line_error(cli(emu, command, str(root)), "not set: nothing is provisioned yet (run 'azinfer up'")
     assert "Nothing to delete." in again.stdout and "Deleted 0 resource(s)." in again.stdout
     assert "Cleared" not in again.stdout
 

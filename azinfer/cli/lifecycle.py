@@ -68,10 +68,16 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_logs(args: argparse.Namespace) -> int:
+    shown = 0
     with EventDisplay() as display:  # a reopened stream: one line on stderr
         lines = azure_project(args).logs(follow=args.follow, tail=args.tail, system=args.system, on_event=display)
         for line in lines:  # Ctrl-C stops --follow: "azinfer: interrupted", exit 130
             print(line, flush=True)
+            shown += 1
+    if not shown and args.tail:  # said on stderr: stdout stays the log
+        print("azinfer: no system events to show" if args.system else
+              "azinfer: the container has written no log lines yet (--system shows the app's events: "
+              "revisions, replicas, restarts)", file=sys.stderr)
     return EXIT_OK
 
 

@@ -20,7 +20,7 @@ from azinfer.resources import ResourceKind
 if TYPE_CHECKING:  # pragma: no cover
     from azinfer.azure import AzureProject
 
-__all__ = ["add_project_options", "add_azure_options", "azure_project"]
+__all__ = ["add_project_options", "add_azure_options", "azure_project", "command_target"]
 
 
 def add_project_options(parser: argparse.ArgumentParser, *, update: bool = True, location: bool = True) -> None:
@@ -104,3 +104,14 @@ def azure_project(args: argparse.Namespace) -> AzureProject:
         if exc.field != "subscription" or fallback is None:
             raise
         return build(fallback)
+
+
+def command_target(args: argparse.Namespace) -> str:
+    """The project folder and the options that pick its target, as a shell takes them again (for next steps)."""
+    import shlex
+
+    words = [args.project_dir]
+    for option, value in (("--subscription", args.subscription), ("--resource-group", args.resource_group)):
+        if value:
+            words += [option, value]
+    return shlex.join(words)

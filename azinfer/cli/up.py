@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from typing import TYPE_CHECKING, Any
 
 from azinfer.cli.console import EXIT_INTERRUPTED, EXIT_OK, EventDisplay, ask, declined, use_color
-from azinfer.cli.options import add_azure_options, add_project_options, azure_project
+from azinfer.cli.options import add_azure_options, add_project_options, azure_project, command_target
 
 if TYPE_CHECKING:  # pragma: no cover
     from azinfer.azure import Question
 
-__all__ = ["register", "key_target"]
-
-
-def key_target(args: argparse.Namespace) -> str:
-    """The project folder and the options that pick its target, as a shell would take them again."""
-    words = [args.project_dir]
-    for option, value in (("--subscription", args.subscription), ("--resource-group", args.resource_group)):
-        if value:
-            words += [option, value]
-    return shlex.join(words)
+__all__ = ["register"]
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
@@ -56,7 +46,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
     print(f"\nUp in {sum(stage.seconds for stage in result.stages):.1f} s:")
     sys.stdout.write(result.to_text())
     print()
-    sys.stdout.write(next_steps(result.endpoint, result.smoke.model, target=key_target(args)))
+    sys.stdout.write(next_steps(result.endpoint, result.smoke.model, target=command_target(args)))
     return EXIT_OK
 
 
