@@ -53,6 +53,8 @@ INFERENCE_PARAMETERS = "infra/provision/inference.parameters.json"
 FINETUNING_PARAMETERS = "infra/provision/finetuning.parameters.json"
 FINETUNING_CONFIG = "infra/finetuning.config.json"
 INFERENCE_CONFIG = "infra/inference.config.json"
+EXAMPLE_MARKER = ".azinfer-example"
+"""The file that marks azinfer's bundled example (``examples/phi3``); a copy of the example is no longer it."""
 
 # vLLM's official OpenAI image: Python 3.12 with torch, CUDA, vLLM and uvicorn, so the start script installs
 # nothing heavy. 0.32.0 is the vLLM whose CPU build CI tests; the cu129 build (CUDA 12.9) runs on CUDA 12

@@ -32,8 +32,10 @@ from azure_support import (
     run_cli,
     share_writes_outside,
 )
+from toolkit_projects import EXAMPLE, REPO
 
 from azinfer.project import INFERENCE_CONFIG
+from azinfer.testing import EXAMPLE_LOCATION, EXAMPLE_RESOURCE_GROUP, EXAMPLE_SUBSCRIPTION
 from tests.emulator import (
     ArmEmulator,
     FinetuningGroup,
@@ -454,3 +456,24 @@ def test_up_ctrl_c_while_a_deployment_runs_exits_130_and_a_rerun_attaches(
         finish.cancel()
     assert rerun.returncode == 0 and rerun.stderr == "", rerun.stderr
     assert "'Hello from the emulated endpoint!'" in rerun.stdout and (root / INFERENCE_CONFIG).exists()
+
+
+def test_the_life_of_the_bundled_example_leaves_the_checkout_as_it_is(emu: ArmEmulator, tmp_path: Path) -> None:
+    seed_finetuning_share(emu, seed_finetuning_group(emu, subscription_id=EXAMPLE_SUBSCRIPTION,
+                                                     resource_group=EXAMPLE_RESOURCE_GROUP, location=EXAMPLE_LOCATION))
+    emu.retry_after = 1
+    before = {p: p.read_bytes() for p in EXAMPLE.rglob("*") if p.is_file()}
+    env = {**emu.env(), "XDG_STATE_HOME": str(tmp_path / "state")}
+    copy = tmp_path / "state" / "azinfer" / "examples" / "phi3"
+    for args in (["up", "examples/phi3", "--yes"], ["status", "examples/phi3"], ["destroy", "examples/phi3", "--yes"]):
+        result = subprocess.run([sys.executable, "-m", "azinfer.cli", *args], capture_output=True, text=True,
+                                env=cli_env(env), cwd=REPO, timeout=180)
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == (f"azinfer: examples/phi3 is azinfer's bundled example: working on its copy {copy} "
+                                 "(the checkout stays as it is)\n")
+        if args[0] == "up":
+            assert "'Hello from the emulated endpoint!'" in result.stdout
+            assert json.loads((copy / INFERENCE_CONFIG).read_text())["ACA_APP_NAME"] == "aiacaapp27vsy"
+    assert "Deleted 1 resource(s)." in result.stdout  # the copy's config found what up created
+    assert {p: p.read_bytes() for p in EXAMPLE.rglob("*") if p.is_file()} == before
+    assert not (copy / ".azinfer-example").exists()

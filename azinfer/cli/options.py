@@ -82,10 +82,13 @@ def azure_project(args: argparse.Namespace) -> AzureProject:
     :raises AzinferError: when a variable holds what it cannot (the message names it).
     """
     from azinfer.azure import AzureProject
+    from azinfer.cli.example import working_folder
+
+    folder = working_folder(args.project_dir)
 
     def build(subscription: str | None) -> AzureProject:
         return AzureProject(
-            args.project_dir,
+            folder,
             cloud=_cloud(args),
             arm_endpoint=args.arm_endpoint or _https("AZURE_RESOURCE_MANAGER_ENDPOINT",
                                                      _environment("AZURE_RESOURCE_MANAGER_ENDPOINT")),
