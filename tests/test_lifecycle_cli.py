@@ -448,13 +448,26 @@ def test_up_ctrl_c_while_a_deployment_runs_exits_130_and_a_rerun_attaches(
     assert "Run 'azinfer up' again to continue" in line
     assert held.state == "Running" and not (root / INFERENCE_CONFIG).exists()  # nothing local written
 
-    finish = threading.Timer(1.0, lambda: setattr(held, "state", "Succeeded"))
-    finish.start()
+    emu.clear_requests()
+    stop = threading.Event()
+
+    def finish_once_attached() -> None:
+        """ARM finishes the deployment only after the rerun has found it running and waited on it."""
+        deadline = time.monotonic() + 60
+        while not emu.requests_matching("GET", f"*/deployments/{name}") and time.monotonic() < deadline:
+            if stop.wait(0.02):
+                break
+        held.state = "Succeeded"
+
+    finisher = threading.Thread(target=finish_once_attached, daemon=True)
+    finisher.start()
     try:
         rerun = up_cli(emu, str(root), "--yes")
     finally:
-        finish.cancel()
+        stop.set()
+        finisher.join(timeout=30)
     assert rerun.returncode == 0 and rerun.stderr == "", rerun.stderr
+    assert len(emu.requests_matching("GET", f"*/deployments/{name}")) >= 2  # attached, then its own deployment
     assert "'Hello from the emulated endpoint!'" in rerun.stdout and (root / INFERENCE_CONFIG).exists()
 
 
