@@ -490,3 +490,28 @@ def test_the_life_of_the_bundled_example_leaves_the_checkout_as_it_is(emu: ArmEm
     assert "Deleted 1 resource(s)." in result.stdout  # the copy's config found what up created
     assert {p: p.read_bytes() for p in EXAMPLE.rglob("*") if p.is_file()} == before
     assert not (copy / ".azinfer-example").exists()
+
+
+def test_up_on_a_terminal_asks_once_and_draws_one_live_table_at_a_time(
+        emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    root = make_project(tmp_path / "project", group.subscription_id, group.resource_group)
+    emu.retry_after = 1
+    main, terminal = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "azinfer.cli", "up", str(root)], stdin=terminal, stdout=terminal,
+                            stderr=terminal, env={**cli_env(emu.env()), "COLUMNS": "150"})
+    os.close(terminal)
+    try:
+        asked = _read_until(main, b"Provision, deploy and test the endpoint? [y/N]", 60).decode(errors="replace")
+        os.write(main, b"y\n")
+        rest = _read_until(main, None, 90).decode(errors="replace")
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(main)
+    assert "+ container app" in asked and "What-if: 1 to create" in asked
+    # provision's table (rich, on a terminal) is finished before the next stage's lines; the upload is unshown
+    table, after = rest.split("azinfer: provision: deployment ", 1)
+    assert "\x1b[32mSucceeded\x1b[0m  Microsoft.App/containerApps" in table and "uploading" not in table
+    assert "\x1b[?25l" not in after.split("Up in ", 1)[0]  # no live display left drawing under the stages
+    assert "'Hello from the emulated endpoint!'" in after

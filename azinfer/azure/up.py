@@ -15,6 +15,10 @@ A rerun resumes: what exists and matches is not redone (no deployment, no
 upload, no restart), and the wait ends at the first ``/ready``. Ctrl-C leaves
 nothing half-written locally (the config file is written whole, at the end of
 provisioning) and raises :class:`~azinfer.errors.UpInterrupted`.
+
+Where Azure is belongs to the context, not to ``up``: running it on this machine
+(``azinfer up --local``, with an emulator that runs the container) is the same
+composition on a context whose target is that emulator.
 """
 
 from __future__ import annotations

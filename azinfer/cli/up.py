@@ -10,7 +10,7 @@ from azinfer.cli.console import EXIT_INTERRUPTED, EXIT_OK, EventDisplay, ask, de
 from azinfer.cli.options import add_azure_options, add_project_options, azure_project, command_target
 
 if TYPE_CHECKING:  # pragma: no cover
-    from azinfer.azure import Question
+    from azinfer.azure import Event, Question
 
 __all__ = ["register"]
 
@@ -27,7 +27,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         return ask(question, yes=args.yes, summary=question.subject.to_text(color=color))
 
     try:
-        with EventDisplay() as display:
+        with _Display() as display:
             result = project.up(timeout=args.timeout, confirm=confirm, on_event=display)
     except PlanBlockedError as exc:
         sys.stdout.write(exc.plan.to_text(color=color))
@@ -48,6 +48,33 @@ def _cmd_up(args: argparse.Namespace) -> int:
     print()
     sys.stdout.write(next_steps(result.endpoint, result.smoke.model, target=command_target(args)))
     return EXIT_OK
+
+
+class _Display:
+    """One :class:`EventDisplay` per operation in turn: provision's live table ends (and stays on screen)
+    before the next stage's lines are printed below it; two live displays never share the terminal."""
+
+    def __init__(self) -> None:
+        self._display: EventDisplay | None = None
+        self._operation: object = None
+
+    def __enter__(self) -> _Display:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._display is not None:
+            self._display.__exit__()
+            self._display = None
+
+    def __call__(self, event: Event) -> None:
+        from azinfer.azure import EventKind, Operation
+
+        if event.operation is Operation.PROVISION and event.kind in (EventKind.TRANSFER, EventKind.BYTES):
+            return  # the server's small upload goes unshown, as in `azinfer provision`
+        if self._display is None or event.operation is not self._operation:
+            self.__exit__()
+            self._display, self._operation = EventDisplay().__enter__(), event.operation
+        self._display(event)
 
 
 def register(commands: Any) -> None:
