@@ -7,6 +7,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from azinfer.cli.console import EXIT_INTERRUPTED, EXIT_OK, EventDisplay, ask, declined, use_color
+from azinfer.cli.lifecycle import show_last_logs
 from azinfer.cli.options import add_azure_options, add_project_options, azure_project, command_target
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -36,9 +37,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         print(f"azinfer: {exc}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except ReadyTimeout as exc:
-        if exc.last_logs:  # the error stays one line; the container's last words go with the output
-            print("The container's last log lines:")
-            print("".join(f"  {line}\n" for line in exc.last_logs), end="", flush=True)
+        show_last_logs(exc)
         raise
     if result.declined:
         return declined("changed")
