@@ -23,6 +23,7 @@ composition on a context whose target is that emulator.
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -91,7 +92,7 @@ def next_steps(endpoint: str, model: str, command: str = "azinfer", target: str 
     :param command: how the user runs azinfer; :param target: the project folder and options as they typed them.
     """
     body = ('{"model": %s, "messages": [{"role": "user", "content": "Hello!"}], "max_tokens": 64}'
-            % _json_string(model))
+            % json.dumps(model))
     return "\n".join([
         f"Endpoint: {endpoint}",
         f"The API key is the app's secret; '{command} key {target}' prints it. In this shell:",
@@ -107,7 +108,7 @@ def next_steps(endpoint: str, model: str, command: str = "azinfer", target: str 
         "import os",
         "from openai import OpenAI",
         f'client = OpenAI(base_url="{endpoint}/v1", api_key=os.environ["{KEY_VARIABLE}"])',
-        f"answer = client.chat.completions.create(model={_json_string(model)}, "
+        f"answer = client.chat.completions.create(model={json.dumps(model)}, "
         'messages=[{"role": "user", "content": "Hello!"}], max_tokens=64)',
         "print(answer.choices[0].message.content)",
         "EOF",
@@ -115,12 +116,6 @@ def next_steps(endpoint: str, model: str, command: str = "azinfer", target: str 
         f"Status: {command} status {target}    Logs: {command} logs {target} --follow    "
         f"Delete: {command} destroy {target}",
     ]) + "\n"
-
-
-def _json_string(text: str) -> str:
-    import json
-
-    return json.dumps(text)
 
 
 class _Stages:
