@@ -2,7 +2,7 @@
 
 It answers the few SDK calls the operations make about one container app (its
 revisions and replicas, restarts, its secret, deletes, traffic updates) from plain objects, holds a
-scripted share sync and ``/ready``, and keeps a clock that moves only when the
+scripted share sync, ``/ready`` and smoke test, and keeps a clock that moves only when the
 operation sleeps, so a wait that would take minutes takes none. The emulator
 (``tests/emulator``) stays for end to end.
 """
@@ -18,6 +18,8 @@ from typing import Any
 from azinfer.azure.clients import target_for
 from azinfer.azure.context import AzureContext
 from azinfer.azure.share import LocalFile, SyncPlan, SyncResult
+from azinfer.azure.smoke import SmokeTest
+from azinfer.errors import AzureError
 from azinfer.azure.scope import ProjectScope
 from azinfer.inventory import InMemoryInventory, ResourceFacts
 from azinfer.resources import ResourceKind
@@ -167,13 +169,14 @@ class FakeContext(AzureContext):
 
     def __init__(self, apps: FakeApps, *, sync: FakeSync | None = None, ready: list[tuple[bool, str]] | None = None,
                  inventory: InMemoryInventory | None = None, logs: tuple[str, ...] = (),
-                 smoke: list[tuple[bool, str]] | None = None) -> None:
+                 smoke: list[SmokeTest | str] | None = None) -> None:
         self.now = 0.0
         super().__init__(target_for(), "00000000-0000-0000-0000-000000000000", poll_interval=5.0,
                          clock=lambda: self.now, sleep=self._sleep)
         self.apps, self.sync = apps, sync or FakeSync()
         self.ready_answers = list(ready or [(True, "200")])
-        self.smoke_answers = list(smoke or [(True, "all answered")])
+        self.smoke_answers = list(smoke or [SmokeTest("fake-model", 0.25, 0.5, "Hello there")])
+        """Each smoke test's answer in turn (the last repeats); a string: the endpoint refused, in those words."""
         self.asked: list[tuple[str, str | None]] = []
         self.smoked: list[tuple[str, str | None]] = []
         self._inventory, self._logs = inventory, logs
@@ -195,12 +198,16 @@ class FakeContext(AzureContext):
         self.asked.append((url, api_key))
         return self.ready_answers.pop(0) if len(self.ready_answers) > 1 else self.ready_answers[0]
 
-    def smoke_test(self, url: str, api_key: str | None, *, timeout: float = 30.0) -> tuple[bool, str]:
-        self.smoked.append((url, api_key))
-        return self.smoke_answers.pop(0) if len(self.smoke_answers) > 1 else self.smoke_answers[0]
-
     def log_lines(self, resource_group: str, app: str, **options: Any) -> Iterator[str]:
         return iter(self._logs)
+
+    def smoke_test(self, url: str, api_key: str | None, *, timeout: float = 120.0) -> SmokeTest:
+        self.smoked.append((url, api_key))
+        self.now += 0.5  # the answer takes half a second on the fake clock
+        answer = self.smoke_answers.pop(0) if len(self.smoke_answers) > 1 else self.smoke_answers[0]
+        if isinstance(answer, str):  # what the endpoint refused, as smoke.smoke_test says it
+            raise AzureError(f"smoke test: {answer}")
+        return answer
 
 
 def provisioned_project(root: Path, app: str = "aiacaappfake") -> Path:

@@ -16,6 +16,7 @@ from fake_azure import KEY, FakeApps, FakeContext, FakeRevision, FakeSync, provi
 from azinfer.azure import Event, EventKind, Operation
 from azinfer.azure import rollout as rollout_op
 from azinfer.azure.scope import ProjectScope
+from azinfer.azure.smoke import SmokeTest
 from azinfer.errors import AzureError, SmokeTestFailed
 from azinfer.project import load_project
 
@@ -55,7 +56,7 @@ def test_a_canary_gets_no_traffic_until_its_smoke_test_passes_then_moves_in_step
     ]
     # Smoke-tested at the new revision's own address, with the key, once before any traffic and before each step.
     assert ctx.smoked == [(f"https://{new}.example.test", KEY)] * 4
-    assert ctx.now == 3 * 30  # the waits between steps, on the fake clock
+    assert ctx.now == 3 * 30 + 4 * 0.5  # the waits between steps and the answers, on the fake clock
     assert not [c for c in apps.calls if c[0] in ("restart", "deactivate")]  # nothing restarted, the old one kept
     assert "100% of the traffic on revision " + repr(new) in [e.message for e in events]
     assert {e.operation for e in events} == {Operation.DEPLOY}
@@ -63,7 +64,7 @@ def test_a_canary_gets_no_traffic_until_its_smoke_test_passes_then_moves_in_step
 
 def test_a_failing_smoke_test_leaves_the_traffic_where_it_was_and_says_why(tmp_path: Path) -> None:
     apps = _serving()
-    ctx = FakeContext(apps, smoke=[(False, "POST /v1/chat/completions answered 500 engine failed")])
+    ctx = FakeContext(apps, smoke=["POST /v1/chat/completions answered 500 engine failed"])
     with pytest.raises(SmokeTestFailed) as info:
         rollout_op.rollout(ctx, _scope(tmp_path), steps=2)
     message = str(info.value)
@@ -75,7 +76,7 @@ def test_a_failing_smoke_test_leaves_the_traffic_where_it_was_and_says_why(tmp_p
 
 def test_a_smoke_test_failing_between_steps_puts_all_the_traffic_back(tmp_path: Path) -> None:
     apps = _serving()
-    ctx = FakeContext(apps, smoke=[(True, "ok"), (False, "GET /ready answered 503 no healthy upstream")])
+    ctx = FakeContext(apps, smoke=[SmokeTest("m", 0.1, 0.2, "Hi"), "POST /v1/chat/completions answered 503 no healthy upstream"])
     with pytest.raises(SmokeTestFailed, match="503 no healthy upstream"):
         rollout_op.rollout(ctx, _scope(tmp_path), steps=2, step_wait=5)
     new = apps.latest

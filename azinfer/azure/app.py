@@ -36,7 +36,6 @@ __all__ = [
     "active_revision",
     "revision_status",
     "check_ready",
-    "smoke_test",
     "revision_url",
     "traffic_of",
     "restart_revision",
@@ -219,36 +218,6 @@ def check_ready(url: str, api_key: str | None, *, verify: Verify = True, timeout
     if response.status_code == 200:
         return True, "200"
     return False, f"{response.status_code} {response.text.strip()[:80]}".strip()
-
-
-def smoke_test(url: str, api_key: str | None, *, verify: Verify = True,
-               timeout: float = 30.0) -> tuple[bool, str]:
-    """``GET /ready``, ``GET /v1/models``, then one chat completion of one token for the first model, with the key.
-
-    :returns: (all three answered 200, what answered or what failed, in words). The key goes over HTTPS only.
-    """
-    import httpx
-
-    ready, detail = check_ready(url, api_key, verify=verify, timeout=timeout)
-    if not ready:
-        return False, f"GET /ready answered {detail}"
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    asked = "GET /v1/models"
-    try:
-        with httpx.Client(base_url=url.rstrip("/"), headers=headers, verify=verify, timeout=timeout) as client:
-            response = client.get("/v1/models")
-            if response.status_code == 200:
-                model = str(response.json()["data"][0]["id"])
-                asked = "POST /v1/chat/completions"
-                response = client.post("/v1/chat/completions", json={
-                    "model": model, "max_tokens": 1, "messages": [{"role": "user", "content": "Say OK."}]})
-                if response.status_code == 200 and response.json()["choices"]:
-                    return True, f"/ready, /v1/models and one chat completion of {model!r} answered 200"
-    except httpx.HTTPError as exc:
-        return False, f"{asked}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no answer'}"
-    except (ValueError, LookupError, TypeError):
-        return False, f"{asked} answered {response.status_code} with no OpenAI-shaped JSON"
-    return False, f"{asked} answered {response.status_code} {' '.join(response.text.split())[:80]}".strip()
 
 
 def revision_url(clients: AzureClients, resource_group: str, app: str, revision: str) -> str | None:

@@ -6,8 +6,8 @@ to multiple revision mode and creates a revision with a new
 the serving one), while the traffic rules keep 100 % on the serving revision
 (label ``stable``); the new one gets the label ``canary`` and 0 %. It waits for
 the new revision at its own address (its FQDN as ARM reports it: the only
-place the key goes), smoke-tests it there (``/ready``, ``/v1/models``, one chat
-completion), then moves the traffic, at once or in ``steps`` (waiting
+place the key goes), smoke-tests it there (``/ready``, then the one short chat
+completion of :mod:`.smoke`), then moves the traffic, at once or in ``steps`` (waiting
 ``step_wait`` seconds and smoke-testing again before each further step). A
 failed smoke test leaves the traffic where it was before the deploy. The
 replaced revision stays active with 0 % and the label ``previous``, so
@@ -39,6 +39,7 @@ from azinfer.azure.events import ConfirmCallback, Emitter, EventCallback, Operat
 from azinfer.azure.key import request_key
 from azinfer.azure.scope import ProjectScope
 from azinfer.azure.share import SyncResult
+from azinfer.azure.smoke import SmokeTest
 from azinfer.errors import AzureError, SmokeTestFailed
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -66,8 +67,8 @@ class RolloutResult:
     weights: tuple[int, ...]
     """The new revision's share of the traffic after each step, in percent."""
     endpoint: str | None
-    smoke_test: str = ""
-    """What the smoke test answered, in words."""
+    smoke_test: SmokeTest | None = None
+    """What the new revision answered to the smoke test before it got any traffic."""
     declined: bool = False
 
 
@@ -120,13 +121,18 @@ def _update(ctx: AzureContext, group: str, app: ContainerApp, routes: Sequence[R
                                                         polling_interval=ctx.poll_interval).result()
 
 
-def _smoke(ctx: AzureContext, revision: str, url: str, key: str | None, stable: str, emit: Emitter) -> str:
-    emit.stage(f"smoke test of revision {revision!r}: /ready, /v1/models, one chat completion")
-    passed, detail = ctx.smoke_test(url, key)
-    if not passed:
-        raise SmokeTestFailed(f"revision {revision!r} failed its smoke test at {url}: {detail}; "
-                              f"the traffic stays on revision {stable!r}", revision, detail)
-    return detail
+def _smoke(ctx: AzureContext, revision: str, url: str, key: str | None, stable: str, emit: Emitter) -> SmokeTest:
+    """``/ready``, then one short chat completion (:mod:`.smoke`), at the revision's own address."""
+    emit.stage(f"smoke test of revision {revision!r}: /ready, then one chat completion")
+    ready, detail = ctx.check_ready(url, key)
+    try:
+        if not ready:
+            raise AzureError(f"GET /ready answered {detail}")
+        return ctx.smoke_test(url, key)
+    except AzureError as error:
+        why = str(error).removeprefix("smoke test: ")
+        raise SmokeTestFailed(f"revision {revision!r} failed its smoke test at {url}: {why}; "
+                              f"the traffic stays on revision {stable!r}", revision, why) from None
 
 
 def rollout(ctx: AzureContext, scope: ProjectScope, *, adapter: Path | None = None, delete: bool = False,
