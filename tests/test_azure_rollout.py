@@ -137,21 +137,6 @@ def test_cli_canary_with_restart_or_no_wait_is_a_usage_error(capsys: pytest.Capt
             "azinfer: error: --canary starts a new revision and waits for it: leave out --restart and --no-wait"]
 
 
-def test_canary_arguments_are_checked_before_anything_is_read(tmp_path: Path) -> None:
-    from azinfer import ArgumentError
-    from azinfer.azure import AzureProject
-
-    class NoToken:
-        def get_token(self, *scopes: str, **options: object) -> object:
-            raise AssertionError("nothing may be read")
-
-    project = AzureProject(provisioned_project(tmp_path / "project", APP), credential=NoToken())  # type: ignore[arg-type]
-    with pytest.raises(ArgumentError, match="steps: expected an int from 1 to 100, got int 0"):
-        project.deploy(canary=True, steps=0)
-    with pytest.raises(ArgumentError, match="wait: expected left at its default with canary=True"):
-        project.deploy(canary=True, wait=False)
-
-
 def test_after_a_canary_that_never_got_ready_a_plain_deploy_restarts_the_serving_revision(tmp_path: Path) -> None:
     from azinfer.azure import deploy as deploy_op
     from azinfer.errors import ReadyTimeout
