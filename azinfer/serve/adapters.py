@@ -75,7 +75,7 @@ class AdapterCatalog:
         return folder
 
     async def load(self, engine: Engine, name: str, path: Path, source: Source) -> None:
-        """Load (or replace) adapter *name* from *path*.
+        """Load (or replace) adapter *name* from *path*; a replacement that fails leaves the name unserved.
 
         :raises AdapterError: the name is invalid or the base's, or the engine cannot load the folder.
         """
@@ -87,7 +87,12 @@ class AdapterCatalog:
             raise AdapterError(f"adapter name {name!r} is the base model's id")
         async with self._lock:
             fingerprint = _fingerprint(path)
-            await engine.load_adapter(name, str(path))
+            try:
+                await engine.load_adapter(name, str(path))
+            except AdapterError:
+                if self._adapters.pop(name, None) is not None:  # a failed replacement: the name is served no more
+                    await engine.unload_adapter(name)
+                raise
             self._adapters[name] = _Adapter(path, source, fingerprint)
 
     async def unload(self, engine: Engine, name: str) -> bool:

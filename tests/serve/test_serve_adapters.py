@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import API_KEY, RunningServer, running_server
+from conftest import API_KEY, RunningServer, free_port, running_server
 from prometheus_client.parser import text_string_to_metric_families
 from serve_model_factory import ModelShape, MountLayout, build_adapter, build_mount
 
@@ -132,6 +132,22 @@ def test_the_admin_routes_load_and_unload_an_adapter_behind_the_key(server: Runn
     assert again.status_code == 404
 
 
+def test_a_replacement_that_fails_leaves_the_name_unserved_and_the_others_answering(
+        server: RunningServer, mount: MountLayout) -> None:
+    broken = mount.root / "broken"
+    broken.mkdir(exist_ok=True)
+    shutil.copy(mount.root / "spare" / "gamma" / "adapter_config.json", broken)
+    (broken / "adapter_model.safetensors").write_bytes(b"not weights")
+    url = f"{server.base_url}/v1/load_lora_adapter"
+    good = httpx.post(url, json={"lora_name": "eps", "lora_path": str(mount.root / "spare" / "gamma")}, headers=AUTH,
+                      timeout=60)
+    assert good.status_code == 200
+    bad = httpx.post(url, json={"lora_name": "eps", "lora_path": str(broken)}, headers=AUTH, timeout=60)
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "adapter_error"
+    assert "eps" not in served(server) and ask(server, "eps").status_code == 404
+    assert reply(server, "alpha") and reply(server, "beta")
+
+
 def test_an_adapter_put_on_the_share_is_served_within_seconds_and_removing_it_stops_it(
         server: RunningServer, mount: MountLayout) -> None:
     target = mount.root / "models" / "azinfer" / "delta"
@@ -184,3 +200,20 @@ def test_an_adapter_named_like_the_base_is_refused(mount: MountLayout, tmp_path:
     with pytest.raises(ServeError, match="is the base model's id"):
         resolve_model_paths(ServeSettings(mount_root=mount.root, model_name="alpha",
                                           adapters=(f"alpha={mount.root / 'local' / 'alpha'}",)))
+
+
+def test_a_broken_adapter_on_the_share_is_skipped_at_start_and_one_given_by_flag_stops_it(
+        mount: MountLayout, tmp_path: Path) -> None:
+    share = tmp_path / "models" / "azinfer" / "broken"
+    share.mkdir(parents=True)
+    (share / "adapter_config.json").write_text('{"peft_type": "LORA", "r": 8}')
+    (share / "adapter_model.safetensors").write_bytes(b"not weights")
+    common = {"mount_root": tmp_path, "model_dir": mount.model_dir, "base_only": True, "api_key": API_KEY}
+    with running_server(**common) as running:
+        assert served(running) == {mount.hub_id: None}
+    from azinfer.serve.server import build_server
+    from azinfer.serve.settings import ServeSettings
+
+    server = build_server(ServeSettings(**common, adapters=(f"bad={share}",), port=free_port(), host="127.0.0.1"))
+    server.run()  # stops by itself: the adapter cannot load
+    assert "cannot load adapter 'bad'" in str(server.load_error)

@@ -197,9 +197,12 @@ class BatchedEngine(TransformersEngine):
         """
         if not self._runtime_adapters:
             await super().load_adapter(name, path)
-        await self._in_worker(lambda: self._load(name, path))
+        try:
+            await self._in_worker(lambda: self._load(name, path))
+        except AdapterError:
+            self._served.discard(name)  # a failed replacement leaves the name unserved
+            raise
         self._served.add(name)
-        self._retiring.discard(name)
 
     async def unload_adapter(self, name: str) -> None:
         """Refuse new requests for *name* now; delete it once its requests in flight end."""
@@ -218,6 +221,7 @@ class BatchedEngine(TransformersEngine):
     def _load(self, name: str, path: str) -> None:
         from peft import PeftModel
 
+        self._retiring.discard(name)  # unloaded and loaded again before its requests ended
         try:
             if not isinstance(self._model, PeftModel):
                 self._model = PeftModel.from_pretrained(self._model, path, adapter_name=name, local_files_only=True)
@@ -225,8 +229,16 @@ class BatchedEngine(TransformersEngine):
                 if name in self._model.peft_config:
                     self._model.delete_adapter(name)
                 self._model.load_adapter(path, adapter_name=name, local_files_only=True)
-        except (OSError, ValueError, RuntimeError, KeyError, TypeError) as error:
-            raise AdapterError(f"cannot load adapter {name!r} from {path}: {error}") from error
+        except Exception as error:  # PEFT and safetensors raise many kinds; each means this folder cannot be served
+            failure = AdapterError(f"cannot load adapter {name!r} from {path}: {error}")
+            if name in getattr(self._model, "peft_config", {}):  # injected, then its weights failed
+                self._model.delete_adapter(name)
+            with self._wakeup:  # a replaced adapter is gone: its requests fail rather than the batch
+                orphans = [g for g in [*self._waiting, *(self._running.generations if self._running else [])]
+                           if g.request.adapter == name]
+            for generation in orphans:
+                generation.finish("error", failure)
+            raise failure from error
         self._model.eval()
         log.info("loaded adapter %s from %s", name, path)
 

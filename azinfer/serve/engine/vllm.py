@@ -292,6 +292,15 @@ def _lora_rank(adapter_dir: Path) -> _LoraRank:
     return _rounded_rank(max([int(config.get("r", 8)), *(int(r) for r in (config.get("rank_pattern") or {}).values())]))
 
 
+def _readable(adapter_dir: Path) -> bool:
+    """Whether the adapter's config can be read (a broken one is refused when it loads, naming the fault)."""
+    try:
+        _lora_rank(adapter_dir)
+        return True
+    except (OSError, ValueError, TypeError, ServeError):
+        return False
+
+
 def _rounded_rank(rank: int) -> _LoraRank:
     """*rank* rounded up to one vLLM can be configured for."""
     for allowed in _LORA_RANKS:
@@ -344,7 +353,7 @@ def start_vllm_engine(settings: ServeSettings, paths: ModelPaths) -> VllmEngine:
     from vllm.v1.metrics.loggers import PrometheusStatLogger
 
     weights, lora_dir, cleanup = _weights_and_lora(settings, paths)
-    ranks = [_lora_rank(d) for d in [*([lora_dir] if lora_dir else []), *paths.adapters.values()]]
+    ranks = [_lora_rank(d) for d in [*([lora_dir] if lora_dir else []), *paths.adapters.values()] if _readable(d)]
     max_rank = _rounded_rank(max([*ranks, *([settings.max_lora_rank] if paths.runtime_adapters else [])], default=16))
     args = AsyncEngineArgs(
         model=str(weights),

@@ -347,8 +347,14 @@ def create_app(
     flagged = named_adapters(settings.adapters)
 
     async def load_adapters(engine: Engine) -> None:
+        """The named adapters at start: one given with a flag must load; a broken one on the share is skipped."""
         for name, folder in paths.adapters.items():
-            await catalog.load(engine, name, folder, "flag" if name in flagged else "share")
+            try:
+                await catalog.load(engine, name, folder, "flag" if name in flagged else "share")
+            except AdapterError as error:
+                if name in flagged:
+                    raise
+                log.error("adapter %s on the share cannot be served: %s", name, error)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
