@@ -29,7 +29,8 @@ request later::
     │   │   └── SyncInterrupted   Ctrl-C during the sync: run deploy again (it continues)
     │   └── ReadyTimeout          the endpoint did not get ready: read its state and last log lines
     ├── ServeError                the inference server cannot start (no model found, bad settings...)
-    │   └── MergeUnsupported      the adapter uses a feature the LoRA merge does not reproduce
+    │   ├── MergeUnsupported      the adapter uses a feature the LoRA merge does not reproduce
+    │   └── AdapterError          an adapter cannot be loaded or unloaded while the server runs
     └── RequestError              one request to the server failed; the server goes on
         ├── InvalidRequestError   the client's mistake (HTTP 400): fix the request
         │   └── PromptTooLongError the conversation does not fit the model's context
@@ -65,6 +66,7 @@ __all__ = [
     "ReadyTimeout",
     "ServeError",
     "MergeUnsupported",
+    "AdapterError",
     "RequestError",
     "InvalidRequestError",
     "PromptTooLongError",
@@ -325,6 +327,10 @@ class ServeError(AzinferError):
 
 class MergeUnsupported(ServeError):
     """The adapter uses a feature this merge does not reproduce."""
+
+
+class AdapterError(ServeError):
+    """An adapter cannot be loaded or unloaded while the server runs (bad folder, an engine that cannot)."""
 
 
 class RequestError(AzinferError):
