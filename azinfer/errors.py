@@ -30,7 +30,8 @@ request later::
     │   ├── ReadyTimeout          the endpoint did not get ready: read its state and last log lines
     │   └── SmokeTestFailed       a canary revision failed its smoke test: the traffic stayed where it was
     ├── ServeError                the inference server cannot start (no model found, bad settings...)
-    │   └── MergeUnsupported      the adapter uses a feature the LoRA merge does not reproduce
+    │   ├── MergeUnsupported      the adapter uses a feature the LoRA merge does not reproduce
+    │   └── AdapterError          an adapter cannot be loaded or unloaded while the server runs
     └── RequestError              one request to the server failed; the server goes on
         ├── InvalidRequestError   the client's mistake (HTTP 400): fix the request
         │   └── PromptTooLongError the conversation does not fit the model's context
@@ -67,6 +68,7 @@ __all__ = [
     "SmokeTestFailed",
     "ServeError",
     "MergeUnsupported",
+    "AdapterError",
     "RequestError",
     "InvalidRequestError",
     "PromptTooLongError",
@@ -339,6 +341,10 @@ class ServeError(AzinferError):
 
 class MergeUnsupported(ServeError):
     """The adapter uses a feature this merge does not reproduce."""
+
+
+class AdapterError(ServeError):
+    """An adapter cannot be loaded or unloaded while the server runs (bad folder, an engine that cannot)."""
 
 
 class RequestError(AzinferError):

@@ -141,6 +141,27 @@ def test_unchanged_deploy_lists_and_reads_the_manifest_only(emu: ArmEmulator, gr
     assert not [r for r in emu.requests if r.path.lower().endswith("/restart")]
 
 
+def test_a_named_adapter_goes_to_its_folder_on_the_share_without_a_restart(
+        emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    project = azure_project(emu, root)
+    project.provision()
+    adapter = tmp_path / "checkpoint-120"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text("{}")
+    (adapter / "adapter_model.safetensors").write_bytes(b"weights")
+    emu.clear_requests()
+    result = project.deploy(adapter=adapter, adapter_name="support-v2")
+    assert sorted(result.sync.uploaded) == ["models/azinfer/support-v2/adapter_config.json",
+                                            "models/azinfer/support-v2/adapter_model.safetensors"]
+    assert result.restarted is None  # the replicas watching the share load it
+    assert not [r for r in emu.requests if r.path.lower().endswith("/restart")]
+    with pytest.raises(AzureError, match="adapter name 'a.b'"):
+        project.deploy(adapter=adapter, adapter_name="a.b")
+    with pytest.raises(AzureError, match="--name x: name an adapter folder"):
+        project.deploy_preview(adapter_name="x")
+
+
 def test_a_lost_manifest_costs_one_deploy_of_md5_reads_then_is_written_back(
         emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
     root = _user_project(tmp_path, group)

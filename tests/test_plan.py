@@ -180,3 +180,22 @@ def test_plans_are_immutable(bare_project: Path) -> None:
     with pytest.raises(TypeError):
         plan.inputs.names[K.STORAGE_ACCOUNT] = None  # type: ignore[index]
     assert replace(plan, problems=()) == plan
+
+
+def test_the_http_scale_rule_is_the_engines_batch_capacity_and_says_so(bare_project: Path) -> None:
+    import json
+
+    from azinfer.serve.settings import ServeSettings
+    from azinfer.templates import render
+
+    plan = plan_project(bare_project, inventory=finetuning_inventory())
+    batch = ServeSettings().max_batch_size
+    scale = plan.to_json()["gpu"]["httpScale"]
+    assert scale["concurrentRequests"] == batch and "--max-batch-size" in scale["source"]
+    assert f"scale: a replica per {batch} concurrent requests" in plan.to_text()
+    arm = json.loads(render(plan).arm)
+    app = next(r for r in arm["resources"] if r["type"] == "Microsoft.App/containerApps")
+    template = json.dumps(app["properties"]["template"])
+    # The rule (an expression: only with azinfer's own start), and the server's batch size, from the same number.
+    assert f"'concurrentRequests', '{batch}'" in template
+    assert f"'AZINFER_MAX_BATCH_SIZE', 'value', '{batch}'" in template

@@ -40,9 +40,11 @@ from azinfer.azure.share import (
     folder_files,
     project_files,
 )
-from azinfer.errors import AzureError, ReadyTimeout
+from azinfer.errors import AzureError, ReadyTimeout, ServeError
 from azinfer.project import InferenceConfig
 from azinfer.serve.bundle import DIST_DIR, server_bundle
+from azinfer.serve.discovery import ADAPTERS_DIR
+from azinfer.serve.settings import check_adapter_name
 from azinfer.start import StartOrigin, decide_start
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -51,8 +53,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["DeployResult", "SyncSummary", "deploy", "preview", "sync_stage", "upload", "wait_for_revision",
            "wait_ready", "wait_until_ready"]
 
-ADAPTERS_DIR = "models/azinfer"
-"""Where ``--adapter DIR`` publishes a local adapter (the server serves the newest adapter under ``models/``)."""
 
 
 @dataclass(frozen=True)
@@ -97,8 +97,21 @@ class DeployResult:
     """``confirm`` answered no: nothing was uploaded, deleted or restarted."""
 
 
-def _files(scope: ProjectScope, *, adapter: Path | None) -> tuple[dict[str, LocalFile], list[str],
-                                                                  StartOrigin, tuple[str, ...]]:
+def _adapter_prefix(adapter: Path, name: str | None) -> str:
+    """Where *adapter* goes on the share: ``models/azinfer/<name>``, the folder's own name without one.
+
+    :raises AzureError: *name* cannot name an adapter.
+    """
+    if name is not None:
+        try:
+            check_adapter_name(name, "--name")
+        except ServeError as error:
+            raise AzureError(str(error)) from None
+    return f"{ADAPTERS_DIR}/{name or adapter.resolve().name}"
+
+
+def _files(scope: ProjectScope, *, adapter: Path | None, adapter_name: str | None = None
+           ) -> tuple[dict[str, LocalFile], list[str], StartOrigin, tuple[str, ...]]:
     """What goes to the share and the roots deploy owns there."""
     start = decide_start(scope.project.inference_parameters.default_commands, source="defaultCommands")
     files = blob_files(server_bundle().files)
@@ -108,10 +121,12 @@ def _files(scope: ProjectScope, *, adapter: Path | None) -> tuple[dict[str, Loca
         files.update(mirrored)
         # The top-level folders and files the project has (and had: the manifest remembers them).
         roots += sorted({path.split("/", 1)[0] for path in mirrored})
+    if adapter is None and adapter_name is not None:
+        raise AzureError(f"--name {adapter_name}: name an adapter folder with --adapter DIR")
     if adapter is not None:
         if not (adapter / "adapter_config.json").is_file():
             raise AzureError(f"--adapter {adapter}: not an adapter folder (no adapter_config.json)")
-        prefix = f"{ADAPTERS_DIR}/{adapter.resolve().name}"
+        prefix = _adapter_prefix(adapter, adapter_name)
         files.update(folder_files(adapter, prefix))
         roots.append(prefix)
     return files, roots, start.origin, start.commands
@@ -124,10 +139,10 @@ def _previous_roots(sync: ShareSync, roots: list[str]) -> list[str]:
 
 
 def _prepare(ctx: AzureContext, scope: ProjectScope, config: InferenceConfig, *, adapter: Path | None,
-             delete: bool) -> tuple[ShareSync, SyncSummary]:
+             delete: bool, adapter_name: str | None = None) -> tuple[ShareSync, SyncSummary]:
     sync = ctx.share_sync(config.resource_group or scope.resource_group, config.storage_account_name or "",
                           config.file_share_name or "")
-    files, roots, origin, commands = _files(scope, adapter=adapter)
+    files, roots, origin, commands = _files(scope, adapter=adapter, adapter_name=adapter_name)
     if origin is StartOrigin.USER and delete:
         roots = _previous_roots(sync, roots)
     # deploy owns .azinfer/dist whole: an older wheel goes even without --delete.
@@ -136,14 +151,14 @@ def _prepare(ctx: AzureContext, scope: ProjectScope, config: InferenceConfig, *,
 
 
 def preview(ctx: AzureContext, scope: ProjectScope, *, adapter: Path | None = None,
-            delete: bool = False) -> SyncSummary:
+            delete: bool = False, adapter_name: str | None = None) -> SyncSummary:
     """What a deploy would upload and delete. See :meth:`AzureProject.deploy_preview`."""
-    return _prepare(ctx, scope, scope.provisioned(), adapter=adapter, delete=delete)[1]
+    return _prepare(ctx, scope, scope.provisioned(), adapter=adapter, delete=delete, adapter_name=adapter_name)[1]
 
 
 def upload(ctx: AzureContext, scope: ProjectScope, config: InferenceConfig, emit: Emitter, *,
            adapter: Path | None = None, delete: bool = False,
-           confirm: ConfirmCallback | None = None) -> SyncResult | None:
+           confirm: ConfirmCallback | None = None, adapter_name: str | None = None) -> SyncResult | None:
     """Sync azinfer's server (and the project, for a start command the user wrote) to the share.
 
     :returns: what the sync did; ``None`` when ``confirm`` declined (nothing was written).
@@ -151,7 +166,7 @@ def upload(ctx: AzureContext, scope: ProjectScope, config: InferenceConfig, emit
     :raises SyncError: when a file vanished or a write failed (the next run continues).
     :raises SyncInterrupted: on Ctrl-C (the next run continues).
     """
-    sync, summary = _prepare(ctx, scope, config, adapter=adapter, delete=delete)
+    sync, summary = _prepare(ctx, scope, config, adapter=adapter, delete=delete, adapter_name=adapter_name)
     question = Question(Operation.DEPLOY, "Go ahead?", summary.to_text(), summary, summary.worth_asking)
     if confirm is not None and not confirm(question):
         return None
@@ -161,11 +176,12 @@ def upload(ctx: AzureContext, scope: ProjectScope, config: InferenceConfig, emit
 
 
 def sync_stage(ctx: AzureContext, scope: ProjectScope, config: InferenceConfig, emit: Emitter, *,
-               adapter: Path | None = None, delete: bool = False,
-               confirm: ConfirmCallback | None = None) -> SyncResult | None:
+               adapter: Path | None = None, delete: bool = False, confirm: ConfirmCallback | None = None,
+               adapter_name: str | None = None) -> SyncResult | None:
     """:func:`upload`, said before and after as stages. ``None`` when ``confirm`` declined."""
     emit.stage(f"syncing to file share {config.file_share_name!r} of storage account {config.storage_account_name!r}")
-    result = upload(ctx, scope, config, emit, adapter=adapter, delete=delete, confirm=confirm)
+    result = upload(ctx, scope, config, emit, adapter=adapter, delete=delete, confirm=confirm,
+                    adapter_name=adapter_name)
     if result is not None:
         emit.stage(f"uploaded {len(result.uploaded)} file(s) ({result.uploaded_bytes} bytes), deleted "
                    f"{len(result.deleted)}, {result.unchanged} unchanged")
@@ -174,8 +190,12 @@ def sync_stage(ctx: AzureContext, scope: ProjectScope, config: InferenceConfig, 
 
 def deploy(ctx: AzureContext, scope: ProjectScope, *, adapter: Path | None = None, delete: bool = False,
            restart: bool | None = None, wait: bool = True, timeout: float = 900.0,
-           on_event: EventCallback | None = None, confirm: ConfirmCallback | None = None) -> DeployResult:
-    """Upload what changed, restart the active revision, wait for ``/ready``. See :meth:`AzureProject.deploy`."""
+           on_event: EventCallback | None = None, confirm: ConfirmCallback | None = None,
+           adapter_name: str | None = None) -> DeployResult:
+    """Upload what changed, restart the active revision, wait for ``/ready``. See :meth:`AzureProject.deploy`.
+
+    A named adapter alone needs no restart: the replicas watching the share load it.
+    """
     emit = Emitter(Operation.DEPLOY, on_event)
     config = scope.provisioned()
     group, app_name = config.resource_group or scope.resource_group, config.app_name or ""
@@ -184,10 +204,12 @@ def deploy(ctx: AzureContext, scope: ProjectScope, *, adapter: Path | None = Non
     if wait and restart is not False and endpoint is None:
         raise AzureError(f"container app {app_name!r} has no external endpoint (ingress FQDN) to wait for; "
                          "deploy with --no-wait, or provision again")
-    result = sync_stage(ctx, scope, config, emit, adapter=adapter, delete=delete, confirm=confirm)
+    result = sync_stage(ctx, scope, config, emit, adapter=adapter, delete=delete, confirm=confirm,
+                        adapter_name=adapter_name)
     if result is None:
         return DeployResult(SyncResult((), 0, (), 0), None, None, endpoint, declined=True)
-    changed = bool(result.uploaded or result.deleted)
+    named = _adapter_prefix(adapter, adapter_name) + "/" if adapter is not None and adapter_name else None
+    changed = any(named is None or not path.startswith(named) for path in result.uploaded + result.deleted)
     if restart is False or (restart is None and not changed):
         return DeployResult(result, None, None, endpoint)
     revision, replaced = _restart(ctx, group, app_name, app, emit)

@@ -282,13 +282,15 @@ class AzureProject:
 
     # -- after provisioning: the endpoint's life ----------------------------------------------------
     @overload
-    def deploy(self, *, adapter: str | os.PathLike[str] | None = ..., delete: bool = ..., restart: bool | None = ...,
+    def deploy(self, *, adapter: str | os.PathLike[str] | None = ..., adapter_name: str | None = ...,
+               delete: bool = ..., restart: bool | None = ...,
                wait: bool = ..., timeout: float = ..., on_event: EventCallback | None = ...,
                confirm: ConfirmCallback | None = ..., canary: Literal[False] = ..., steps: int = ...,
                step_wait: float = ...) -> DeployResult: ...
 
     @overload
-    def deploy(self, *, adapter: str | os.PathLike[str] | None = ..., delete: bool = ..., restart: bool | None = ...,
+    def deploy(self, *, adapter: str | os.PathLike[str] | None = ..., adapter_name: str | None = ...,
+               delete: bool = ..., restart: bool | None = ...,
                wait: bool = ..., timeout: float = ..., on_event: EventCallback | None = ...,
                confirm: ConfirmCallback | None = ..., canary: Literal[True], steps: int = ...,
                step_wait: float = ...) -> RolloutResult: ...
@@ -297,6 +299,7 @@ class AzureProject:
         self,
         *,
         adapter: str | os.PathLike[str] | None = None,
+        adapter_name: str | None = None,
         delete: bool = False,
         restart: bool | None = None,
         wait: bool = True,
@@ -329,6 +332,8 @@ class AzureProject:
         ``GET https://<endpoint>/ready`` answering 200 with the key.
 
         :param adapter: a local adapter folder to publish under ``models/azinfer/<name>``.
+        :param adapter_name: the adapter's name (the folder's name when ``None``); the server serves it as
+            model ``<name>``, and with it alone changed there is no restart: replicas watching the share load it.
         :param delete: delete files on the share that are gone locally (only in the folders deploy owns).
         :param restart: ``None``: restart when something changed; ``True``: always; ``False``: never.
         :param wait: wait for ``/ready`` after the restart.
@@ -346,6 +351,8 @@ class AzureProject:
         """
         fn = "AzureProject.deploy"
         folder = check_optional_path(fn, "adapter", adapter)
+        if adapter_name is not None:
+            check_type(fn, "adapter_name", adapter_name, str, "a str or None")
         check_type(fn, "delete", delete, bool, "a bool")
         if restart is not None:
             check_type(fn, "restart", restart, bool, "a bool or None")
@@ -361,11 +368,13 @@ class AzureProject:
                 argument, value = ("restart", restart) if restart is not None else ("wait", wait)
                 raise ArgumentError(fn, argument, "left at its default with canary=True", value)
             with translated("deploy a canary revision"):
-                return rollout_op.rollout(self.context, self._scope, adapter=folder, delete=delete, steps=steps,
-                                          step_wait=step_wait, timeout=timeout, on_event=on_event, confirm=confirm)
+                return rollout_op.rollout(self.context, self._scope, adapter=folder, adapter_name=adapter_name,
+                                          delete=delete, steps=steps, step_wait=step_wait, timeout=timeout,
+                                          on_event=on_event, confirm=confirm)
         with translated("deploy"):
             return deploy_op.deploy(self.context, self._scope, adapter=folder, delete=delete, restart=restart,
-                                    wait=wait, timeout=timeout, on_event=on_event, confirm=confirm)
+                                    wait=wait, timeout=timeout, on_event=on_event, confirm=confirm,
+                                    adapter_name=adapter_name)
 
     def rollback(self, *, timeout: float = 900.0, on_event: EventCallback | None = None) -> RollbackResult:
         """All the traffic back to the revision the last ``deploy(canary=True)`` replaced (label ``previous``).
@@ -382,7 +391,8 @@ class AzureProject:
         with translated("roll back"):
             return rollout_op.rollback(self.context, self._scope, timeout=timeout, on_event=on_event)
 
-    def deploy_preview(self, *, adapter: str | os.PathLike[str] | None = None, delete: bool = False) -> SyncSummary:
+    def deploy_preview(self, *, adapter: str | os.PathLike[str] | None = None, adapter_name: str | None = None,
+                       delete: bool = False) -> SyncSummary:
         """What :meth:`deploy` would upload and delete (and the user's start commands). Writes nothing.
 
         :raises AzureError: nothing provisioned, or the share cannot be reached.
@@ -391,7 +401,7 @@ class AzureProject:
         folder = check_optional_path("AzureProject.deploy_preview", "adapter", adapter)
         check_type("AzureProject.deploy_preview", "delete", delete, bool, "a bool")
         with translated("read the file share"):
-            return deploy_op.preview(self.context, self._scope, adapter=folder, delete=delete)
+            return deploy_op.preview(self.context, self._scope, adapter=folder, delete=delete, adapter_name=adapter_name)
 
     def status(self, *, ask_ready: bool = True) -> EndpointStatus:
         """The app's provisioning and running state, its serving revision and replicas, GPU profile,

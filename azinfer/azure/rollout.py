@@ -135,7 +135,8 @@ def _smoke(ctx: AzureContext, revision: str, url: str, key: str | None, stable: 
                               f"the traffic stays on revision {stable!r}", revision, why) from None
 
 
-def rollout(ctx: AzureContext, scope: ProjectScope, *, adapter: Path | None = None, delete: bool = False,
+def rollout(ctx: AzureContext, scope: ProjectScope, *, adapter: Path | None = None,
+            adapter_name: str | None = None, delete: bool = False,
             steps: int = 1, step_wait: float = 60.0, timeout: float = 900.0, on_event: EventCallback | None = None,
             confirm: ConfirmCallback | None = None) -> RolloutResult:
     """Sync, a new revision at 0 %, its smoke test, then the traffic in steps. See :meth:`AzureProject.deploy`."""
@@ -148,7 +149,8 @@ def rollout(ctx: AzureContext, scope: ProjectScope, *, adapter: Path | None = No
     if endpoint is None or stable is None:
         raise AzureError(f"container app {name!r} has no {'external endpoint' if endpoint is None else 'revision'} "
                          "to roll out behind; provision (and deploy) first")
-    result = sync_stage(ctx, scope, config, emit, adapter=adapter, delete=delete, confirm=confirm)
+    result = sync_stage(ctx, scope, config, emit, adapter=adapter, delete=delete, confirm=confirm,
+                        adapter_name=adapter_name)
     if result is None:
         return RolloutResult(SyncResult((), 0, (), 0), None, None, (), endpoint, declined=True)
     share = ctx.share_sync(group, config.storage_account_name or "", config.file_share_name or "")

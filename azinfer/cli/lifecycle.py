@@ -40,7 +40,8 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     project = azure_project(args)
     if args.dry_run:
-        sys.stdout.write(project.deploy_preview(adapter=args.adapter, delete=args.delete).to_text())
+        sys.stdout.write(project.deploy_preview(adapter=args.adapter, adapter_name=args.name,
+                                                         delete=args.delete).to_text())
         return EXIT_OK
 
     def confirm(question: Question[Any]) -> bool:
@@ -51,7 +52,7 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
         return _canary(project, args, confirm)
     with EventDisplay() as display:
         try:
-            result = project.deploy(adapter=args.adapter, delete=args.delete,
+            result = project.deploy(adapter=args.adapter, adapter_name=args.name, delete=args.delete,
                                     restart=True if args.restart else None, wait=not args.no_wait,
                                     timeout=args.timeout, on_event=display, confirm=confirm)
         except SyncInterrupted as exc:
@@ -74,8 +75,9 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
 def _canary(project: AzureProject, args: argparse.Namespace, confirm: ConfirmCallback) -> int:
     """``deploy --canary``: a failed smoke test is one line (``azinfer: ...``) and a non-zero exit, from main."""
     with EventDisplay() as display:
-        result = project.deploy(adapter=args.adapter, delete=args.delete, timeout=args.timeout, on_event=display,
-                                confirm=confirm, canary=True, steps=args.steps, step_wait=args.step_wait)
+        result = project.deploy(adapter=args.adapter, adapter_name=args.name, delete=args.delete,
+                                timeout=args.timeout, on_event=display, confirm=confirm, canary=True,
+                                steps=args.steps, step_wait=args.step_wait)
     if result.declined:
         return declined("changed")
     print(f"Revision {result.revision!r} serves all the traffic at {result.endpoint}; "
@@ -160,6 +162,8 @@ def register(commands: Any) -> None:
     add_project_options(deploy, update=False)
     add_azure_options(deploy)
     deploy.add_argument("--adapter", metavar="DIR", help="also publish this local adapter folder under models/azinfer/")
+    deploy.add_argument("--name", metavar="NAME", help="publish --adapter as models/azinfer/NAME, served as model NAME "
+                        "without a restart by replicas that watch the share (--adapter-poll)")
     deploy.add_argument("--delete", action="store_true", help="delete files an earlier deploy uploaded that are gone locally")
     deploy.add_argument("--restart", action="store_true", help="restart even when nothing changed")
     deploy.add_argument("--no-wait", action="store_true", help="do not wait for /ready after the restart")

@@ -20,6 +20,7 @@ from azinfer.plan.cost import Cost
 from azinfer.plan.fit import Fit
 from azinfer.project import GpuProfileType, InferenceParameters
 from azinfer.resources import ResourceKind
+from azinfer.serve.settings import ServeSettings, env_var
 from azinfer.start import StartCommand
 
 __all__ = [
@@ -199,6 +200,19 @@ class ResourceChange:
 
 
 @dataclass(frozen=True)
+class HttpScale:
+    """The app's HTTP scale rule: ACA adds a replica per ``concurrent_requests`` requests in flight (up to maxReplicas)."""
+
+    concurrent_requests: int
+    source: str
+    """Where the number came from, for a person."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The rule's JSON form."""
+        return {"concurrentRequests": self.concurrent_requests, "source": self.source}
+
+
+@dataclass(frozen=True)
 class Plan:
     """What a deployment will do, resource by resource, and what blocks it."""
 
@@ -236,6 +250,15 @@ class Plan:
         if given is not None:
             return given
         return 0 if self.gpu.serverless else 1
+
+    @property
+    def http_scale(self) -> HttpScale | None:
+        """The HTTP scale rule: a replica per batch of the server's engine; ``None`` when the start is the user's."""
+        if not self.start.serves_azinfer:
+            return None
+        batch = ServeSettings().max_batch_size
+        return HttpScale(batch, f"the engine's batch capacity: the server's --max-batch-size ({env_var('max_batch_size')}, "
+                                f"default {batch}), so a replica is added before requests wait for a slot")
 
     @property
     def blocked(self) -> bool:
@@ -279,6 +302,7 @@ class Plan:
                 "addedToEnvironment": self.gpu.add_to_environment,
                 "minReplicas": self.min_replicas,
                 "maxReplicas": params.max_replicas,
+                "httpScale": None if self.http_scale is None else self.http_scale.to_json(),
             },
             "start": self.start.to_json(),
             "authentication": params.authentication.value,

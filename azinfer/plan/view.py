@@ -59,6 +59,15 @@ def _cold_start_lines(plan: Mapping[str, Any]) -> list[str]:
     return [f"  cold start: {cold['summary']} (estimate)"]
 
 
+def _scale_lines(plan: Mapping[str, Any], color: bool) -> list[str]:
+    """The HTTP scale rule and where its threshold came from (none for the user's own start)."""
+    scale = plan["gpu"].get("httpScale")
+    if scale is None:
+        return []
+    return [_paint(f"      scale: a replica per {scale['concurrentRequests']} concurrent requests, up to "
+                   f"{plan['gpu']['maxReplicas']}; from {scale['source']}", "dim", color)]
+
+
 def _cost_lines(plan: Mapping[str, Any]) -> list[str]:
     """Per replica-hour, idle and busy, a month, what scale-to-zero saves, the other profiles, the prices' origin.
 
@@ -104,6 +113,7 @@ def format_text(plan: Mapping[str, Any], *, color: bool = False) -> str:
         f"authentication: {plan['authentication']}",
         _paint(f"      GPU type from {plan['gpu']['profileTypeSource']['source']}: "
                f"{plan['gpu']['profileTypeSource']['detail']}", "dim", color),
+        *_scale_lines(plan, color),
         f"  start: {_ORIGINS[plan['start']['origin']]}",
         *_start_reason(plan, color),
         *_fit_lines(plan.get("fit")),
@@ -165,6 +175,7 @@ def format_html(plan: Mapping[str, Any]) -> str:
         f"<p>GPU <code>{esc(gpu['profileType'])}</code> as profile <code>{esc(gpu['profileName'])}</code> "
         f"({esc(gpu['profileTypeSource']['detail'])}), replicas {gpu['minReplicas']} to {gpu['maxReplicas']}; "
         f"start: {esc(_ORIGINS[start['origin']])} ({esc(start['reason'])})</p>"
+        + "".join(f"<p>{esc(line.strip())}</p>" for line in _scale_lines(plan, False))
         + "".join(f"<p>{esc(line.strip())}</p>" for line in (*_fit_lines(plan.get("fit")), *_cost_lines(plan), *_cold_start_lines(plan)))
         + "<table><thead><tr><th>action</th><th>resource</th><th>name</th><th>reason</th><th>name from</th>"
         f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"

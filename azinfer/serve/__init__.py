@@ -1,7 +1,8 @@
-"""The inference server: a base model with its LoRA adapter behind an OpenAI-compatible API and a chat page.
+"""The inference server: a base model with its LoRA adapters behind an OpenAI-compatible API and a chat page.
 
 Install with the ``serve`` extra. ``engine/`` holds the engines behind one
-seam, ``http/`` the app that serves them. Importing this package (and
+seam, ``http/`` the app that serves them, ``adapters.py`` the named adapters
+a running server serves and the watch on the share's folder of them. Importing this package (and
 its command, ``azinfer.cli.serve``) imports neither torch, transformers, starlette nor
 uvicorn: the heavy modules are imported where the server starts.
 """

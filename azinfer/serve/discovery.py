@@ -2,7 +2,9 @@
 
 The toolkit downloads the base model to ``<mount>/model-cache/<org>/<name>``
 and writes adapters (folders with ``adapter_config.json``) under
-``<mount>/models/``. An adapter's ``base_model_name_or_path`` is a hub id; it
+``<mount>/models/``. ``azinfer deploy --adapter DIR --name NAME`` publishes
+named adapters to ``<mount>/models/azinfer/NAME`` (:data:`ADAPTERS_DIR`); each is
+served as model ``NAME`` beside the base. An adapter's ``base_model_name_or_path`` is a hub id; it
 only helps choose among several cached base models, it is never downloaded.
 """
 
@@ -11,13 +13,18 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from azinfer.errors import ServeError
-from azinfer.serve.settings import ServeSettings
+from azinfer.serve.settings import ADAPTER_NAME, ServeSettings, named_adapters
 
-__all__ = ["ModelPaths", "resolve_model_paths"]
+__all__ = ["ADAPTERS_DIR", "ModelPaths", "resolve_model_paths", "share_adapters"]
+
+ADAPTERS_DIR = "models/azinfer"
+"""Where named adapters live on the share, relative to its root: one folder per name."""
+# The weights PEFT saves; an adapter folder is complete (uploaded) once config and weights are there.
+_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +36,10 @@ class ModelPaths:
     model_dir: Path
     adapter_dir: Path | None
     model_name: str
+    adapters: dict[str, Path] = field(default_factory=dict)
+    """Named adapters at start (``--adapter`` and the share's), each served as model ``NAME``."""
+    runtime_adapters: bool = False
+    """Whether adapters load at run time: the base weights then stay unmerged, the default adapter too."""
 
 
 def _check_model_dir(path: Path) -> Path:
@@ -54,6 +65,17 @@ def _adapter_base_id(adapter_dir: Path) -> str | None:
         raise ServeError(f"{adapter_dir / 'adapter_config.json'}: unreadable: {error}") from error
     base = config.get("base_model_name_or_path") if isinstance(config, dict) else None
     return base if isinstance(base, str) else None
+
+
+def share_adapters(mount_root: Path) -> dict[str, Path]:
+    """The complete named adapters under ``<mount>/models/azinfer``: folders with a valid name, config and weights."""
+    folder = mount_root / ADAPTERS_DIR
+    found = {}
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if ADAPTER_NAME.fullmatch(path.name) and path.name != "default" and (path / "adapter_config.json").is_file() \
+                and any((path / weights).is_file() for weights in _WEIGHTS):
+            found[path.name] = path
+    return found
 
 
 def _newest_adapter(mount_root: Path) -> Path | None:
@@ -111,5 +133,12 @@ def resolve_model_paths(settings: ServeSettings) -> ModelPaths:
         wanted = _adapter_base_id(adapter_dir) if adapter_dir is not None else None
         model_dir = _cached_base_model(settings.mount_root, wanted)
     name = settings.model_name or _served_name(model_dir, adapter_dir)
-    log.info("model %s, adapter %s, served as %r", model_dir, adapter_dir or "none", name)
-    return ModelPaths(model_dir=model_dir, adapter_dir=adapter_dir, model_name=name)
+    # The share's first, so a flag's folder wins for the same name.
+    adapters = {**share_adapters(settings.mount_root),
+                **{n: _check_adapter_dir(d) for n, d in named_adapters(settings.adapters).items()}}
+    if name in adapters:
+        raise ServeError(f"adapter name {name!r} is the base model's id; rename the adapter or pass --model-name")
+    log.info("model %s, adapter %s, served as %r; named adapters: %s", model_dir, adapter_dir or "none", name,
+             ", ".join(adapters) or "none")
+    return ModelPaths(model_dir=model_dir, adapter_dir=adapter_dir, model_name=name, adapters=adapters,
+                      runtime_adapters=bool(adapters) or settings.adapter_poll > 0)

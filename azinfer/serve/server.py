@@ -86,7 +86,7 @@ def build_server(settings: ServeSettings) -> Any:
         server.load_error = error
         server.should_exit = True
 
-    app = create_app(settings, paths.model_name, lambda: start_engine(settings, paths), failed)
+    app = create_app(settings, paths, lambda: start_engine(settings, paths), failed)
     limits = HeadLimits(settings.max_header_bytes, settings.max_headers, settings.max_request_line, settings.header_timeout)
     protocol = guarded_protocol(http_protocol(settings.http), fit_connection_cap(settings.max_connections), limits)
     config = uvicorn.Config(

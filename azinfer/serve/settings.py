@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
@@ -28,8 +29,10 @@ __all__ = [
     "Option",
     "ServeSettings",
     "add_arguments",
+    "check_adapter_name",
     "env_var",
     "markdown_table",
+    "named_adapters",
     "options",
     "settings_from",
 ]
@@ -50,6 +53,7 @@ class Option:
 
     ``inverted`` is for a switch whose flag turns the setting off (``--no-merge`` sets ``merge`` false).
     The environment variable is ``AZINFER_`` and the flag's name (the field's for a secret).
+    A ``repeated`` flag may be given several times; its variable holds the values separated by commas.
     """
 
     flag: str | None
@@ -57,6 +61,7 @@ class Option:
     shown_default: str
     inverted: bool = False
     choices: tuple[str, ...] | None = None
+    repeated: bool = False
 
 
 def _opt(default: Any, flag: str | None, help: str, shown_default: str, **more: Any) -> Any:
@@ -73,6 +78,13 @@ class ServeSettings:
     mount_root: Path = _opt(Path("/mount"), "--mount", "where the AI Toolkit share is mounted", "`/mount`")
     model_dir: Path | None = _opt(None, "--model-dir", "base model folder", "found under the mount")
     adapter_dir: Path | None = _opt(None, "--adapter-dir", "LoRA adapter folder", "the newest under `<mount>/models`")
+    adapters: tuple[str, ...] = _opt((), "--adapter", "a named adapter `NAME=DIR`, served as model `NAME` (repeatable)",
+                                     "none, and those under `<mount>/models/azinfer`", repeated=True)
+    adapter_poll: float = _opt(0.0, "--adapter-poll", "seconds between looks at `<mount>/models/azinfer` for adapters "
+                               "added or removed; 0: only at start", "0")
+    max_loras: int = _opt(4, "--max-loras", "adapters one batch may mix (vLLM's `max_loras`)", "4")
+    max_lora_rank: int = _opt(64, "--max-lora-rank", "largest LoRA rank loadable at run time (vLLM's `max_lora_rank`)",
+                              "64")
     base_only: bool = _opt(False, "--base-only", "serve the base model without an adapter", "off")
     merge: bool = _opt(True, "--no-merge", "keep the adapter unmerged", "adapter merged", inverted=True)
     load_in_4bit: bool = _opt(False, "--load-in-4bit", "4-bit weights with bitsandbytes, CUDA only", "off")
@@ -127,6 +139,9 @@ class ServeSettings:
             raise ServeError(f"unknown engine {self.engine!r}: expected one of {', '.join(ENGINE_CHOICES)}")
         if self.http not in HTTP_CHOICES:
             raise ServeError(f"unknown HTTP parser {self.http!r}: expected one of {', '.join(HTTP_CHOICES)}")
+        if self.adapter_poll < 0 or self.max_loras < 1 or self.max_lora_rank < 1:
+            raise ServeError("adapter poll must be at least 0 seconds, max loras and max lora rank at least 1")
+        named_adapters(self.adapters)  # checks each NAME=DIR
         if self.base_only and self.adapter_dir is not None:
             raise ServeError("--base-only and --adapter-dir contradict each other")
         if self.api_key is not None and not self.api_key.strip():
@@ -164,11 +179,17 @@ class _Setting:
     def dest(self) -> str:
         return (self.option.flag or self.name).removeprefix("--").replace("-", "_")
 
-    def parse(self, text: str, source: str) -> Any:
+    def parse(self, text: str | list[str], source: str) -> Any:
         """The value of *text* from *source* (a flag or a variable), the inversion of a switch applied.
+
+        A repeated flag's values come as a list; its variable's as one text separated by commas.
 
         :raises ServeError: *text* is not of the setting's type.
         """
+        if self.option.repeated:
+            return tuple(part.strip() for item in ([text] if isinstance(text, str) else text)
+                         for part in item.split(",") if part.strip())
+        assert isinstance(text, str)
         if self.kind is bool:
             return (text.strip().lower() in _TRUE) != self.option.inverted
         try:
@@ -205,6 +226,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         text = text.replace("%", "%%")
         if setting.kind is bool:
             parser.add_argument(option.flag, dest=setting.dest, action="store_true", default=None, help=text)
+        elif option.repeated:
+            parser.add_argument(option.flag, dest=setting.dest, action="append", metavar="NAME=DIR", help=text)
         else:
             parser.add_argument(option.flag, dest=setting.dest, type=str, choices=option.choices, help=text)
 
@@ -224,6 +247,37 @@ def settings_from(args: argparse.Namespace | None, environ: Mapping[str, str] = 
         elif environ.get(setting.env):
             values[setting.name] = setting.parse(environ[setting.env], setting.env)
     return ServeSettings(**values)
+
+
+# An adapter's name: a model id, a folder name on the share and a PEFT adapter name (no dots) at once.
+ADAPTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def check_adapter_name(name: str, source: str) -> str:
+    """*name* if it can name an adapter (letters, digits, ``_`` and ``-``, 64 at most, not ``default``).
+
+    :raises ServeError: it cannot; the message names *source*.
+    """
+    if not ADAPTER_NAME.fullmatch(name) or name == "default":
+        raise ServeError(f"{source}: adapter name {name!r} must be 1 to 64 letters, digits, '_' or '-', "
+                         "starting with a letter or digit, and not 'default'")
+    return name
+
+
+def named_adapters(values: tuple[str, ...]) -> dict[str, Path]:
+    """The ``--adapter NAME=DIR`` values as name -> folder.
+
+    :raises ServeError: a value is not ``NAME=DIR``, a name is invalid or given twice.
+    """
+    result: dict[str, Path] = {}
+    for value in values:
+        name, sep, folder = value.partition("=")
+        if not sep or not folder:
+            raise ServeError(f"--adapter {value!r}: expected NAME=DIR")
+        if check_adapter_name(name, f"--adapter {value!r}") in result:
+            raise ServeError(f"--adapter {value!r}: the name {name!r} is given twice")
+        result[name] = Path(folder)
+    return result
 
 
 def markdown_table() -> str:

@@ -58,6 +58,8 @@ TAGS = {"managed-by": "azinfer", "azinfer-role": "inference"}
 CREATED_TAG = "azinfer-created"
 """The creation record: set only on a resource the plan creates, never added by an update; destroy reads it."""
 MOUNT_PATH = "/mount"
+ADAPTER_POLL_SECONDS = 5
+"""How often the deployed server looks for adapters on the share (``AZINFER_ADAPTER_POLL``)."""
 
 _STORAGE = RESOURCES[ResourceKind.STORAGE_ACCOUNT]
 _SHARE = RESOURCES[ResourceKind.FILE_SHARE]
@@ -298,11 +300,18 @@ def probes(plan: Plan) -> Any:
 
 
 def _container_env(plan: Plan) -> Any:
-    """The server's environment variables: the mount, the port, and the API key or the explicit opt-out."""
+    """The server's environment variables: the mount, the port, the batch size the scale rule counts on,
+    the watch on the share's adapters, and the API key or the explicit opt-out."""
     fixed = [
         {"name": env_var("mount_root"), "value": MOUNT_PATH},
         {"name": env_var("port"), "value": Call("string", (Param("targetPort"),))},
     ]
+    if plan.http_scale is not None:
+        fixed += [
+            {"name": env_var("max_batch_size"), "value": str(plan.http_scale.concurrent_requests)},
+            # `azinfer deploy --adapter DIR --name NAME` then reaches every replica within seconds, no restart.
+            {"name": env_var("adapter_poll"), "value": str(ADAPTER_POLL_SECONDS)},
+        ]
     auth = Cond(_USE_API_KEY, [{"name": env_var("api_key"), "secretRef": API_KEY_SECRET}],
                 [{"name": env_var("insecure_no_auth"), "value": "true"}])
     return Call("concat", (fixed, auth))
@@ -320,6 +329,15 @@ def _identity(plan: Plan) -> dict[str, Any]:
         "type": "UserAssigned",
         "userAssignedIdentities": Call("json", (Call("format", ('{{"{0}": {{}}}}', Param("registryIdentity"))),)),
     }}
+
+
+def _scale_rules(plan: Plan) -> dict[str, Any]:
+    """An HTTP rule at the engine's batch capacity when azinfer's server runs (the plan says where it came from)."""
+    if plan.http_scale is None:
+        return {}
+    rule = [{"name": "http-batch", "http": {"metadata": {
+        "concurrentRequests": str(plan.http_scale.concurrent_requests)}}}]
+    return {"rules": Cond(Equals(Param("defaultCommands"), Var("azinferStart")), rule, [])}
 
 
 def _container_app(plan: Plan) -> list[Resource]:
@@ -356,6 +374,7 @@ def _container_app(plan: Plan) -> list[Resource]:
                 "scale": {
                     "minReplicas": Param("minReplicas"),
                     "maxReplicas": Param("maxReplicas"),
+                    **_scale_rules(plan),
                 },
                 "volumes": [{
                     "name": SHARE_VOLUME,

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import API_KEY, RunningServer
+from conftest import API_KEY, RunningServer, running_server
 from playwright.sync_api import Page, expect
+from serve_model_factory import ModelShape, MountLayout, build_adapter
 
 # Records every text the newest reply shows, so a test can tell a streamed reply from one block.
 RECORD_REPLIES = """
@@ -54,7 +55,7 @@ def test_a_wrong_key_can_be_corrected_without_reloading(phi_server: RunningServe
     enter_key(page, API_KEY)
     expect(page.get_by_label("Message")).to_be_enabled()
     expect(page.locator("#key-panel")).to_be_hidden()
-    expect(page.locator("#model")).to_have_text("microsoft/Phi-3-mini-4k-instruct")
+    expect(page.get_by_label("Model")).to_have_value("microsoft/Phi-3-mini-4k-instruct")
     assert page.evaluate("window.sameDocument") is True  # no reload
     page.reload()  # the key is kept for the tab: not asked again
     expect(page.get_by_label("Message")).to_be_enabled()
@@ -110,3 +111,25 @@ def test_the_page_loads_nothing_from_elsewhere(phi_server: RunningServer, page: 
     assert urls and all(u.startswith(phi_server.base_url) for u in urls)
     headers = page.request.get(phi_server.base_url + "/").headers
     assert "default-src 'none'" in headers["content-security-policy"]
+
+
+def test_the_user_picks_the_base_or_an_adapter_and_the_request_names_it(
+    phi_mount: MountLayout, page: Page, tmp_path: Path
+) -> None:
+    alpha = tmp_path / "alpha"
+    build_adapter(phi_mount.model_dir, alpha, phi_mount.hub_id, ModelShape(family="phi3"), seed=2)
+    bodies: list[dict[str, Any]] = []
+    page.on("request", lambda r: bodies.append(json.loads(r.post_data)) if r.url.endswith("/chat/completions") else None)
+    with running_server(mount_root=phi_mount.root, api_key=API_KEY, adapters=(f"alpha={alpha}",)) as server:
+        page.goto(server.base_url + "/")
+        enter_key(page, API_KEY)
+        picker = page.get_by_label("Model")
+        expect(picker).to_have_value(phi_mount.hub_id)
+        expect(picker.locator("option")).to_have_text([phi_mount.hub_id, f"alpha (adapter on {phi_mount.hub_id})"])
+        settings(page, max_tokens=8, temperature=0)
+        send(page, "hello world")
+        finished_reply(page, 1)
+        picker.select_option("alpha")
+        send(page, "hello world")
+        finished_reply(page, 2)
+    assert [body["model"] for body in bodies] == [phi_mount.hub_id, "alpha"]

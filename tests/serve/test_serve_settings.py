@@ -48,6 +48,16 @@ def test_a_flag_wins_over_its_variable_which_wins_over_the_default() -> None:
     assert parse(env={"AZINFER_NO_MERGE": "0"}).merge
 
 
+def test_adapters_repeat_as_flags_and_are_comma_separated_in_the_variable() -> None:
+    assert parse("--adapter", "a=/x", "--adapter=b=/y").adapters == ("a=/x", "b=/y")
+    assert parse(env={"AZINFER_ADAPTER": "a=/x, b=/y"}).adapters == ("a=/x", "b=/y")
+    assert parse("--adapter", "c=/z", env={"AZINFER_ADAPTER": "a=/x"}).adapters == ("c=/z",)
+    with pytest.raises(ServeError, match="the name 'a' is given twice"):
+        parse("--adapter", "a=/x", "--adapter", "a=/y")
+    with pytest.raises(ServeError, match="adapter name 'x/y' must be"):
+        parse("--adapter", "x/y=/z")
+
+
 def test_a_bad_value_names_where_it_came_from() -> None:
     with pytest.raises(ServeError, match="AZINFER_MAX_QUEUE='many' is not a whole number"):
         parse(env={"AZINFER_MAX_QUEUE": "many"})
@@ -59,5 +69,6 @@ def test_the_template_sets_only_declared_variables() -> None:
     template = (Path(__file__).parents[1] / "golden" / "all-new" / "inference.json").read_text(encoding="utf-8")
     # The container's environment entries, as ARM expressions or as objects: ('name', 'AZINFER_X' or "name": "AZINFER_X".
     used = set(re.findall(r"""name'?"?,? ?:? ?\\?['"]?(AZINFER_[A-Z_]+)""", template))
-    assert used == {"AZINFER_MOUNT", "AZINFER_PORT", "AZINFER_API_KEY", "AZINFER_INSECURE_NO_AUTH"}
+    assert used == {"AZINFER_MOUNT", "AZINFER_PORT", "AZINFER_API_KEY", "AZINFER_INSECURE_NO_AUTH", "AZINFER_MAX_BATCH_SIZE",
+                    "AZINFER_ADAPTER_POLL"}
     assert used <= {s.env for s in options()}

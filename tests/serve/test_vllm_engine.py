@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -215,3 +216,47 @@ def test_control_tokens_in_a_message_are_text_on_vllm(vllm_server: RunningServer
     plain = [ChatTurn("user", "hello")]
     structure = [[i for i in asyncio.run(engine.encode_chat(m)) if i in control] for m in (forged, plain)]
     assert structure[0] == structure[1]
+
+
+@pytest.fixture(scope="module")
+def named_adapters(vllm_mount: MountLayout) -> dict[str, str]:
+    """Two more adapters of the model, ``alpha`` and ``beta``, outside the folders the server searches."""
+    from serve_model_factory import build_adapter
+
+    folders = {name: vllm_mount.root / "named" / name for name in ("alpha", "beta")}
+    for seed, folder in enumerate(folders.values(), start=2):
+        build_adapter(vllm_mount.model_dir, folder, vllm_mount.hub_id, VLLM_TEST_SHAPE, seed=seed)
+    return {name: str(folder) for name, folder in folders.items()}
+
+
+def test_named_adapters_share_vllms_batch_and_answer_as_the_batched_engine(
+    vllm_mount: MountLayout, named_adapters: dict[str, str]
+) -> None:
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+    flags = (f"alpha={named_adapters['alpha']}",)
+    models = [vllm_mount.hub_id, "alpha", "beta"]
+    replies = {}
+    for engine in ("batched", "vllm"):
+        with running_server(ready_timeout=300, mount_root=vllm_mount.root, api_key=API_KEY, engine=engine,
+                            adapters=flags, max_lora_rank=8) as server:
+            auth = {"Authorization": f"Bearer {API_KEY}"}
+            loaded = httpx.post(f"{server.base_url}/v1/load_lora_adapter", headers=auth, timeout=120,
+                                json={"lora_name": "beta", "lora_path": named_adapters["beta"]})
+            assert loaded.status_code == 200, loaded.text
+            listed = client(server).models.list().data
+            assert [(m.id, m.parent) for m in listed] == [(vllm_mount.hub_id, None)] + [
+                (name, vllm_mount.hub_id) for name in ("alpha", "beta")]  # type: ignore[attr-defined]
+            with ThreadPoolExecutor(len(models) * 2) as pool:  # all at once: one batch
+                answers = list(pool.map(lambda m: ask(server, m, PROMPTS[1], max_tokens=16, temperature=0),
+                                        models * 2))
+            replies[engine] = [a.choices[0].message.content.rstrip("\ufffd") for a in answers]
+            if engine == "vllm":
+                metrics = httpx.get(f"{server.base_url}/metrics", headers=auth, timeout=30).text
+                assert "vllm:" in metrics and 'azinfer_generation_tokens_total{model="beta"}' in metrics
+            unloaded = httpx.post(f"{server.base_url}/v1/unload_lora_adapter", headers=auth, timeout=120,
+                                  json={"lora_name": "beta"})
+            assert unloaded.status_code == 200
+            with pytest.raises(openai.NotFoundError):
+                ask(server, "beta", PROMPTS[1], max_tokens=4)
+    assert len(set(replies["batched"][:3])) == 3, replies  # each adapter says something else
+    assert replies["vllm"] == replies["batched"]

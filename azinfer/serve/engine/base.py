@@ -29,6 +29,12 @@ The contract, which the HTTP layer relies on and the tests check for every engin
   any number of times, before or while streaming; the engine then stops
   generating for it within about one step, frees its capacity, and the
   stream ends with ``Finished("cancelled")``.
+- **Adapters.** A request names its adapter (``GenerationRequest.adapter``,
+  ``None`` for the default model). An engine started with ``runtime_adapters``
+  serves requests for different adapters in the same batch, and loads or
+  unloads one by name while it runs (:meth:`Engine.load_adapter`,
+  :meth:`Engine.unload_adapter`); an unloaded adapter's requests in flight
+  finish first. An engine that cannot raises :class:`AdapterError`.
 - **Off the event loop.** The HTTP layer runs every method on its event loop:
   nothing may block it for longer than a few milliseconds. Tokenising and
   chat templates run in a worker thread (:meth:`Engine.encode_chat` is async
@@ -46,9 +52,10 @@ from collections.abc import AsyncIterator, Hashable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from azinfer.errors import GenerationError, InvalidRequestError, PromptTooLongError, QueueFullError
+from azinfer.errors import AdapterError, GenerationError, InvalidRequestError, PromptTooLongError, QueueFullError
 
 __all__ = [
+    "AdapterError",
     "ChatTurn",
     "Engine",
     "EngineStats",
@@ -224,19 +231,22 @@ class GenerationRequest:
     """One completion to generate: prompt token ids and checked sampling parameters.
 
     Build it with :meth:`fit`, which also makes ``max_tokens`` fit the context.
-    ``request_id`` is unique per request (an engine may use it as its own id).
+    ``request_id`` is unique per request (an engine may use it as its own id);
+    ``adapter`` names a loaded adapter, ``None`` is the default model.
     """
 
     prompt_ids: tuple[int, ...]
     params: SamplingParams
     request_id: str = field(default_factory=_request_id)
+    adapter: str | None = None
 
     def __post_init__(self) -> None:
         if not self.prompt_ids:
             raise InvalidRequestError("messages", "the prompt is empty")
 
     @classmethod
-    def fit(cls, prompt_ids: Sequence[int], params: SamplingParams, context_length: int) -> GenerationRequest:
+    def fit(cls, prompt_ids: Sequence[int], params: SamplingParams, context_length: int,
+            adapter: str | None = None) -> GenerationRequest:
         """The request with ``max_tokens`` lowered to what the context leaves after the prompt.
 
         :raises PromptTooLongError: the prompt leaves no room for one new token.
@@ -246,7 +256,7 @@ class GenerationRequest:
             raise PromptTooLongError(context_length, prompt_tokens=len(prompt_ids))
         if params.max_tokens > room:
             params = replace(params, max_tokens=room, min_tokens=min(params.min_tokens, room))
-        return cls(tuple(prompt_ids), params)
+        return cls(tuple(prompt_ids), params, adapter=adapter)
 
 
 @dataclass(frozen=True)
@@ -329,8 +339,24 @@ class Engine(ABC):
     def stats(self) -> EngineStats:
         """Admitted and finished requests."""
 
-    async def start_chat(self, messages: Sequence[ChatTurn], params: SamplingParams) -> Generation:
-        """Encode the conversation, lower ``max_tokens`` to what fits the context, and submit.
+    async def load_adapter(self, name: str, path: str) -> None:
+        """Load the adapter in folder *path* as *name* (a name in use is replaced), between steps.
+
+        :raises AdapterError: the engine does not load adapters at run time, or the folder is not a LoRA it can serve.
+        """
+        raise AdapterError(f"the {self.name} engine was started without run-time adapters "
+                           "(start it with --adapter NAME=DIR or --adapter-poll)")
+
+    async def unload_adapter(self, name: str) -> None:
+        """Stop serving *name*; its requests in flight finish first.
+
+        :raises AdapterError: the engine does not load adapters at run time.
+        """
+        raise AdapterError(f"the {self.name} engine was started without run-time adapters")
+
+    async def start_chat(self, messages: Sequence[ChatTurn], params: SamplingParams,
+                         adapter: str | None = None) -> Generation:
+        """Encode the conversation, lower ``max_tokens`` to what fits the context, and submit for *adapter*.
 
         :raises PromptTooLongError: the conversation leaves no room for one new token.
         :raises InvalidRequestError: the chat template rejects the conversation, or the
@@ -341,7 +367,7 @@ class Engine(ABC):
             if name in self.unsupported:
                 raise InvalidRequestError(name, f"{name} is not supported by the {self.name} engine", "unsupported_parameter")
         prompt = await self.encode_chat(messages)
-        return await self.submit(GenerationRequest.fit(prompt, params, self.context_length))
+        return await self.submit(GenerationRequest.fit(prompt, params, self.context_length, adapter))
 
     @abstractmethod
     def close(self) -> None:

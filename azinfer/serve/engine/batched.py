@@ -11,6 +11,12 @@ batch of arrivals fails to prefill, each is prefilled alone so only the one at
 fault fails. Only a failed decode step (the model itself failing) ends every
 running request.
 
+Adapters: started with ``runtime_adapters``, the model is a PEFT model with
+its adapters unmerged, and each forward pass names every row's adapter
+(PEFT's ``adapter_names``: each LoRA layer applies each adapter to its own
+rows, the base weights once for all), so requests for different adapters
+share the batch. Loading and unloading run in the worker thread between steps.
+
 Why not ``transformers``' own continuous batching (``generate_batch``): in a
 trial on a 2-core CPU it was far slower than plain batched ``generate``, which
 this loop reproduces while letting requests join and leave
@@ -19,16 +25,18 @@ this loop reproduces while letting requests join and leave
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
 from azinfer.serve.discovery import ModelPaths
-from azinfer.serve.engine.base import EngineStats, Generation, GenerationRequest
+from azinfer.serve.engine.base import AdapterError, EngineStats, Generation, GenerationRequest, InvalidRequestError
 from azinfer.serve.engine.hf import ThreadedGeneration, TransformersEngine
 from azinfer.serve.loading import LoadedModel, load_model
 from azinfer.serve.settings import DEFAULT_PROMPT_TEMPLATE, ServeSettings
@@ -36,6 +44,9 @@ from azinfer.serve.settings import DEFAULT_PROMPT_TEMPLATE, ServeSettings
 __all__ = ["BatchedEngine", "start_batched_engine"]
 
 log = logging.getLogger(__name__)
+
+# PEFT's names: the row's adapter when none of ours applies, and the adapter PeftModel.from_pretrained loads.
+_BASE_ROW, _PEFT_DEFAULT = "__base__", "default"
 
 
 @dataclass
@@ -133,9 +144,17 @@ class BatchedEngine(TransformersEngine):
         max_batch_size: int = 16,
         max_queue: int = 64,
         prompt_template: str = DEFAULT_PROMPT_TEMPLATE,
+        runtime_adapters: bool = False,
     ) -> None:
         super().__init__(loaded, capacity=max_batch_size + max_queue, prompt_template=prompt_template)
         self.max_batch_size = max_batch_size
+        self._model = loaded.model  # wrapped in a PEFT model when the first adapter loads
+        self._runtime_adapters = runtime_adapters
+        # The default model's rows: PEFT's "default" adapter when it was loaded unmerged, else the bare base.
+        self._default_row = _PEFT_DEFAULT if runtime_adapters and hasattr(loaded.model, "peft_config") else _BASE_ROW
+        self._served: set[str] = set()  # adapters requests may name (changed on the event loop)
+        self._tasks: deque[tuple[Callable[[], None], Future[None]]] = deque()  # run by the worker between steps
+        self._retiring: set[str] = set()  # unloaded, deleted once no request of theirs is left
         # Only the last position's logits are sampled: a prefill that computed them all would
         # hold prompt length x vocabulary of them (2 GB for 16 prompts of 1000 tokens at 32k in bf16).
         # A PEFT model (adapter unmerged) passes keyword arguments through to the model it wraps.
@@ -154,6 +173,8 @@ class BatchedEngine(TransformersEngine):
 
         :raises QueueFullError: running and waiting requests fill the queue.
         """
+        if request.adapter is not None and request.adapter not in self._served:
+            raise InvalidRequestError("model", f"no adapter {request.adapter!r} is loaded", "model_not_found")
         generation = self._admit(request)
         with self._wakeup:
             self._waiting.append(generation)
@@ -169,6 +190,73 @@ class BatchedEngine(TransformersEngine):
             running=len(running.generations) if running else 0, waiting=waiting, finished=self._counter.finished()
         )
 
+    async def load_adapter(self, name: str, path: str) -> None:
+        """Load the adapter in *path* as *name* between two steps (see :meth:`Engine.load_adapter`).
+
+        :raises AdapterError: started without run-time adapters, or PEFT cannot load the folder.
+        """
+        if not self._runtime_adapters:
+            await super().load_adapter(name, path)
+        try:
+            await self._in_worker(lambda: self._load(name, path))
+        except AdapterError:
+            self._served.discard(name)  # a failed replacement leaves the name unserved
+            raise
+        self._served.add(name)
+
+    async def unload_adapter(self, name: str) -> None:
+        """Refuse new requests for *name* now; delete it once its requests in flight end."""
+        if not self._runtime_adapters:
+            await super().unload_adapter(name)
+        self._served.discard(name)
+        await self._in_worker(lambda: self._retiring.add(name))
+
+    async def _in_worker(self, task: Callable[[], None]) -> None:
+        done: Future[None] = Future()
+        with self._wakeup:
+            self._tasks.append((task, done))
+            self._wakeup.notify()
+        await asyncio.wrap_future(done)
+
+    def _load(self, name: str, path: str) -> None:
+        from peft import PeftModel
+
+        self._retiring.discard(name)  # unloaded and loaded again before its requests ended
+        try:
+            if not isinstance(self._model, PeftModel):
+                self._model = PeftModel.from_pretrained(self._model, path, adapter_name=name, local_files_only=True)
+            else:
+                if name in self._model.peft_config:
+                    self._model.delete_adapter(name)
+                self._model.load_adapter(path, adapter_name=name, local_files_only=True)
+        except Exception as error:  # PEFT and safetensors raise many kinds; each means this folder cannot be served
+            failure = AdapterError(f"cannot load adapter {name!r} from {path}: {error}")
+            if name in getattr(self._model, "peft_config", {}):  # injected, then its weights failed
+                self._model.delete_adapter(name)
+            with self._wakeup:  # a replaced adapter is gone: its requests fail rather than the batch
+                orphans = [g for g in [*self._waiting, *(self._running.generations if self._running else [])]
+                           if g.request.adapter == name]
+            for generation in orphans:
+                generation.finish("error", failure)
+            raise failure from error
+        self._model.eval()
+        log.info("loaded adapter %s from %s", name, path)
+
+    def _run_tasks(self, tasks: list[tuple[Callable[[], None], Future[None]]], waiting: set[str | None]) -> None:
+        """Run adapter tasks (outside the lock: loading takes a while), then delete retiring adapters no request uses."""
+        for task, done in tasks:
+            try:
+                task()
+                done.set_result(None)
+            except Exception as error:
+                done.set_exception(error)
+        in_use = waiting | {g.request.adapter for g in (self._running.generations if self._running else [])}
+        for name in sorted(self._retiring - in_use):
+            self._retiring.discard(name)
+            if name in getattr(self._model, "peft_config", {}) and name not in self._served:
+                self._model.delete_adapter(name)
+                log.info("unloaded adapter %s", name)
+
     def close(self) -> None:
         """Stop the worker; in-flight requests end as cancelled."""
         with self._wakeup:
@@ -183,12 +271,16 @@ class BatchedEngine(TransformersEngine):
         with torch.inference_mode():
             while True:
                 with self._wakeup:
-                    while not self._closed and not self._waiting and self._running is None:
+                    while not self._closed and not self._waiting and self._running is None and not self._tasks:
                         self._wakeup.wait()
                     if self._closed:
                         break
+                    tasks = list(self._tasks)
+                    self._tasks.clear()
+                    in_use = {g.request.adapter for g in self._waiting}
                     room = self.max_batch_size - (len(self._running.generations) if self._running else 0)
                     arrived = [self._waiting.popleft() for _ in range(min(room, len(self._waiting)))]
+                self._run_tasks(tasks, in_use | {g.request.adapter for g in arrived})
                 try:
                     self._admit_arrivals(arrived)
                     if self._running is not None:
@@ -222,10 +314,14 @@ class BatchedEngine(TransformersEngine):
             return
         self._splice(new)
 
-    def _forward(self, input_ids: Any, mask: Any, positions: Any, cache: Any) -> Any:
-        output = self.loaded.model(
+    def _forward(self, input_ids: Any, mask: Any, positions: Any, cache: Any,
+                 generations: Sequence[ThreadedGeneration]) -> Any:
+        rows = {}
+        if self._runtime_adapters and hasattr(self._model, "peft_config"):
+            rows["adapter_names"] = [g.request.adapter or self._default_row for g in generations]
+        output = self._model(
             input_ids=input_ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True,
-            **self._last_logits_only,
+            **self._last_logits_only, **rows,
         )
         return output.logits[:, -1, :]
 
@@ -241,7 +337,7 @@ class BatchedEngine(TransformersEngine):
         mask = torch.tensor([[0] * (length - len(p)) + [1] * len(p) for p in prompts], device=device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         cache = DynamicCache()
-        logits = self._forward(ids, mask, positions, cache)
+        logits = self._forward(ids, mask, positions, cache, generations)
         generators = [_generator(g.request) for g in generations]
         return _Running(
             generations=generations,
@@ -295,7 +391,8 @@ class BatchedEngine(TransformersEngine):
 
         ones = torch.ones_like(running.next_tokens)[:, None]
         running.mask = torch.cat([running.mask, ones], dim=1)
-        logits = self._forward(running.next_tokens[:, None], running.mask, running.positions[:, None], running.cache)
+        logits = self._forward(running.next_tokens[:, None], running.mask, running.positions[:, None], running.cache,
+                               running.generations)
         running.positions = running.positions + 1
         running.next_tokens = torch.tensor(
             _sample(logits, running.generations, running.generators, self.loaded.eos_token_ids),
@@ -334,10 +431,10 @@ class BatchedEngine(TransformersEngine):
 
 
 def start_batched_engine(settings: ServeSettings, paths: ModelPaths) -> BatchedEngine:
-    """Load the model (the adapter merged unless ``--no-merge``) and start the scheduler.
+    """Load the model (the adapter merged unless ``--no-merge`` or run-time adapters) and start the scheduler.
 
     :raises ServeError: the model cannot be loaded.
     """
-    loaded = load_model(paths, merge=settings.merge, load_in_4bit=settings.load_in_4bit)
+    loaded = load_model(paths, merge=settings.merge and not paths.runtime_adapters, load_in_4bit=settings.load_in_4bit)
     return BatchedEngine(loaded, max_batch_size=settings.max_batch_size, max_queue=settings.max_queue,
-                         prompt_template=settings.prompt_template)
+                         prompt_template=settings.prompt_template, runtime_adapters=paths.runtime_adapters)

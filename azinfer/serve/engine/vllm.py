@@ -12,7 +12,10 @@ The adapter is merged into a copy of the weights by default (see
 :mod:`azinfer.serve.engine.lora_merge`): on the benchmark's model vLLM decoded
 two to four times faster merged than with the adapter as a ``LoRARequest``
 (docs/serve.md, "vLLM engine"). ``--no-merge`` serves it as a LoRA, and so
-does an adapter the merge does not handle.
+does an adapter the merge does not handle, and so do run-time adapters: each
+named adapter is a ``LoRARequest`` of its own, and vLLM batches requests for
+up to ``--max-loras`` adapters together. vLLM's engine metrics go to
+``prometheus_client``'s default registry (``/metrics`` shows them).
 
 Nothing here is imported unless this engine is chosen: vLLM takes seconds to import.
 """
@@ -32,6 +35,7 @@ from typing import Any, Literal, get_args
 from azinfer.errors import ServeError
 from azinfer.serve.discovery import ModelPaths
 from azinfer.serve.engine.base import (
+    AdapterError,
     ChatTurn,
     Engine,
     EngineStats,
@@ -40,6 +44,7 @@ from azinfer.serve.engine.base import (
     Generation,
     GenerationError,
     GenerationRequest,
+    InvalidRequestError,
     RequestCounter,
     TextDelta,
 )
@@ -79,6 +84,7 @@ class VllmGeneration(Generation):
         self._loop = asyncio.get_running_loop()
         self._tokens = 0
         self._reason: FinishReason = "cancelled"
+        self.lora: Any = None  # the LoRARequest it runs with, so an unloaded adapter waits for it
         self._task = self._loop.create_task(self._pump(outputs), name=f"azinfer-vllm-{request.request_id}")
         self._task.add_done_callback(self._ended)
 
@@ -135,6 +141,7 @@ class VllmEngine(Engine):
     :param max_batch_size: requests vLLM runs together (its ``max_num_seqs``).
     :param max_queue: requests admitted beyond those before 429.
     :param cleanup: a folder of merged weights to delete on :meth:`close`.
+    :param max_lora_rank: the largest rank an adapter loaded at run time may have; ``None``: no run-time adapters.
     """
 
     def __init__(
@@ -146,6 +153,7 @@ class VllmEngine(Engine):
         max_batch_size: int,
         max_queue: int,
         cleanup: Path | None = None,
+        max_lora_rank: int | None = None,
     ) -> None:
         self.name = "vllm"
         self._llm = llm
@@ -155,6 +163,9 @@ class VllmEngine(Engine):
         self._counter = RequestCounter(max_batch_size + max_queue)
         self._generations: set[VllmGeneration] = set()
         self._cleanup = cleanup
+        self._max_lora_rank = max_lora_rank
+        self._loras: dict[str, Any] = {}  # adapter name -> its LoRARequest
+        self._next_lora_id = 2  # 1 is the default adapter's
 
     @property
     def adapter(self) -> str:
@@ -204,14 +215,61 @@ class VllmEngine(Engine):
         """
         from vllm.inputs import tokens_input
 
+        if request.adapter is not None and request.adapter not in self._loras:
+            raise InvalidRequestError("model", f"no adapter {request.adapter!r} is loaded", "model_not_found")
+        lora = self._loras[request.adapter] if request.adapter is not None else self._lora
         self._counter.admit(request.request_id)
         outputs = self._llm.generate(
-            tokens_input(list(request.prompt_ids)), self._sampling(request), request.request_id, lora_request=self._lora
+            tokens_input(list(request.prompt_ids)), self._sampling(request), request.request_id, lora_request=lora
         )
         generation = VllmGeneration(request, outputs, self._counter)
+        generation.lora = lora
         self._generations.add(generation)
         generation._task.add_done_callback(lambda _: self._generations.discard(generation))
         return generation
+
+    async def load_adapter(self, name: str, path: str) -> None:
+        """Add the adapter in *path* to vLLM as *name* (see :meth:`Engine.load_adapter`).
+
+        :raises AdapterError: started without run-time adapters, the rank is above ``--max-lora-rank``,
+            or vLLM cannot load it.
+        """
+        if self._max_lora_rank is None:
+            await super().load_adapter(name, path)
+            return
+        from vllm.lora.request import LoRARequest
+
+        try:
+            rank = _lora_rank(Path(path))
+        except (OSError, ValueError, ServeError) as error:
+            raise AdapterError(f"cannot load adapter {name!r} from {path}: {error}") from error
+        if rank > self._max_lora_rank:
+            raise AdapterError(f"adapter {name!r} has LoRA rank {rank}, above --max-lora-rank {self._max_lora_rank}")
+        lora = LoRARequest(name, self._next_lora_id, path)
+        self._next_lora_id += 1
+        try:
+            await self._llm.add_lora(lora)
+        except Exception as error:  # vLLM raises many kinds for a folder it cannot load
+            raise AdapterError(f"vLLM cannot load adapter {name!r} from {path}: {error}") from error
+        old = self._loras.get(name)
+        self._loras[name] = lora
+        if old is not None:
+            await self._retire(old)
+        log.info("loaded adapter %s from %s", name, path)
+
+    async def unload_adapter(self, name: str) -> None:
+        """Refuse new requests for *name* now; remove it from vLLM once its requests in flight end."""
+        if self._max_lora_rank is None:
+            await super().unload_adapter(name)
+        lora = self._loras.pop(name, None)
+        if lora is not None:
+            await self._retire(lora)
+
+    async def _retire(self, lora: Any) -> None:
+        while any(g.lora is lora for g in self._generations):
+            await asyncio.sleep(0.05)
+        await self._llm.remove_lora(lora.lora_int_id)
+        log.info("unloaded adapter %s (LoRA %d)", lora.lora_name, lora.lora_int_id)
 
     def stats(self) -> EngineStats:
         """Admitted requests (those past the batch size wait in vLLM's queue) and finished ones."""
@@ -231,18 +289,31 @@ class VllmEngine(Engine):
 
 def _lora_rank(adapter_dir: Path) -> _LoraRank:
     config = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
-    rank = max([int(config.get("r", 8)), *(int(r) for r in (config.get("rank_pattern") or {}).values())])
+    return _rounded_rank(max([int(config.get("r", 8)), *(int(r) for r in (config.get("rank_pattern") or {}).values())]))
+
+
+def _readable(adapter_dir: Path) -> bool:
+    """Whether the adapter's config can be read (a broken one is refused when it loads, naming the fault)."""
+    try:
+        _lora_rank(adapter_dir)
+        return True
+    except (OSError, ValueError, TypeError, ServeError):
+        return False
+
+
+def _rounded_rank(rank: int) -> _LoraRank:
+    """*rank* rounded up to one vLLM can be configured for."""
     for allowed in _LORA_RANKS:
         if rank <= allowed:
             return allowed
-    raise ServeError(f"{adapter_dir}: LoRA rank {rank} is above vLLM's largest ({_LORA_RANKS[-1]})")
+    raise ServeError(f"LoRA rank {rank} is above vLLM's largest ({_LORA_RANKS[-1]})")
 
 
 def _weights_and_lora(settings: ServeSettings, paths: ModelPaths) -> tuple[Path, Path | None, Path | None]:
     """The folder vLLM loads, the adapter to serve as a LoRA (if any), and a folder to delete on close."""
     if paths.adapter_dir is None:
         return paths.model_dir, None, None
-    if not settings.merge:
+    if not settings.merge or paths.runtime_adapters:
         return paths.model_dir, paths.adapter_dir, None
     from azinfer.serve.engine.lora_merge import MergeUnsupported, merge_adapter
 
@@ -279,7 +350,11 @@ def start_vllm_engine(settings: ServeSettings, paths: ModelPaths) -> VllmEngine:
 
     import torch
 
+    from vllm.v1.metrics.loggers import PrometheusStatLogger
+
     weights, lora_dir, cleanup = _weights_and_lora(settings, paths)
+    ranks = [_lora_rank(d) for d in [*([lora_dir] if lora_dir else []), *paths.adapters.values()] if _readable(d)]
+    max_rank = _rounded_rank(max([*ranks, *([settings.max_lora_rank] if paths.runtime_adapters else [])], default=16))
     args = AsyncEngineArgs(
         model=str(weights),
         tokenizer=str(weights),
@@ -287,15 +362,16 @@ def start_vllm_engine(settings: ServeSettings, paths: ModelPaths) -> VllmEngine:
         # float32 as the batched engine, where vLLM's "auto" would pick bf16.
         dtype="auto" if torch.cuda.is_available() else "float32",
         max_num_seqs=settings.max_batch_size,
-        enable_lora=lora_dir is not None,
-        max_lora_rank=_lora_rank(lora_dir) if lora_dir is not None else 16,
-        max_loras=1,
+        enable_lora=lora_dir is not None or paths.runtime_adapters,
+        max_lora_rank=max_rank,
+        max_loras=settings.max_loras if paths.runtime_adapters else 1,
         # The request's own sampling values only, as with the other engines.
         generation_config="vllm",
+        # No periodic log lines; the Prometheus logger alone (below) keeps vLLM's metrics for /metrics.
         disable_log_stats=True,
     )
     try:
-        llm = AsyncLLM.from_engine_args(args)
+        llm = AsyncLLM.from_engine_args(args, stat_loggers=[PrometheusStatLogger])
         tokenizer = AutoTokenizer.from_pretrained(weights, local_files_only=True)
     except Exception as error:  # vLLM raises many kinds; each means this model cannot be served
         if cleanup is not None:
@@ -310,6 +386,7 @@ def start_vllm_engine(settings: ServeSettings, paths: ModelPaths) -> VllmEngine:
         max_batch_size=settings.max_batch_size,
         max_queue=settings.max_queue,
         cleanup=cleanup,
+        max_lora_rank=max_rank if paths.runtime_adapters else None,
     )
     log.info("vLLM serves %s, adapter %s, context %d tokens", paths.model_name, engine.adapter, context)
     return engine

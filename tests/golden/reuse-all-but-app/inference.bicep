@@ -192,6 +192,14 @@ resource app 'Microsoft.App/containerApps@2026-01-01' = {
               name: 'AZINFER_PORT'
               value: string(targetPort)
             }
+            {
+              name: 'AZINFER_MAX_BATCH_SIZE'
+              value: '16'
+            }
+            {
+              name: 'AZINFER_ADAPTER_POLL'
+              value: '5'
+            }
           ], useApiKey ? [
             {
               name: 'AZINFER_API_KEY'
@@ -274,6 +282,16 @@ resource app 'Microsoft.App/containerApps@2026-01-01' = {
       scale: {
         minReplicas: minReplicas
         maxReplicas: maxReplicas
+        rules: (defaultCommands == azinferStart) ? [
+          {
+            name: 'http-batch'
+            http: {
+              metadata: {
+                concurrentRequests: '16'
+              }
+            }
+          }
+        ] : []
       }
       volumes: [
         {

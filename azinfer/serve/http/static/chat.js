@@ -45,7 +45,20 @@ async function errorMessage(response) {
   return `the server answered ${response.status}`;
 }
 
-// Check the key (if any) by listing the model; ask for a key when refused.
+// The base model first, then its adapters ("adapter (on base)"); the choice is kept if still served.
+function showModels(models) {
+  const options = models.map((model) => {
+    const option = document.createElement("option");
+    option.value = model.id;
+    option.textContent = model.parent ? `${model.id} (adapter on ${model.parent})` : model.id;
+    return option;
+  });
+  $("model").replaceChildren(...options);
+  if (!models.some((model) => model.id === state.model)) state.model = models[0].id;
+  $("model").value = state.model;
+}
+
+// Check the key (if any) by listing the models; ask for a key when refused.
 async function connect(refusedMessage) {
   let response;
   try {
@@ -63,9 +76,8 @@ async function connect(refusedMessage) {
     return;
   }
   const body = await response.json();
-  state.model = body.data[0].id;
+  showModels(body.data);
   if (state.key) sessionStorage.setItem(KEY_ITEM, state.key);
-  $("model").textContent = state.model;
   $("key-panel").hidden = true;
   showError("");
   setReady(true);
@@ -190,6 +202,10 @@ $("prompt").addEventListener("keydown", (event) => {
     event.preventDefault();
     $("composer").requestSubmit();
   }
+});
+
+$("model").addEventListener("change", () => {
+  state.model = $("model").value;
 });
 
 $("stop").addEventListener("click", () => {
