@@ -1,6 +1,9 @@
 """What a container app does once created: revisions, replicas, auth tokens, the log stream and the ingress.
 
-Nothing runs: the emulator models state, and tests steer it (``emu.apps``).
+By default nothing runs: the emulator models state, and tests steer it
+(``emu.apps``); with ``emu.apps.containers.enabled`` each replica runs its
+container as a local process (:mod:`.containers`), which then decides its
+readiness, its console log and the ingress's answers (:mod:`.ingress`).
 
 * **Revisions.** A PUT/PATCH whose ``properties.template`` differs from the
   latest revision's creates a revision ``{app}--{suffix}`` (``template.revisionSuffix``

@@ -178,8 +178,8 @@ class ContainerProcesses:
         self.enabled = False
         self.python = sys.executable
         """Stands for the image's ``python3`` (``AZINFER_PYTHON``)."""
-        self.operation_expiry = 600.0
-        """Seconds a deployment waits for a container app's revision to start before "Operation expired"."""
+        self.operation_expiry = 900.0
+        """Seconds a deployment waits for a container app's revision to start before "Operation expired" (Azure: ~15 min)."""
         self.probe_interval = 0.5
         """Seconds between probes until a container is ready (then the readiness probe's ``periodSeconds``)."""
         self.extra_env: dict[str, str] = {}
