@@ -268,15 +268,15 @@ class DeploymentFailedError(AzureError):
 
 
 class DeploymentInterrupted(AzureError):
-    """The wait was interrupted (Ctrl-C); the deployment goes on in Azure.
+    """The wait was interrupted (Ctrl-C) or reached its deadline; the deployment goes on in Azure.
 
     :ivar deployment: the deployment name.
     """
 
-    def __init__(self, deployment: str, resource_group: str) -> None:
+    def __init__(self, deployment: str, resource_group: str, *, why: str = "stopped waiting") -> None:
         self.deployment = deployment
         super().__init__(
-            f"stopped waiting; deployment {deployment!r} goes on in resource group {resource_group!r}. "
+            f"{why}; deployment {deployment!r} goes on in resource group {resource_group!r}. "
             "Run 'azinfer provision' again to attach to it and wait for it."
         )
 

@@ -123,6 +123,12 @@ class InferenceParameters:
     image: str = DEFAULT_IMAGE
     target_port: int = 7860
     authentication: Authentication = Authentication.API_KEY
+    registry_server: str | None = None
+    """The registry the image is pulled from with credentials (``None``: an anonymous pull)."""
+    registry_username: str | None = None
+    """Its user name; the password comes at deploy time (``AZINFER_REGISTRY_PASSWORD``), never from a file."""
+    registry_identity: str | None = None
+    """Or: the resource ID of a user-assigned managed identity with ``AcrPull`` on the registry."""
     given: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
@@ -146,6 +152,9 @@ class InferenceParameters:
             image=self.image,
             targetPort=self.target_port,
             authentication=self.authentication.value,
+            registryServer=self.registry_server,
+            registryUsername=self.registry_username,
+            registryIdentity=self.registry_identity,
         )
         return {name: {"value": value} for name, value in values.items()}
 
@@ -162,6 +171,9 @@ class InferenceParameters:
             "maxReplicas": "max_replicas",
             "image": "image",
             "targetPort": "target_port",
+            "registryServer": "registry_server",
+            "registryUsername": "registry_username",
+            "registryIdentity": "registry_identity",
         }
         for name, attr in simple.items():
             if v.get(name) is not None:
@@ -315,7 +327,27 @@ def load_inference_parameters(path: str | os.PathLike[str], *, display: str | No
     """
     data = read_json(Path(path), display=display or str(path))
     validate(data, "inference.parameters.schema.json", display=display or str(path))
-    return InferenceParameters.from_parameters(data["parameters"])
+    parameters = InferenceParameters.from_parameters(data["parameters"])
+    _check_registry(parameters, display or str(path))
+    return parameters
+
+
+def _check_registry(parameters: InferenceParameters, display: str) -> None:
+    """The registry parameters go together: a server for a user name or an identity, one of them, the image on it."""
+    server = parameters.registry_server
+    for name, value in (("registryUsername", parameters.registry_username),
+                        ("registryIdentity", parameters.registry_identity)):
+        if value is not None and server is None:
+            raise ProjectFileError(display, f"/parameters/{name}",
+                                   "registryServer is needed as well: the registry these credentials are for")
+    if parameters.registry_username is not None and parameters.registry_identity is not None:
+        raise ProjectFileError(display, "/parameters/registryIdentity",
+                               "either registryUsername (with a password) or registryIdentity, not both")
+    if server is not None and not parameters.image.lower().startswith(server.lower().rstrip("/") + "/"):
+        raise ProjectFileError(
+            display, "/parameters/registryServer",
+            f"the image {parameters.image!r} is not on {server!r}: Container Apps uses a registry's credentials "
+            f"only for images named <server>/<repository>:<tag>", hint="set image to an image on that registry")
 
 
 def load_inference_config(path: str | os.PathLike[str], *, display: str | None = None) -> InferenceConfig:

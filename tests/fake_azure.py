@@ -78,11 +78,13 @@ class FakeApps:
         revision = self.revisions[name]
         revision.poll()
         return NS(name=name, properties=NS(active=revision.active, provisioning_state="Provisioned",
-                                           running_state=revision.running_state, health_state="Healthy"))
+                                           running_state=revision.running_state, health_state="Healthy",
+                                           provisioning_error=None))
 
     def _replicas(self, group: str, app: str, name: str) -> Any:
-        return NS(value=[NS(name=replica, properties=NS(running_state=state, containers=[
-            NS(ready=state == "Running", restart_count=0)])) for replica, state in self.revisions[name].replicas.items()])
+        return NS(value=[NS(name=replica, properties=NS(running_state=state, running_state_details=None, containers=[
+            NS(ready=state == "Running", restart_count=0, running_state_details=None)]))
+            for replica, state in self.revisions[name].replicas.items()])
 
     def _restart(self, group: str, app: str, name: str) -> None:
         self.calls.append(("restart", name))
@@ -99,7 +101,7 @@ def _deleter(calls: list[tuple[str, ...]], kind: str) -> Any:
     """An SDK ``begin_delete`` that records the delete and returns a finished poller."""
     def begin_delete(group: str, name: str) -> Any:
         calls.append(("delete", kind, name))
-        return NS(result=lambda: None)
+        return NS(result=lambda timeout=None: None, done=lambda: True)
     return begin_delete
 
 

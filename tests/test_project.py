@@ -47,6 +47,19 @@ def test_new_parameters_are_read(azinfer_project: ProjectFactory) -> None:
     assert params.target_port == 8000
 
 
+IDENTITY = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/pull"
+
+
+def test_registry_parameters_are_read(azinfer_project: ProjectFactory) -> None:
+    project = azinfer_project(EXAMPLE, parameters={
+        "image": "myacr.azurecr.io/vllm/vllm-openai:v0.32.0-cu129", "registryServer": "myacr.azurecr.io",
+        "registryIdentity": IDENTITY})
+    params = load_project(project).inference_parameters
+    assert (params.registry_server, params.registry_username, params.registry_identity) == (
+        "myacr.azurecr.io", None, IDENTITY)
+    assert params.to_parameters()["registryIdentity"] == {"value": IDENTITY}
+
+
 @pytest.mark.parametrize(
     ("values", "pointer", "expected"),
     [
@@ -55,6 +68,13 @@ def test_new_parameters_are_read(azinfer_project: ProjectFactory) -> None:
         ({"defaultCommands": "cd /mount"}, "/parameters/defaultCommands/value", "expected an array"),
         ({"gpuProfileType": "H100"}, "/parameters/gpuProfileType/value", 'expected one of "NC24-A100"'),
         ({"acaAppName": 5}, "/parameters/acaAppName/value", "expected a string or null, got an integer"),
+        ({"registryUsername": "me"}, "/parameters/registryUsername", "registryServer is needed as well"),
+        ({"registryServer": "myacr.azurecr.io"}, "/parameters/registryServer",
+         "the image 'docker.io/vllm/vllm-openai:v0.32.0-cu129' is not on 'myacr.azurecr.io'"),
+        ({"registryServer": "docker.io", "registryUsername": "me", "registryIdentity": IDENTITY},
+         "/parameters/registryIdentity", "either registryUsername (with a password) or registryIdentity, not both"),
+        ({"registryServer": "docker.io", "registryIdentity": "system"}, "/parameters/registryIdentity/value",
+         "\"system\" does not have the expected form"),
     ],
 )
 def test_bad_values_name_file_pointer_and_expectation(

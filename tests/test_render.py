@@ -21,6 +21,7 @@ from azinfer.resources import ResourceKind
 from azinfer.testing import EXAMPLE_SUBSCRIPTION, finetuning_inventory, write_project
 
 GOLDEN = Path(__file__).parent / "golden"
+PULL_IDENTITY = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/pull"
 UPDATE_GOLDEN = os.environ.get("AZINFER_UPDATE_GOLDEN") == "1"
 
 # What a customised environment has beyond azinfer's model, as the inventory reader keeps it.
@@ -68,6 +69,12 @@ VARIANTS: dict[str, tuple[dict[str, Any], InMemoryInventory]] = {
     "serverless-added-to-customised-env": ({"gpuProfileType": "Consumption-GPU-NC8as-T4"}, _customised_environment()),
     # A start command the user wrote: probes on its port.
     "user-start-command": ({"defaultCommands": ["cd /mount/app", "python3 -m http.server 7860"]}, InMemoryInventory()),
+    # The image imported into the user's registry, pulled with a managed identity (docs/parameters.md#images).
+    "registry-identity": ({"image": "myacr.azurecr.io/vllm/vllm-openai:v0.32.0-cu129",
+                           "registryServer": "myacr.azurecr.io", "registryIdentity": PULL_IDENTITY},
+                          finetuning_inventory()),
+    # Docker Hub with an account: the password is a secure parameter, never in the parameters file.
+    "registry-password": ({"registryServer": "docker.io", "registryUsername": "me"}, InMemoryInventory()),
 }
 
 

@@ -48,6 +48,8 @@ class ReplicaStatus:
     running_state: str
     ready: bool
     restarts: int
+    details: str = ""
+    """Container Apps' words for the state (``runningStateDetails`` of the replica and its containers)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ class RevisionStatus:
     running_state: str
     health_state: str
     replicas: tuple[ReplicaStatus, ...] = ()
+    provisioning_error: str = ""
+    """Why the revision failed to provision, in Container Apps' words (empty when it did not)."""
 
     def describe(self) -> str:
         """One line: the revision's states and its replicas'."""
@@ -87,6 +91,11 @@ class EndpointStatus:
     ready_detail: str = ""
     gpu_profile_type: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    environment_state: str | None = None
+    """The environment's ``provisioningState`` (``None``: not read)."""
+    diagnosis: str | None = None
+    """Why the endpoint does not serve, in one line with the fix (:mod:`azinfer.azure.diagnosis`); ``None``: nothing
+    found, or it serves."""
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""
@@ -115,6 +124,8 @@ class EndpointStatus:
                 rows.append(("  replica", f"{replica.name}: {replica.running_state}"
                                           f"{', ready' if replica.ready else ', not ready'}, "
                                           f"{replica.restarts} restart(s)"))
+        if self.diagnosis:
+            rows.append(("diagnosis", self.diagnosis))
         return rows
 
     def to_text(self) -> str:
@@ -164,13 +175,16 @@ def revision_status(clients: AzureClients, resource_group: str, app: str, revisi
     for replica in clients.apps.container_apps_revision_replicas.list_replicas(resource_group, app, revision).value or []:
         props = replica.properties if replica.properties is not None else ReplicaProperties()
         containers = props.containers or []
+        details = [props.running_state_details or "", *(c.running_state_details or "" for c in containers)]
         replicas.append(ReplicaStatus(
             replica.name or "", _state(props.running_state),
             bool(containers) and all(bool(c.ready) for c in containers),
             sum(int(c.restart_count or 0) for c in containers),
+            "; ".join(dict.fromkeys(d for d in details if d)),
         ))
     return RevisionStatus(rev.name or revision, bool(rev_props.active), _state(rev_props.provisioning_state),
-                          _state(rev_props.running_state), _state(rev_props.health_state), tuple(replicas))
+                          _state(rev_props.running_state), _state(rev_props.health_state), tuple(replicas),
+                          rev_props.provisioning_error or "")
 
 
 def endpoint_url(app: ContainerApp) -> str | None:
@@ -226,12 +240,14 @@ def endpoint_status(clients: AzureClients, resource_group: str, app_name: str, a
     if url and ask_ready:
         ready, detail = check_ready(url, api_key, verify=verify)
     profile = props.workload_profile_name
-    profile_type = None
+    profile_type = environment_state = None
     environment_id = props.environment_id or props.managed_environment_id
-    if profile and environment_id:
+    if environment_id:
         env_group, env_name = environment_id.split("/")[4], environment_id.rstrip("/").split("/")[-1]
         environment = clients.apps.managed_environments.get(env_group, env_name)
-        profiles = (environment.properties.workload_profiles if environment.properties is not None else None) or []
+        env_props = environment.properties
+        environment_state = enum_text(env_props.provisioning_state) if env_props is not None else None
+        profiles = (env_props.workload_profiles if env_props is not None else None) or []
         profile_type = next((p.workload_profile_type for p in profiles if p.name == profile), None)
     return EndpointStatus(
         app=app_name, resource_group=resource_group, provisioning_state=_state(props.provisioning_state),
@@ -239,6 +255,7 @@ def endpoint_status(clients: AzureClients, resource_group: str, app_name: str, a
         min_replicas=scale.min_replicas if scale is not None else None,
         max_replicas=scale.max_replicas if scale is not None else None,
         revision=revision, ready=ready, ready_detail=detail, gpu_profile_type=profile_type,
+        environment_state=environment_state,
     )
 
 

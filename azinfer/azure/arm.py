@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from azinfer.azure.clients import AzureClients, enum_text
 from azinfer.azure.context import AzureContext
-from azinfer.azure.events import Emitter, EventKind
+from azinfer.azure.events import Emitter, EventKind, Operation, duration_text
 from azinfer.azure.failures import raise_if_forbidden
 from azinfer.errors import DeploymentFailedError, DeploymentInterrupted, ResourceFailure
 from azinfer.inputs import ResolvedInputs
@@ -29,10 +29,14 @@ __all__ = [
     "DeploymentInterrupted",
     "deployment_name",
     "attach",
+    "in_flight",
     "existing_api_key",
+    "existing_secret",
     "validate_deployment",
     "what_if",
     "run_deployment",
+    "DEPLOYMENT_TIMEOUT",
+    "HEARTBEAT",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -40,6 +44,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 _TERMINAL = {"succeeded", "failed", "canceled"}
 T = TypeVar("T")
+
+DEPLOYMENT_TIMEOUT = 3 * 3600.0
+"""Seconds provision waits for an ARM deployment (creating a GPU environment alone can take most of an hour)."""
+HEARTBEAT = 60.0
+"""Seconds after which a resource still in progress is reported again, with its elapsed time."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +113,11 @@ def deployment_name(inputs: ResolvedInputs) -> str:
 
 def existing_api_key(clients: AzureClients, inputs: ResolvedInputs) -> str | None:
     """The API key the existing app holds (kept across deployments), or ``None``."""
+    return existing_secret(clients, inputs, API_KEY_SECRET)
+
+
+def existing_secret(clients: AzureClients, inputs: ResolvedInputs, name: str) -> str | None:
+    """The value of the existing app's secret ``name``, or ``None`` (no app, no such secret)."""
     from azure.core.exceptions import ResourceNotFoundError
 
     try:
@@ -112,7 +126,7 @@ def existing_api_key(clients: AzureClients, inputs: ResolvedInputs) -> str | Non
         )
     except ResourceNotFoundError:
         return None
-    return next((s.value for s in secrets.value or [] if s.name == API_KEY_SECRET), None)
+    return next((s.value for s in secrets.value or [] if s.name == name), None)
 
 
 def _deployment_body(template: Mapping[str, Any], parameters: Mapping[str, Any]) -> dict[str, Any]:
@@ -197,17 +211,34 @@ def what_if(clients: AzureClients, resource_group: str, name: str, template: Map
     return WhatIf(tuple(changes))
 
 
-class _ProgressReporter:
-    """Turns the deployment's operations into one event per resource state change."""
+@dataclass
+class _Seen:
+    state: str
+    since: float
+    """When the resource was first seen (the context's clock)."""
+    said: float
+    """When its state was last reported."""
 
-    def __init__(self, clients: AzureClients, resource_group: str, name: str, emit: Emitter) -> None:
-        self._clients, self._group, self._name, self._emit = clients, resource_group, name, emit
-        self._seen: dict[tuple[str, str], str] = {}
+
+class _ProgressReporter:
+    """Turns the deployment's operations into an event per resource state change, and one every
+    :data:`HEARTBEAT` seconds for a resource still in progress (each with its elapsed time)."""
+
+    def __init__(self, ctx: AzureContext, resource_group: str, name: str, emit: Emitter) -> None:
+        self._ctx, self._group, self._name, self._emit = ctx, resource_group, name, emit
+        self._seen: dict[tuple[str, str], _Seen] = {}
         self.failures: list[ResourceFailure] = []
+
+    def in_progress(self) -> str:
+        """The resources not done yet, in words (for a message)."""
+        busy = [f"{kind.rsplit('/', 1)[-1]} {name} {seen.state}" for (kind, name), seen in self._seen.items()
+                if seen.state.lower() not in _TERMINAL]
+        return ", ".join(busy) or "no resource in progress"
 
     def poll(self) -> None:
         self.failures = []
-        for operation in self._clients.deployments.deployment_operations.list(self._group, self._name):
+        now = self._ctx.clock()
+        for operation in self._ctx.clients.deployments.deployment_operations.list(self._group, self._name):
             props = operation.properties
             if props is None or props.target_resource is None:
                 continue
@@ -218,10 +249,12 @@ class _ProgressReporter:
             code, message = (error.code, error.message) if error is not None else (None, None)
             if state.lower() == "failed":
                 self.failures.append(ResourceFailure(kind, name, code or "Failed", message or ""))
-            if self._seen.get((kind, name)) != state:
-                self._seen[(kind, name)] = state
+            seen = self._seen.setdefault((kind, name), _Seen("", now, now))
+            busy = state.lower() not in _TERMINAL
+            if seen.state != state or (busy and now - seen.said >= HEARTBEAT):
+                seen.state, seen.said = state, now
                 self._emit(EventKind.RESOURCE, resource_type=kind, resource_name=name, state=state, code=code,
-                           message=message or "")
+                           message=message or "", elapsed=now - seen.since)
 
 
 def attach(ctx: AzureContext, resource_group: str, name: str, emit: Emitter) -> None:
@@ -230,27 +263,62 @@ def attach(ctx: AzureContext, resource_group: str, name: str, emit: Emitter) -> 
     :raises DeploymentInterrupted: on Ctrl-C; the deployment goes on in Azure.
     """
     try:
-        _wait_for_running(ctx, resource_group, name, _ProgressReporter(ctx.clients, resource_group, name, emit))
+        _wait_for_running(ctx, resource_group, name, _ProgressReporter(ctx, resource_group, name, emit), emit)
     except KeyboardInterrupt:
         raise DeploymentInterrupted(name, resource_group) from None
 
 
-def _wait_for_running(ctx: AzureContext, resource_group: str, name: str, reporter: _ProgressReporter) -> None:
-    """Attach to a deployment of the same name that is still running, and wait for it to end."""
+def in_flight(ctx: AzureContext, resource_group: str, name: str) -> str | None:
+    """The deployment of that name, in words, while it runs (with its resources in progress); ``None`` otherwise."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        current = ctx.clients.deployments.deployments.get(resource_group, name)
+    except ResourceNotFoundError:
+        return None
+    state = (enum_text(current.properties.provisioning_state) if current.properties is not None else None) or ""
+    if state.lower() in _TERMINAL or not state:
+        return None
+    reporter = _ProgressReporter(ctx, resource_group, name, Emitter(Operation.PROVISION, None))
+    reporter.poll()
+    return f"deployment {name!r} is still {state} (in progress: {reporter.in_progress()})"
+
+
+def _wait_for_running(ctx: AzureContext, resource_group: str, name: str, reporter: _ProgressReporter,
+                      emit: Emitter) -> None:
+    """Attach to a deployment of the same name that is still running (saying so), and wait for it to end.
+
+    :raises DeploymentInterrupted: after :data:`DEPLOYMENT_TIMEOUT` seconds, naming what is still in progress.
+    """
     from azure.core.exceptions import ResourceNotFoundError
 
     clients = ctx.clients
+    deadline = ctx.clock() + DEPLOYMENT_TIMEOUT
+    attached = False
     while True:
         try:
             current = clients.deployments.deployments.get(resource_group, name)
         except ResourceNotFoundError:
             return
         state = (enum_text(current.properties.provisioning_state) if current.properties is not None else None) or ""
-        state = state.lower()
-        if state in _TERMINAL or not state:
+        if state.lower() in _TERMINAL or not state:
+            if attached:
+                emit.stage(f"deployment {name!r} ended: {state}")
             return
+        if not attached:
+            emit.stage(f"deployment {name!r} (an earlier run's) is still {state} in Azure: attached to it, "
+                       "waiting for it to end")
+            attached = True
         reporter.poll()
+        _check_deadline(ctx, deadline, name, resource_group, reporter)
         ctx.sleep(ctx.poll_interval)
+
+
+def _check_deadline(ctx: AzureContext, deadline: float, name: str, resource_group: str,
+                    reporter: _ProgressReporter) -> None:
+    if ctx.clock() >= deadline:
+        raise DeploymentInterrupted(name, resource_group, why=f"waited {duration_text(DEPLOYMENT_TIMEOUT)} for the "
+                                    f"deployment (still in progress: {reporter.in_progress()})")
 
 
 def run_deployment(ctx: AzureContext, resource_group: str, name: str, template: Mapping[str, Any],
@@ -268,10 +336,10 @@ def run_deployment(ctx: AzureContext, resource_group: str, name: str, template: 
     from azure.mgmt.resource.deployments.models import Deployment
 
     clients, poll_interval = ctx.clients, ctx.poll_interval
-    reporter = _ProgressReporter(clients, resource_group, name, emit)
+    reporter = _ProgressReporter(ctx, resource_group, name, emit)
     deployments = clients.deployments.deployments
     try:
-        _wait_for_running(ctx, resource_group, name, reporter)
+        _wait_for_running(ctx, resource_group, name, reporter, emit)
         for attempt in range(3):
             try:
                 poller = deployments.begin_create_or_update(
@@ -282,14 +350,16 @@ def run_deployment(ctx: AzureContext, resource_group: str, name: str, template: 
             except HttpResponseError as exc:
                 code = (exc.error.code if exc.error is not None else None) or ""
                 if exc.status_code == 409 and code.lower() == "deploymentactive" and attempt < 2:
-                    _wait_for_running(ctx, resource_group, name, reporter)
+                    _wait_for_running(ctx, resource_group, name, reporter, emit)
                     continue
                 raise_if_forbidden(exc, role="Contributor", scope=clients.scope(resource_group),
                                    doing="deploy to the resource group")
                 raise _arm_failure(exc, name) from None
+        deadline = ctx.clock() + DEPLOYMENT_TIMEOUT
         try:
             while not poller.done():
                 reporter.poll()
+                _check_deadline(ctx, deadline, name, resource_group, reporter)
                 poller.wait(poll_interval)
             result = poller.result()
         except HttpResponseError as exc:

@@ -24,6 +24,7 @@ from azinfer.azure.app import (
     revision_status,
 )
 from azinfer.azure.context import AzureContext
+from azinfer.azure.diagnosis import IMAGE_CAUSES, SYSTEM_TAIL, diagnose
 from azinfer.azure.events import ConfirmCallback, Emitter, EventCallback, EventKind, Operation, Question
 from azinfer.azure.key import request_key
 from azinfer.azure.logs import last_logs
@@ -183,7 +184,8 @@ def deploy(ctx: AzureContext, scope: ProjectScope, *, adapter: Path | None = Non
         return DeployResult(result, revision, None, endpoint)
     status = wait_until_ready(ctx, group, app_name, revision, endpoint or "", request_key(ctx, scope), emit,
                               replaced=replaced, timeout=timeout,
-                              last_logs=lambda: last_logs(ctx, group, app_name))
+                              last_logs=lambda: last_logs(ctx, group, app_name),
+                              system_logs=lambda: last_logs(ctx, group, app_name, SYSTEM_TAIL, system=True))
     return DeployResult(result, revision, status, endpoint)
 
 
@@ -211,12 +213,15 @@ def _restart(ctx: AzureContext, group: str, name: str, app: ContainerApp,
 def wait_until_ready(ctx: AzureContext, resource_group: str, app: str, revision: str, url: str,
                      api_key: str | None, emit: Emitter, *, replaced: frozenset[str] = frozenset(),
                      timeout: float = 900.0,
-                     last_logs: Callable[[], tuple[str, ...]] | None = None) -> RevisionStatus:
+                     last_logs: Callable[[], tuple[str, ...]] | None = None,
+                     system_logs: Callable[[], tuple[str, ...]] | None = None) -> RevisionStatus:
     """Wait until a replica of ``revision`` not in ``replaced`` runs and ``GET /ready`` answers 200.
 
-    Asking ``/ready`` also wakes a revision scaled to zero. Each stage is said once.
+    Asking ``/ready`` also wakes a revision scaled to zero. Each stage is said once. An image that
+    cannot be pulled ends the wait at once: waiting does not fix it.
 
-    :raises ReadyTimeout: after ``timeout`` seconds, naming the revision's state and the last log lines.
+    :raises ReadyTimeout: after ``timeout`` seconds (or a failed image pull), naming the cause and its fix
+        when the system log shows one (:mod:`azinfer.azure.diagnosis`), the revision's state and the last log lines.
     """
     deadline = ctx.clock() + timeout
     said: set[str] = set()
@@ -242,12 +247,22 @@ def wait_until_ready(ctx: AzureContext, resource_group: str, app: str, revision:
                 stage("the endpoint answers /ready")
                 # Read again: the replica turned ready between the read above and the answer.
                 return revision_status(ctx.clients, resource_group, app, revision)
-        if status.running_state.lower() == "failed" or ctx.clock() >= deadline:
+        if status.running_state.lower() == "failed" or ctx.clock() >= deadline or _pull_failed(status):
             break
         if not fresh:  # scaled to zero: a request brings a replica up
             ctx.check_ready(url, api_key, timeout=2.0)
         ctx.sleep(ctx.poll_interval)
     logs = last_logs() if last_logs is not None else ()
     last = f"; its last log line: {' '.join(logs[-1].splitlines())}" if logs else ""
-    raise ReadyTimeout(f"the endpoint did not get ready within {timeout:g} s: {status.describe()}"
+    found = diagnose(status, system_logs() if system_logs is not None else (), console_lines=logs)
+    cause = f"{found.to_text()}; " if found is not None else ""
+    lead = ("the endpoint cannot get ready" if _pull_failed(status)
+            else f"the endpoint did not get ready within {timeout:g} s")
+    raise ReadyTimeout(f"{lead}: {cause}{status.describe()}"
                        + (f"; /ready answered {detail}" if detail else "") + last, status, logs)
+
+
+def _pull_failed(status: RevisionStatus) -> bool:
+    """The replicas' own state words already say that the image cannot be pulled."""
+    found = diagnose(status)
+    return found is not None and found.cause in IMAGE_CAUSES

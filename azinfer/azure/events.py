@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Operation", "EventKind", "Event", "EventCallback", "Question", "ConfirmCallback", "Emitter"]
+__all__ = ["Operation", "EventKind", "Event", "EventCallback", "Question", "ConfirmCallback", "Emitter", "duration_text"]
 
 T = TypeVar("T")
 
@@ -37,7 +37,8 @@ class EventKind(str, Enum):
     """What an :class:`Event` reports, and so which of its fields are set."""
 
     RESOURCE = "resource"
-    """A resource's state changed: ``resource_type``, ``resource_name``, ``state`` (``code``, ``message`` on failure)."""
+    """A resource's state changed, or it is still in progress a minute later: ``resource_type``,
+    ``resource_name``, ``state``, ``elapsed`` (``code``, ``message`` on failure)."""
     STAGE = "stage"
     """A step begins or ends, in words: ``message``."""
     TRANSFER = "transfer"
@@ -63,12 +64,15 @@ class Event:
     sent: int = 0
     files: int = 0
     total: int = 0
+    elapsed: float | None = None
+    """Seconds since the resource's operation was first seen (``RESOURCE``)."""
 
     def to_text(self) -> str:
         """The event as one line."""
         if self.kind is EventKind.RESOURCE:
             detail = f"  ({self.code}: {self.message})" if self.code else ""
-            return f"{self.state:<10} {self.resource_type} {self.resource_name}{detail}"
+            took = f"  {duration_text(self.elapsed)}" if self.elapsed is not None else ""
+            return f"{self.state:<10} {self.resource_type} {self.resource_name}{took}{detail}"
         if self.kind is EventKind.TRANSFER:
             return f"uploading {self.files} file(s) ({self.total} bytes)"
         if self.kind is EventKind.BYTES:
@@ -77,6 +81,16 @@ class Event:
 
 
 EventCallback = Callable[[Event], None]
+
+
+def duration_text(seconds: float) -> str:
+    """``42s``, ``3m05s``, ``1h02m``: an elapsed time as a person reads it."""
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
 
 
 class Emitter:

@@ -8,13 +8,23 @@ deployment (each resource's state an event), write ``infra/inference.config.json
 
 from __future__ import annotations
 
+import os
 import secrets
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from azinfer.azure import deploy
-from azinfer.azure.arm import WhatIf, attach, deployment_name, existing_api_key, run_deployment, validate_deployment, what_if
+from azinfer.azure.arm import (
+    WhatIf,
+    attach,
+    deployment_name,
+    existing_api_key,
+    existing_secret,
+    run_deployment,
+    validate_deployment,
+    what_if,
+)
 from azinfer.azure.context import AzureContext
 from azinfer.azure.events import ConfirmCallback, Emitter, EventCallback, Operation, Question
 from azinfer.azure.preflight import preflight_findings, read_preflight_facts
@@ -23,11 +33,15 @@ from azinfer.config import config_from_outputs, write_config
 from azinfer.errors import AzureError, PlanBlockedError, PreviewOutdatedError
 from azinfer.inventory import JOB_TYPE, InMemoryInventory, inventory_differences
 from azinfer.plan import Action, Plan, make_plan
-from azinfer.project import INFERENCE_CONFIG, Authentication, InferenceConfig
+from azinfer.project import INFERENCE_CONFIG, INFERENCE_PARAMETERS, Authentication, InferenceConfig
 from azinfer.resources import ResourceKind
 from azinfer.templates import RenderedTemplates, render, rendered_parameters
+from azinfer.templates.inference import REGISTRY_PASSWORD_SECRET
 
-__all__ = ["Preview", "ProvisionResult", "plan", "preview", "provision"]
+__all__ = ["Preview", "ProvisionResult", "REGISTRY_PASSWORD_ENV", "plan", "preview", "provision"]
+
+REGISTRY_PASSWORD_ENV = "AZINFER_REGISTRY_PASSWORD"
+"""Where provision reads the registry's password when the project sets ``registryUsername``."""
 
 # What a plan depends on: the six kinds and the fine-tuning job (its environment names the reused one).
 _PLANNED_TYPES = (*(kind.arm_type for kind in ResourceKind), JOB_TYPE)
@@ -86,6 +100,8 @@ def _prepare(ctx: AzureContext, scope: ProjectScope, plan: Plan) -> tuple[Render
         parameters["apiKey"] = {"value": existing_api_key(ctx.clients, plan.inputs) or secrets.token_urlsafe(32)}
     else:
         parameters["apiKey"] = {"value": ""}  # authentication none: the template does not use it
+    if plan.parameters.registry_username is not None:
+        parameters["registryPassword"] = {"value": _registry_password(ctx, plan)}
     name = deployment_name(plan.inputs)
     validate_deployment(ctx.clients, scope.resource_group, name, rendered.template, parameters)
     return rendered, parameters, name
@@ -136,6 +152,22 @@ def provision(ctx: AzureContext, scope: ProjectScope, preview: Preview | None = 
         deploy.upload(ctx, scope, config, emit)
     path = write_config(scope.project.root, config)
     return ProvisionResult(planned, changes, deployed, config, path)
+
+
+def _registry_password(ctx: AzureContext, plan: Plan) -> str:
+    """The registry's password: ``AZINFER_REGISTRY_PASSWORD``, else the one the app already holds.
+
+    It goes to ARM as a secure parameter only: never into a file, the plan or an event.
+
+    :raises AzureError: when neither has one (the message says where to put it).
+    """
+    password = os.environ.get(REGISTRY_PASSWORD_ENV) or existing_secret(ctx.clients, plan.inputs,
+                                                                         REGISTRY_PASSWORD_SECRET)
+    if not password:
+        raise AzureError(f"registryUsername is set in {INFERENCE_PARAMETERS}: put the registry's password or token in "
+                         f"the environment variable {REGISTRY_PASSWORD_ENV} (it goes to ARM as a secure parameter, "
+                         "never into a file)")
+    return password
 
 
 def _share_exists(plan: Plan) -> bool:

@@ -25,15 +25,17 @@ import html
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
 from azinfer._printable import printable
 from azinfer.azure.clients import AzureClients
+from azinfer.azure.events import duration_text
+from azinfer.errors import AzureError
 from azinfer.inventory import JOB_TYPE, InMemoryInventory, ResourceFacts
 from azinfer.resources import ResourceKind
 from azinfer.templates.inference import CREATED_TAG
 
-__all__ = ["TeardownAction", "TeardownItem", "TeardownPlan", "teardown_plan", "run_teardown"]
+__all__ = ["TeardownAction", "TeardownItem", "TeardownPlan", "teardown_plan", "run_teardown", "DELETE_TIMEOUT"]
 
 _ORDER = (ResourceKind.CONTAINER_APP, ResourceKind.ENVIRONMENT, ResourceKind.ENVIRONMENT_STORAGE,
           ResourceKind.LOG_ANALYTICS, ResourceKind.STORAGE_ACCOUNT, ResourceKind.FILE_SHARE)
@@ -207,6 +209,29 @@ def _decide(items: dict[ResourceKind, TeardownItem], kind: ResourceKind, name: s
     return True
 
 
+DELETE_TIMEOUT = 3600.0
+"""Seconds destroy waits for one resource's delete (an environment's can take many minutes)."""
+
+
+class _Poller(Protocol):
+    """The SDK's long-running operation, as far as a delete needs it."""
+
+    def result(self, timeout: float | None = None) -> Any: ...
+
+    def done(self) -> bool: ...
+
+
+def _finish(poller: _Poller, kind: ResourceKind, name: str) -> None:
+    """Wait for a delete, up to :data:`DELETE_TIMEOUT`.
+
+    :raises AzureError: when it is still running then (Azure goes on; a rerun deletes what is left).
+    """
+    poller.result(timeout=DELETE_TIMEOUT)
+    if not poller.done():
+        raise AzureError(f"{kind.spec.label} {name!r} is still being deleted after {duration_text(DELETE_TIMEOUT)}: "
+                         "Azure goes on with it; run 'azinfer destroy' again to finish (it deletes what is left)")
+
+
 def run_teardown(clients: AzureClients, plan: TeardownPlan,
                  on_progress: Callable[[TeardownItem, str], None] | None = None) -> tuple[TeardownItem, ...]:
     """Delete the plan's resources in order (app first); a resource already gone counts as deleted.
@@ -217,9 +242,12 @@ def run_teardown(clients: AzureClients, plan: TeardownPlan,
 
     group = plan.resource_group
     deleters = {
-        ResourceKind.CONTAINER_APP: lambda n: clients.apps.container_apps.begin_delete(group, n).result(),
-        ResourceKind.ENVIRONMENT: lambda n: clients.apps.managed_environments.begin_delete(group, n).result(),
-        ResourceKind.LOG_ANALYTICS: lambda n: clients.logs.workspaces.begin_delete(group, n).result(),
+        ResourceKind.CONTAINER_APP: lambda n: _finish(clients.apps.container_apps.begin_delete(group, n),
+                                                      ResourceKind.CONTAINER_APP, n),
+        ResourceKind.ENVIRONMENT: lambda n: _finish(clients.apps.managed_environments.begin_delete(group, n),
+                                                    ResourceKind.ENVIRONMENT, n),
+        ResourceKind.LOG_ANALYTICS: lambda n: _finish(clients.logs.workspaces.begin_delete(group, n),
+                                                      ResourceKind.LOG_ANALYTICS, n),
         ResourceKind.STORAGE_ACCOUNT: lambda n: clients.storage.storage_accounts.delete(group, n),
     }
     done = []

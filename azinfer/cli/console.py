@@ -172,16 +172,26 @@ class EventDisplay:
 
 
 class ResourceProgressDisplay:
-    """Per-resource deployment progress: a live table on a terminal, one line per change otherwise.
+    """Per-resource deployment progress with each resource's elapsed time: a live table on a terminal (its
+    clocks tick every second), one line per event otherwise (a resource still in progress is repeated every
+    minute by provision, so a long wait shows it is alive).
 
     Called with each resource event inside a ``with`` block; the live table
     starts with the first change (after any question) and stays on screen.
     """
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, *, clock: Callable[[], float] | None = None) -> None:
+        import time
+
         self._stream = stream or sys.stdout
-        self._rows: dict[tuple[str, str], tuple[str, str]] = {}
+        self._clock = clock or time.monotonic
+        # (type, name) -> state, detail, elapsed when the event came (None: unknown), when it came.
+        self._rows: dict[tuple[str, str], tuple[str, str, float | None, float]] = {}
         self._live: Any = None
+
+    def __rich__(self) -> Any:
+        """The table as it is now (rich asks again at each refresh, so the clocks of running resources tick)."""
+        return self._table()
 
     def __enter__(self) -> ResourceProgressDisplay:
         return self
@@ -195,27 +205,32 @@ class ResourceProgressDisplay:
         from rich.table import Table
         from rich.text import Text
 
+        from azinfer.azure.events import duration_text
+
         table = Table.grid(padding=(0, 2))
-        for (resource_type, name), (state, detail) in self._rows.items():
+        now = self._clock()
+        for (resource_type, name), (state, detail, elapsed, at) in self._rows.items():
             style = {"succeeded": "green", "failed": "red"}.get(state.lower(), "yellow")
+            busy = state.lower() not in ("succeeded", "failed", "canceled")
+            took = "" if elapsed is None else duration_text(elapsed + (now - at if busy else 0.0))
             # Text, not markup: ARM's messages may hold brackets.
-            table.add_row(Text(state, style), Text(resource_type), Text(name), Text(detail))
+            table.add_row(Text(state, style), Text(resource_type), Text(name), Text(took), Text(detail))
         return table
 
     def __call__(self, progress: Event) -> None:
         detail = f"({progress.code}: {progress.message})" if progress.code else ""
         if not use_color(self._stream):
-            line = f"  {progress.state:<10} {progress.resource_type} {progress.resource_name}"
-            self._stream.write(line + (f"  {detail}" if detail else "") + "\n")
+            self._stream.write(f"  {printable(progress.to_text())}\n")
             self._stream.flush()
             return
-        self._rows[(progress.resource_type, progress.resource_name)] = (progress.state, detail)
+        self._rows[(progress.resource_type, progress.resource_name)] = (
+            progress.state, detail, progress.elapsed, self._clock())
         if self._live is None:
             from rich.live import Live
 
-            self._live = Live(self._table(), console=console(self._stream), auto_refresh=False)
+            self._live = Live(self, console=console(self._stream), auto_refresh=True, refresh_per_second=1)
             self._live.start()
-        self._live.update(self._table(), refresh=True)
+        self._live.refresh()
 
 
 class TransferDisplay:

@@ -1,11 +1,17 @@
-"""In the container: install azinfer once from the share, then serve. Run from the wheel itself::
+"""In the container: install azinfer once from the share, with no package index, then serve. Run from the wheel itself::
 
     PYTHONPATH=/mount/.azinfer/dist/azinfer-0.1.0-py3-none-any.whl python3 -m azinfer.serve.bootstrap WHEEL
 
 The start script (``start.sh``) calls this when deploy put a wheel on the
-share. It installs only from there: azinfer from the wheel (``--no-index``),
-the serving dependencies the image lacks pinned by the uploaded constraints
-file. The image's own packages (torch, vLLM...) are kept, never replaced.
+share. It installs only from there (see :mod:`azinfer.serve.bundle` for what
+deploy puts there): azinfer's wheel is unpacked into a folder of its own, first
+on the server's path; then ``pip install --no-index --find-links`` the wheels'
+folder installs the serving dependencies the image lacks (peft and accelerate
+on vLLM's image). The image's own packages (torch, vLLM...) are never
+replaced: the constraints pin every distribution the image has at the
+image's version, so pip keeps them or fails, and the uploaded constraints
+pin the rest. A dependency with no wheel on the share ends the start with one
+line naming it and the fix.
 
 One build per wheel, image and Python, shared by every replica: the result
 lives in ``<mount>/.azinfer/env/<version>-<key>``. The first replica takes a
@@ -30,6 +36,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from importlib import metadata
 from pathlib import Path
 
@@ -39,6 +46,13 @@ __all__ = ["main"]
 log = logging.getLogger(__name__)
 
 _EXTRA_MARKER = re.compile(r"""\s*(?:\band\s+)?extra\s*==\s*["']([^"']+)["']\s*(?:\band\b)?""")
+# A version pip accepts in a pin (PEP 440, as packaging's VERSION_PATTERN): a distribution the image's
+# system packager versioned otherwise is left unpinned rather than making pip refuse the whole file.
+_PEP440 = re.compile(r"""v?(\d+!)?\d+(\.\d+)*([-_.]?(a|b|c|rc|alpha|beta|pre|preview)[-_.]?\d*)?"""
+                     r"""(-\d+|[-_.]?(post|rev|r)[-_.]?\d*)?([-_.]?dev[-_.]?\d*)?(\+[a-z0-9]+([-_.][a-z0-9]+)*)?""",
+                     re.IGNORECASE)
+_NO_WHEEL = re.compile(r"No matching distribution found for ([A-Za-z0-9._-]+)")
+_OWN_SITE = "azinfer-wheel"
 _SITE_PATTERNS = ("lib/python*/site-packages", "lib/python*/dist-packages", "local/lib/python*/dist-packages",
                   "lib64/python*/site-packages")
 
@@ -63,9 +77,16 @@ def _normal(name: str) -> str:
 
 
 def _image_distributions(wheel: Path) -> dict[str, str]:
-    """What the image's Python has installed (normalised name -> version), the wheel left out."""
+    """What the image's Python has installed (normalised name -> version), the wheel left out.
+
+    Of two copies on the path, the first is the one Python imports and pip sees.
+    """
     paths = [p for p in sys.path if Path(p or ".").resolve() != wheel.resolve()]
-    return {_normal(d.metadata["Name"]): d.version for d in metadata.distributions(path=paths) if d.metadata["Name"]}
+    found: dict[str, str] = {}
+    for dist in metadata.distributions(path=paths):
+        if dist.metadata["Name"]:
+            found.setdefault(_normal(dist.metadata["Name"]), dist.version)
+    return found
 
 
 def _key(wheel: Path, constraints: Path, extras: set[str], image: dict[str, str]) -> str:
@@ -129,27 +150,46 @@ class _Lock:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def _pip(args: list[str]) -> None:
+def _pip(wheels: Path, args: list[str]) -> None:
+    """``pip install`` from the wheels in ``wheels`` only; a missing one is one line naming it and the fix."""
     command = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
-               "--progress-bar", "off", "--no-warn-script-location", *args]
-    if subprocess.run(command).returncode != 0:
+               "--progress-bar", "off", "--no-warn-script-location", "--no-index", "--find-links", str(wheels),
+               *args]
+    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    missing = _NO_WHEEL.search(result.stdout)
+    if result.returncode != 0 and missing is not None:
+        raise SystemExit(f"azinfer: error: the image lacks {missing.group(1)} and the share has no wheel of it "
+                         f"({wheels}): run 'azinfer deploy' (it ships the wheels of what the default image "
+                         f"lacks), or install {missing.group(1)} in the image")
+    if result.stdout.strip():
+        log.info("pip says:\n%s", result.stdout.rstrip())
+    if result.returncode != 0:
         raise SystemExit(f"azinfer: error: pip failed: {' '.join(command)}")
 
 
+def _constraints(uploaded: Path, image: dict[str, str]) -> str:
+    """Every distribution the image has, pinned at the image's version; the uploaded pins for the rest."""
+    pins = [f"{name}=={version}" for name, version in sorted(image.items()) if _PEP440.fullmatch(version.strip())]
+    pins += [line for line in uploaded.read_text().splitlines()
+             if line.strip() and not line.startswith("#")
+             and _normal(re.split(r"[=<>!~ ;\[]", line, maxsplit=1)[0]) not in image]
+    return "\n".join(pins) + "\n"
+
+
 def _build(target: Path, wheel: Path, constraints: Path, extras: set[str], image: dict[str, str]) -> None:
-    """Install into ``target``: azinfer from the wheel only, then the missing serving dependencies, pinned."""
-    _pip(["--prefix", str(target), "--no-deps", "--no-index", "--ignore-installed", str(wheel)])
+    """Install into ``target`` from the wheels beside ``wheel`` only: azinfer, then what the image lacks, pinned."""
+    # azinfer's own pure-Python wheel installs by unzipping (a second pip run costs most of a second), into
+    # a folder of its own that comes first on the path: an azinfer in the image is shadowed, never replaced.
+    with zipfile.ZipFile(wheel) as own:
+        own.extractall(target / _OWN_SITE)
     requirements = _requirements(wheel, extras)
-    # The image's packages win: a pin on one of them would make pip replace it (torch in a CUDA image).
-    pins = [line for line in constraints.read_text().splitlines()
-            if line.strip() and not line.startswith("#")
-            and _normal(re.split(r"[=<>!~ ;\[]", line, maxsplit=1)[0]) not in image]
     effective = target / "constraints.txt"
-    effective.write_text("\n".join(pins) + "\n")
+    effective.write_text(_constraints(constraints, image))
     if requirements:
-        _pip(["--prefix", str(target), "-c", str(effective), *requirements])
+        # --no-compile: the server compiles what it imports, the rest of peft would cost the start time.
+        _pip(wheel.parent, ["--prefix", str(target), "--no-compile", "-c", str(effective), *requirements])
     sites = sorted({str(p.relative_to(target)) for pattern in _SITE_PATTERNS for p in target.glob(pattern)})
-    (target / "site-dirs").write_text("\n".join(sites) + "\n")
+    (target / "site-dirs").write_text("\n".join([_OWN_SITE, *sites]) + "\n")
     (target / ".complete").write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + "\n")
 
 

@@ -17,21 +17,15 @@ log = logging.getLogger(__name__)
 
 
 def _batched(settings: ServeSettings, paths: ModelPaths) -> Engine:
-    from azinfer.serve.engine.batched import BatchedEngine
-    from azinfer.serve.loading import load_model
+    from azinfer.serve.engine.batched import start_batched_engine
 
-    loaded = load_model(paths, merge=settings.merge, load_in_4bit=settings.load_in_4bit)
-    return BatchedEngine(loaded, max_batch_size=settings.max_batch_size, max_queue=settings.max_queue,
-                         prompt_template=settings.prompt_template)
+    return start_batched_engine(settings, paths)
 
 
 def _baseline(settings: ServeSettings, paths: ModelPaths) -> Engine:
-    from azinfer.serve.engine.baseline import ThreadPerRequestEngine
-    from azinfer.serve.loading import load_model
+    from azinfer.serve.engine.baseline import start_baseline_engine
 
-    loaded = load_model(paths, merge=False, load_in_4bit=settings.load_in_4bit)
-    return ThreadPerRequestEngine(loaded, max_concurrent=settings.max_batch_size + settings.max_queue,
-                                  prompt_template=settings.prompt_template)
+    return start_baseline_engine(settings, paths)
 
 
 def _vllm(settings: ServeSettings, paths: ModelPaths) -> Engine:
@@ -40,7 +34,7 @@ def _vllm(settings: ServeSettings, paths: ModelPaths) -> Engine:
     return start_vllm_engine(settings, paths)
 
 
-# One starter per ``--engine`` value; each imports its heavy modules itself.
+# One starter per ``--engine`` value, each given the same settings; each imports its heavy modules itself.
 ENGINES: dict[str, Callable[[ServeSettings, ModelPaths], Engine]] = {
     "batched": _batched, "baseline": _baseline, "vllm": _vllm,
 }
@@ -81,7 +75,8 @@ def build_server(settings: ServeSettings) -> Any:
     import uvicorn
 
     from azinfer.serve.http.app import create_app
-    from azinfer.serve.http.limits import default_protocol, fit_connection_cap, guarded_protocol
+    from azinfer.serve.http.auth import HideQuery
+    from azinfer.serve.http.limits import HeadLimits, fit_connection_cap, guarded_protocol, http_protocol
 
     host = settings.bind_host
     paths = resolve_model_paths(settings)
@@ -92,17 +87,22 @@ def build_server(settings: ServeSettings) -> Any:
         server.should_exit = True
 
     app = create_app(settings, paths.model_name, lambda: start_engine(settings, paths), failed)
-    protocol = guarded_protocol(default_protocol(), fit_connection_cap(settings.max_connections), settings.header_timeout)
+    limits = HeadLimits(settings.max_header_bytes, settings.max_headers, settings.max_request_line, settings.header_timeout)
+    protocol = guarded_protocol(http_protocol(settings.http), fit_connection_cap(settings.max_connections), limits)
     config = uvicorn.Config(
         app,
         host=host,
         port=settings.port,
         http=protocol,
+        h11_max_incomplete_event_size=settings.max_header_bytes,  # httptools' bound is the protocol's
         log_level="info",
         timeout_graceful_shutdown=5,
         # The client's address is the peer's: a forged X-Forwarded-For must not change what is logged.
         proxy_headers=False,
     )
+    access_log = logging.getLogger("uvicorn.access")  # after Config, which sets up uvicorn's logging
+    if not any(isinstance(f, HideQuery) for f in access_log.filters):
+        access_log.addFilter(HideQuery())
     server = uvicorn.Server(config)
     server.load_error = None
     if not settings.api_key:

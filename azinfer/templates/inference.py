@@ -26,6 +26,7 @@ from azinfer.errors import PlanBlockedError
 from azinfer.plan import Action, Plan
 from azinfer.project import GPU_SPECS
 from azinfer.resources import FILE_SERVICE, RESOURCES, ResourceKind
+from azinfer.serve.settings import env_var
 from azinfer.start import azinfer_commands
 from azinfer.templates.model import (
     Call,
@@ -48,9 +49,10 @@ from azinfer.templates.model import (
     Variable,
 )
 
-__all__ = ["API_KEY_SECRET", "CREATED_TAG", "SHARE_VOLUME", "TAGS", "inference_template", "probes", "workload_profiles"]
+__all__ = ["API_KEY_SECRET", "REGISTRY_PASSWORD_SECRET", "CREATED_TAG", "SHARE_VOLUME", "TAGS", "inference_template", "probes", "workload_profiles"]
 
 API_KEY_SECRET = "azinfer-api-key"
+REGISTRY_PASSWORD_SECRET = "azinfer-registry-password"
 SHARE_VOLUME = "model-share"
 TAGS = {"managed-by": "azinfer", "azinfer-role": "inference"}
 CREATED_TAG = "azinfer-created"
@@ -107,6 +109,17 @@ def _parameters(plan: Plan) -> tuple[Parameter, ...]:
                   "The API key (a Container Apps secret), used when authentication is apiKey. Pass it at every "
                   "deployment (azinfer passes the app's current key); never put it in a file.",
                   secure=True),
+        Parameter("registryServer", "string",
+                  "Registry the image is pulled from with credentials (e.g. myacr.azurecr.io); empty: an anonymous "
+                  "pull.", default=""),
+        Parameter("registryUsername", "string", "User name for registryServer (with registryPassword).", default=""),
+        Parameter("registryIdentity", "string",
+                  "Resource ID of a user-assigned managed identity with AcrPull on registryServer (instead of a "
+                  "user name).", default=""),
+        Parameter("registryPassword", "string",
+                  "Password for registryUsername (a Container Apps secret). Pass it at every deployment that sets "
+                  "registryUsername (azinfer passes AZINFER_REGISTRY_PASSWORD, else the app's current one); never "
+                  "put it in a file.", secure=True, default=""),
     )
 
 
@@ -119,6 +132,12 @@ def _variables() -> tuple[Variable, ...]:
         }),
         Variable("gpu", Index(Var("gpuProfiles"), Param("gpuProfileType"))),
         Variable("useApiKey", Equals(Param("authentication"), "apiKey")),
+        Variable("registries", Cond(Call("empty", (Param("registryServer"),)), [], [Cond(
+            Call("empty", (Param("registryIdentity"),)),
+            {"server": Param("registryServer"), "username": Param("registryUsername"),
+             "passwordSecretRef": REGISTRY_PASSWORD_SECRET},
+            {"server": Param("registryServer"), "identity": Param("registryIdentity")},
+        )])),
         Variable("azinferStart", list(azinfer_commands())),
     )
 
@@ -281,16 +300,31 @@ def probes(plan: Plan) -> Any:
 def _container_env(plan: Plan) -> Any:
     """The server's environment variables: the mount, the port, and the API key or the explicit opt-out."""
     fixed = [
-        {"name": "AZINFER_MOUNT", "value": MOUNT_PATH},
-        {"name": "AZINFER_PORT", "value": Call("string", (Param("targetPort"),))},
+        {"name": env_var("mount_root"), "value": MOUNT_PATH},
+        {"name": env_var("port"), "value": Call("string", (Param("targetPort"),))},
     ]
-    auth = Cond(_USE_API_KEY, [{"name": "AZINFER_API_KEY", "secretRef": API_KEY_SECRET}],
-                [{"name": "AZINFER_INSECURE_NO_AUTH", "value": "true"}])
+    auth = Cond(_USE_API_KEY, [{"name": env_var("api_key"), "secretRef": API_KEY_SECRET}],
+                [{"name": env_var("insecure_no_auth"), "value": "true"}])
     return Call("concat", (fixed, auth))
+
+
+def _identity(plan: Plan) -> dict[str, Any]:
+    """The user-assigned identity the image is pulled with, when the project names one.
+
+    Only then does the app get an ``identity``: an app updated without one keeps what it has.
+    The identity's resource ID is a key of ``userAssignedIdentities``, so the object is built from text.
+    """
+    if plan.parameters.registry_identity is None:
+        return {}
+    return {"identity": {
+        "type": "UserAssigned",
+        "userAssignedIdentities": Call("json", (Call("format", ('{{"{0}": {{}}}}', Param("registryIdentity"))),)),
+    }}
 
 
 def _container_app(plan: Plan) -> list[Resource]:
     return [Resource(_APP, _tracked(plan, ResourceKind.CONTAINER_APP, {
+        **_identity(plan),
         "properties": {
             "managedEnvironmentId": ResourceId(_ENV),
             "workloadProfileName": _gpu_profile_name(plan),
@@ -302,7 +336,12 @@ def _container_app(plan: Plan) -> list[Resource]:
                     "transport": "auto",
                     "allowInsecure": False,
                 },
-                "secrets": Cond(_USE_API_KEY, [{"name": API_KEY_SECRET, "value": Param("apiKey")}], []),
+                "secrets": Call("concat", (
+                    Cond(_USE_API_KEY, [{"name": API_KEY_SECRET, "value": Param("apiKey")}], []),
+                    Cond(Call("empty", (Param("registryUsername"),)), [],
+                         [{"name": REGISTRY_PASSWORD_SECRET, "value": Param("registryPassword")}]),
+                )),
+                "registries": Var("registries"),
             },
             "template": {
                 "containers": [{

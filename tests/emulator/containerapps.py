@@ -82,6 +82,10 @@ class ReplicaStart:
     crash_interval: float = 1.0
     logs: tuple[str, ...] = ()
     """Console lines each container writes when it starts."""
+    pull_error: str | None = None
+    """The registry's answer to the image pull (e.g. Docker Hub's ``429 Too Many Requests - Server message:
+    toomanyrequests: ...``): the pull fails, the container never starts, and the system log says so as Container
+    Apps does (``ImagePullFailure``, microsoft/azure-container-apps#1670)."""
 
 
 @dataclass
@@ -105,7 +109,7 @@ class Replica:
             return self.forced
         if self.runners:
             return all(r.ready for r in self.runners.values())
-        if self.start.crash or self.start.ready_after is None:
+        if self.start.crash or self.start.ready_after is None or self.start.pull_error is not None:
             return False
         return now >= self.created + self.start.ready_after
 
@@ -635,15 +639,23 @@ class ContainerAppsRuntime:
                 start = plan.pop(0) if plan else self.default_start
             rep = Replica(name, rev, now, start, rev.containers())
             for c in rep.containers:
-                rep.logs[c] = [(now, line) for line in start.logs]
+                rep.logs[c] = [(now, line) for line in start.logs] if start.pull_error is None else []
                 rep.container_ids[c] = "containerd://" + hashlib.sha256(f"{name}/{c}".encode()).hexdigest()
             rev.replicas.append(rep)
             app = self.emu.state.get(rt.id)
-            if self.containers.enabled and app is not None:
-                self.containers.start(app, rep)
+            if self.containers.enabled and app is not None and start.pull_error is None:
+                self.containers.start(app, rep, on_exit=lambda c, code, rev=rev.name, rep=name: self._event(
+                    rt, "ContainerTerminated", f"Container '{c}' was terminated with exit code '{code}' and reason "
+                    "'ProcessExited'", type_="Warning", revision=rev, replica=rep))
             self._event(rt, "AssigningReplica", f"Replica '{name}' has been scheduled to run on a node.",
                         revision=rev.name, replica=name)
             self._event(rt, "PullingImage", f"Pulling image '{rev.image()}'", revision=rev.name, replica=name)
+            if start.pull_error is not None:
+                for c in rep.containers:
+                    self._event(rt, "ContainerTerminated", f"Container '{c}' was terminated with exit code '' and "
+                                f"reason 'ImagePullFailure'. Pull image: {rev.image()} failed with exit code: 1, "
+                                f"error: {start.pull_error}", type_="Warning", revision=rev.name, replica=name)
+                continue
             self._event(rt, "PulledImage", f"Successfully pulled image '{rev.image()}'", revision=rev.name,
                         replica=name)
             for c in rep.containers:
@@ -734,20 +746,23 @@ class ContainerAppsRuntime:
         base = (f"{self.emu.logstream_url}/subscriptions/{rid.subscription}/resourceGroups/{rid.resource_group}"
                 f"/containerApps/{app.name}/revisions/{rev.name}/replicas/{rep.name}")
         containers = []
+        pulling = rep.start.pull_error is not None
         for c in rep.containers:
             crashing = rep.crashing()
+            waiting = {"runningState": "Waiting", "runningStateDetails": "CrashLoopBackOff" if crashing else
+                       f"ImagePullBackOff: {rep.start.pull_error}"} if crashing or pulling else {
+                "runningState": "Running", "runningStateDetails": ""}
             containers.append({
-                "name": c, "containerId": rep.container_ids[c], "ready": rep.ready(now), "started": not crashing,
-                "restartCount": rep.restart_count(now),
-                "runningState": "Waiting" if crashing else "Running",
-                "runningStateDetails": "CrashLoopBackOff" if crashing else "",
+                "name": c, "containerId": rep.container_ids[c], "ready": rep.ready(now),
+                "started": not crashing and not pulling, "restartCount": rep.restart_count(now), **waiting,
                 "logStreamEndpoint": f"{base}/containers/{c}/logstream",
                 "execEndpoint": f"{base.replace('https://', 'wss://', 1)}/containers/{c}/exec",
             })
-        running = not rep.crashing()
+        running = not rep.crashing() and not pulling
         return {"id": f"{app.id}/revisions/{rev.name}/replicas/{rep.name}", "name": rep.name,
                 "type": "Microsoft.App/containerApps/revisions/replicas",
                 "properties": {"createdTime": providers.iso_now(rep.created),
                                "runningState": "Running" if running else "NotRunning",
-                               "runningStateDetails": "" if running else "Container is crash looping",
+                               "runningStateDetails": "" if running else "Container is crash looping" if
+                               not pulling else "Image pull failed",
                                "containers": containers, "initContainers": []}}

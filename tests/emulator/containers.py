@@ -16,8 +16,9 @@ Its stdout and stderr are the replica's console log.  The probes
 (``template.containers[].probes``; none given: TCP on the port, as Container
 Apps adds for an app with ingress) are called on that port: startup first,
 then readiness decides ``ready``.  A process that exits by itself leaves the
-replica crash-looping (not restarted here).  A restart, a deactivation or the
-app's deletion stops it (SIGTERM to its process group, SIGKILL after 10 s).
+replica crash-looping (not restarted here), with a ``ContainerTerminated``
+event naming its exit code.  A restart, a deactivation or the app's deletion
+stops it (SIGTERM to its process group, SIGKILL after 10 s).
 
 An ARM deployment that creates or changes a container app stays ``Running``
 until the app's latest revision has a started replica; after
@@ -37,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -96,8 +98,9 @@ class RunningContainer:
     """One container of one replica: the process, its log reader and its prober."""
 
     def __init__(self, processes: ContainerProcesses, rep: Replica, container: str, argv: list[str],
-                 env: dict[str, str], port: int, probes: list[dict[str, Any]]) -> None:
-        self.rep, self.container, self.port = rep, container, port
+                 env: dict[str, str], port: int, probes: list[dict[str, Any]],
+                 on_exit: Callable[[str, int], None]) -> None:
+        self.rep, self.container, self.port, self.on_exit = rep, container, port, on_exit
         self.cond = processes.runtime.cond
         self.interval = processes.probe_interval
         self.started = False
@@ -121,6 +124,8 @@ class RunningContainer:
         code = self.process.wait()
         with self.cond:
             self.exit_code, self.ready = code, False
+            if not self.stopped:
+                self.on_exit(self.container, code)
             self.cond.notify_all()
 
     def _check(self, probe: dict[str, Any]) -> bool:
@@ -204,8 +209,9 @@ class ContainerProcesses:
             return None
         return self.shares.sync(data.files, data.directories(), account, share)
 
-    def start(self, app: Resource, rep: Replica) -> None:
-        """Start the replica's containers (called with the state lock held)."""
+    def start(self, app: Resource, rep: Replica, on_exit: Callable[[str, int], None]) -> None:
+        """Start the replica's containers (called with the state lock held); ``on_exit(container, code)`` when
+        one exits by itself."""
         template = rep.revision.template
         config = (app.input.get("properties") or {}).get("configuration") or {}
         secrets_ = {s.get("name"): s.get("value") for s in config.get("secrets") or []}
@@ -221,7 +227,7 @@ class ContainerProcesses:
             env.update(AZINFER_PORT=str(port), AZINFER_PYTHON=self.python, **self.extra_env)
             argv = [str(a) for a in (spec.get("command") or []) + (spec.get("args") or [])]
             name = spec.get("name") or rep.containers[0]
-            rep.runners[name] = RunningContainer(self, rep, name, argv, env, port, spec.get("probes") or [])
+            rep.runners[name] = RunningContainer(self, rep, name, argv, env, port, spec.get("probes") or [], on_exit)
 
     def _mount(self, app: Resource, template: dict[str, Any], spec: dict[str, Any]) -> Path | None:
         """The local folder of the container's first Azure Files volume."""

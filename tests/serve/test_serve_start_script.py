@@ -6,7 +6,12 @@ import logging
 import os
 import subprocess
 import sys
+import sysconfig
+import threading
 import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +19,10 @@ import httpx
 import psutil
 import pytest
 from conftest import API_KEY, free_port, wait_ready
+from packaging.utils import canonicalize_name
 
 from azinfer.serve import start_script
-from azinfer.serve.bundle import DIST_DIR, server_bundle
+from azinfer.serve.bundle import DIST_DIR, IMAGE_LACKS, server_bundle
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -70,6 +76,10 @@ def test_image_azinfer_serves_when_the_share_has_none(phi_mount: Any, tmp_path: 
     assert not (phi_mount.root / ".azinfer").exists()
 
 
+def _azinfer_wheel(share: Path) -> Path:
+    return share / DIST_DIR / (share / DIST_DIR / "CURRENT").read_text().strip()
+
+
 def _env_dirs(share: Path) -> list[str]:
     return sorted(p.name for p in (share / ".azinfer" / "env").iterdir())
 
@@ -89,7 +99,7 @@ def test_two_replicas_build_once_and_a_restart_reuses_it(share: Path, tmp_path: 
         assert sum("installing azinfer from" in t for t in texts) == 1, texts
         assert sum("installed by another replica" in t for t in texts) == 1, texts
         assert env_dir.startswith("0.1.0-")
-        site = next((share / ".azinfer" / "env" / env_dir).glob("lib/python*/site-packages"))
+        site = share / ".azinfer" / "env" / env_dir / "azinfer-wheel"  # azinfer's wheel, unpacked
         assert (site / "azinfer" / "serve" / "bootstrap.py").is_file()
         # The server runs from the share's environment, not from whatever the image has.
         for replica in replicas:
@@ -119,11 +129,14 @@ def test_failed_install_leaves_nothing_and_the_next_start_builds(share: Path, tm
     result = subprocess.run(["/bin/bash", "-c", start_script()], env=env, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode != 0
-    assert "azinfer: error: pip failed" in result.stderr
+    # One line naming the package and the fix, not pip's output.
+    assert ("azinfer: error: the image lacks bitsandbytes and the share has no wheel of it" in result.stderr
+            and "run 'azinfer deploy'" in result.stderr), result.stderr
+    assert "Traceback" not in result.stderr + result.stdout and "ERROR:" not in result.stdout
     assert _env_dirs(share) == []  # no environment, no lock, no build folder
     from azinfer.serve.bootstrap import ensure_environment
 
-    wheel = next((share / DIST_DIR).glob("*.whl"))
+    wheel = _azinfer_wheel(share)
     os.environ["PIP_NO_INDEX"] = "1"
     try:
         env_dir = ensure_environment(share, wheel, {"serve"})
@@ -137,7 +150,7 @@ def test_a_dead_builders_lock_is_broken(share: Path, monkeypatch: pytest.MonkeyP
                                         caplog: pytest.LogCaptureFixture) -> None:
     from azinfer.serve import bootstrap
 
-    wheel = next((share / DIST_DIR).glob("*.whl"))
+    wheel = _azinfer_wheel(share)
     env_root = share / ".azinfer" / "env"
     env_root.mkdir()
     monkeypatch.setenv("PIP_NO_INDEX", "1")
@@ -203,16 +216,49 @@ def test_a_new_share_keeps_health_answering_until_the_wheel_arrives(tmp_path: Pa
     assert "azinfer is neither on the share" in text
 
 
-def test_the_wheel_is_the_same_bytes_for_the_same_code() -> None:
+def test_the_wheels_are_the_same_bytes_for_the_same_code() -> None:
     import io
     import zipfile
 
     first, second = server_bundle(), server_bundle()
-    assert first.files == second.files
+    assert first.files == second.files  # deploy's sync by content then uploads nothing
     names = zipfile.ZipFile(io.BytesIO(first.files[f"{DIST_DIR}/{first.wheel_name}"])).namelist()
     assert "azinfer/serve/bootstrap.py" in names and "azinfer/schemas/inference.config.schema.json" in names
     assert not [n for n in names if "__pycache__" in n]
     assert first.files[f"{DIST_DIR}/CURRENT"].decode().strip() == first.wheel_name
+    # What the image lacks travels as pure-Python wheels of the installed versions, pinned at those versions.
+    pins = first.files[f"{DIST_DIR}/constraints.txt"].decode().splitlines()
+    for name in IMAGE_LACKS:
+        version = metadata.version(name)
+        wheel = zipfile.ZipFile(io.BytesIO(first.files[f"{DIST_DIR}/{name}-{version}-py3-none-any.whl"]))
+        assert wheel.testzip() is None and {entry.date_time for entry in wheel.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+        assert f"{name}/__init__.py" in wheel.namelist() and not [n for n in wheel.namelist() if n.endswith(".pyc")]
+        assert f"{name}=={version}" in pins
+
+
+def test_the_image_lacks_what_vllm_does_not_require() -> None:
+    pytest.importorskip("vllm")
+    from tests.freeze_constraints import image_lacks
+
+    assert list(IMAGE_LACKS) == image_lacks()
+
+
+def test_a_wheel_neither_installed_nor_downloadable_is_one_clear_error(monkeypatch: pytest.MonkeyPatch,
+                                                                       index: tuple[str, list[str]]) -> None:
+    from azinfer.errors import AzinferError
+    from azinfer.serve import bundle
+
+    def not_installed(name: str) -> metadata.Distribution:
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(bundle.metadata, "distribution", not_installed)
+    monkeypatch.setenv("PIP_INDEX_URL", f"{index[0]}/simple")  # an index that has nothing, and nothing else
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
+    with pytest.raises(AzinferError, match=r"peft is not installed here .*'pip download peft==0\.21\.2' failed "
+                                           r".*install it here \('pip install peft==0\.21\.2'\)"):
+        bundle.dependency_wheel("peft", "0.21.2")
+    assert any("/simple/peft/" in request for request in index[1])
 
 
 def test_constraints_pin_every_serving_requirement_within_its_range() -> None:
@@ -230,3 +276,112 @@ def test_constraints_pin_every_serving_requirement_within_its_range() -> None:
         assert isinstance(requirement, Requirement)
         version = pins[canonicalize_name(requirement.name)]
         assert requirement.specifier.contains(version, prereleases=True), (requirement, version)
+
+
+@pytest.fixture(scope="module")
+def vllm_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Python that mimics vLLM's image: this environment's packages (torch, vLLM's CPU build...) without
+    azinfer and what the image lacks (peft, accelerate); returns its interpreter.
+
+    A virtual environment whose site-packages holds links to this one's files (hard links, or symbolic
+    ones across file systems) in folders of its own: pip sees exactly the image's distributions, and
+    anything pip removed there would remove a link and leave this environment intact.
+    """
+    pytest.importorskip("vllm")
+    root = tmp_path_factory.mktemp("vllm-image")
+    system = Path(sysconfig.get_paths()["purelib"])
+    link = "--link" if os.stat(system).st_dev == os.stat(root).st_dev else "--symbolic-link"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True, timeout=120)
+    site = Path(sysconfig.get_paths(vars={"base": str(root), "platbase": str(root)})["purelib"])
+    # The distributions as installed in site-packages (a checkout's azinfer.egg-info on sys.path lists other files).
+    installed = {d.metadata["Name"].lower(): d for d in metadata.distributions(path=[str(system)])}
+    hidden = {path.parts[0] for name in ("azinfer", *IMAGE_LACKS) for path in installed[name].files or []
+              if path.parts[0] not in ("..", "__pycache__")}
+    entries = sorted(str(entry) for entry in system.iterdir() if entry.name not in hidden)
+    subprocess.run(["cp", "-a", link, "-t", str(site), *entries], check=True, timeout=300)
+    python = root / "bin" / "python"
+    probe = subprocess.run([str(python), "-c", "import importlib.util as u; print([bool(u.find_spec(m)) for m in "
+                            "('torch', 'vllm', 'transformers', 'azinfer', 'peft', 'accelerate')])"],
+                           capture_output=True, text=True, timeout=120, env=_environment(root, 0), cwd=root)
+    assert probe.stdout.strip() == "[True, True, True, False, False, False]", probe
+    return python
+
+
+class _IndexCounter(BaseHTTPRequestHandler):
+    """A package index (and proxy) that has nothing and counts every request."""
+
+    requests: list[str] = []
+
+    def _count(self) -> None:
+        self.requests.append(f"{self.command} {self.path}")
+        self.send_error(404)
+
+    do_GET = do_HEAD = do_POST = do_CONNECT = _count
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def index() -> Iterator[tuple[str, list[str]]]:
+    """A loopback URL set as the package index and the proxy, and the requests it received."""
+    _IndexCounter.requests = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _IndexCounter)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", _IndexCounter.requests
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+def _freeze(python: Path) -> list[str]:
+    result = subprocess.run([str(python), "-m", "pip", "freeze", "--all", "--disable-pip-version-check"],
+                            capture_output=True, text=True, timeout=120, check=True, cwd=python.parent,
+                            env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    return result.stdout.splitlines()
+
+
+def test_the_start_on_vllms_image_replaces_nothing_and_asks_no_index(
+        share: Path, vllm_image: Path, index: tuple[str, list[str]], tmp_path: Path) -> None:
+    url, requests = index
+    before = _freeze(vllm_image)
+    port = free_port()
+    # Every index and proxy setting pip reads points at the counter: one request would be seen. No pip
+    # configuration of this machine (its find-links, extra indexes) is seen, as in a container.
+    env = _environment(share, port, AZINFER_PYTHON=str(vllm_image), PIP_CONFIG_FILE=os.devnull,
+                       PIP_INDEX_URL=f"{url}/simple",
+                       PIP_EXTRA_INDEX_URL=f"{url}/extra", HTTP_PROXY=url, HTTPS_PROXY=url, http_proxy=url,
+                       https_proxy=url)
+    for name in ("PIP_NO_INDEX", "PIP_FIND_LINKS", "NO_PROXY", "no_proxy"):
+        env.pop(name, None)
+    ready_after = []
+    for run in ("first", "restart"):  # the first start installs, the restart finds the environment
+        log = tmp_path / f"image-{run}.log"
+        started = time.monotonic()
+        process = _start(env, log, cwd=tmp_path)  # not the checkout: the server must import azinfer from the share
+        try:
+            wait_ready(f"http://127.0.0.1:{port}", timeout=240)
+            ready_after.append(time.monotonic() - started)
+        finally:
+            _stop(process)
+    after = _freeze(vllm_image)
+    assert requests == [], requests
+    assert after == before, sorted(set(before) ^ set(after))
+    # Only what the image lacks was installed, from the share's wheels, and the server ran from there.
+    (env_dir,) = (share / ".azinfer" / "env").iterdir()
+    assert (env_dir / "azinfer-wheel" / "azinfer" / "serve" / "bootstrap.py").is_file()
+    site = next(env_dir.glob("lib/python*/site-packages"))
+    installed = sorted(p.name.split("-")[0] for p in site.glob("*.dist-info"))
+    assert installed == sorted(IMAGE_LACKS), installed
+    assert "(installed before)" in log.read_text()
+    first = (tmp_path / "image-first.log").read_text()
+    assert "Successfully installed accelerate-" in first and "Looking in links: " + str(share / DIST_DIR) in first
+    # The start pinned every image package at the image's version (pip's resolver could pick no other).
+    pins = dict(line.split("==", 1) for line in (env_dir / "constraints.txt").read_text().split())
+    pins = {canonicalize_name(name): version for name, version in pins.items()}
+    assert all(pins[canonicalize_name(name)] == version
+               for name, version in (line.split("==", 1) for line in before if "==" in line)), pins
+    print(f"\nvLLM image mimic: {len(before)} packages, 0 changed, {len(requests)} index requests; /ready "
+          f"{ready_after[0]:.1f} s after the first start (install included), {ready_after[1]:.1f} s after a restart")

@@ -104,3 +104,24 @@ def test_matching_work_is_linear_in_the_text(length: int) -> None:
         matcher.feed("a")
     assert matcher.feed("b")[1]
     assert CountingStr.reads <= 3 * (length * 2 + 1)  # amortised constant per character
+
+
+@pytest.mark.parametrize(("ignore_eos", "reason", "generated"), [(False, "stop", 1), (True, "length", 3)])
+def test_ignore_eos_lets_the_end_of_sequence_pass(ignore_eos: bool, reason: str, generated: int) -> None:
+    import asyncio
+
+    from azinfer.serve.engine.base import GenerationRequest, SamplingParams
+    from azinfer.serve.engine.hf import ThreadedGeneration
+
+    eos = 0
+    loop = asyncio.new_event_loop()
+    try:
+        request = GenerationRequest((5,), SamplingParams(max_tokens=3, ignore_eos=ignore_eos))
+        generation = ThreadedGeneration(request, TextStream(lambda ids: "x" * len(ids)), frozenset({eos}), loop,
+                                        lambda g: None)
+        for token in (7, eos, 8):
+            if generation.push_token(token):
+                break
+        assert (generation.finish_reason, len(generation.output_ids)) == (reason, generated)
+    finally:
+        loop.close()

@@ -86,8 +86,6 @@ def test_out_of_range_or_wrong_type_is_refused_naming_the_field(fields: dict[str
         {"logprobs": True},
         {"top_logprobs": 3},
         {"response_format": {"type": "json_object"}},
-        {"frequency_penalty": 0.5},
-        {"presence_penalty": -1},
         {"logit_bias": {"42": 10}},
         {"n": 2},
         {"audio": {"voice": "x"}},
@@ -129,3 +127,40 @@ def test_bodies_that_are_not_valid_json_text_are_refused(body: bytes, param: str
     error = refused(body)
     assert error.param == param
     assert "\ud800" not in str(error)
+
+
+def test_vllms_sampling_extensions_are_read_as_its_server_reads_them() -> None:
+    params = parse(top_k=5, min_p=0.1, repetition_penalty=1.2, presence_penalty=-1, frequency_penalty=0.5,
+                   min_tokens=2, ignore_eos=True, stop_token_ids=[7, 8], max_tokens=10).params
+    assert (params.top_k, params.min_p, params.repetition_penalty, params.presence_penalty, params.frequency_penalty,
+            params.min_tokens, params.ignore_eos, params.stop_token_ids) == (5, 0.1, 1.2, -1, 0.5, 2, True, (7, 8))
+    assert parse(top_k=-1).params.extensions_in_use() == []  # -1 is vLLM's old "off"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"top_k": -2}, "top_k must be 0 (disable), or at least 1"),
+        ({"min_p": 1.5}, "min_p must be in [0, 1]"),
+        ({"repetition_penalty": 0}, "repetition_penalty must be a finite number above 0"),
+        ({"presence_penalty": 2.5}, "presence_penalty must be in [-2, 2]"),
+        ({"frequency_penalty": -3}, "frequency_penalty must be in [-2, 2]"),
+        ({"min_tokens": 11, "max_tokens": 10}, "min_tokens must be between 0 and max_tokens (10)"),
+        ({"ignore_eos": "yes"}, "ignore_eos must be true or false"),
+        ({"stop_token_ids": [1, "2"]}, "stop_token_ids must be a list of token ids"),
+        ({"stop_token_ids": [-1]}, "stop_token_ids must be at most 64 token ids"),
+    ],
+    ids=lambda value: next(iter(value)) if isinstance(value, dict) else "",
+)
+def test_vllms_extensions_out_of_range_are_refused_by_name(fields: dict[str, Any], message: str) -> None:
+    error = refused({"model": "m", "messages": HELLO, **fields})
+    assert error.param == next(iter(fields)) and message in str(error)
+
+
+def test_too_many_messages_or_values_are_refused_before_they_are_built() -> None:
+    from azinfer.serve.http.wire import MAX_MESSAGES, MAX_SEPARATORS
+
+    error = refused({"model": "m", "messages": [{"role": "user", "content": ""}] * (MAX_MESSAGES + 1)})
+    assert error.code == "too_many_messages"
+    error = refused({"model": "m", "messages": HELLO, "metadata": [0] * (MAX_SEPARATORS + 1)})
+    assert error.code == "body_too_complex"

@@ -43,7 +43,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import AsyncIterator, Hashable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from azinfer.errors import GenerationError, InvalidRequestError, PromptTooLongError, QueueFullError
@@ -61,6 +61,8 @@ __all__ = [
     "MAX_SEED",
     "MAX_STOP_CHARS",
     "MAX_STOP_STRINGS",
+    "MAX_STOP_TOKEN_IDS",
+    "NEUTRAL_EXTENSIONS",
     "MIN_SEED",
     "MIN_TEMPERATURE",
     "MIN_TOP_P",
@@ -88,6 +90,12 @@ MAX_SEED = 2**63 - 1
 # matching state per request small (matching is linear in any case).
 MAX_STOP_STRINGS = 4
 MAX_STOP_CHARS = 256
+MAX_STOP_TOKEN_IDS = 64
+# vLLM's sampling extensions, with the value that leaves sampling as it is (vLLM's defaults).
+NEUTRAL_EXTENSIONS: dict[str, object] = {
+    "top_k": 0, "min_p": 0.0, "repetition_penalty": 1.0, "presence_penalty": 0.0, "frequency_penalty": 0.0,
+    "min_tokens": 0, "ignore_eos": False, "stop_token_ids": (),
+}
 
 
 @dataclass(frozen=True)
@@ -113,10 +121,22 @@ def _whole(value: object) -> bool:
 class SamplingParams:
     """How to generate one completion; checked when built.
 
-    ``temperature`` 0 is greedy (``top_p`` and ``seed`` then do not matter);
-    otherwise it is at least :data:`MIN_TEMPERATURE`. ``stop`` holds at most
-    :data:`MAX_STOP_STRINGS` non-empty strings of at most :data:`MAX_STOP_CHARS`
-    characters; generation ends when one appears, and the text is cut before it.
+    ``temperature`` 0 is greedy (``top_p``, ``top_k``, ``min_p`` and ``seed``
+    then do not matter); otherwise it is at least :data:`MIN_TEMPERATURE`.
+    ``stop`` holds at most :data:`MAX_STOP_STRINGS` non-empty strings of at
+    most :data:`MAX_STOP_CHARS` characters; generation ends when one appears,
+    and the text is cut before it.
+
+    The rest are vLLM's extensions, with its ranges and meaning: ``top_k`` (0
+    or -1: off), ``min_p`` in [0, 1] (tokens below ``min_p`` times the most
+    likely one's probability are dropped), ``repetition_penalty`` > 0 (on
+    tokens of the prompt and the output: a positive logit divided by it, a
+    negative one multiplied), ``presence_penalty`` and ``frequency_penalty``
+    in [-2, 2] (subtracted once per output token seen, or per time seen),
+    ``min_tokens`` (end of sequence and ``stop_token_ids`` are blocked until
+    that many tokens are out), ``ignore_eos`` (the end-of-sequence token does
+    not end the completion) and ``stop_token_ids`` (at most
+    :data:`MAX_STOP_TOKEN_IDS` more tokens that end it, not sent).
 
     :raises InvalidRequestError: a value is out of range; ``param`` names its OpenAI field.
     """
@@ -126,6 +146,14 @@ class SamplingParams:
     top_p: float = 1.0
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    top_k: int = 0
+    min_p: float = 0.0
+    repetition_penalty: float = 1.0
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    min_tokens: int = 0
+    ignore_eos: bool = False
+    stop_token_ids: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not _whole(self.max_tokens) or self.max_tokens < 1:
@@ -147,6 +175,39 @@ class SamplingParams:
                 raise InvalidRequestError(
                     "stop", f"each stop string must have 1 to {MAX_STOP_CHARS} characters, not {len(stop) if isinstance(stop, str) else stop!r}"
                 )
+        self._check_extensions()
+
+    def _check_extensions(self) -> None:
+        """vLLM's checks of its extensions (``vllm.SamplingParams._verify_args``), with its messages."""
+        if not _whole(self.top_k) or self.top_k < -1:
+            raise InvalidRequestError("top_k", f"top_k must be 0 (disable), or at least 1, not {self.top_k!r}")
+        if not _number(self.min_p) or not 0 <= self.min_p <= 1:
+            raise InvalidRequestError("min_p", f"min_p must be in [0, 1], not {self.min_p!r}")
+        if not _number(self.repetition_penalty) or not 0 < self.repetition_penalty < float("inf"):
+            raise InvalidRequestError("repetition_penalty",
+                                      f"repetition_penalty must be a finite number above 0, not {self.repetition_penalty!r}")
+        for name in ("presence_penalty", "frequency_penalty"):
+            value = getattr(self, name)
+            if not _number(value) or not -2 <= value <= 2:
+                raise InvalidRequestError(name, f"{name} must be in [-2, 2], not {value!r}")
+        if not _whole(self.min_tokens) or not 0 <= self.min_tokens <= self.max_tokens:
+            raise InvalidRequestError("min_tokens", f"min_tokens must be between 0 and max_tokens ({self.max_tokens}), "
+                                      f"not {self.min_tokens!r}")
+        if not isinstance(self.ignore_eos, bool):
+            raise InvalidRequestError("ignore_eos", "ignore_eos must be true or false")
+        if len(self.stop_token_ids) > MAX_STOP_TOKEN_IDS or not all(_whole(t) and t >= 0 for t in self.stop_token_ids):
+            raise InvalidRequestError("stop_token_ids", f"stop_token_ids must be at most {MAX_STOP_TOKEN_IDS} token ids "
+                                      "(whole numbers from 0)")
+
+    def extensions_in_use(self) -> list[str]:
+        """The vLLM extensions set to something else than their neutral value."""
+        return [name for name, neutral in NEUTRAL_EXTENSIONS.items() if getattr(self, name) != neutral
+                and not (name == "top_k" and self.top_k == -1)]
+
+    @property
+    def shapes_logits(self) -> bool:
+        """Whether a token's choice needs more than the temperature and ``top_p`` (penalties, ``top_k``, ``min_p``, ``min_tokens``)."""
+        return bool(set(self.extensions_in_use()) - {"ignore_eos", "stop_token_ids"})
 
     @property
     def greedy(self) -> bool:
@@ -184,7 +245,7 @@ class GenerationRequest:
         if room < 1:
             raise PromptTooLongError(context_length, prompt_tokens=len(prompt_ids))
         if params.max_tokens > room:
-            params = SamplingParams(room, params.temperature, params.top_p, params.seed, params.stop)
+            params = replace(params, max_tokens=room, min_tokens=min(params.min_tokens, room))
         return cls(tuple(prompt_ids), params)
 
 
@@ -231,7 +292,15 @@ class Generation(ABC):
 
 
 class Engine(ABC):
-    """A model behind a scheduler, shared by every request of the server."""
+    """A model behind a scheduler, shared by every request of the server.
+
+    ``unsupported`` names the sampling extensions (:data:`NEUTRAL_EXTENSIONS`)
+    this engine cannot honour; a request that sets one is refused by
+    :meth:`start_chat` naming it and the engine.
+    """
+
+    name: str = "this"
+    unsupported: frozenset[str] = frozenset()
 
     @property
     @abstractmethod
@@ -264,9 +333,13 @@ class Engine(ABC):
         """Encode the conversation, lower ``max_tokens`` to what fits the context, and submit.
 
         :raises PromptTooLongError: the conversation leaves no room for one new token.
-        :raises InvalidRequestError: the chat template rejects the conversation.
+        :raises InvalidRequestError: the chat template rejects the conversation, or the
+            request uses a sampling extension this engine cannot honour.
         :raises QueueFullError: the engine is at capacity.
         """
+        for name in params.extensions_in_use():
+            if name in self.unsupported:
+                raise InvalidRequestError(name, f"{name} is not supported by the {self.name} engine", "unsupported_parameter")
         prompt = await self.encode_chat(messages)
         return await self.submit(GenerationRequest.fit(prompt, params, self.context_length))
 

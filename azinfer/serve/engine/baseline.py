@@ -11,12 +11,13 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from azinfer.serve.engine.base import EngineStats, Generation, GenerationRequest
+from azinfer.serve.discovery import ModelPaths
+from azinfer.serve.engine.base import NEUTRAL_EXTENSIONS, EngineStats, Generation, GenerationRequest
 from azinfer.serve.engine.hf import ThreadedGeneration, TransformersEngine
-from azinfer.serve.loading import LoadedModel
-from azinfer.serve.settings import DEFAULT_PROMPT_TEMPLATE
+from azinfer.serve.loading import LoadedModel, load_model
+from azinfer.serve.settings import DEFAULT_PROMPT_TEMPLATE, ServeSettings
 
-__all__ = ["ThreadPerRequestEngine"]
+__all__ = ["ThreadPerRequestEngine", "start_baseline_engine"]
 
 
 class _Streamer:
@@ -39,6 +40,10 @@ class _Streamer:
 
 class ThreadPerRequestEngine(TransformersEngine):
     """Implements :class:`~azinfer.serve.engine.base.Engine` the way the AI Toolkit's server does."""
+
+    name = "baseline"
+    # ``generate`` stops at the end of sequence itself and has no presence or frequency penalty.
+    unsupported = frozenset(NEUTRAL_EXTENSIONS) - {"stop_token_ids"}
 
     def __init__(
         self, loaded: LoadedModel, *, max_concurrent: int = 80, prompt_template: str = DEFAULT_PROMPT_TEMPLATE
@@ -102,3 +107,13 @@ class ThreadPerRequestEngine(TransformersEngine):
             for generation in self._running:
                 generation.cancel()
         self.tokenizer.close()
+
+
+def start_baseline_engine(settings: ServeSettings, paths: ModelPaths) -> ThreadPerRequestEngine:
+    """Load the model with the adapter unmerged (the AI Toolkit's way) and start a thread per request.
+
+    :raises ServeError: the model cannot be loaded.
+    """
+    loaded = load_model(paths, merge=False, load_in_4bit=settings.load_in_4bit)
+    return ThreadPerRequestEngine(loaded, max_concurrent=settings.max_batch_size + settings.max_queue,
+                                  prompt_template=settings.prompt_template)

@@ -27,12 +27,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from azinfer.serve.discovery import ModelPaths
 from azinfer.serve.engine.base import EngineStats, Generation, GenerationRequest
 from azinfer.serve.engine.hf import ThreadedGeneration, TransformersEngine
-from azinfer.serve.loading import LoadedModel
-from azinfer.serve.settings import DEFAULT_PROMPT_TEMPLATE
+from azinfer.serve.loading import LoadedModel, load_model
+from azinfer.serve.settings import DEFAULT_PROMPT_TEMPLATE, ServeSettings
 
-__all__ = ["BatchedEngine"]
+__all__ = ["BatchedEngine", "start_batched_engine"]
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +50,34 @@ class _Running:
     positions: Any  # [batch], position id of next_tokens
 
 
-def _sample(logits: Any, generations: Sequence[ThreadedGeneration], generators: Sequence[Any]) -> list[int]:
-    """Pick one token per row: greedy at temperature 0, else top-p sampling with the request's seed.
+def _shaped(logits: Any, generation: ThreadedGeneration, eos_token_ids: frozenset[int]) -> Any:
+    """One row's logits after vLLM's extensions: ``min_tokens``, the penalties, ``top_k`` and ``min_p``.
+
+    Penalties and ``min_tokens`` shape the logits before the temperature, as
+    vLLM's sampler does; ``top_k`` and ``min_p`` are applied by the caller on
+    the probabilities (see :func:`_sample`).
+    """
+    import torch
+
+    params = generation.request.params
+    logits = logits.float().clone()
+    if len(generation.output_ids) < params.min_tokens:
+        blocked = [t for t in (*eos_token_ids, *params.stop_token_ids) if t < logits.shape[-1]]
+        logits[blocked] = float("-inf")
+    if params.repetition_penalty != 1.0:
+        seen = torch.tensor(sorted({*generation.request.prompt_ids, *generation.output_ids}), dtype=torch.long)
+        seen = seen[seen < logits.shape[-1]]
+        chosen = logits[seen]
+        logits[seen] = torch.where(chosen > 0, chosen / params.repetition_penalty, chosen * params.repetition_penalty)
+    if (params.presence_penalty or params.frequency_penalty) and generation.output_ids:
+        counts = torch.bincount(torch.tensor(generation.output_ids), minlength=logits.shape[-1])[: logits.shape[-1]]
+        logits -= params.frequency_penalty * counts + params.presence_penalty * (counts > 0)
+    return logits
+
+
+def _sample(logits: Any, generations: Sequence[ThreadedGeneration], generators: Sequence[Any],
+            eos_token_ids: frozenset[int] = frozenset()) -> list[int]:
+    """Pick one token per row: greedy at temperature 0, else sampling with ``min_p``, ``top_k``, ``top_p`` and the request's seed.
 
     A row whose sampling fails fails its own request (its token is then unused).
     """
@@ -59,13 +86,21 @@ def _sample(logits: Any, generations: Sequence[ThreadedGeneration], generators: 
     tokens: list[int] = logits.argmax(dim=-1).tolist()
     for row, (generation, generator) in enumerate(zip(generations, generators)):
         params = generation.request.params
-        if params.greedy or generation.done:
+        if generation.done or (params.greedy and not params.shapes_logits):
             continue
         try:
-            probs = torch.softmax(logits[row].float() / params.temperature, dim=-1)
-            if params.top_p < 1.0:
+            row_logits = _shaped(logits[row], generation, eos_token_ids) if params.shapes_logits else logits[row].float()
+            if params.greedy:
+                tokens[row] = int(row_logits.argmax())
+                continue
+            probs = torch.softmax(row_logits / params.temperature, dim=-1)
+            if params.min_p > 0:
+                probs = torch.where(probs < params.min_p * probs.max(), 0.0, probs)
+            if params.top_k > 0 or params.top_p < 1.0:
                 sorted_probs, order = probs.sort(descending=True)
-                keep = sorted_probs.cumsum(-1) - sorted_probs < params.top_p
+                keep = sorted_probs.cumsum(-1) - sorted_probs < params.top_p * sorted_probs.sum()
+                if params.top_k > 0:
+                    keep[params.top_k:] = False
                 keep[0] = True  # the most likely token always stays
                 probs = torch.zeros_like(probs).scatter(0, order[keep], sorted_probs[keep])
             tokens[row] = int(torch.multinomial(probs, 1, generator=generator))
@@ -86,7 +121,10 @@ class BatchedEngine(TransformersEngine):
     """The scheduler described in the module docstring; implements :class:`~azinfer.serve.engine.base.Engine`.
 
     At most *max_batch_size* requests run; up to *max_queue* more wait for a slot.
+    Every sampling extension of vLLM is honoured (:func:`_sample`).
     """
+
+    name = "batched"
 
     def __init__(
         self,
@@ -210,7 +248,7 @@ class BatchedEngine(TransformersEngine):
             generators=generators,
             cache=cache,
             mask=mask,
-            next_tokens=torch.tensor(_sample(logits, generations, generators), device=device),
+            next_tokens=torch.tensor(_sample(logits, generations, generators, self.loaded.eos_token_ids), device=device),
             positions=mask.sum(-1),
         )
 
@@ -260,7 +298,8 @@ class BatchedEngine(TransformersEngine):
         logits = self._forward(running.next_tokens[:, None], running.mask, running.positions[:, None], running.cache)
         running.positions = running.positions + 1
         running.next_tokens = torch.tensor(
-            _sample(logits, running.generations, running.generators), device=running.next_tokens.device
+            _sample(logits, running.generations, running.generators, self.loaded.eos_token_ids),
+            device=running.next_tokens.device
         )
         self._emit(running)
         self._drop_done()
@@ -292,3 +331,13 @@ class BatchedEngine(TransformersEngine):
         running.mask = mask[:, first:]
         running.next_tokens = running.next_tokens[index]
         running.positions = running.positions[index]
+
+
+def start_batched_engine(settings: ServeSettings, paths: ModelPaths) -> BatchedEngine:
+    """Load the model (the adapter merged unless ``--no-merge``) and start the scheduler.
+
+    :raises ServeError: the model cannot be loaded.
+    """
+    loaded = load_model(paths, merge=settings.merge, load_in_4bit=settings.load_in_4bit)
+    return BatchedEngine(loaded, max_batch_size=settings.max_batch_size, max_queue=settings.max_queue,
+                         prompt_template=settings.prompt_template)

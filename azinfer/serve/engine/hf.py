@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -58,6 +59,10 @@ def render_with_template(messages: Sequence[ChatTurn], template: str) -> str:
     return "".join(parts)
 
 
+# Where a message's content stands in a template rendered for tokenising (private-use characters, no spaces to trim).
+_MARK = re.compile("\ue000(\\d+)\ue001")
+
+
 class ChatTokenizer:
     """A Hugging Face tokenizer as the engines use it: conversations to ids off the event loop, ids to text.
 
@@ -65,6 +70,13 @@ class ChatTokenizer:
     before tokenising: no token is longer than the longest vocabulary entry,
     so ``context * longest`` characters bound what can fit; the bound is
     doubled for normalisers that merge characters.
+
+    A message's text is text: when a content holds a control token of the
+    tokenizer (``<|end|>``, ``<|system|>``...), the template is rendered with
+    a mark in place of each content, its own parts are tokenised with their
+    control tokens, and each content with control tokens split into plain
+    text, so a user cannot forge a turn. Other conversations are tokenised
+    whole, as the model was trained.
     """
 
     def __init__(self, tokenizer: Any, context_length: int, fallback_template: str) -> None:
@@ -73,6 +85,8 @@ class ChatTokenizer:
         self._fallback_template = fallback_template
         longest = max((len(token) for token in tokenizer.get_vocab()), default=1)
         self.max_prompt_chars = 2 * context_length * max(longest, 1)
+        added = getattr(tokenizer, "added_tokens_decoder", {}).values()
+        self.control_tokens = frozenset({*tokenizer.all_special_tokens, *(t.content for t in added if t.special)})
         self._workers = ThreadPoolExecutor(_TOKENIZER_THREADS, thread_name_prefix="azinfer-tokenize")
 
     def decode(self, ids: Sequence[int]) -> str:
@@ -97,11 +111,24 @@ class ChatTokenizer:
         chars = sum(len(m.content) for m in messages)
         if chars > self.max_prompt_chars:
             raise PromptTooLongError(self._context_length, prompt_chars=chars)
-        text = self._render(messages)
         try:
-            return list(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+            if any(token in m.content for m in messages for token in self.control_tokens):
+                return self._encode_contents_as_text(messages)
+            return self._ids(self._render(messages))
         except UnicodeError as error:
             raise InvalidRequestError("messages", f"the conversation is not valid Unicode text: {error}") from error
+
+    def _ids(self, text: str, *, as_text: bool = False) -> list[int]:
+        encoded = self._tokenizer(text, add_special_tokens=False, split_special_tokens=as_text)
+        return list(encoded["input_ids"])
+
+    def _encode_contents_as_text(self, messages: Sequence[ChatTurn]) -> list[int]:
+        marked = self._render([ChatTurn(m.role, f"\ue000{i}\ue001") for i, m in enumerate(messages)])
+        parts = _MARK.split(marked)  # template, index, template, index, ..., template
+        ids: list[int] = []
+        for i, part in enumerate(parts):
+            ids += self._ids(messages[int(part)].content, as_text=True) if i % 2 else self._ids(part)
+        return ids
 
     async def encode(self, messages: Sequence[ChatTurn]) -> list[int]:
         """Render *messages* with the chat template (or the fallback template) and tokenise, in a worker thread.
@@ -136,6 +163,7 @@ class ThreadedGeneration(Generation):
         self._cancelled = threading.Event()
         self._lock = threading.Lock()
         self._generated = 0
+        self.output_ids: list[int] = []  # what the penalties of the request's sampling count
         self.finish_reason: FinishReason | None = None
 
     @property
@@ -166,14 +194,16 @@ class ThreadedGeneration(Generation):
         """Take the next generated token (engine thread); return whether the generation is over."""
         if self.done:
             return True
-        if token_id in self._eos:
+        params = self.request.params
+        if (token_id in self._eos and not params.ignore_eos) or token_id in params.stop_token_ids:
             return self.finish("stop")
+        self.output_ids.append(token_id)
         self._generated += 1
         text, stopped = self._text.push(token_id)
         self._emit(text)
         if stopped:
             return self.finish("stop")
-        if self._generated >= self.request.params.max_tokens:
+        if self._generated >= params.max_tokens:
             return self.finish("length")
         return False
 

@@ -127,6 +127,8 @@ class VllmGeneration(Generation):
 class VllmEngine(Engine):
     """An ``AsyncLLM`` with the azinfer admission, tokenizer and stream; see the module docstring.
 
+    Every sampling extension goes to vLLM as it is.
+
     :param llm: the started ``vllm.v1.engine.async_llm.AsyncLLM``.
     :param tokenizer: the model's tokenizer, as the other engines use it.
     :param lora: the ``LoRARequest`` every request carries, or ``None`` (merged or no adapter).
@@ -145,6 +147,7 @@ class VllmEngine(Engine):
         max_queue: int,
         cleanup: Path | None = None,
     ) -> None:
+        self.name = "vllm"
         self._llm = llm
         self.tokenizer = tokenizer
         self._lora = lora
@@ -182,6 +185,15 @@ class VllmEngine(Engine):
             top_p=1.0 if params.greedy else params.top_p,
             seed=None if params.greedy else params.seed,
             stop=list(params.stop),
+            # vLLM's own extensions, checked with its ranges already (SamplingParams in base.py)
+            top_k=params.top_k,
+            min_p=params.min_p,
+            repetition_penalty=params.repetition_penalty,
+            presence_penalty=params.presence_penalty,
+            frequency_penalty=params.frequency_penalty,
+            min_tokens=params.min_tokens,
+            ignore_eos=params.ignore_eos,
+            stop_token_ids=list(params.stop_token_ids),
             output_kind=RequestOutputKind.DELTA,
         )
 

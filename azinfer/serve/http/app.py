@@ -80,9 +80,16 @@ class ApiError(HTTPException):
         self.param = param
 
 
+class _AsciiJSON(JSONResponse):
+    """JSON with every non-ASCII character escaped: an error may quote a client's text, lone surrogates included."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, separators=(",", ":")).encode("ascii")
+
+
 def _error_response(status: int, message: str, error_type: str, code: str | None = None,
                     param: str | None = None, headers: Any = None) -> JSONResponse:
-    return JSONResponse(wire.error_body(message, error_type, code, param), status_code=status, headers=headers)
+    return _AsciiJSON(wire.error_body(message, error_type, code, param), status_code=status, headers=headers)
 
 
 async def _http_error(request: Request, error: Exception) -> Response:
@@ -173,7 +180,8 @@ class _Completions:
         except ClientDisconnect:  # gone before its body arrived: nobody to answer
             return Response(status_code=400, headers={"Connection": "close"})
         try:
-            chat = wire.parse_chat_request(body, self.settings.default_max_tokens)
+            # In a worker thread: a body at the limits still costs a few hundred ms of parsing and checks.
+            chat = await asyncio.to_thread(wire.parse_chat_request, body, self.settings.default_max_tokens)
             if chat.model != self.model_name:
                 raise ApiError(404, f"model {chat.model!r} does not exist; this server serves {self.model_name!r}",
                                "invalid_request_error", "model_not_found", param="model")

@@ -2,19 +2,23 @@
 
 Every route needs the key except a short list of open ones (the probes and
 the chat page's static files, all read-only): a route added later is closed
-unless it is listed here.
+unless it is listed here. A key sent in the URL (``?api_key=``, as some
+clients do) is refused with 401 on every route, and no query string reaches
+the access log (:class:`HideQuery`), so a key there is never written down.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import logging
+from urllib.parse import parse_qsl
 from collections.abc import Awaitable, Callable, Collection, MutableMapping
 from typing import Any
 
 from azinfer.serve.http.wire import error_body
 
-__all__ = ["App", "KeyCheck", "Receive", "Scope", "Send", "bearer_token", "key_matches"]
+__all__ = ["App", "HideQuery", "KeyCheck", "Receive", "Scope", "Send", "bearer_token", "key_matches"]
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -39,6 +43,26 @@ _UNAUTHORIZED = json.dumps(
     error_body("missing or incorrect API key: send 'Authorization: Bearer <key>'", "invalid_request_error",
                "invalid_api_key")
 ).encode()
+_KEY_IN_URL = json.dumps(
+    error_body("an API key in the URL is refused (URLs are logged): send 'Authorization: Bearer <key>'",
+               "invalid_request_error", "api_key_in_url")
+).encode()
+# Query parameters clients put a key in.
+_KEY_PARAMETERS = frozenset({"api_key", "api-key", "apikey", "key", "access_token", "token"})
+
+
+def _key_in_query(query: bytes) -> bool:
+    return any(name.lower() in _KEY_PARAMETERS for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True))
+
+
+class HideQuery(logging.Filter):
+    """A filter for uvicorn's access log: the request's path is logged without its query string."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str) and "?" in args[2]:
+            record.args = (args[0], args[1], args[2].split("?", 1)[0] + "?(query not logged)", args[3], args[4])
+        return True
 
 
 class KeyCheck:
@@ -55,6 +79,9 @@ class KeyCheck:
         self.open_paths = frozenset(open_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _key_in_query(scope.get("query_string", b"")):
+            await _answer_401(send, _KEY_IN_URL)
+            return
         if self.key is None or scope["type"] != "http" or scope["path"] in self.open_paths:
             await self.app(scope, receive, send)
             return
@@ -62,14 +89,18 @@ class KeyCheck:
         if key_matches(self.key, bearer_token(authorization)):
             await self.app(scope, receive, send)
             return
-        await send({
-            "type": "http.response.start",
-            "status": 401,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(_UNAUTHORIZED)).encode()),
-                (b"www-authenticate", b"Bearer"),
-                (b"connection", b"close"),
-            ],
-        })
-        await send({"type": "http.response.body", "body": _UNAUTHORIZED})
+        await _answer_401(send, _UNAUTHORIZED)
+
+
+async def _answer_401(send: Send, body: bytes) -> None:
+    await send({
+        "type": "http.response.start",
+        "status": 401,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"www-authenticate", b"Bearer"),
+            (b"connection", b"close"),
+        ],
+    })
+    await send({"type": "http.response.body", "body": body})

@@ -1,6 +1,8 @@
 """OpenAI's chat-completions wire format: a request body read strictly, and the bodies we answer with.
 
-A field we do not support is refused with 400 naming it, rather than ignored:
+vLLM's sampling extensions (``top_k``, ``min_p``, ``repetition_penalty``,
+``min_tokens``, ``ignore_eos``, ``stop_token_ids``) are read as its server
+reads them. A field we do not support is refused with 400 naming it, rather than ignored:
 a client asking for tools, log probabilities or a JSON response would
 otherwise get an answer that silently lacks them. Fields that only carry
 their neutral value (``"tools": []``, ``"logprobs": false``, ``"n": 1``...)
@@ -11,6 +13,7 @@ clients send them by default.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -21,6 +24,8 @@ from azinfer.serve.engine.base import ChatTurn, InvalidRequestError, Role, Sampl
 
 __all__ = [
     "ChatRequest",
+    "MAX_MESSAGES",
+    "MAX_SEPARATORS",
     "chunk_body",
     "completion_body",
     "error_body",
@@ -56,11 +61,9 @@ _NEUTRAL_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "tool_choice": (_one_of(None, "none", "auto"), "tool calls are not supported"),
     "function_call": (_one_of(None, "none", "auto"), "function calls are not supported"),
     "parallel_tool_calls": (_anything, ""),
-    "logprobs": (_one_of(None, False), "log probabilities are not supported"),
-    "top_logprobs": (_zero, "log probabilities are not supported"),
+    "logprobs": (_one_of(None, False), "log probabilities are not supported by azinfer serve's engines"),
+    "top_logprobs": (_zero, "log probabilities are not supported by azinfer serve's engines"),
     "response_format": (lambda v: v is None or v == {"type": "text"}, "only text responses are supported (type 'text')"),
-    "frequency_penalty": (_zero, "frequency_penalty is not supported; send 0 or leave it out"),
-    "presence_penalty": (_zero, "presence_penalty is not supported; send 0 or leave it out"),
     "logit_bias": (_empty, "logit_bias is not supported"),
     "n": (_one_of(None, 1), "only one choice per request is supported (n=1)"),
     "modalities": (lambda v: v is None or v == ["text"], "only the text modality is supported"),
@@ -78,7 +81,9 @@ _NEUTRAL_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "prompt_cache_key": (_anything, ""),
 }
 _FIELDS = {"model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens",
-           "temperature", "top_p", "seed", "stop"}
+           "temperature", "top_p", "seed", "stop", "presence_penalty", "frequency_penalty",
+           # vLLM's extensions (its server takes them in the same body)
+           "top_k", "min_p", "repetition_penalty", "min_tokens", "ignore_eos", "stop_token_ids"}
 # Keys a client may echo back in an assistant message it got from us (all empty then).
 _NEUTRAL_MESSAGE_KEYS = {"tool_calls": _empty, "function_call": _none, "refusal": _none, "audio": _none,
                          "annotations": _empty}
@@ -96,6 +101,14 @@ class ChatRequest:
     include_usage: bool
 
 
+# Bounds on what a body may make the parser build, checked before parsing (see _load).
+# A conversation that fits a 128k-token context holds far fewer of either.
+MAX_SEPARATORS = 131_072
+MAX_MESSAGES = 4096
+# A lone surrogate can only come from a \\u escape (UTF-8 cannot encode one): look for it only then.
+_SURROGATE_ESCAPE = re.compile(rb"\\[uU][dD][89a-fA-F]")
+
+
 def _refuse_constant(name: str) -> float:
     raise ValueError(f"{name} is not a JSON number")
 
@@ -110,9 +123,10 @@ def _check_unicode(data: Any) -> None:
                 try:
                     value.encode("utf-8")
                 except UnicodeEncodeError as error:
+                    where = path.encode("utf-8", "backslashreplace").decode("ascii", "replace") or "the body"
                     raise InvalidRequestError(
-                        path.split(".")[0].split("[")[0] or "body",
-                        f"{path or 'the body'}: not valid Unicode text (lone surrogate at character {error.start})",
+                        where.split(".")[0].split("[")[0] if path else "body",
+                        f"{where}: not valid Unicode text (lone surrogate at character {error.start})",
                     ) from None
         elif isinstance(value, dict):
             for key, item in value.items():
@@ -123,13 +137,18 @@ def _check_unicode(data: Any) -> None:
 
 
 def _load(body: bytes) -> dict[str, Any]:
+    separators = body.count(b",") + body.count(b":")
+    if separators > MAX_SEPARATORS:
+        raise InvalidRequestError("body", f"the body has {separators} ',' and ':' (at most {MAX_SEPARATORS}): "
+                                  "more values than a request that fits a model's context", "body_too_complex")
     try:
         data = json.loads(body, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as error:
         raise InvalidRequestError("body", f"the body is not valid JSON: {error}") from None
     if not isinstance(data, dict):
         raise InvalidRequestError("body", "the body must be a JSON object")
-    _check_unicode(data)
+    if _SURROGATE_ESCAPE.search(body):
+        _check_unicode(data)
     return data
 
 
@@ -172,6 +191,8 @@ def _text(content: Any, where: str) -> str:
 def _messages(value: Any) -> tuple[ChatTurn, ...]:
     if not isinstance(value, list) or not value:
         raise InvalidRequestError("messages", "messages must be a non-empty list of messages")
+    if len(value) > MAX_MESSAGES:
+        raise InvalidRequestError("messages", f"{len(value)} messages: at most {MAX_MESSAGES} are allowed", "too_many_messages")
     turns: list[ChatTurn] = []
     for i, message in enumerate(value):
         where = f"messages[{i}]"
@@ -201,6 +222,14 @@ def _stop(value: Any) -> tuple[str, ...]:
     if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
         raise InvalidRequestError("stop", "stop must be a string or a list of strings")
     return tuple(s for s in stops if s)
+
+
+def _token_ids(value: Any) -> tuple[int, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in value):
+        raise InvalidRequestError("stop_token_ids", "stop_token_ids must be a list of token ids (whole numbers)")
+    return tuple(value)
 
 
 def parse_chat_request(body: bytes, default_max_tokens: int) -> ChatRequest:
@@ -237,6 +266,14 @@ def parse_chat_request(body: bytes, default_max_tokens: int) -> ChatRequest:
             top_p=_number(data, "top_p", 1.0),
             seed=_whole(data, "seed"),
             stop=_stop(data.get("stop")),
+            top_k=_whole(data, "top_k") or 0,
+            min_p=_number(data, "min_p", 0.0),
+            repetition_penalty=_number(data, "repetition_penalty", 1.0),
+            presence_penalty=_number(data, "presence_penalty", 0.0),
+            frequency_penalty=_number(data, "frequency_penalty", 0.0),
+            min_tokens=_whole(data, "min_tokens") or 0,
+            ignore_eos=_flag(data, "ignore_eos"),
+            stop_token_ids=_token_ids(data.get("stop_token_ids")),
         )
     except InvalidRequestError as error:
         if error.param == "max_tokens" and data.get("max_completion_tokens") is not None:

@@ -82,6 +82,19 @@ param authentication string = 'apiKey'
 @secure()
 param apiKey string
 
+@description('Registry the image is pulled from with credentials (e.g. myacr.azurecr.io); empty: an anonymous pull.')
+param registryServer string = ''
+
+@description('User name for registryServer (with registryPassword).')
+param registryUsername string = ''
+
+@description('Resource ID of a user-assigned managed identity with AcrPull on registryServer (instead of a user name).')
+param registryIdentity string = ''
+
+@description('Password for registryUsername (a Container Apps secret). Pass it at every deployment that sets registryUsername (azinfer passes AZINFER_REGISTRY_PASSWORD, else the app\'s current one); never put it in a file.')
+@secure()
+param registryPassword string = ''
+
 var tags = {
   'managed-by': 'azinfer'
   'azinfer-role': 'inference'
@@ -109,6 +122,16 @@ var gpuProfiles = {
 }
 var gpu = gpuProfiles[gpuProfileType]
 var useApiKey = authentication == 'apiKey'
+var registries = empty(registryServer) ? [] : [
+  empty(registryIdentity) ? {
+    server: registryServer
+    username: registryUsername
+    passwordSecretRef: 'azinfer-registry-password'
+  } : {
+    server: registryServer
+    identity: registryIdentity
+  }
+]
 var azinferStart = [
   '# azinfer: start command of the inference container app (run as /bin/bash -c "<this script>").\n# Installs only from what \'azinfer deploy\' put on the share (.azinfer/dist): never\n# from a package index for azinfer itself. The first replica installs it once into\n# .azinfer/env on the share; other replicas and restarts reuse that (see\n# azinfer/serve/bootstrap.py). Without a wheel on the share, an image that has\n# azinfer installed serves with it.\nset -euo pipefail\nMOUNT="\${AZINFER_MOUNT:-/mount}"\nPYTHON="\${AZINFER_PYTHON:-python3}"\nDIST="$MOUNT/.azinfer/dist"\nexport AZINFER_MOUNT="$MOUNT" AZINFER_PORT="\${AZINFER_PORT:-7860}" HF_HUB_OFFLINE=1\nif [ ! -f "$DIST/CURRENT" ] && ! "$PYTHON" -c "import azinfer.serve" >/dev/null 2>&1; then\n  # A new share gets the wheel only after the ARM deployment that made this app returns, and that\n  # deployment waits for this replica\'s startup probe: answer /health (and 503 on /ready) meanwhile.\n  "$PYTHON" -c \'\nimport http.server, os, sys, threading, time\ndist, wait = sys.argv[1], float(os.environ.get("AZINFER_WHEEL_WAIT_SECONDS", "3600"))\nclass H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        ok = self.path == "/health"\n        self.send_response(200 if ok else 503); self.end_headers()\n        self.wfile.write(b"{\\"status\\": \\"waiting for azinfer deploy\\"}" if ok else b"")\n    def log_message(self, *args): pass\nif wait > 0:\n    server = http.server.ThreadingHTTPServer(("", int(os.environ["AZINFER_PORT"])), H)\n    threading.Thread(target=server.serve_forever, daemon=True).start()\n    print(f"azinfer: waiting up to {wait:g} s for azinfer deploy to put the wheel in {dist}", flush=True)\ndeadline, said = time.monotonic() + wait, time.monotonic()\nwhile not os.path.isfile(os.path.join(dist, "CURRENT")):\n    if time.monotonic() >= deadline:\n        sys.exit(1)\n    if time.monotonic() - said >= 60:\n        print(f"azinfer: still waiting for the wheel in {dist}", flush=True); said = time.monotonic()\n    time.sleep(1)\nprint("azinfer: the wheel arrived", flush=True)\n\' "$DIST" || { echo "azinfer: error: azinfer is neither on the share ($DIST) nor in the image: run \'azinfer deploy\'" >&2; exit 1; }\nfi\nif [ -f "$DIST/CURRENT" ]; then\n  WHEEL="$DIST/$(tr -d \'[:space:]/\' < "$DIST/CURRENT")"\n  echo "azinfer: starting from $WHEEL"\n  exec env PYTHONPATH="$WHEEL" "$PYTHON" -m azinfer.serve.bootstrap "$WHEEL"\nfi\necho "azinfer: serving with the image\'s azinfer, the model under $MOUNT, port $AZINFER_PORT"\nexec "$PYTHON" -m azinfer.serve\n'
 ]
@@ -222,12 +245,18 @@ resource app 'Microsoft.App/containerApps@2026-01-01' = {
         transport: 'auto'
         allowInsecure: false
       }
-      secrets: useApiKey ? [
+      secrets: concat(useApiKey ? [
         {
           name: 'azinfer-api-key'
           value: apiKey
         }
-      ] : []
+      ] : [], empty(registryUsername) ? [] : [
+        {
+          name: 'azinfer-registry-password'
+          value: registryPassword
+        }
+      ])
+      registries: registries
     }
     template: {
       containers: [

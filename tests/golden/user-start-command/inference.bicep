@@ -83,6 +83,19 @@ param authentication string = 'apiKey'
 @secure()
 param apiKey string
 
+@description('Registry the image is pulled from with credentials (e.g. myacr.azurecr.io); empty: an anonymous pull.')
+param registryServer string = ''
+
+@description('User name for registryServer (with registryPassword).')
+param registryUsername string = ''
+
+@description('Resource ID of a user-assigned managed identity with AcrPull on registryServer (instead of a user name).')
+param registryIdentity string = ''
+
+@description('Password for registryUsername (a Container Apps secret). Pass it at every deployment that sets registryUsername (azinfer passes AZINFER_REGISTRY_PASSWORD, else the app\'s current one); never put it in a file.')
+@secure()
+param registryPassword string = ''
+
 var tags = {
   'managed-by': 'azinfer'
   'azinfer-role': 'inference'
@@ -110,6 +123,16 @@ var gpuProfiles = {
 }
 var gpu = gpuProfiles[gpuProfileType]
 var useApiKey = authentication == 'apiKey'
+var registries = empty(registryServer) ? [] : [
+  empty(registryIdentity) ? {
+    server: registryServer
+    username: registryUsername
+    passwordSecretRef: 'azinfer-registry-password'
+  } : {
+    server: registryServer
+    identity: registryIdentity
+  }
+]
 
 resource storage 'Microsoft.Storage/storageAccounts@2025-08-01' = {
   name: storageAccountName
@@ -220,12 +243,18 @@ resource app 'Microsoft.App/containerApps@2026-01-01' = {
         transport: 'auto'
         allowInsecure: false
       }
-      secrets: useApiKey ? [
+      secrets: concat(useApiKey ? [
         {
           name: 'azinfer-api-key'
           value: apiKey
         }
-      ] : []
+      ] : [], empty(registryUsername) ? [] : [
+        {
+          name: 'azinfer-registry-password'
+          value: registryPassword
+        }
+      ])
+      registries: registries
     }
     template: {
       containers: [
