@@ -110,8 +110,11 @@ class RunningContainer:
         kinds = {str(p.get("type", "")).lower(): p for p in probes}
         default = {"tcpSocket": {"port": port}}
         self.startup, self.readiness = kinds.get("startup", default), kinds.get("readiness", default)
-        self.process = subprocess.Popen(argv, env=env, cwd=env.get("AZINFER_MOUNT") or None, stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        # An empty working directory stands for the image's WORKDIR (this one would lend `python -c` its azinfer).
+        workdir = processes.shares.root / "workdir"
+        workdir.mkdir(exist_ok=True)
+        self.process = subprocess.Popen(argv, env=env, cwd=workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
         for work in (self._read, self._probe):
             threading.Thread(target=work, name=f"container-{rep.name}-{work.__name__}", daemon=True).start()
 
