@@ -23,6 +23,7 @@ request later::
     │   ├── AzurePermissionError  the caller lacks a role on a scope: get the role
     │   ├── DeploymentFailedError an ARM deployment failed: fix what each failure names
     │   ├── DeploymentInterrupted Ctrl-C while ARM deploys: run provision again to attach
+    │   ├── UpInterrupted         Ctrl-C during azinfer up: run it again (it resumes)
     │   ├── PreviewOutdatedError  the resource group changed since the preview: preview again
     │   ├── SyncError             a file sync could not finish: run deploy again (it continues)
     │   │   └── SyncInterrupted   Ctrl-C during the sync: run deploy again (it continues)
@@ -58,6 +59,7 @@ __all__ = [
     "PreviewOutdatedError",
     "ResourceFailure",
     "DeploymentInterrupted",
+    "UpInterrupted",
     "SyncError",
     "SyncInterrupted",
     "ReadyTimeout",
@@ -278,6 +280,21 @@ class DeploymentInterrupted(AzureError):
         super().__init__(
             f"{why}; deployment {deployment!r} goes on in resource group {resource_group!r}. "
             "Run 'azinfer provision' again to attach to it and wait for it."
+        )
+
+
+class UpInterrupted(AzureError):
+    """``azinfer up`` was interrupted (Ctrl-C); nothing is half-written locally and a rerun resumes.
+
+    :ivar stage: the stage it was in (``plan``, ``provision``, ``ready``, ``smoke test``).
+    """
+
+    def __init__(self, stage: str, detail: str, command: str = "azinfer up") -> None:
+        self.stage = stage
+        super().__init__(
+            f"interrupted during {stage}{f' ({detail})' if detail else ''}; nothing local is half-written "
+            f"(the config file is written whole, when provisioning ends). Run '{command}' again to continue: "
+            "what exists and matches is not redone, a deployment still running is attached to."
         )
 
 

@@ -53,6 +53,8 @@ INFERENCE_PARAMETERS = "infra/provision/inference.parameters.json"
 FINETUNING_PARAMETERS = "infra/provision/finetuning.parameters.json"
 FINETUNING_CONFIG = "infra/finetuning.config.json"
 INFERENCE_CONFIG = "infra/inference.config.json"
+EXAMPLE_MARKER = ".azinfer-example"
+"""The file that marks azinfer's bundled example (``examples/phi3``); a copy of the example is no longer it."""
 
 # vLLM's official OpenAI image: Python 3.12 with torch, CUDA, vLLM and uvicorn, so the start script installs
 # nothing heavy. 0.32.0 is the vLLM whose CPU build CI tests; the cu129 build (CUDA 12.9) runs on CUDA 12
@@ -364,6 +366,21 @@ def load_inference_config(path: str | os.PathLike[str], *, display: str | None =
     return InferenceConfig.from_json(data)
 
 
+def _not_a_project(base: Path) -> ProjectFileError:
+    """Why ``base`` is no project: it does not exist, is a file, or is a folder inside one (which to pass)."""
+    if not os.path.lexists(base):
+        return ProjectFileError(str(base), "", "expected an AI Toolkit project folder: it does not exist")
+    if not base.is_dir():
+        return ProjectFileError(str(base), "", "expected an AI Toolkit project folder: it is a file")
+    for parent in base.resolve().parents:
+        if (parent / "infra").is_dir():
+            relative = os.path.relpath(parent)
+            shown = relative if not relative.startswith("../..") else str(parent)
+            return ProjectFileError(str(base), "", "expected an AI Toolkit project folder with an infra/ folder",
+                                    hint=f"it is inside the project {shown}: pass {shown}")
+    return ProjectFileError(str(base), "", "expected an AI Toolkit project folder with an infra/ folder")
+
+
 def load_project(root: str | os.PathLike[str] = ".") -> Project:
     """Load the AI Toolkit project in ``root``.
 
@@ -377,7 +394,7 @@ def load_project(root: str | os.PathLike[str] = ".") -> Project:
     """
     base = check_path("load_project", "root", root)
     if not (base / "infra").is_dir():
-        raise ProjectFileError(str(base), "", "expected an AI Toolkit project folder with an infra/ folder")
+        raise _not_a_project(base)
 
     def present(relative: str) -> bool:
         # lexists: a dangling link in place of a file is reported, not mistaken for an absent file.

@@ -2,7 +2,7 @@
 
 It answers the few SDK calls the operations make about one container app (its
 revisions and replicas, restarts, its secret, deletes) from plain objects, holds a
-scripted share sync and ``/ready``, and keeps a clock that moves only when the
+scripted share sync, ``/ready`` and smoke test, and keeps a clock that moves only when the
 operation sleeps, so a wait that would take minutes takes none. The emulator
 (``tests/emulator``) stays for end to end.
 """
@@ -18,6 +18,7 @@ from typing import Any
 from azinfer.azure.clients import target_for
 from azinfer.azure.context import AzureContext
 from azinfer.azure.share import LocalFile, SyncPlan, SyncResult
+from azinfer.azure.smoke import SmokeTest
 from azinfer.azure.scope import ProjectScope
 from azinfer.inventory import InMemoryInventory, ResourceFacts
 from azinfer.resources import ResourceKind
@@ -138,6 +139,7 @@ class FakeContext(AzureContext):
         self.apps, self.sync = apps, sync or FakeSync()
         self.ready_answers = list(ready or [(True, "200")])
         self.asked: list[tuple[str, str | None]] = []
+        self.smoked: list[tuple[str, str | None]] = []
         self._inventory, self._logs = inventory, logs
         self.clients = NS(apps=apps, logs=NS(workspaces=NS(begin_delete=_deleter(apps.calls, "workspace"))),  # type: ignore[assignment]
                           storage=NS(storage_accounts=NS(delete=lambda group, name: apps.calls.append(
@@ -159,6 +161,11 @@ class FakeContext(AzureContext):
 
     def log_lines(self, resource_group: str, app: str, **options: Any) -> Iterator[str]:
         return iter(self._logs)
+
+    def smoke_test(self, url: str, api_key: str | None, *, timeout: float = 120.0) -> SmokeTest:
+        self.smoked.append((url, api_key))
+        self.now += 0.5  # the answer takes half a second on the fake clock
+        return SmokeTest("fake-model", 0.25, 0.5, "Hello there")
 
 
 def provisioned_project(root: Path, app: str = "aiacaappfake") -> Path:

@@ -37,6 +37,7 @@ def test_provision_yes_writes_the_config(emu: ArmEmulator, group: FinetuningGrou
     assert f"Deployment 'azinfer-aiacaapp{group.suffix}' succeeded." in result.stdout
     config = json.loads((root / INFERENCE_CONFIG).read_text())
     assert f"Endpoint: https://{config['ACA_APP_ENDPOINT']}" in result.stdout
+    assert f"The endpoint answers /ready. Next: 'azinfer up {root}' asks the model once" in result.stdout
     key = run(["key", str(root), "--arm-endpoint", emu.url], emu.env())
     assert key.returncode == 0 and len(key.stdout.strip()) >= 32
     assert key.stdout.strip() not in (root / INFERENCE_CONFIG).read_text()
@@ -49,6 +50,8 @@ def test_preview_changes_nothing(emu: ArmEmulator, group: FinetuningGroup, tmp_p
     result = run(["provision", str(root), "--preview", "--arm-endpoint", emu.url], emu.env())
     assert result.returncode == 0, result.stderr
     assert "ARM what-if:" in result.stdout and "(Create)" in result.stdout
+    assert result.stdout.endswith(f"Next: 'azinfer provision {root}' applies this plan (it asks first), or "
+                                  f"'azinfer up {root}' also waits for /ready and asks the model once.\n")
     assert not emu.requests_matching("PUT", "*/deployments/*")
     assert not (root / INFERENCE_CONFIG).exists()
 
@@ -99,3 +102,35 @@ def test_clouds(cloud: str, arm: str, authority: str) -> None:
     assert (target.arm_endpoint, target.authority_host, target.scope) == (arm, authority, f"{arm}/.default")
     custom = target_for(cloud, arm_endpoint="https://arm.local:8443/")
     assert custom.arm_endpoint == "https://arm.local:8443" and custom.authority_host == authority
+
+
+def test_provision_says_when_the_endpoint_is_not_ready_yet_and_what_waits_for_it(
+        emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    from tests.emulator import ReplicaStart
+
+    emu.apps.default_start = ReplicaStart(ready_after=None)  # the replica starts and stays unready
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    result = run(["provision", str(root), "--yes"], emu.env())  # ARM's endpoint from the environment
+    assert result.returncode == 0, result.stderr
+    assert "The endpoint is not ready yet: /ready answered 503 no healthy upstream (revision " in result.stdout
+    assert result.stdout.endswith(f"Next: 'azinfer up {root}' waits for it and asks the model once; "
+                                  f"'azinfer status {root}' shows its state.\n")
+
+
+def test_the_sdks_environment_variables_pick_the_cloud_and_the_subscription(
+        emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    bad = run(["plan", str(root)], {**emu.env(), "AZURE_SDK_CLOUD_CONF": "MARS"})
+    assert bad.returncode == 1 and bad.stderr.strip() == (
+        "azinfer: error: the environment variable AZURE_SDK_CLOUD_CONF='MARS': expected one of "
+        "AZURE_PUBLIC_CLOUD, AZURE_CHINA_CLOUD, AZURE_US_GOVERNMENT")
+    plain = run(["plan", str(root)], {**emu.env(), "AZURE_RESOURCE_MANAGER_ENDPOINT": "http://127.0.0.1:1"})
+    assert "AZURE_RESOURCE_MANAGER_ENDPOINT='http://127.0.0.1:1': expected an https:// URL" in plain.stderr
+    # A project that names no subscription: AZURE_SUBSCRIPTION_ID is the fallback (the project's own wins).
+    config = root / "infra" / "finetuning.config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "SUBSCRIPTION_ID": None}))
+    nameless = run(["plan", str(root)], {k: v for k, v in emu.env().items() if k != "AZURE_SUBSCRIPTION_ID"})
+    assert nameless.returncode == 1 and "pass --subscription" in nameless.stderr
+    named = run(["plan", str(root)], emu.env())
+    assert named.returncode == 0, named.stderr
+    assert f"subscription {group.subscription_id} (" in named.stdout

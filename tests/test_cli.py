@@ -111,3 +111,17 @@ def test_missing_azure_extra_names_it(project: Path) -> None:
     assert result.returncode == 1
     assert "pip install 'azinfer[azure]'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+
+def test_a_mistyped_command_or_option_suggests_the_close_match_under_its_commands_usage() -> None:
+    cases = {
+        ("provison", "x"): ("usage: azinfer [-h]", "invalid choice: 'provison'", "; did you mean 'provision'?"),
+        ("deploy", ".", "--restrat"): ("usage: azinfer deploy ", "azinfer deploy: error: unrecognized arguments: "
+                                       "--restrat; did you mean '--restart'?"),
+        ("up", ".", "--timout=3"): ("usage: azinfer up ", "did you mean '--timeout'?"),
+        ("plan", ".", "--bogus"): ("usage: azinfer plan ", "unrecognized arguments: --bogus\n"),  # nothing close
+    }
+    for argv, expected in cases.items():
+        result = azinfer(*argv)
+        assert result.returncode == 2 and all(part in result.stderr for part in expected), (argv, result.stderr)

@@ -722,5 +722,32 @@ def test_status_during_a_first_provision_says_it_is_under_way(emu: ArmEmulator, 
                                          rf"'{name}' is still Running .*'azinfer provision' attaches to it"):
         azure_project(emu, root).status()
     held.state = "Succeeded"
-    with pytest.raises(AzureError, match=r"nothing is provisioned yet \(run 'azinfer provision'\)$"):
+    with pytest.raises(AzureError, match=r"nothing is provisioned yet \(run 'azinfer up', or 'azinfer provision'\)$"):
         azure_project(emu, root).status()
+
+
+def test_up_in_python_one_event_stream_and_a_smoke_test_the_endpoint_refuses(
+        emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    from tests.emulator import Response
+
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    events: list[Event] = []
+    result = azure_project(emu, root).up(on_event=events.append)
+    # Every operation's events arrive on the one callback, up's own stages around the others'.
+    operations = [e.operation.value for e in events]
+    assert operations[0] == "up" and {"provision", "deploy"} <= set(operations) and operations[-1] == "up"
+    assert [e.resource_name for e in events if e.kind is EventKind.RESOURCE] == [f"aiacaapp{group.suffix}"]
+    assert result.smoke is not None and result.smoke.answer == "Hello from the emulated endpoint!"
+    assert result.smoke.model == "emulated" and 0 <= result.smoke.first_token_seconds <= result.smoke.seconds
+    assert result.endpoint is not None and result.endpoint.startswith("https://127.0.0.1:")  # ARM's ingress FQDN
+
+    def refuse(app: str, revision: str, request: object) -> Response | None:
+        if getattr(request, "method", "") == "POST":
+            return Response(500, {"error": {"message": "the engine failed", "type": "server_error"}})
+        return None
+
+    emu.apps.on_request = refuse
+    with pytest.raises(AzureError) as info:
+        azure_project(emu, root).up()
+    assert str(info.value).startswith("smoke test: POST /v1/chat/completions answered 500 ")
+    assert "the engine failed" in str(info.value) and "\n" not in str(info.value)

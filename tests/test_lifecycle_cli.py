@@ -12,6 +12,7 @@ import json
 import os
 import pty
 import queue
+import re
 import select
 import signal
 import subprocess
@@ -31,8 +32,10 @@ from azure_support import (
     run_cli,
     share_writes_outside,
 )
+from toolkit_projects import EXAMPLE, REPO
 
 from azinfer.project import INFERENCE_CONFIG
+from azinfer.testing import EXAMPLE_LOCATION, EXAMPLE_RESOURCE_GROUP, EXAMPLE_SUBSCRIPTION
 from tests.emulator import (
     ArmEmulator,
     FinetuningGroup,
@@ -88,6 +91,10 @@ def _user_project(root: Path, group: FinetuningGroup, files: int = 6, size: int 
 def test_deploy_status_logs(emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
     root = make_project(tmp_path, group.subscription_id, group.resource_group)
     app = _provisioned(emu, group, root)
+    silent = cli(emu, "logs", str(root))
+    assert silent.returncode == 0 and silent.stdout == ""
+    assert silent.stderr == ("azinfer: the container has written no log lines yet (--system shows the app's "
+                             "events: revisions, replicas, restarts)\n")
     emu.apps.log(app, "model loaded", "serving on 7860")
 
     status = cli(emu, "status", str(root))
@@ -173,6 +180,8 @@ def test_destroy_shows_the_plan_asks_and_clears_only_its_keys(emu: ArmEmulator, 
 
     again = cli(emu, "destroy", str(root), "--yes")
     assert again.returncode == 0 and again.stderr == ""
+    for command in ("key", "status", "logs", "deploy"):  # after destroy, every command says the same
+        one_line_error(cli(emu, command, str(root)), "not set: nothing is provisioned yet (run 'azinfer up'")
     assert "Nothing to delete." in again.stdout and "Deleted 0 resource(s)." in again.stdout
     assert "Cleared" not in again.stdout
 
@@ -355,3 +364,154 @@ def test_logs_follow_across_dropped_streams_then_ctrl_c(emu: ArmEmulator, group:
     assert "azinfer: the stream dropped (RemoteProtocolError); reconnecting" in error[:-1]
     assert set(error[:-1]) <= {"azinfer: the stream dropped (RemoteProtocolError); reconnecting",
                                "azinfer: the stream ended; reconnecting"}
+
+
+# -- azinfer up: as a user runs it, with only the environment the emulator prints -------------------------------
+def up_cli(emu: ArmEmulator, *args: str) -> subprocess.CompletedProcess[str]:
+    """``azinfer up ARGS`` with no --arm-endpoint: ARM and the subscription come from the emulator's variables."""
+    return run_cli(["up", *args], emu.env(), timeout=180)
+
+
+def _snippet(text: str, first: str, last: str) -> str:
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(first))
+    end = next(i for i in range(start, len(lines)) if lines[i].startswith(last))
+    return "\n".join(lines[start:end + 1]) + "\n"
+
+
+def test_up_ends_with_an_answer_and_snippets_that_work_as_printed(emu: ArmEmulator, group: FinetuningGroup,
+                                                                   tmp_path: Path) -> None:
+    from tests.emulator.containerapps import STAND_IN_ANSWER
+
+    root = make_project(tmp_path / "project", group.subscription_id, group.resource_group)
+    emu.retry_after = 1  # Retry-After 0 makes the SDK wait 30 s
+    first = up_cli(emu, str(root), "--yes")
+    assert first.returncode == 0 and first.stderr == "", first.stderr
+    out = first.stdout
+    stages = [line.split(":", 2)[1].strip() for line in out.splitlines() if line.startswith("azinfer: ")
+              and line.split(":", 2)[1].strip() in ("plan", "provision", "ready", "smoke test")]
+    assert stages[:2] == ["plan", "plan"] and stages[-1] == "smoke test"  # each stage begins and ends, in order
+    assert "smoke test: model 'emulated' answered in" in out and "(first token after " in out
+    assert f"{STAND_IN_ANSWER!r}" in out  # the answer's first words
+    table = out.split("\nUp in ", 1)[1].splitlines()[1:6]
+    timed = [re.match(r"  (\w+(?: test)?) +\d+\.\d\d s", line) for line in table]
+    assert [m.group(1) if m else None for m in timed] == ["plan", "provision", "ready", "smoke test", "total"]
+    assert "Endpoint: https://127.0.0.1:" in out and "Status: azinfer status" in out
+    assert "Delete: azinfer destroy" in out and "azinfer logs" in out
+    key = run_cli(["key", str(root)], emu.env()).stdout.strip()
+    assert key and key not in out  # the key is never printed: the snippets read it from the variable
+
+    # The curl snippet, as printed, in a shell with the emulator's variables (curl trusts its CA by CURL_CA_BUNDLE).
+    shell = {**cli_env(emu.env()), "CURL_CA_BUNDLE": emu.ca_path}
+    curl = subprocess.run(["bash", "-c", _snippet(out, "export AZINFER_API_KEY=", "  -d ")], env=shell,
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert curl.returncode == 0, curl.stderr
+    assert json.loads(curl.stdout)["choices"][0]["message"]["content"] == STAND_IN_ANSWER
+    python = subprocess.run(["bash", "-c", _snippet(out, "export AZINFER_API_KEY=", "  -d ").splitlines()[0]
+                             + "\n" + _snippet(out, "python - <<'EOF'", "EOF")],
+                            env=shell, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert python.returncode == 0 and python.stdout.strip() == STAND_IN_ANSWER, python.stderr
+
+    emu.clear_requests()
+    again = up_cli(emu, str(root), "--yes")
+    assert again.returncode == 0 and again.stderr == "", again.stderr
+    assert "plan: nothing to change in Azure" in again.stdout
+    assert "provision: nothing deployed; share up to date" in again.stdout
+    writes = [r for r in emu.requests if r.is_write and r.path.lower().startswith("/subscriptions/")
+              or r.service == "file" and r.method != "GET"]
+    assert writes == [] and not emu.requests_matching("POST", "*/restart")  # a rerun redoes nothing
+
+
+@pytest.mark.usefixtures("sigint_raises")
+def test_up_ctrl_c_while_a_deployment_runs_exits_130_and_a_rerun_attaches(
+        emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    root = make_project(tmp_path / "project", group.subscription_id, group.resource_group)
+    emu.retry_after = 1
+    name = f"azinfer-aiacaapp{group.suffix}"
+    held = emu.deployments.hold_running(group.subscription_id, group.resource_group, name)
+    stderr = tmp_path / "stderr"
+    with stderr.open("w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "azinfer.cli", "up", str(root), "--yes"],
+                                stdout=subprocess.DEVNULL, stderr=err, env=cli_env(emu.env()))
+    try:
+        deadline = time.monotonic() + 60
+        while not emu.requests_matching("GET", f"*/deployments/{name}"):
+            assert time.monotonic() < deadline and proc.poll() is None, "up never attached to the deployment"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    (line,) = stderr.read_text().splitlines()
+    assert line.startswith("azinfer: interrupted during plan (ARM deployment ") and "goes on in Azure" in line
+    assert "Run 'azinfer up' again to continue" in line
+    assert held.state == "Running" and not (root / INFERENCE_CONFIG).exists()  # nothing local written
+
+    emu.clear_requests()
+    stop = threading.Event()
+
+    def finish_once_attached() -> None:
+        """ARM finishes the deployment only after the rerun has found it running and waited on it."""
+        deadline = time.monotonic() + 60
+        while not emu.requests_matching("GET", f"*/deployments/{name}") and time.monotonic() < deadline:
+            if stop.wait(0.02):
+                break
+        held.state = "Succeeded"
+
+    finisher = threading.Thread(target=finish_once_attached, daemon=True)
+    finisher.start()
+    try:
+        rerun = up_cli(emu, str(root), "--yes")
+    finally:
+        stop.set()
+        finisher.join(timeout=30)
+    assert rerun.returncode == 0 and rerun.stderr == "", rerun.stderr
+    assert len(emu.requests_matching("GET", f"*/deployments/{name}")) >= 2  # attached, then its own deployment
+    assert "'Hello from the emulated endpoint!'" in rerun.stdout and (root / INFERENCE_CONFIG).exists()
+
+
+def test_the_life_of_the_bundled_example_leaves_the_checkout_as_it_is(emu: ArmEmulator, tmp_path: Path) -> None:
+    seed_finetuning_share(emu, seed_finetuning_group(emu, subscription_id=EXAMPLE_SUBSCRIPTION,
+                                                     resource_group=EXAMPLE_RESOURCE_GROUP, location=EXAMPLE_LOCATION))
+    emu.retry_after = 1
+    before = {p: p.read_bytes() for p in EXAMPLE.rglob("*") if p.is_file()}
+    env = {**emu.env(), "XDG_STATE_HOME": str(tmp_path / "state")}
+    copy = tmp_path / "state" / "azinfer" / "examples" / "phi3"
+    for args in (["up", "examples/phi3", "--yes"], ["status", "examples/phi3"], ["destroy", "examples/phi3", "--yes"]):
+        result = subprocess.run([sys.executable, "-m", "azinfer.cli", *args], capture_output=True, text=True,
+                                env=cli_env(env), cwd=REPO, timeout=180)
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == (f"azinfer: examples/phi3 is azinfer's bundled example: working on its copy {copy} "
+                                 "(the checkout stays as it is)\n")
+        if args[0] == "up":
+            assert "'Hello from the emulated endpoint!'" in result.stdout
+            assert json.loads((copy / INFERENCE_CONFIG).read_text())["ACA_APP_NAME"] == "aiacaapp27vsy"
+    assert "Deleted 1 resource(s)." in result.stdout  # the copy's config found what up created
+    assert {p: p.read_bytes() for p in EXAMPLE.rglob("*") if p.is_file()} == before
+    assert not (copy / ".azinfer-example").exists()
+
+
+def test_up_on_a_terminal_asks_once_and_draws_one_live_table_at_a_time(
+        emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    root = make_project(tmp_path / "project", group.subscription_id, group.resource_group)
+    emu.retry_after = 1
+    main, terminal = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "azinfer.cli", "up", str(root)], stdin=terminal, stdout=terminal,
+                            stderr=terminal, env={**cli_env(emu.env()), "COLUMNS": "150"})
+    os.close(terminal)
+    try:
+        asked = _read_until(main, b"Provision, deploy and test the endpoint? [y/N]", 60).decode(errors="replace")
+        os.write(main, b"y\n")
+        rest = _read_until(main, None, 90).decode(errors="replace")
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(main)
+    assert "+ container app" in asked and "What-if: 1 to create" in asked
+    # provision's table (rich, on a terminal) is finished before the next stage's lines; the upload is unshown
+    table, after = rest.split("azinfer: provision: deployment ", 1)
+    assert "\x1b[32mSucceeded\x1b[0m  Microsoft.App/containerApps" in table and "uploading" not in table
+    assert "\x1b[?25l" not in after.split("Up in ", 1)[0]  # no live display left drawing under the stages
+    assert "'Hello from the emulated endpoint!'" in after

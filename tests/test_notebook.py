@@ -85,8 +85,11 @@ def test_quickstart_runs_against_the_emulator(emu: ArmEmulator, tmp_path: Path) 
     destroy = _html(notebook, "destroy-plan")
     assert 'class="azinfer-destroy"' in destroy and "Destroy: 1 to delete, 5 to keep." in destroy
 
+    # It cleans up what it created: the app is deleted, and the notebook says where its copy lives.
+    assert _text(notebook, "destroy").endswith(f"['containerApp aiacaapp{group.suffix}']")
+    assert emu.state.get(f"{group.rg_id}/providers/Microsoft.App/containerApps/aiacaapp{group.suffix}") is None
+    assert _text(notebook, "work").strip("'").startswith(str(tmp_path))
     # It did it on Azure's side (here the emulator), and nowhere else.
-    assert emu.apps.find(f"aiacaapp{group.suffix}") is not None
     profiles = emu.state.view(group.id("environment"))["properties"]["workloadProfiles"]
     assert "Consumption-GPU-NC8as-T4" in {p["workloadProfileType"] for p in profiles}
     assert emu.writes_to(group.id("storage_account")) == []

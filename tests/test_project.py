@@ -234,3 +234,20 @@ def test_dangling_and_looping_links_are_named(tmp_path: Path) -> None:
     path.symlink_to(path)
     with pytest.raises(ProjectFileError, match="is a link that loops"):
         load_project(tmp_path)
+
+
+def test_a_missing_folder_a_file_and_a_folder_inside_a_project_each_say_so(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(project.parent)
+    cases = {
+        "project/nope": "expected an AI Toolkit project folder: it does not exist",
+        "project/infra/finetuning.config.json": "expected an AI Toolkit project folder: it is a file",
+        "project/infra": "expected an AI Toolkit project folder with an infra/ folder "
+                         "(it is inside the project project: pass project)",
+        "project/infra/provision": "expected an AI Toolkit project folder with an infra/ folder "
+                                   "(it is inside the project project: pass project)",
+    }
+    for folder, expected in cases.items():
+        with pytest.raises(ProjectFileError) as info:
+            load_project(folder)
+        assert str(info.value) == f"{folder}: {expected}"

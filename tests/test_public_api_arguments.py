@@ -163,6 +163,10 @@ ROWS: dict[str, Row] = {
     "AzureProject.logs tail float": Row(lambda w: w.project.logs(tail=2.5), "tail"),  # type: ignore[arg-type]
     "AzureProject.logs follow": Row(lambda w: w.project.logs(follow=1), "follow"),  # type: ignore[arg-type]
     "AzureProject.destroy confirm": Row(lambda w: w.project.destroy(confirm="y"), "confirm"),  # type: ignore[arg-type]
+    "AzureProject.up timeout": Row(lambda w: w.project.up(timeout=-1), "timeout"),
+    "AzureProject.up confirm": Row(lambda w: w.project.up(confirm="y"), "confirm"),  # type: ignore[arg-type]
+    "AzureProject.up on_event": Row(lambda w: w.project.up(on_event="print"), "on_event"),  # type: ignore[arg-type]
+    "AzureProject.wait_ready timeout": Row(lambda w: w.project.wait_ready(timeout=float("nan")), "timeout"),
 }
 
 

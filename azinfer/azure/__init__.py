@@ -4,7 +4,7 @@
   and calls one module per operation: :mod:`.provision` (plan, preview (ARM
   what-if), deploy the templates, write the config), :mod:`.deploy` (sync to
   the share, restart, wait for ``/ready``), :mod:`.status`, :mod:`.logs`,
-  :mod:`.destroy`. Each takes one :class:`AzureContext` (:mod:`.context`).
+  :mod:`.destroy`, and :mod:`.up` (provision, wait for ``/ready``, a smoke test: one command). Each takes one :class:`AzureContext` (:mod:`.context`).
 - :mod:`.events`: one :class:`Event` for every operation's progress, one :class:`Question` before a write.
 - :mod:`.arm`: ARM deployments (validate, what-if, run, attach).
 - :func:`read_inventory`: a resource group as an :class:`~azinfer.inventory.InMemoryInventory`.
@@ -24,8 +24,10 @@ from azinfer.azure.inventory import read_inventory
 from azinfer.azure.project import AzureProject
 from azinfer.azure.provision import Preview, ProvisionResult
 from azinfer.azure.share import SyncPlan, SyncResult
+from azinfer.azure.smoke import SmokeTest
 from azinfer.azure.teardown import TeardownAction, TeardownItem, TeardownPlan
-from azinfer.errors import DeploymentInterrupted, ReadyTimeout, SyncError, SyncInterrupted
+from azinfer.azure.up import UpResult, UpStage
+from azinfer.errors import DeploymentInterrupted, ReadyTimeout, SyncError, SyncInterrupted, UpInterrupted
 
 __all__ = [
     "AzureProject",
@@ -58,4 +60,8 @@ __all__ = [
     "WhatIfChange",
     "read_inventory",
     "target_for",
+    "SmokeTest",
+    "UpInterrupted",
+    "UpResult",
+    "UpStage",
 ]

@@ -5,7 +5,7 @@ credential, the subscription, the SDK clients (built once, on first use, while
 the credential's first token is fetched), the poll interval, what plain HTTPS
 calls trust, the keyword arguments for SDK clients, and the clock. It is also
 the seam under the operations: the side effects they need (SDK clients, the
-inventory, the share, ``GET /ready``, the log stream, sleeping) go through it,
+inventory, the share, ``GET /ready``, the smoke test's chat completion, the log stream, sleeping) go through it,
 so a test can hand an operation a context of its own making.
 """
 
@@ -23,6 +23,7 @@ from azinfer.azure.clients import AzureClients, AzureTarget, check_credential, d
 from azinfer.azure.inventory import read_inventory
 from azinfer.azure.logstream import log_lines
 from azinfer.azure.share import ShareSync, open_share
+from azinfer.azure.smoke import SmokeTest, smoke_test
 
 if TYPE_CHECKING:  # pragma: no cover
     from azure.core.credentials import TokenCredential
@@ -107,6 +108,10 @@ class AzureContext:
     def check_ready(self, url: str, api_key: str | None, *, timeout: float = 10.0) -> tuple[bool, str]:
         """``GET <url>/ready`` with the key: (answered 200, what it answered in words)."""
         return check_ready(url, api_key, verify=self.verify, timeout=timeout)
+
+    def smoke_test(self, url: str, api_key: str | None, *, timeout: float = 120.0) -> SmokeTest:
+        """One short chat completion through the endpoint (see :func:`azinfer.azure.smoke.smoke_test`)."""
+        return smoke_test(url, api_key, verify=self.verify, timeout=timeout, clock=self.clock)
 
     def log_lines(self, resource_group: str, app: str, **options: Any) -> Iterator[str]:
         """The app's log stream (see :func:`azinfer.azure.logstream.log_lines` for the options)."""

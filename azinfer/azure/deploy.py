@@ -47,7 +47,7 @@ from azinfer.start import StartOrigin, decide_start
 if TYPE_CHECKING:  # pragma: no cover
     from azure.mgmt.appcontainers.models import ContainerApp
 
-__all__ = ["DeployResult", "SyncSummary", "deploy", "preview", "upload", "wait_until_ready"]
+__all__ = ["DeployResult", "SyncSummary", "deploy", "preview", "upload", "wait_ready", "wait_until_ready"]
 
 ADAPTERS_DIR = "models/azinfer"
 """Where ``--adapter DIR`` publishes a local adapter (the server serves the newest adapter under ``models/``)."""
@@ -187,6 +187,32 @@ def deploy(ctx: AzureContext, scope: ProjectScope, *, adapter: Path | None = Non
                               last_logs=lambda: last_logs(ctx, group, app_name),
                               system_logs=lambda: last_logs(ctx, group, app_name, SYSTEM_TAIL, system=True))
     return DeployResult(result, revision, status, endpoint)
+
+
+def wait_ready(ctx: AzureContext, scope: ProjectScope, *, timeout: float = 900.0,
+               on_event: EventCallback | None = None) -> DeployResult:
+    """Wait, restarting nothing, until the app's newest revision runs a replica and ``/ready`` answers 200.
+
+    What ``provision`` leaves starting (a new app, a new revision) is waited for here. See
+    :meth:`AzureProject.wait_ready`.
+
+    :returns: a result that synced and restarted nothing (``revision`` is the ready revision's status).
+    :raises ReadyTimeout: after ``timeout`` seconds, naming the revision's state and the last log lines.
+    """
+    emit = Emitter(Operation.DEPLOY, on_event)
+    config = scope.provisioned()
+    group, app_name = config.resource_group or scope.resource_group, config.app_name or ""
+    app = read_app(ctx.clients, group, app_name)
+    endpoint = endpoint_url(app)
+    if endpoint is None:
+        raise AzureError(f"container app {app_name!r} has no external endpoint (ingress FQDN) to wait for")
+    props = app.properties
+    revision = (props.latest_revision_name if props is not None else None) or active_revision(ctx.clients, group, app)
+    if revision is None:
+        raise AzureError(f"container app {app_name!r} has no revision to wait for")
+    status = wait_until_ready(ctx, group, app_name, revision, endpoint, request_key(ctx, scope), emit,
+                              timeout=timeout, last_logs=lambda: last_logs(ctx, group, app_name))
+    return DeployResult(SyncResult((), 0, (), 0), None, status, endpoint)
 
 
 def _restart(ctx: AzureContext, group: str, name: str, app: ContainerApp,

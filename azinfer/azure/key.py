@@ -15,8 +15,10 @@ __all__ = ["api_key", "request_key"]
 def api_key(ctx: AzureContext, scope: ProjectScope) -> str:
     """The key the app holds.
 
-    :raises AzureError: when the app does not exist or has no key (authentication none).
+    :raises AzureError: when nothing is provisioned (the config file says so), the app does not exist, or it has
+        no key (authentication none).
     """
+    scope.provisioned()  # after destroy, as every command: "nothing is provisioned", not a missing secret
     key = existing_api_key(ctx.clients, scope.base)
     if key is None:
         raise AzureError(f"container app {scope.base.name(ResourceKind.CONTAINER_APP)!r} has no API key "

@@ -38,6 +38,7 @@ from azinfer.azure import key as key_op
 from azinfer.azure import logs as logs_op
 from azinfer.azure import provision as provision_op
 from azinfer.azure import status as status_op
+from azinfer.azure import up as up_op
 from azinfer.azure.app import EndpointStatus
 from azinfer.azure.clients import AzureClients, AzureTarget, Cloud, check_credential_argument, check_endpoint, target_for
 from azinfer.azure.context import AzureContext
@@ -49,6 +50,7 @@ from azinfer.azure.logstream import MAX_TAIL
 from azinfer.azure.provision import Preview, ProvisionResult
 from azinfer.azure.scope import ProjectScope
 from azinfer.azure.teardown import TeardownPlan
+from azinfer.azure.up import UpResult
 from azinfer.inventory import InMemoryInventory
 from azinfer.plan import Plan
 from azinfer.project import InferenceConfig, Project, load_project
@@ -225,6 +227,47 @@ class AzureProject:
         check_callback(fn, "on_event", on_event)
         with translated("provision"):
             return provision_op.provision(self.context, self._scope, preview, confirm=confirm, on_event=on_event)
+
+    def up(self, *, timeout: float = 900.0, confirm: ConfirmCallback | None = None,
+           on_event: EventCallback | None = None) -> UpResult:
+        """Plan, ask, provision, wait for ``/ready``, then one short chat completion through the endpoint.
+
+        A composition of :meth:`provision`, :meth:`deploy` (a restart only when the share changed under a
+        running revision) and :meth:`wait_ready`, each stage timed (``result.stages``) and announced as an
+        ``Operation.UP`` stage event; the operations it runs report their own events. A rerun resumes:
+        what exists and matches is not redone, a deployment still running is attached to.
+
+        :param timeout: seconds to wait for ``/ready``.
+        :param confirm: called once with a :class:`~azinfer.azure.Question` (``subject`` the
+            :class:`Preview`; ``worth_asking`` only when something would be written); ``False`` returns a
+            result with ``declined=True``.
+        :param on_event: every stage and every operation's events.
+        :raises UpInterrupted: on Ctrl-C (nothing local is half-written; run it again to continue).
+        :raises PlanBlockedError: when the plan (or preflight) is blocked.
+        :raises DeploymentFailedError: when ARM fails; the config file is left as it was.
+        :raises ReadyTimeout: the endpoint did not get ready (its state and the last log lines).
+        :raises AzureError: when Azure fails to answer, or the smoke test gets no answer.
+        :raises ArgumentError: when an argument has the wrong type or value.
+        """
+        fn = "AzureProject.up"
+        check_number(fn, "timeout", timeout)
+        check_callback(fn, "confirm", confirm)
+        check_callback(fn, "on_event", on_event)
+        with translated("bring the endpoint up"):
+            return up_op.up(self.context, self._scope, timeout=timeout, confirm=confirm, on_event=on_event)
+
+    def wait_ready(self, *, timeout: float = 900.0, on_event: EventCallback | None = None) -> DeployResult:
+        """Wait, restarting nothing, until the app's newest revision runs and ``/ready`` answers 200
+        (what :meth:`provision` leaves starting).
+
+        :raises ReadyTimeout: the endpoint did not get ready (its state and the last log lines).
+        :raises AzureError: nothing provisioned, or the app is missing.
+        :raises ArgumentError: when an argument has the wrong type or value.
+        """
+        check_number("AzureProject.wait_ready", "timeout", timeout)
+        check_callback("AzureProject.wait_ready", "on_event", on_event)
+        with translated("wait for the endpoint"):
+            return deploy_op.wait_ready(self.context, self._scope, timeout=timeout, on_event=on_event)
 
     def api_key(self) -> str:
         """The endpoint's API key, read from the container app's secret.

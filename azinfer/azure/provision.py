@@ -29,6 +29,7 @@ from azinfer.azure.context import AzureContext
 from azinfer.azure.events import ConfirmCallback, Emitter, EventCallback, Operation, Question
 from azinfer.azure.preflight import preflight_findings, read_preflight_facts
 from azinfer.azure.scope import ProjectScope
+from azinfer.azure.share import SyncResult
 from azinfer.config import config_from_outputs, write_config
 from azinfer.errors import AzureError, PlanBlockedError, PreviewOutdatedError
 from azinfer.inventory import JOB_TYPE, InMemoryInventory, inventory_differences
@@ -77,6 +78,8 @@ class ProvisionResult:
     config_path: Path
     declined: bool = False
     """``confirm`` answered no: nothing was written (``config`` is the file as it was, and was not written)."""
+    sync: SyncResult | None = None
+    """What the upload of azinfer's server (and a user's start-command project) to the share did."""
 
 
 def plan(ctx: AzureContext, scope: ProjectScope, inventory: InMemoryInventory) -> Plan:
@@ -140,8 +143,7 @@ def provision(ctx: AzureContext, scope: ProjectScope, preview: Preview | None = 
     # azinfer's server goes onto the share before the app exists, so its first start finds it.
     # A share the deployment creates gets it right after (the replica's restarts then find it).
     uploaded = _share_exists(planned)
-    if uploaded:
-        deploy.upload(ctx, scope, _planned_config(planned), emit)
+    sync = deploy.upload(ctx, scope, _planned_config(planned), emit) if uploaded else None
     if changes.writes:
         config = config_from_outputs(run_deployment(ctx, group, name, rendered.template, parameters, emit))
         deployed: str | None = name
@@ -149,9 +151,9 @@ def provision(ctx: AzureContext, scope: ProjectScope, preview: Preview | None = 
         config = _config_from(planned, inventory)
         deployed = None
     if not uploaded:
-        deploy.upload(ctx, scope, config, emit)
+        sync = deploy.upload(ctx, scope, config, emit)
     path = write_config(scope.project.root, config)
-    return ProvisionResult(planned, changes, deployed, config, path)
+    return ProvisionResult(planned, changes, deployed, config, path, sync=sync)
 
 
 def _registry_password(ctx: AzureContext, plan: Plan) -> str:

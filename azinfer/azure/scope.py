@@ -55,5 +55,5 @@ class ProjectScope:
         config = self.config()
         if not config.provisioned:
             raise AzureError(f"{INFERENCE_CONFIG}: {', '.join(config.missing)} not set: nothing is provisioned yet "
-                             "(run 'azinfer provision')")
+                             "(run 'azinfer up', or 'azinfer provision')")
         return config

@@ -17,9 +17,16 @@ from azinfer.cli.console import (
 from azinfer.cli.options import add_azure_options, add_project_options, azure_project
 
 if TYPE_CHECKING:  # pragma: no cover
-    from azinfer.azure import Question
+    from azinfer.azure import Question, ReadyTimeout
 
-__all__ = ["register"]
+__all__ = ["register", "show_last_logs"]
+
+
+def show_last_logs(exc: ReadyTimeout) -> None:
+    """The container's last log lines, with the output (the error itself stays one line)."""
+    if exc.last_logs:
+        print("The container's last log lines:")
+        print("".join(f"  {line}\n" for line in exc.last_logs), end="", flush=True)
 
 
 def _cmd_deploy(args: argparse.Namespace) -> int:
@@ -43,9 +50,7 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
             print(f"azinfer: {exc}", file=sys.stderr)
             return EXIT_INTERRUPTED
         except ReadyTimeout as exc:
-            if exc.last_logs:  # the error stays one line; the container's last words go with the output
-                print("The container's last log lines:")
-                print("".join(f"  {line}\n" for line in exc.last_logs), end="", flush=True)
+            show_last_logs(exc)
             raise
     if result.declined:
         return declined("changed")
@@ -68,10 +73,16 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_logs(args: argparse.Namespace) -> int:
+    shown = 0
     with EventDisplay() as display:  # a reopened stream: one line on stderr
         lines = azure_project(args).logs(follow=args.follow, tail=args.tail, system=args.system, on_event=display)
         for line in lines:  # Ctrl-C stops --follow: "azinfer: interrupted", exit 130
             print(line, flush=True)
+            shown += 1
+    if not shown and args.tail:  # said on stderr: stdout stays the log
+        print("azinfer: no system events to show" if args.system else
+              "azinfer: the container has written no log lines yet (--system shows the app's events: "
+              "revisions, replicas, restarts)", file=sys.stderr)
     return EXIT_OK
 
 

@@ -1,4 +1,12 @@
-"""Options several commands share: the project and its target, where Azure is, and the project built from them."""
+"""Options several commands share: the project and its target, where Azure is, and the project built from them.
+
+Where Azure is comes from the options, else from the variables the Azure SDKs
+read: ``AZURE_RESOURCE_MANAGER_ENDPOINT`` (ARM), ``AZURE_AUTHORITY_HOST``
+(azure-identity's sign-in authority), ``AZURE_SDK_CLOUD_CONF`` (azure-core's cloud
+name: ``AZURE_PUBLIC_CLOUD``, ``AZURE_CHINA_CLOUD``, ``AZURE_US_GOVERNMENT``), and
+``AZURE_SUBSCRIPTION_ID`` when neither ``--subscription`` nor the project names one.
+``python -m tests.emulator`` prints them for the ARM emulator.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +14,13 @@ import argparse
 import os
 from typing import TYPE_CHECKING
 
+from azinfer.errors import AzinferError, ResolutionError
 from azinfer.resources import ResourceKind
 
 if TYPE_CHECKING:  # pragma: no cover
     from azinfer.azure import AzureProject
 
-__all__ = ["add_project_options", "add_azure_options", "azure_project"]
+__all__ = ["add_project_options", "add_azure_options", "azure_project", "command_target"]
 
 
 def add_project_options(parser: argparse.ArgumentParser, *, update: bool = True, location: bool = True) -> None:
@@ -31,24 +40,81 @@ def add_project_options(parser: argparse.ArgumentParser, *, update: bool = True,
 
 def add_azure_options(parser: argparse.ArgumentParser) -> None:
     """Cloud and endpoint options shared by every command that talks to Azure."""
-    parser.add_argument("--cloud", choices=["public", "china", "usgovernment"], default="public",
-                        help="Azure cloud (default: public)")
-    parser.add_argument("--arm-endpoint", metavar="URL", help="a custom Azure Resource Manager endpoint")
+    parser.add_argument("--cloud", choices=["public", "china", "usgovernment"],
+                        help="Azure cloud (default: $AZURE_SDK_CLOUD_CONF's, else public)")
+    parser.add_argument("--arm-endpoint", metavar="URL",
+                        help="a custom Azure Resource Manager endpoint (default: $AZURE_RESOURCE_MANAGER_ENDPOINT)")
     parser.add_argument("--verbose", "-v", action="store_true",
                         help="also show the Azure SDK's log on stderr (sign-in attempts, requests, retries)")
 
 
-def azure_project(args: argparse.Namespace) -> AzureProject:
-    """The :class:`~azinfer.azure.AzureProject` the options name (the default credential of the cloud)."""
-    from azinfer.azure import AzureProject
+# azure-core's cloud names (AZURE_SDK_CLOUD_CONF) and the --cloud each is.
+_SDK_CLOUDS = {"AZURE_PUBLIC_CLOUD": "public", "AZURE_CHINA_CLOUD": "china", "AZURE_US_GOVERNMENT": "usgovernment"}
 
-    return AzureProject(
-        args.project_dir,
-        cloud=args.cloud,
-        arm_endpoint=args.arm_endpoint,
-        authority_host=os.environ.get("AZURE_AUTHORITY_HOST"),
-        subscription_id=args.subscription,
-        resource_group=args.resource_group,
-        location=getattr(args, "location", None),
-        update=[ResourceKind(u) for u in getattr(args, "update", [])],
-    )
+
+def _environment(name: str) -> str | None:
+    return os.environ.get(name, "").strip() or None
+
+
+def _https(name: str, value: str | None) -> str | None:
+    """An endpoint from the environment: an ``https://`` URL (tokens never travel over plain HTTP), or ``None``."""
+    if value is not None and not value.lower().startswith("https://"):
+        raise AzinferError(f"the environment variable {name}={value!r}: expected an https:// URL")
+    return value
+
+
+def _cloud(args: argparse.Namespace) -> str:
+    if args.cloud:
+        return str(args.cloud)
+    named = _environment("AZURE_SDK_CLOUD_CONF")
+    if named is None:
+        return "public"
+    if named.upper() not in _SDK_CLOUDS:
+        raise AzinferError(f"the environment variable AZURE_SDK_CLOUD_CONF={named!r}: expected one of "
+                           f"{', '.join(_SDK_CLOUDS)}")
+    return _SDK_CLOUDS[named.upper()]
+
+
+def azure_project(args: argparse.Namespace) -> AzureProject:
+    """The :class:`~azinfer.azure.AzureProject` the options (else the Azure SDKs' environment variables) name,
+    with the default credential of the cloud.
+
+    :raises AzinferError: when a variable holds what it cannot (the message names it).
+    """
+    from azinfer.azure import AzureProject
+    from azinfer.cli.example import working_folder
+
+    folder = working_folder(args.project_dir)
+
+    def build(subscription: str | None) -> AzureProject:
+        return AzureProject(
+            folder,
+            cloud=_cloud(args),
+            arm_endpoint=args.arm_endpoint or _https("AZURE_RESOURCE_MANAGER_ENDPOINT",
+                                                     _environment("AZURE_RESOURCE_MANAGER_ENDPOINT")),
+            authority_host=_https("AZURE_AUTHORITY_HOST", _environment("AZURE_AUTHORITY_HOST")),
+            subscription_id=subscription,
+            resource_group=args.resource_group,
+            location=getattr(args, "location", None),
+            update=[ResourceKind(u) for u in getattr(args, "update", [])],
+        )
+
+    try:
+        return build(args.subscription)
+    except ResolutionError as exc:
+        # AZURE_SUBSCRIPTION_ID only where nothing else names one: the project's own subscription wins.
+        fallback = _environment("AZURE_SUBSCRIPTION_ID")
+        if exc.field != "subscription" or fallback is None:
+            raise
+        return build(fallback)
+
+
+def command_target(args: argparse.Namespace) -> str:
+    """The project folder and the options that pick its target, as a shell takes them again (for next steps)."""
+    import shlex
+
+    words = [args.project_dir]
+    for option, value in (("--subscription", args.subscription), ("--resource-group", args.resource_group)):
+        if value:
+            words += [option, value]
+    return shlex.join(words)

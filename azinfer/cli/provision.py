@@ -14,10 +14,12 @@ from azinfer.cli.console import (
     declined,
     use_color,
 )
-from azinfer.cli.options import add_azure_options, add_project_options, azure_project
+from azinfer.cli.console import confirm as confirm_on_terminal
+from azinfer.cli.lifecycle import show_last_logs
+from azinfer.cli.options import add_azure_options, add_project_options, azure_project, command_target
 
 if TYPE_CHECKING:  # pragma: no cover
-    from azinfer.azure import Event, Question
+    from azinfer.azure import AzureProject, Event, Question
 
 __all__ = ["register"]
 
@@ -25,8 +27,11 @@ __all__ = ["register"]
 def _cmd_provision(args: argparse.Namespace) -> int:
     project = azure_project(args)
     color = use_color(sys.stdout)
+    target = command_target(args)
     if args.preview:
         sys.stdout.write(project.preview().to_text(color=color))
+        print(f"Next: 'azinfer provision {target}' applies this plan (it asks first), or 'azinfer up {target}' "
+              "also waits for /ready and asks the model once.")
         return EXIT_OK
     from azinfer.azure import EventKind
     from azinfer.errors import DeploymentInterrupted, PlanBlockedError
@@ -54,7 +59,33 @@ def _cmd_provision(args: argparse.Namespace) -> int:
     else:
         print(f"Deployment {result.deployment!r} succeeded.")
     print(f"Endpoint: {result.config.url}")
-    print(f"Wrote {result.config_path}. The API key: 'azinfer key'.")
+    print(f"Wrote {result.config_path}. The API key: 'azinfer key {target}'.")
+    return _offer_to_wait(project, args, target)
+
+
+def _offer_to_wait(project: AzureProject, args: argparse.Namespace, target: str) -> int:
+    """Say whether the endpoint answers ``/ready`` yet; on a terminal, offer to wait for it. The next step."""
+    status = project.status()
+    if status.ready:
+        print(f"The endpoint answers /ready. Next: 'azinfer up {target}' asks the model once and prints how to "
+              f"call it; after changing your code, 'azinfer deploy {target}'.")
+        return EXIT_OK
+    revision = f" ({status.revision.describe()})" if status.revision is not None else ""
+    print(f"The endpoint is not ready yet: /ready answered {status.ready_detail or 'nothing'}{revision}; "
+          "a replica's first start (image, weights, engine) takes minutes.")
+    if args.yes or not sys.stdin.isatty() or not confirm_on_terminal("Wait for it?", yes=False):
+        print(f"Next: 'azinfer up {target}' waits for it and asks the model once; 'azinfer status {target}' "
+              "shows its state.")
+        return EXIT_OK
+    from azinfer.azure import ReadyTimeout
+
+    with EventDisplay() as display:
+        try:
+            ready = project.wait_ready(on_event=display)
+        except ReadyTimeout as exc:
+            show_last_logs(exc)
+            raise
+    print(f"Ready: {ready.endpoint}. Next: 'azinfer up {target}' asks the model once and prints how to call it.")
     return EXIT_OK
 
 

@@ -14,6 +14,7 @@ from azinfer._arguments import check_path, check_type
 from azinfer.errors import ArgumentError
 from azinfer.project import (
     CONFIG_KEYS,
+    EXAMPLE_MARKER,
     FINETUNING_CONFIG,
     FINETUNING_PARAMETERS,
     INFERENCE_CONFIG,
@@ -136,7 +137,8 @@ def copy_project(
     if folder.resolve().is_relative_to(origin.resolve()):
         raise ArgumentError(function, "root", f"a folder outside {origin}", str(folder))
     files = _files(function, parameters, finetuning_parameters, finetuning_config, inference_config)
-    shutil.copytree(origin, folder, symlinks=True, dirs_exist_ok=True)
+    # A copy of azinfer's bundled example is a project of its own (the CLI works on it in place).
+    shutil.copytree(origin, folder, symlinks=True, dirs_exist_ok=True, ignore=shutil.ignore_patterns(EXAMPLE_MARKER))
     _apply(function, folder, files)
     return folder
 

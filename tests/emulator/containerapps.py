@@ -40,7 +40,9 @@ readiness, its console log and the ingress's answers (:mod:`.ingress`).
   with a ready replica (503 ``no healthy upstream`` when there is none); the
   stand-in app answers like ``azinfer serve``: ``/health`` and ``/ready`` 200,
   ``/v1/models`` 200 with ``Authorization: Bearer <key>`` when the container
-  sets ``AZINFER_API_KEY`` (its ``secretRef`` value), 401 otherwise.
+  sets ``AZINFER_API_KEY`` (its ``secretRef`` value), 401 otherwise; with the
+  key, ``POST /v1/chat/completions`` answers :data:`STAND_IN_ANSWER` (streamed
+  as server-sent events when ``"stream": true``), as a model would.
   ``emu.apps.on_request`` can answer instead.
 """
 
@@ -172,6 +174,34 @@ class AppRuntime:
     @property
     def latest(self) -> Revision | None:
         return self.revisions[-1] if self.revisions else None
+
+
+STAND_IN_ANSWER = "Hello from the emulated endpoint!"
+"""What the stand-in app answers any chat completion (``azinfer up``'s smoke test reads it)."""
+
+
+def _chat_completion(req: Request) -> Response:
+    """An OpenAI chat completion answering :data:`STAND_IN_ANSWER`, one word per streamed chunk."""
+    from .server import Response
+
+    body = req.json() or {}
+    model = body.get("model") or "emulated"
+    base = {"id": "chatcmpl-emulated", "created": int(time.time()), "model": model}
+    if not body.get("stream"):
+        return Response(200, {**base, "object": "chat.completion", "choices": [{
+            "index": 0, "message": {"role": "assistant", "content": STAND_IN_ANSWER}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+    words = STAND_IN_ANSWER.split(" ")
+    deltas = [{"role": "assistant", "content": ""}] + [{"content": w if i == 0 else f" {w}"} for i, w in enumerate(words)]
+
+    def events() -> Any:
+        for delta in deltas:
+            chunk = {**base, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": delta,
+                                                                             "finish_reason": None}]}
+            yield f"data: {json.dumps(chunk)}\n\n".encode()
+        yield b"data: [DONE]\n\n"
+
+    return Response(200, stream=events(), headers={"Content-Type": "text/event-stream"})
 
 
 def _iso7(ts: float) -> str:
@@ -588,6 +618,8 @@ class ContainerAppsRuntime:
             if req.method == "GET" and path == "/v1/models":
                 return Response(200, {"object": "list", "data": [{"id": "emulated", "object": "model",
                                                                    "created": int(rev.created), "owned_by": "azinfer"}]})
+            if req.method == "POST" and path == "/v1/chat/completions":
+                return _chat_completion(req)
         if req.method == "GET" and path == "/":
             return Response(200, b"<!doctype html><title>emulated app</title>", {"Content-Type": "text/html"})
         return Response(404, {"detail": "Not Found"})
