@@ -94,13 +94,17 @@ def console(emu: ArmEmulator, app: str) -> str:
                      for lines in rep.logs.values() for _, line in lines)
 
 
-def first_token(emu: ArmEmulator, root: Path, model_id: str, *where: str) -> tuple[str, float]:
-    """A greedy chat completion streamed through the ingress with the key: its text and seconds to the first token."""
+def first_token(emu: ArmEmulator, root: Path, model_id: str, *where: str,
+                adapters: tuple[str, ...] = ()) -> tuple[str, float]:
+    """A greedy chat completion streamed through the ingress with the key: its text and seconds to the first token.
+
+    ``adapters``: the named adapters the server lists after the base (those deploy published on the share).
+    """
     config = json.loads((root / "infra" / "inference.config.json").read_text())
     key = cli(emu, "key", str(root), *where).stdout.strip()
     client = OpenAI(base_url=f"https://{config['ACA_APP_ENDPOINT']}/v1", api_key=key,
                     http_client=httpx.Client(verify=emu.ssl_context(), timeout=60))
-    assert [m.id for m in client.models.list().data] == [model_id]
+    assert [m.id for m in client.models.list().data] == [model_id, *adapters]
     started = time.monotonic()
     stream = client.chat.completions.create(model=model_id, messages=[{"role": "user", "content": "hello"}],
                                             max_tokens=8, temperature=0, stream=True)
@@ -173,7 +177,7 @@ def test_serverless_on_the_finetuning_group_serves_a_new_adapter_and_follows_log
     [second] = processes(emu, app)
     assert second.pid != first.pid  # the restart restarted the process
     assert "models/azinfer/adapter-v2" in console(emu, app)
-    after, _ = first_token(emu, root, model.hub_id)
+    after, _ = first_token(emu, root, model.hub_id, adapters=("adapter-v2",))
     assert after != before  # the new adapter answers
 
     follow_logs_across_drops(emu, root, app)
