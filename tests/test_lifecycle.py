@@ -772,3 +772,16 @@ def test_up_in_python_one_event_stream_and_a_smoke_test_the_endpoint_refuses(
         azure_project(emu, root).up()
     assert str(info.value).startswith("smoke test: POST /v1/chat/completions answered 500 ")
     assert "the engine failed" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_commands_after_a_provision_into_another_group_find_the_app_the_config_names(
+        emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
+    """provision --resource-group X writes X to the config: key, status and deploy then need no option."""
+    emu.add_resource_group(group.subscription_id, "rg-inference", "westus3")
+    root = make_project(tmp_path, group.subscription_id, group.resource_group)
+    provisioned = azure_project(emu, root, resource_group="rg-inference").provision()
+    assert provisioned.config.resource_group == "rg-inference"
+    project = azure_project(emu, root)  # no option: the fine-tuning group is the default target
+    assert project.api_key() == azure_project(emu, root, resource_group="rg-inference").api_key()
+    assert project.status().ready is True
+    assert project.deploy(restart=True).revision is not None

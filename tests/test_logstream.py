@@ -86,3 +86,13 @@ def test_stamps_of_every_format_compare_as_times() -> None:
     earlier, later = "2023-10-06T21:00:00Z", "2023-10-06 22:00:00 +0000 UTC"
     assert earlier > later and _stamp_time(earlier) < _stamp_time(later), "compared as times, not as text"
     assert _stamp_time("yesterday") is None
+
+
+def test_a_line_with_quotes_as_net_escapes_them_is_parsed_and_not_shown_twice() -> None:
+    # uvicorn's access lines quote the request; the service writes each quote as \u0022.
+    access = ('{"TimeStamp":"2023-10-06T21:45:00.1\\u002B00:00","Log":"INFO:     127.0.0.1:5 - '
+              '\\u0022GET /health HTTP/1.1\\u0022 200 OK"}')
+    first, second = _connections(_console_opening("2023-10-06T21:44:59.9") + [access],
+                                 _console_opening("2023-10-06T21:46:00.2") + [access])
+    assert first == ['2023-10-06T21:45:00.1+00:00 INFO:     127.0.0.1:5 - "GET /health HTTP/1.1" 200 OK']
+    assert second == []

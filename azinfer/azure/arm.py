@@ -32,6 +32,7 @@ __all__ = [
     "in_flight",
     "existing_api_key",
     "existing_secret",
+    "app_secret",
     "validate_deployment",
     "what_if",
     "run_deployment",
@@ -117,13 +118,16 @@ def existing_api_key(clients: AzureClients, inputs: ResolvedInputs) -> str | Non
 
 
 def existing_secret(clients: AzureClients, inputs: ResolvedInputs, name: str) -> str | None:
-    """The value of the existing app's secret ``name``, or ``None`` (no app, no such secret)."""
+    """The value of the planned app's secret ``name``, or ``None`` (no app, no such secret)."""
+    return app_secret(clients, inputs.resource_group.value, inputs.name(ResourceKind.CONTAINER_APP), name)
+
+
+def app_secret(clients: AzureClients, resource_group: str, app: str, name: str) -> str | None:
+    """The value of container app ``app``'s secret ``name``, or ``None`` (no app, no such secret)."""
     from azure.core.exceptions import ResourceNotFoundError
 
     try:
-        secrets = clients.apps.container_apps.list_secrets(
-            inputs.resource_group.value, inputs.name(ResourceKind.CONTAINER_APP)
-        )
+        secrets = clients.apps.container_apps.list_secrets(resource_group, app)
     except ResourceNotFoundError:
         return None
     return next((s.value for s in secrets.value or [] if s.name == name), None)

@@ -39,9 +39,6 @@ IDLE_TIMEOUT = 150.0
 MAX_TAIL = 300
 """The most history lines the service sends (``tailLines``)."""
 
-_ESCAPES = {"\\u0022": '"', "\\u001B": "\x1b", "\\u002B": "+", "\\u0027": "'"}
-
-
 class _Unavailable(AzureError):
     """The stream cannot be read now (no replica, an error answer, Azure not answering): a follow tries again."""
 
@@ -51,8 +48,8 @@ class _Dropped(Exception):
 
 
 def _parse(raw: str) -> dict[str, Any] | None:
-    for escaped, char in _ESCAPES.items():
-        raw = raw.replace(escaped, char)
+    # .NET's escapes (\u0022, \u002B...) are JSON's own: decoded by the parser, never replaced before it
+    # (a quote in a log line would end its string early).
     try:
         data = json.loads(raw)
     except ValueError:

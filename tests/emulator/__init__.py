@@ -11,7 +11,7 @@ from .containerapps import ReplicaStart
 from .expressions import ExpressionError, Unknown
 from .faults import Fault, FaultSet
 from .fileshare import ShareData, StorageError
-from .fixtures import FinetuningGroup, seed_finetuning_group, seed_finetuning_share
+from .fixtures import FinetuningGroup, seed_finetuning_group, seed_finetuning_share, seed_share_from
 from .logstream import StreamSettings
 from .server import ArmEmulator, ArmError, Request, RequestRecord, Response
 from .state import Resource, State, parse_resource_id
@@ -36,4 +36,5 @@ __all__ = [
     "parse_resource_id",
     "seed_finetuning_group",
     "seed_finetuning_share",
+    "seed_share_from",
 ]

@@ -17,9 +17,10 @@ import signal
 import sys
 import tempfile
 import threading
+from pathlib import Path
 
 from .containerapps import ReplicaStart
-from .fixtures import seed_finetuning_group, seed_finetuning_share
+from .fixtures import seed_finetuning_group, seed_finetuning_share, seed_share_from
 from .server import DEFAULT_SUBSCRIPTION, ArmEmulator
 
 
@@ -36,6 +37,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--ready-after", type=float, default=0.0,
                         help="seconds a container app replica takes to get ready")
     parser.add_argument("--env-file", help="also write the export lines to this file (atomically)")
+    parser.add_argument("--run-containers", action="store_true",
+                        help="run each replica's container as a local process (this Python stands for the image)")
+    parser.add_argument("--operation-expiry", type=float, default=900.0,
+                        help="with --run-containers: seconds a deployment waits for a revision to start")
+    parser.add_argument("--share-from", metavar="DIR", type=Path,
+                        help="seed the fine-tuning share's model-cache/ and models/ from this folder")
     return parser
 
 
@@ -59,6 +66,14 @@ def main(argv: list[str] | None = None) -> int:
         emu.apps.default_start = ReplicaStart(ready_after=args.ready_after)
         fg = seed_finetuning_group(emu, resource_group=args.resource_group, location=args.location)
         seed_finetuning_share(emu, fg)
+        if args.share_from is not None:
+            try:
+                seed_share_from(emu, fg, args.share_from)
+            except ValueError as error:
+                print(f"python -m tests.emulator: error: --share-from: {error}", file=sys.stderr)
+                return 2
+        emu.apps.containers.enabled = args.run_containers
+        emu.apps.containers.operation_expiry = args.operation_expiry
         exports = "".join(f"export {name}={shlex.quote(value)}\n" for name, value in emu.env().items())
         if args.env_file:
             _write_atomically(args.env_file, exports)

@@ -1,6 +1,9 @@
 """What a container app does once created: revisions, replicas, auth tokens, the log stream and the ingress.
 
-Nothing runs: the emulator models state, and tests steer it (``emu.apps``).
+By default nothing runs: the emulator models state, and tests steer it
+(``emu.apps``); with ``emu.apps.containers.enabled`` each replica runs its
+container as a local process (:mod:`.containers`), which then decides its
+readiness, its console log and the ingress's answers (:mod:`.ingress`).
 
 * **Revisions.** A PUT/PATCH whose ``properties.template`` differs from the
   latest revision's creates a revision ``{app}--{suffix}`` (``template.revisionSuffix``
@@ -59,7 +62,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import ingress as ingress_proxy
 from . import logstream, providers, traffic
+from .containers import ContainerProcesses, RunningContainer
 from .logstream import StreamSettings
 from .state import Resource, ResourceId, parse_resource_id
 
@@ -100,20 +105,27 @@ class Replica:
     alive: bool = True
     was_ready: bool = False
     container_ids: dict[str, str] = field(default_factory=dict)
+    runners: dict[str, RunningContainer] = field(default_factory=dict)  # container -> its process (when run)
 
     def ready(self, now: float) -> bool:
         if not self.alive:
             return False
         if self.forced is not None:
             return self.forced
+        if self.runners:
+            return all(r.ready for r in self.runners.values())
         if self.start.crash or self.start.ready_after is None or self.start.pull_error is not None:
             return False
         return now >= self.created + self.start.ready_after
 
     def crashing(self) -> bool:
+        if self.runners:
+            return self.alive and any(r.crashed for r in self.runners.values())
         return self.alive and self.forced is None and self.start.crash
 
     def restart_count(self, now: float) -> int:
+        if self.runners:  # a process that exited is not started again here
+            return sum(r.crashed for r in self.runners.values())
         if not self.crashing():
             return 0
         return 1 + int((now - self.created) / max(self.start.crash_interval, 1e-3))
@@ -220,6 +232,8 @@ class ContainerAppsRuntime:
         self._tokens: dict[str, tuple[str, float]] = {}  # token -> (lower scope id, expiry)
         self._env_events: dict[str, list[tuple[float, dict[str, Any]]]] = {}
         self._ingress: dict[str, Any] = {}  # lower app id -> listener
+        self.containers = ContainerProcesses(self)
+        """Whether and how replicas run their container as a local process (:mod:`.containers`)."""
 
     # Python API ------------------------------------------------------------------------------------
     def find(self, app: str) -> AppRuntime:
@@ -349,7 +363,11 @@ class ContainerAppsRuntime:
         """Forget the ingress listeners (the emulator stops them) and wake every stream."""
         self._ingress.clear()
         with self.cond:
+            for rt in self._apps.values():
+                for rev in rt.revisions:
+                    self._stop_replicas(rt, rev, None)
             self.cond.notify_all()
+        self.containers.close()
 
     def after_put(self, res: Resource) -> None:
         """Keep the runtime in step with a stored app: a new revision when the template changed."""
@@ -598,6 +616,10 @@ class ContainerAppsRuntime:
             answer = self.on_request(rt.name, rev.name, req)
             if answer is not None:
                 return answer
+        running = next((r for r in rev.replicas if r.runners and r.ready(time.time())), None)
+        if running is not None:  # relayed after the state lock is released: a completion may take a while
+            port = next(iter(running.runners.values())).port
+            return Response(forward=lambda: ingress_proxy.forward(port, req))
         return self._stand_in(res, rev, req)
 
     def _stand_in(self, app: Resource, rev: Revision, req: Request) -> Response:
@@ -674,6 +696,11 @@ class ContainerAppsRuntime:
                 rep.logs[c] = [(now, line) for line in start.logs] if start.pull_error is None else []
                 rep.container_ids[c] = "containerd://" + hashlib.sha256(f"{name}/{c}".encode()).hexdigest()
             rev.replicas.append(rep)
+            app = self.emu.state.get(rt.id)
+            if self.containers.enabled and app is not None and start.pull_error is None:
+                self.containers.start(app, rep, on_exit=lambda c, code, rev=rev.name, rep=name: self._event(
+                    rt, "ContainerTerminated", f"Container '{c}' was terminated with exit code '{code}' and reason "
+                    "'ProcessExited'", type_="Warning", revision=rev, replica=rep))
             self._event(rt, "AssigningReplica", f"Replica '{name}' has been scheduled to run on a node.",
                         revision=rev.name, replica=name)
             self._event(rt, "PullingImage", f"Pulling image '{rev.image()}'", revision=rev.name, replica=name)
@@ -696,6 +723,8 @@ class ContainerAppsRuntime:
     def _stop_replicas(self, rt: AppRuntime, rev: Revision, reason: str | None) -> None:
         for rep in rev.replicas:
             rep.alive = False
+            for runner in rep.runners.values():
+                runner.stop()
             if reason is not None:
                 for c in rep.containers:
                     self._event(rt, "ContainerTerminated", f"Container '{c}' was terminated with exit code '137' "

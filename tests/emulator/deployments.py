@@ -382,6 +382,8 @@ class DeploymentEngine:
             if dep.state == "Canceled":
                 return
             self._execute(ctx)
+            if dep.state == "Succeeded":  # a running container app's revision must start first
+                self.emu.apps.containers.hold(dep, op, lambda app_id, error: self._fail_resource(dep, app_id, error))
             if dep.state == "Failed":
                 op.status = "Failed"
                 op.error = dep.error
@@ -585,17 +587,33 @@ class DeploymentEngine:
                                     {"status": "Failed", "error": err})
         dep.end = time.time()
         if failed_any:
-            dep.state = "Failed"
-            details = [o["properties"]["statusMessage"]["error"] for o in dep.operations
-                       if o["properties"]["provisioningState"] == "Failed"]
-            dep.error = {"code": "DeploymentFailed",
-                         "target": dep.id,
-                         "message": "At least one resource deployment operation failed. Please list deployment "
-                                    "operations for details. Please see https://aka.ms/arm-deployment-operations "
-                                    "for usage details.",
-                         "details": details}
+            self._failed(dep)
         else:
             dep.state = "Succeeded"
+
+    def _failed(self, dep: Deployment) -> None:
+        dep.state, dep.end = "Failed", time.time()
+        details = [o["properties"]["statusMessage"]["error"] for o in dep.operations
+                   if o["properties"]["provisioningState"] == "Failed"]
+        dep.error = {"code": "DeploymentFailed",
+                     "target": dep.id,
+                     "message": "At least one resource deployment operation failed. Please list deployment "
+                                "operations for details. Please see https://aka.ms/arm-deployment-operations "
+                                "for usage details.",
+                     "details": details}
+
+    def _fail_resource(self, dep: Deployment, resource_id: str, error: dict[str, Any]) -> None:
+        """A resource the deployment had applied failed afterwards (a revision that never started): its
+        operation and the deployment end Failed with ``error``."""
+        for o in dep.operations:
+            props = o["properties"]
+            if (props.get("targetResource") or {}).get("id", "").lower() == resource_id.lower():
+                props.update(provisioningState="Failed", statusCode="Conflict",
+                             statusMessage={"status": "Failed", "error": {**error, "details": []}})
+        res = self.emu.state.get(resource_id)
+        if res is not None:
+            res.computed.setdefault("properties", {})["provisioningState"] = "Failed"
+        self._failed(dep)
 
     def _apply_one(self, ctx: _DeployContext, p: PlannedResource) -> None:
         from .server import ArmError

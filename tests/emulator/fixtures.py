@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from azinfer.names import default_name, resource_suffix
@@ -13,7 +14,7 @@ from . import providers
 if TYPE_CHECKING:  # pragma: no cover
     from .server import ArmEmulator
 
-__all__ = ["FinetuningGroup", "seed_finetuning_group", "seed_finetuning_share"]
+__all__ = ["FinetuningGroup", "seed_finetuning_group", "seed_finetuning_share", "seed_share_from"]
 
 
 @dataclass(frozen=True)
@@ -145,5 +146,24 @@ def seed_finetuning_share(emu: ArmEmulator, fg: FinetuningGroup,
         "models/qlora/qlora/gpu_model/adapter/adapter_config.json": b'{"peft_type": "LORA", "r": 8}',
         "models/qlora/qlora/gpu_model/adapter/adapter_model.safetensors": b"\0" * 32,
     }
+    emu.seed_files(fg.storage_account, fg.file_share, files)
+    return files
+
+
+def seed_share_from(emu: ArmEmulator, fg: FinetuningGroup, folder: Path) -> dict[str, bytes]:
+    """The fine-tuning share's model files from a local folder laid out as the toolkit's share
+    (``model-cache/``, ``models/``: e.g. a tiny model from ``tests/serve/serve_model_factory.py``), replacing
+    the stand-ins under those two folders; returns ``{path: bytes}`` as written.
+
+    :raises ValueError: when the folder has neither ``model-cache/`` nor ``models/``.
+    """
+    tops = [top for top in ("model-cache", "models") if (folder / top).is_dir()]
+    if not tops:
+        raise ValueError(f"{folder}: expected a share layout with model-cache/ and models/ folders")
+    share = emu.share(fg.storage_account, fg.file_share)
+    for top in tops:
+        share.remove(top)
+    files = {p.relative_to(folder).as_posix(): p.read_bytes()
+             for top in tops for p in sorted((folder / top).rglob("*")) if p.is_file()}
     emu.seed_files(fg.storage_account, fg.file_share, files)
     return files

@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -97,6 +97,7 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)  # a Content-Length here wins (HEAD)
     reset: bool = False
     stream: Iterator[bytes] | None = None  # a chunked body, written as produced
+    forward: Callable[[], Response] | None = None  # the answer, made after the state lock is released (a proxy)
 
 
 @dataclass
@@ -432,6 +433,7 @@ class ArmEmulator:
             data = self.fileservice.share(account, share)
             for path, content in files.items():
                 data.put(path, content, content_md5=True if content_md5 else None)
+            self.apps.containers.sync_share(account, share)
 
     def ssl_context(self) -> ssl.SSLContext:
         """A client SSL context trusting the emulator's CA (for httpx and friends)."""
@@ -562,6 +564,7 @@ class ArmEmulator:
                     resp = self.apps.ingress(req)
                 else:
                     resp = self._route(req)
+                self.apps.tick()  # a deleted app's containers stop now, not at the next request
         except ArmError as err:
             resp = Response(err.status, err.body(), dict(err.headers))
         except Exception as exc:  # an emulator bug: say so, ARM-shaped
@@ -569,6 +572,12 @@ class ArmEmulator:
 
             traceback.print_exc()
             resp = Response(500, {"error": {"code": "EmulatorError", "message": f"{type(exc).__name__}: {exc}", "details": []}})
+        if resp.forward is not None:
+            resp = resp.forward()
+        elif req.service == "file" and req.method in ("PUT", "DELETE") and resp.status < 300:
+            account, _, rest = unquote(req.path).lstrip("/").partition("/")
+            with self.state.lock:  # a running container sees the share as a folder
+                self.apps.containers.sync_share(account, rest.partition("/")[0])
         rec.status = resp.status
         return resp
 

@@ -169,15 +169,51 @@ def test_a_dead_builders_lock_is_broken(share: Path, monkeypatch: pytest.MonkeyP
     assert _env_dirs(share) == [env_dir.name]
 
 
-def test_no_wheel_and_no_azinfer_in_the_image_says_what_to_do(tmp_path: Path) -> None:
-    bare_python = tmp_path / "python"  # the image's Python without azinfer (no site-packages)
+def _bare_python(tmp_path: Path) -> Path:
+    """The image's Python without azinfer (no site-packages)."""
+    bare_python = tmp_path / "python"
     bare_python.write_text(f"#!/bin/sh\nexec {sys.executable} -S \"$@\"\n")
     bare_python.chmod(0o755)
-    env = _environment(tmp_path, free_port(), AZINFER_PYTHON=str(bare_python))
+    return bare_python
+
+
+def test_no_wheel_and_no_azinfer_in_the_image_says_what_to_do(tmp_path: Path) -> None:
+    env = _environment(tmp_path, free_port(), AZINFER_PYTHON=str(_bare_python(tmp_path)),
+                       AZINFER_WHEEL_WAIT_SECONDS="0")
     result = subprocess.run(["/bin/bash", "-c", start_script()], env=env, capture_output=True, text=True,
                             timeout=60, cwd=tmp_path)
     assert result.returncode == 1
     assert "azinfer is neither on the share" in result.stderr and "azinfer deploy" in result.stderr
+
+
+def test_a_new_share_keeps_health_answering_until_the_wheel_arrives(tmp_path: Path) -> None:
+    # The ARM deployment that creates the share waits for this replica's startup probe (/health) before
+    # deploy can upload the wheel: the start must answer it meanwhile, and give up at its deadline.
+    port = free_port()
+    env = _environment(tmp_path, port, AZINFER_PYTHON=str(_bare_python(tmp_path)), AZINFER_WHEEL_WAIT_SECONDS="4")
+    log = tmp_path / "start.log"
+    started = time.monotonic()
+    process = _start(env, log, cwd=tmp_path)  # not the repository: its azinfer is not the image's
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 3
+        while True:
+            try:
+                health = httpx.get(f"{base}/health", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.05)
+        assert health.status_code == 200
+        assert httpx.get(f"{base}/ready", timeout=1).status_code == 503
+        assert process.wait(timeout=30) == 1
+    finally:
+        if process.poll() is None:
+            _stop(process)
+    assert time.monotonic() - started >= 4
+    text = log.read_text()
+    assert "waiting up to 4 s for azinfer deploy" in text
+    assert "azinfer is neither on the share" in text
 
 
 def test_the_wheels_are_the_same_bytes_for_the_same_code() -> None:
