@@ -27,7 +27,8 @@ request later::
     │   ├── PreviewOutdatedError  the resource group changed since the preview: preview again
     │   ├── SyncError             a file sync could not finish: run deploy again (it continues)
     │   │   └── SyncInterrupted   Ctrl-C during the sync: run deploy again (it continues)
-    │   └── ReadyTimeout          the endpoint did not get ready: read its state and last log lines
+    │   ├── ReadyTimeout          the endpoint did not get ready: read its state and last log lines
+    │   └── SmokeTestFailed       a canary revision failed its smoke test: the traffic stayed where it was
     ├── ServeError                the inference server cannot start (no model found, bad settings...)
     │   ├── MergeUnsupported      the adapter uses a feature the LoRA merge does not reproduce
     │   └── AdapterError          an adapter cannot be loaded or unloaded while the server runs
@@ -64,6 +65,7 @@ __all__ = [
     "SyncError",
     "SyncInterrupted",
     "ReadyTimeout",
+    "SmokeTestFailed",
     "ServeError",
     "MergeUnsupported",
     "AdapterError",
@@ -318,6 +320,18 @@ class ReadyTimeout(AzureError):
     def __init__(self, message: str, revision: Any, last_logs: tuple[str, ...]) -> None:
         self.revision = revision
         self.last_logs = last_logs
+        super().__init__(message)
+
+
+class SmokeTestFailed(AzureError):
+    """A new revision did not answer its smoke test (``/ready``, one chat completion); no traffic moved to it.
+
+    :ivar revision: the revision that failed; :ivar detail: what it answered, in words.
+    """
+
+    def __init__(self, message: str, revision: str, detail: str) -> None:
+        self.revision = revision
+        self.detail = detail
         super().__init__(message)
 
 

@@ -92,3 +92,44 @@ def peak_rss_mib(args: list[str], env: dict[str, str], cwd: Path, timeout: float
         if proc.returncode != 0:
             raise RuntimeError(f"azinfer {' '.join(args)} exited {proc.returncode}: {out.read().decode()[-2000:]}")
     return usage.ru_maxrss / 1024
+
+
+class SteadyLoad:
+    """Chat completions to an app's address, one after another on a thread, until stopped: each answer is the
+    revision that answered (the emulator's stand-in names it in the completion's id) or what failed."""
+
+    CHAT = {"model": "emulated", "max_tokens": 1, "messages": [{"role": "user", "content": "hi"}]}
+
+    def __init__(self, emu: ArmEmulator, url: str, key: str) -> None:
+        import threading
+
+        self.answers: list[str] = []
+        self._emu, self._url, self._key = emu, url, key
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import httpx
+
+        with httpx.Client(verify=self._emu.ssl_context(), timeout=10,
+                          headers={"Authorization": f"Bearer {self._key}"}) as client:
+            while not self._stop.is_set():
+                try:
+                    response = client.post(f"{self._url}/v1/chat/completions", json=self.CHAT)
+                    self.answers.append(response.json()["id"].removeprefix("chatcmpl-")
+                                        if response.status_code == 200 else f"HTTP {response.status_code}")
+                except httpx.HTTPError as error:
+                    self.answers.append(type(error).__name__)
+
+    def __enter__(self) -> SteadyLoad:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=15)
+        assert not self._thread.is_alive(), "the load did not stop within 15 s"
+
+    def failed(self, *revisions: str) -> int:
+        """Answers from none of ``revisions``: errors and refusals."""
+        return sum(1 for answer in self.answers if answer not in revisions)

@@ -1,7 +1,7 @@
 """A fake :class:`~azinfer.azure.context.AzureContext`: the operations' logic tested without HTTPS.
 
 It answers the few SDK calls the operations make about one container app (its
-revisions and replicas, restarts, its secret, deletes) from plain objects, holds a
+revisions and replicas, restarts, its secret, deletes, traffic updates) from plain objects, holds a
 scripted share sync, ``/ready`` and smoke test, and keeps a clock that moves only when the
 operation sleeps, so a wait that would take minutes takes none. The emulator
 (``tests/emulator``) stays for end to end.
@@ -19,6 +19,7 @@ from azinfer.azure.clients import target_for
 from azinfer.azure.context import AzureContext
 from azinfer.azure.share import LocalFile, SyncPlan, SyncResult
 from azinfer.azure.smoke import SmokeTest
+from azinfer.errors import AzureError
 from azinfer.azure.scope import ProjectScope
 from azinfer.inventory import InMemoryInventory, ResourceFacts
 from azinfer.resources import ResourceKind
@@ -55,17 +56,26 @@ class FakeApps:
         last = revisions[-1].name
         self.latest, self.latest_ready = latest or last, latest_ready or latest or last
         self.calls: list[tuple[str, ...]] = []
-        self.container_apps = NS(get=self._get, list_secrets=self._secrets, begin_delete=self._delete("app"))
+        self.traffic: list[Any] = []
+        """The traffic rules (``TrafficWeight``) the last update set; ``traffic_history`` keeps each."""
+        self.traffic_history: list[list[tuple[str, int, str]]] = []
+        self.new_revision_polls: int | None = 0
+        """Polls until the replica of a revision an update creates runs (0: at once; None: never)."""
+        self.container_apps = NS(get=self._get, list_secrets=self._secrets, begin_delete=self._delete("app"),
+                                 begin_update=self._update)
         self.container_apps_revisions = NS(list_revisions=self._list, get_revision=self._revision,
-                                           restart_revision=self._restart)
+                                           restart_revision=self._restart, activate_revision=self._activate,
+                                           deactivate_revision=self._deactivate)
         self.container_apps_revision_replicas = NS(list_replicas=self._replicas)
         self.managed_environments = NS(begin_delete=self._delete("environment"))
 
     def _get(self, group: str, name: str) -> Any:
         self.calls.append(("get", name))
-        return NS(name=name, id=f"/x/{name}", properties=NS(
+        return NS(name=name, id=f"/x/{name}", location="westus3", properties=NS(
             latest_revision_name=self.latest, latest_ready_revision_name=self.latest_ready,
-            configuration=NS(ingress=NS(fqdn=f"{name}.example.test")), template=NS(scale=NS(min_replicas=0, max_replicas=1)),
+            configuration=NS(ingress=NS(fqdn=f"{name}.example.test", traffic=list(self.traffic)),
+                             active_revisions_mode="Multiple" if self.traffic else "Single"),
+            template=NS(scale=NS(min_replicas=0, max_replicas=1)),
             workload_profile_name=None, environment_id=None, managed_environment_id=None,
             provisioning_state="Succeeded", running_status="Running"))
 
@@ -80,7 +90,7 @@ class FakeApps:
         revision.poll()
         return NS(name=name, properties=NS(active=revision.active, provisioning_state="Provisioned",
                                            running_state=revision.running_state, health_state="Healthy",
-                                           provisioning_error=None))
+                                           provisioning_error=None, fqdn=f"{name}.example.test"))
 
     def _replicas(self, group: str, app: str, name: str) -> Any:
         return NS(value=[NS(name=replica, properties=NS(running_state=state, running_state_details=None, containers=[
@@ -93,6 +103,31 @@ class FakeApps:
         revision.restarts += 1
         revision.replicas = {f"{name}-r{revision.restarts}": "Starting"}
         revision._polls = 0
+
+    def _update(self, group: str, name: str, patch: Any, **options: Any) -> Any:
+        """``begin_update``: records the traffic rules; a new ``revisionSuffix`` adds a revision."""
+        template = patch.properties.template
+        if template is not None and template.revision_suffix:
+            suffix = template.revision_suffix
+            self.calls.append(("new revision", suffix))
+            polls = self.new_revision_polls
+            revision = FakeRevision(f"{name}--{suffix}", starts_after=10**9 if polls is None else polls,
+                                    replicas={f"{name}--{suffix}-a": "Running" if polls == 0 else "Starting"})
+            self.revisions[revision.name] = revision
+            self.latest = revision.name
+        self.traffic = list(patch.properties.configuration.ingress.traffic)
+        self.traffic_history.append([(t.revision_name, t.weight, t.label) for t in self.traffic])
+        return NS(result=lambda: self._get(group, name))
+
+    def _activate(self, group: str, app: str, name: str) -> None:
+        self.calls.append(("activate", name))
+        self.revisions[name].active = True
+        self.revisions[name].replicas = {f"{name}-back": "Starting"}
+
+    def _deactivate(self, group: str, app: str, name: str) -> None:
+        self.calls.append(("deactivate", name))
+        self.revisions[name].active = False
+        self.revisions[name].replicas = {}
 
     def _delete(self, kind: str) -> Any:
         return _deleter(self.calls, kind)
@@ -129,15 +164,19 @@ class FakeSync:
 
 
 class FakeContext(AzureContext):
-    """An :class:`AzureContext` over :class:`FakeApps`, a :class:`FakeSync`, scripted ``/ready`` answers and a clock."""
+    """An :class:`AzureContext` over :class:`FakeApps`, a :class:`FakeSync`, scripted ``/ready`` and smoke test
+    answers and a clock."""
 
     def __init__(self, apps: FakeApps, *, sync: FakeSync | None = None, ready: list[tuple[bool, str]] | None = None,
-                 inventory: InMemoryInventory | None = None, logs: tuple[str, ...] = ()) -> None:
+                 inventory: InMemoryInventory | None = None, logs: tuple[str, ...] = (),
+                 smoke: list[SmokeTest | str] | None = None) -> None:
         self.now = 0.0
         super().__init__(target_for(), "00000000-0000-0000-0000-000000000000", poll_interval=5.0,
                          clock=lambda: self.now, sleep=self._sleep)
         self.apps, self.sync = apps, sync or FakeSync()
         self.ready_answers = list(ready or [(True, "200")])
+        self.smoke_answers = list(smoke or [SmokeTest("fake-model", 0.25, 0.5, "Hello there")])
+        """Each smoke test's answer in turn (the last repeats); a string: the endpoint refused, in those words."""
         self.asked: list[tuple[str, str | None]] = []
         self.smoked: list[tuple[str, str | None]] = []
         self._inventory, self._logs = inventory, logs
@@ -165,7 +204,10 @@ class FakeContext(AzureContext):
     def smoke_test(self, url: str, api_key: str | None, *, timeout: float = 120.0) -> SmokeTest:
         self.smoked.append((url, api_key))
         self.now += 0.5  # the answer takes half a second on the fake clock
-        return SmokeTest("fake-model", 0.25, 0.5, "Hello there")
+        answer = self.smoke_answers.pop(0) if len(self.smoke_answers) > 1 else self.smoke_answers[0]
+        if isinstance(answer, str):  # what the endpoint refused, as smoke.smoke_test says it
+            raise AzureError(f"smoke test: {answer}")
+        return answer
 
 
 def provisioned_project(root: Path, app: str = "aiacaappfake") -> Path:

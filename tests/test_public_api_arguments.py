@@ -157,6 +157,12 @@ ROWS: dict[str, Row] = {
     "AzureProject.deploy restart": Row(lambda w: w.project.deploy(restart=1), "restart"),  # type: ignore[arg-type]
     "AzureProject.deploy timeout": Row(lambda w: w.project.deploy(timeout=-1), "timeout"),
     "AzureProject.deploy on_event": Row(lambda w: w.project.deploy(on_event="print"), "on_event"),  # type: ignore[arg-type]
+    "AzureProject.deploy canary": Row(lambda w: w.project.deploy(canary="yes"), "canary"),  # type: ignore[call-overload]
+    "AzureProject.deploy steps": Row(lambda w: w.project.deploy(canary=True, steps=0), "steps"),
+    "AzureProject.deploy step_wait": Row(lambda w: w.project.deploy(canary=True, step_wait=-1), "step_wait"),
+    "AzureProject.deploy canary no wait": Row(lambda w: w.project.deploy(canary=True, wait=False), "wait"),
+    "AzureProject.rollback timeout": Row(lambda w: w.project.rollback(timeout=-1), "timeout"),
+    "AzureProject.rollback on_event": Row(lambda w: w.project.rollback(on_event="print"), "on_event"),  # type: ignore[arg-type]
     "AzureProject.deploy_preview delete": Row(lambda w: w.project.deploy_preview(delete=None), "delete"),  # type: ignore[arg-type]
     "AzureProject.status ask_ready": Row(lambda w: w.project.status(ask_ready="no"), "ask_ready"),  # type: ignore[arg-type]
     "AzureProject.logs tail too many": Row(lambda w: w.project.logs(tail=301), "tail"),

@@ -3,8 +3,9 @@
 - :class:`AzureProject` (:mod:`.project`): a facade that checks its arguments
   and calls one module per operation: :mod:`.provision` (plan, preview (ARM
   what-if), deploy the templates, write the config), :mod:`.deploy` (sync to
-  the share, restart, wait for ``/ready``), :mod:`.status`, :mod:`.logs`,
-  :mod:`.destroy`, and :mod:`.up` (provision, wait for ``/ready``, a smoke test: one command). Each takes one :class:`AzureContext` (:mod:`.context`).
+  the share, restart, wait for ``/ready``), :mod:`.rollout` (``deploy(canary=True)``,
+  ``rollback``), :mod:`.status`, :mod:`.logs`, :mod:`.destroy`, and :mod:`.up` (provision, wait for
+  ``/ready``, a smoke test: one command). Each takes one :class:`AzureContext` (:mod:`.context`).
 - :mod:`.events`: one :class:`Event` for every operation's progress, one :class:`Question` before a write.
 - :mod:`.arm`: ARM deployments (validate, what-if, run, attach).
 - :func:`read_inventory`: a resource group as an :class:`~azinfer.inventory.InMemoryInventory`.
@@ -23,11 +24,12 @@ from azinfer.azure.events import Event, EventKind, Operation, Question
 from azinfer.azure.inventory import read_inventory
 from azinfer.azure.project import AzureProject
 from azinfer.azure.provision import Preview, ProvisionResult
+from azinfer.azure.rollout import RollbackResult, RolloutResult
 from azinfer.azure.share import SyncPlan, SyncResult
 from azinfer.azure.smoke import SmokeTest
 from azinfer.azure.teardown import TeardownAction, TeardownItem, TeardownPlan
 from azinfer.azure.up import UpResult, UpStage
-from azinfer.errors import DeploymentInterrupted, ReadyTimeout, SyncError, SyncInterrupted, UpInterrupted
+from azinfer.errors import DeploymentInterrupted, ReadyTimeout, SmokeTestFailed, SyncError, SyncInterrupted, UpInterrupted
 
 __all__ = [
     "AzureProject",
@@ -40,6 +42,9 @@ __all__ = [
     "DestroyResult",
     "EndpointStatus",
     "ReadyTimeout",
+    "RollbackResult",
+    "RolloutResult",
+    "SmokeTestFailed",
     "ReplicaStatus",
     "RevisionStatus",
     "SyncError",

@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import ssl
     from typing import TypeAlias
 
-    from azure.mgmt.appcontainers.models import ContainerApp, ContainerAppProperties
+    from azure.mgmt.appcontainers.models import ContainerApp, ContainerAppProperties, TrafficWeight
 
     Verify: TypeAlias = ssl.SSLContext | bool
     """What plain HTTPS calls trust: a TLS context, or ``True`` (the system's) / ``False`` (nothing checked)."""
@@ -36,6 +36,8 @@ __all__ = [
     "active_revision",
     "revision_status",
     "check_ready",
+    "revision_url",
+    "traffic_of",
     "restart_revision",
     "endpoint_status",
 ]
@@ -218,6 +220,20 @@ def check_ready(url: str, api_key: str | None, *, verify: Verify = True, timeout
     return False, f"{response.status_code} {response.text.strip()[:80]}".strip()
 
 
+def revision_url(clients: AzureClients, resource_group: str, app: str, revision: str) -> str | None:
+    """``https://<fqdn>`` of one revision as ARM reports it: that revision only, whatever the traffic weights."""
+    props = clients.apps.container_apps_revisions.get_revision(resource_group, app, revision).properties
+    fqdn = props.fqdn if props is not None else None
+    return f"https://{fqdn}" if fqdn else None
+
+
+def traffic_of(app: ContainerApp) -> list[TrafficWeight]:
+    """The app's traffic rules as ARM reports them (empty without ingress)."""
+    configuration = app_properties(app).configuration
+    ingress = configuration.ingress if configuration is not None else None
+    return list(ingress.traffic or []) if ingress is not None else []
+
+
 def restart_revision(clients: AzureClients, resource_group: str, app: str, revision: str) -> None:
     """Restart the revision's replicas (Container Apps replaces them)."""
     clients.apps.container_apps_revisions.restart_revision(resource_group, app, revision)
@@ -260,7 +276,11 @@ def endpoint_status(clients: AzureClients, resource_group: str, app_name: str, a
 
 
 def active_revision(clients: AzureClients, resource_group: str, app: ContainerApp) -> str | None:
-    """The revision serving traffic: the newest active one (single revision mode has one); ``None`` if none."""
+    """The revision serving traffic: the one a traffic rule names with the most weight (multiple revision
+    mode), else the newest active one (single revision mode has one); ``None`` if none."""
+    named = [(t.weight or 0, t.revision_name) for t in traffic_of(app) if t.revision_name and not t.latest_revision]
+    if named and max(named)[0] > 0:
+        return max(named)[1]
     active = [(r.properties.created_time, r.name)
               for r in clients.apps.container_apps_revisions.list_revisions(resource_group, name_of(app))
               if r.properties is not None and r.properties.active and r.name]

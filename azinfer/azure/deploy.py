@@ -23,6 +23,7 @@ from azinfer.azure.app import (
     restart_revision,
     revision_status,
 )
+from azinfer.azure.clients import enum_text
 from azinfer.azure.context import AzureContext
 from azinfer.azure.diagnosis import IMAGE_CAUSES, SYSTEM_TAIL, diagnose
 from azinfer.azure.events import ConfirmCallback, Emitter, EventCallback, EventKind, Operation, Question
@@ -49,7 +50,8 @@ from azinfer.start import StartOrigin, decide_start
 if TYPE_CHECKING:  # pragma: no cover
     from azure.mgmt.appcontainers.models import ContainerApp
 
-__all__ = ["DeployResult", "SyncSummary", "deploy", "preview", "upload", "wait_ready", "wait_until_ready"]
+__all__ = ["DeployResult", "SyncSummary", "deploy", "preview", "sync_stage", "upload", "wait_for_revision",
+           "wait_ready", "wait_until_ready"]
 
 
 
@@ -173,6 +175,19 @@ def upload(ctx: AzureContext, scope: ProjectScope, config: InferenceConfig, emit
     return sync.apply(summary.plan, on_bytes=emit.bytes)
 
 
+def sync_stage(ctx: AzureContext, scope: ProjectScope, config: InferenceConfig, emit: Emitter, *,
+               adapter: Path | None = None, delete: bool = False, confirm: ConfirmCallback | None = None,
+               adapter_name: str | None = None) -> SyncResult | None:
+    """:func:`upload`, said before and after as stages. ``None`` when ``confirm`` declined."""
+    emit.stage(f"syncing to file share {config.file_share_name!r} of storage account {config.storage_account_name!r}")
+    result = upload(ctx, scope, config, emit, adapter=adapter, delete=delete, confirm=confirm,
+                    adapter_name=adapter_name)
+    if result is not None:
+        emit.stage(f"uploaded {len(result.uploaded)} file(s) ({result.uploaded_bytes} bytes), deleted "
+                   f"{len(result.deleted)}, {result.unchanged} unchanged")
+    return result
+
+
 def deploy(ctx: AzureContext, scope: ProjectScope, *, adapter: Path | None = None, delete: bool = False,
            restart: bool | None = None, wait: bool = True, timeout: float = 900.0,
            on_event: EventCallback | None = None, confirm: ConfirmCallback | None = None,
@@ -189,12 +204,10 @@ def deploy(ctx: AzureContext, scope: ProjectScope, *, adapter: Path | None = Non
     if wait and restart is not False and endpoint is None:
         raise AzureError(f"container app {app_name!r} has no external endpoint (ingress FQDN) to wait for; "
                          "deploy with --no-wait, or provision again")
-    emit.stage(f"syncing to file share {config.file_share_name!r} of storage account {config.storage_account_name!r}")
-    result = upload(ctx, scope, config, emit, adapter=adapter, delete=delete, confirm=confirm, adapter_name=adapter_name)
+    result = sync_stage(ctx, scope, config, emit, adapter=adapter, delete=delete, confirm=confirm,
+                        adapter_name=adapter_name)
     if result is None:
         return DeployResult(SyncResult((), 0, (), 0), None, None, endpoint, declined=True)
-    emit.stage(f"uploaded {len(result.uploaded)} file(s) ({result.uploaded_bytes} bytes), deleted "
-               f"{len(result.deleted)}, {result.unchanged} unchanged")
     named = _adapter_prefix(adapter, adapter_name) + "/" if adapter is not None and adapter_name else None
     changed = any(named is None or not path.startswith(named) for path in result.uploaded + result.deleted)
     if restart is False or (restart is None and not changed):
@@ -202,11 +215,18 @@ def deploy(ctx: AzureContext, scope: ProjectScope, *, adapter: Path | None = Non
     revision, replaced = _restart(ctx, group, app_name, app, emit)
     if not wait:
         return DeployResult(result, revision, None, endpoint)
-    status = wait_until_ready(ctx, group, app_name, revision, endpoint or "", request_key(ctx, scope), emit,
-                              replaced=replaced, timeout=timeout,
-                              last_logs=lambda: last_logs(ctx, group, app_name),
-                              system_logs=lambda: last_logs(ctx, group, app_name, SYSTEM_TAIL, system=True))
+    status = wait_for_revision(ctx, group, app_name, revision, endpoint or "", request_key(ctx, scope), emit,
+                               replaced=replaced, timeout=timeout)
     return DeployResult(result, revision, status, endpoint)
+
+
+def wait_for_revision(ctx: AzureContext, group: str, app: str, revision: str, url: str, api_key: str | None,
+                      emit: Emitter, *, replaced: frozenset[str] = frozenset(),
+                      timeout: float = 900.0) -> RevisionStatus:
+    """:func:`wait_until_ready`, with the app's console and system logs for the error when it ends in one."""
+    return wait_until_ready(ctx, group, app, revision, url, api_key, emit, replaced=replaced, timeout=timeout,
+                            last_logs=lambda: last_logs(ctx, group, app),
+                            system_logs=lambda: last_logs(ctx, group, app, SYSTEM_TAIL, system=True))
 
 
 def wait_ready(ctx: AzureContext, scope: ProjectScope, *, timeout: float = 900.0,
@@ -244,7 +264,11 @@ def _restart(ctx: AzureContext, group: str, name: str, app: ContainerApp,
     props = app.properties
     latest = props.latest_revision_name if props is not None else None
     ready = props.latest_ready_revision_name if props is not None else None
-    if latest and latest != ready:
+    configuration = props.configuration if props is not None else None
+    # In multiple revision mode a newer revision (a canary) gets no traffic by itself: restart the serving one.
+    mode = enum_text(configuration.active_revisions_mode) if configuration is not None else None
+    single = (mode or "Single").lower() != "multiple"
+    if latest and latest != ready and single:
         emit.stage(f"revision {latest!r} is new (the template changed): waiting for it instead of restarting")
         return latest, frozenset()
     revision = active_revision(ctx.clients, group, app)

@@ -1,6 +1,6 @@
 """One event stream for every operation's progress, and one question type for every confirmation.
 
-Each operation (provision, deploy, logs, destroy, up) takes ``on_event``, called
+Each operation (provision, deploy, logs, destroy, up, rollback) takes ``on_event``, called
 with an :class:`Event` for each step: a resource's state, a stage in words,
 an upload's totals and bytes, a log stream reopened. Operations that change
 something take ``confirm``, called once with a :class:`Question` before
@@ -34,6 +34,8 @@ class Operation(str, Enum):
     UP = "up"
     """``azinfer up``'s own stages (plan, provision, ready, smoke test), each timed; the operations it runs
     report under their own names."""
+    ROLLBACK = "rollback"
+    """Traffic back to the revision a canary deploy replaced."""
 
 
 class EventKind(str, Enum):

@@ -12,7 +12,7 @@
 
 :class:`AzureProject` is a facade: it checks its arguments once, here, and
 calls one module per operation (:mod:`.provision`, :mod:`.deploy`,
-:mod:`.status`, :mod:`.logs`, :mod:`.destroy`) with one
+:mod:`.rollout`, :mod:`.status`, :mod:`.logs`, :mod:`.destroy`) with one
 :class:`~azinfer.azure.context.AzureContext` built at construction.
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from azinfer._arguments import (
     check_callback,
@@ -37,6 +37,7 @@ from azinfer.azure import destroy as destroy_op
 from azinfer.azure import key as key_op
 from azinfer.azure import logs as logs_op
 from azinfer.azure import provision as provision_op
+from azinfer.azure import rollout as rollout_op
 from azinfer.azure import status as status_op
 from azinfer.azure import up as up_op
 from azinfer.azure.app import EndpointStatus
@@ -48,9 +49,11 @@ from azinfer.azure.events import ConfirmCallback, EventCallback
 from azinfer.azure.failures import translated, translated_iterator
 from azinfer.azure.logstream import MAX_TAIL
 from azinfer.azure.provision import Preview, ProvisionResult
+from azinfer.azure.rollout import RollbackResult, RolloutResult
 from azinfer.azure.scope import ProjectScope
 from azinfer.azure.teardown import TeardownPlan
 from azinfer.azure.up import UpResult
+from azinfer.errors import ArgumentError
 from azinfer.inventory import InMemoryInventory
 from azinfer.plan import Plan
 from azinfer.project import InferenceConfig, Project, load_project
@@ -278,6 +281,20 @@ class AzureProject:
             return key_op.api_key(self.context, self._scope)
 
     # -- after provisioning: the endpoint's life ----------------------------------------------------
+    @overload
+    def deploy(self, *, adapter: str | os.PathLike[str] | None = ..., adapter_name: str | None = ...,
+               delete: bool = ..., restart: bool | None = ...,
+               wait: bool = ..., timeout: float = ..., on_event: EventCallback | None = ...,
+               confirm: ConfirmCallback | None = ..., canary: Literal[False] = ..., steps: int = ...,
+               step_wait: float = ...) -> DeployResult: ...
+
+    @overload
+    def deploy(self, *, adapter: str | os.PathLike[str] | None = ..., adapter_name: str | None = ...,
+               delete: bool = ..., restart: bool | None = ...,
+               wait: bool = ..., timeout: float = ..., on_event: EventCallback | None = ...,
+               confirm: ConfirmCallback | None = ..., canary: Literal[True], steps: int = ...,
+               step_wait: float = ...) -> RolloutResult: ...
+
     def deploy(
         self,
         *,
@@ -289,8 +306,21 @@ class AzureProject:
         timeout: float = 900.0,
         on_event: EventCallback | None = None,
         confirm: ConfirmCallback | None = None,
-    ) -> DeployResult:
+        canary: bool = False,
+        steps: int = 1,
+        step_wait: float = 60.0,
+    ) -> DeployResult | RolloutResult:
         """Put what the container runs on the share, restart, and wait until ``/ready`` answers.
+
+        With ``canary`` nothing restarts: a new revision starts beside the serving
+        one (multiple revision mode, label ``canary``, 0 % of the traffic), is
+        smoke-tested at its own address with the key (``/ready``, then the short chat
+        completion of :mod:`azinfer.azure.smoke`), then gets the traffic in ``steps``
+        equal steps, ``step_wait`` seconds apart, smoke-tested again before each
+        further step. A failed smoke test puts the traffic back where it was and
+        raises :class:`~azinfer.errors.SmokeTestFailed`. The replaced revision keeps
+        running with 0 % (label ``previous``) for :meth:`rollback`; see
+        :mod:`azinfer.azure.rollout`.
 
         Uploads azinfer's server (a wheel of the installed package and the
         constraints of its serving dependencies); with a start command the
@@ -316,6 +346,7 @@ class AzureProject:
         :raises SyncError: a local file vanished or a write failed (the next run continues).
         :raises SyncInterrupted: Ctrl-C during the upload (the next run continues).
         :raises ReadyTimeout: the endpoint did not get ready; names the revision's state and the last log lines.
+        :raises SmokeTestFailed: (``canary``) the new revision failed its smoke test; the traffic is where it was.
         :raises ArgumentError: when an argument has the wrong type or value (the message names it).
         """
         fn = "AzureProject.deploy"
@@ -329,10 +360,36 @@ class AzureProject:
         check_number(fn, "timeout", timeout)
         check_callback(fn, "on_event", on_event)
         check_callback(fn, "confirm", confirm)
+        check_type(fn, "canary", canary, bool, "a bool")
+        check_number(fn, "steps", steps, minimum=1, maximum=100, integer=True)
+        check_number(fn, "step_wait", step_wait)
+        if canary:
+            if restart is not None or not wait:  # a canary always starts a new revision and waits for it
+                argument, value = ("restart", restart) if restart is not None else ("wait", wait)
+                raise ArgumentError(fn, argument, "left at its default with canary=True", value)
+            with translated("deploy a canary revision"):
+                return rollout_op.rollout(self.context, self._scope, adapter=folder, adapter_name=adapter_name,
+                                          delete=delete, steps=steps, step_wait=step_wait, timeout=timeout,
+                                          on_event=on_event, confirm=confirm)
         with translated("deploy"):
             return deploy_op.deploy(self.context, self._scope, adapter=folder, delete=delete, restart=restart,
                                     wait=wait, timeout=timeout, on_event=on_event, confirm=confirm,
                                     adapter_name=adapter_name)
+
+    def rollback(self, *, timeout: float = 900.0, on_event: EventCallback | None = None) -> RollbackResult:
+        """All the traffic back to the revision the last ``deploy(canary=True)`` replaced (label ``previous``).
+
+        The revision that served until now keeps running with 0 % (and becomes ``previous``: a second
+        rollback goes forward again). An inactive revision is activated first and waited for.
+
+        :raises AzureError: no revision to go back to (only a canary deploy keeps one), or Azure fails to answer.
+        :raises ReadyTimeout: the revision activated again did not get ready; the traffic did not move.
+        :raises ArgumentError: when an argument has the wrong type or value (the message names it).
+        """
+        check_number("AzureProject.rollback", "timeout", timeout)
+        check_callback("AzureProject.rollback", "on_event", on_event)
+        with translated("roll back"):
+            return rollout_op.rollback(self.context, self._scope, timeout=timeout, on_event=on_event)
 
     def deploy_preview(self, *, adapter: str | os.PathLike[str] | None = None, adapter_name: str | None = None,
                        delete: bool = False) -> SyncSummary:

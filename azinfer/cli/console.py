@@ -25,6 +25,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
+    "EXIT_USAGE",
     "EXIT_DECLINED",
     "use_color",
     "console",
@@ -38,7 +39,8 @@ __all__ = [
     "TransferDisplay",
 ]
 
-EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130  # argparse exits 2 on a usage error
+EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+EXIT_USAGE = 2  # as argparse's own usage errors
 EXIT_DECLINED = 3
 """The question was answered no: nothing was changed."""
 # The optional dependencies a command may lack, and the extra that brings them.

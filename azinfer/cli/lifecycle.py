@@ -1,4 +1,4 @@
-"""``azinfer deploy``, ``status``, ``logs`` and ``destroy``: the endpoint's life after provisioning."""
+"""``azinfer deploy``, ``rollback``, ``status``, ``logs`` and ``destroy``: the endpoint's life after provisioning."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from azinfer.cli.console import (
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_USAGE,
     EventDisplay,
     ask,
     declined,
@@ -17,7 +18,8 @@ from azinfer.cli.console import (
 from azinfer.cli.options import add_azure_options, add_project_options, azure_project
 
 if TYPE_CHECKING:  # pragma: no cover
-    from azinfer.azure import Question, ReadyTimeout
+    from azinfer.azure import AzureProject, Question, ReadyTimeout
+    from azinfer.azure.events import ConfirmCallback
 
 __all__ = ["register", "show_last_logs"]
 
@@ -32,6 +34,10 @@ def show_last_logs(exc: ReadyTimeout) -> None:
 def _cmd_deploy(args: argparse.Namespace) -> int:
     from azinfer.azure import ReadyTimeout, SyncInterrupted
 
+    if args.canary and (args.restart or args.no_wait):
+        print("azinfer: error: --canary starts a new revision and waits for it: leave out --restart and --no-wait",
+              file=sys.stderr)
+        return EXIT_USAGE
     project = azure_project(args)
     if args.dry_run:
         sys.stdout.write(project.deploy_preview(adapter=args.adapter, adapter_name=args.name,
@@ -42,6 +48,8 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
         # Deleting files and running the user's own commands are worth a question (question.worth_asking).
         return ask(question, yes=args.yes)
 
+    if args.canary:
+        return _canary(project, args, confirm)
     with EventDisplay() as display:
         try:
             result = project.deploy(adapter=args.adapter, adapter_name=args.name, delete=args.delete,
@@ -61,6 +69,26 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
         print(f"Ready: {result.endpoint}")
     else:
         print(f"Restarted revision {result.restarted!r}; not waiting for it.")
+    return EXIT_OK
+
+
+def _canary(project: AzureProject, args: argparse.Namespace, confirm: ConfirmCallback) -> int:
+    """``deploy --canary``: a failed smoke test is one line (``azinfer: ...``) and a non-zero exit, from main."""
+    with EventDisplay() as display:
+        result = project.deploy(adapter=args.adapter, adapter_name=args.name, delete=args.delete,
+                                timeout=args.timeout, on_event=display, confirm=confirm, canary=True,
+                                steps=args.steps, step_wait=args.step_wait)
+    if result.declined:
+        return declined("changed")
+    print(f"Revision {result.revision!r} serves all the traffic at {result.endpoint}; "
+          f"{result.previous!r} is kept for 'azinfer rollback'.")
+    return EXIT_OK
+
+
+def _cmd_rollback(args: argparse.Namespace) -> int:
+    with EventDisplay() as display:
+        result = azure_project(args).rollback(timeout=args.timeout, on_event=display)
+    print(f"Revision {result.revision!r} serves all the traffic again; {result.replaced!r} is kept with none.")
     return EXIT_OK
 
 
@@ -117,8 +145,19 @@ def _tail(text: str) -> int:
     return lines
 
 
+def _steps(text: str) -> int:
+    """``--steps``: 1 to 100."""
+    try:
+        steps = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= steps <= 100:
+        raise argparse.ArgumentTypeError(f"{steps}: expected 1 to 100 steps")
+    return steps
+
+
 def register(commands: Any) -> None:
-    """Add ``deploy``, ``status``, ``logs`` and ``destroy`` to the CLI's subcommands."""
+    """Add ``deploy``, ``rollback``, ``status``, ``logs`` and ``destroy`` to the CLI's subcommands."""
     deploy = commands.add_parser("deploy", help="sync the server (and your code) to the share, restart, wait")
     add_project_options(deploy, update=False)
     add_azure_options(deploy)
@@ -132,7 +171,20 @@ def register(commands: Any) -> None:
                         help="how long to wait for /ready (default 900)")
     deploy.add_argument("--dry-run", action="store_true", help="show what would be uploaded and deleted, change nothing")
     deploy.add_argument("--yes", "-y", action="store_true", help="do not ask before deleting or running your commands")
+    deploy.add_argument("--canary", action="store_true",
+                        help="start a new revision beside the serving one, smoke-test it, then move the traffic")
+    deploy.add_argument("--steps", type=_steps, default=1, metavar="N",
+                        help="with --canary: move the traffic in N equal steps (default 1: all at once)")
+    deploy.add_argument("--step-wait", type=float, default=60.0, metavar="SECONDS",
+                        help="with --canary: seconds between steps (default 60)")
     deploy.set_defaults(handler=_cmd_deploy)
+
+    rollback = commands.add_parser("rollback", help="all the traffic back to the revision the last --canary replaced")
+    add_project_options(rollback, update=False)
+    add_azure_options(rollback)
+    rollback.add_argument("--timeout", type=float, default=900.0, metavar="SECONDS",
+                          help="how long to wait for that revision when it has to start again (default 900)")
+    rollback.set_defaults(handler=_cmd_rollback)
 
     status = commands.add_parser("status", help="the endpoint's state: revision, replicas, GPU profile, /ready")
     add_project_options(status, update=False)

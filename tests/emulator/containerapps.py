@@ -42,8 +42,11 @@ readiness, its console log and the ingress's answers (:mod:`.ingress`).
   ``/v1/models`` 200 with ``Authorization: Bearer <key>`` when the container
   sets ``AZINFER_API_KEY`` (its ``secretRef`` value), 401 otherwise; with the
   key, ``POST /v1/chat/completions`` answers :data:`STAND_IN_ANSWER` (streamed
-  as server-sent events when ``"stream": true``), as a model would.
-  ``emu.apps.on_request`` can answer instead.
+  as server-sent events when ``"stream": true``), as a model would; its id,
+  ``chatcmpl-<revision>``, names the revision that answered.
+  ``emu.apps.on_request`` can answer instead.  In multiple revision mode the
+  traffic rules pick the revision, and each revision and label has an address
+  of its own (:mod:`.traffic`).
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import ingress as ingress_proxy
-from . import logstream, providers
+from . import logstream, providers, traffic
 from .containers import ContainerProcesses, RunningContainer
 from .logstream import StreamSettings
 from .state import Resource, ResourceId, parse_resource_id
@@ -180,13 +183,14 @@ STAND_IN_ANSWER = "Hello from the emulated endpoint!"
 """What the stand-in app answers any chat completion (``azinfer up``'s smoke test reads it)."""
 
 
-def _chat_completion(req: Request) -> Response:
-    """An OpenAI chat completion answering :data:`STAND_IN_ANSWER`, one word per streamed chunk."""
+def _chat_completion(req: Request, revision: str) -> Response:
+    """An OpenAI chat completion answering :data:`STAND_IN_ANSWER`, one word per streamed chunk; its id
+    (``chatcmpl-<revision>``) names the revision that answered."""
     from .server import Response
 
     body = req.json() or {}
     model = body.get("model") or "emulated"
-    base = {"id": "chatcmpl-emulated", "created": int(time.time()), "model": model}
+    base = {"id": f"chatcmpl-{revision}", "created": int(time.time()), "model": model}
     if not body.get("stream"):
         return Response(200, {**base, "object": "chat.completion", "choices": [{
             "index": 0, "message": {"role": "assistant", "content": STAND_IN_ANSWER}, "finish_reason": "stop"}],
@@ -313,6 +317,13 @@ class ContainerAppsRuntime:
         if listener is None:
             raise KeyError(f"app {rt.name!r} has no external ingress")
         return f"https://127.0.0.1:{listener.server_address[1]}"
+
+    def label_url(self, app: str, label: str) -> str:
+        """``https://127.0.0.1:{port}``: where a traffic label answers (on Azure ``<app>---<label>.<env-domain>``)."""
+        rt = self.find(app)
+        if rt.id.lower() not in self._ingress:
+            raise KeyError(f"app {rt.name!r} has no external ingress")
+        return f"https://{self.ingress_host(traffic.address_key(rt.id, 'label', label))}"
 
     def revisions(self, app_id: str) -> list[dict[str, Any]]:
         """The app's revisions: name, created, active, restarts, template, replicas (names), ready."""
@@ -576,15 +587,26 @@ class ContainerAppsRuntime:
     def ingress(self, req: Request) -> Response:
         from .server import Response
 
-        rt = self._apps.get((req.target or "").lower())
-        res = self.emu.state.get(req.target or "")
+        app_id, kind, name = traffic.split_target(req.target or "")
+        rt = self._apps.get(app_id.lower())
+        res = self.emu.state.get(app_id)
         if rt is None or res is None:
             return Response(404, b"Error 404 - This Container App is stopped or does not exist.",
                             {"Content-Type": "text/plain"})
-        rev = self._serving_revision(rt, time.time())
-        if rev is None:
+        if kind is not None or self._mode(res) == "multiple":
+            try:
+                rev = traffic.choose(res, rt, kind, name)
+            except LookupError:
+                return Response(404, b"Error 404 - This Container App is stopped or does not exist.",
+                                {"Content-Type": "text/plain"})
+            if rev is not None and rev.active and not rev.replicas:  # scale from zero
+                self._start_replicas(rt, rev, 1)
+                self.tick()
+            rev = rev if rev is not None and rev.serving(time.time()) else None
+        else:
+            rev = self._serving_revision(rt, time.time())
             waking = next((r for r in reversed(rt.revisions) if r.active and not r.replicas), None)
-            if waking is not None:  # scale from zero
+            if rev is None and waking is not None:  # scale from zero
                 self._start_replicas(rt, waking, 1)
                 self.tick()
                 rev = waking if waking.serving(time.time()) else None
@@ -619,7 +641,7 @@ class ContainerAppsRuntime:
                 return Response(200, {"object": "list", "data": [{"id": "emulated", "object": "model",
                                                                    "created": int(rev.created), "owned_by": "azinfer"}]})
             if req.method == "POST" and path == "/v1/chat/completions":
-                return _chat_completion(req)
+                return _chat_completion(req, rev.name)
         if req.method == "GET" and path == "/":
             return Response(200, b"<!doctype html><title>emulated app</title>", {"Content-Type": "text/html"})
         return Response(404, {"detail": "Not Found"})
@@ -759,11 +781,14 @@ class ContainerAppsRuntime:
         props: dict[str, Any] = {
             "createdTime": providers.iso_now(rev.created),
             "lastActiveTime": providers.iso_now(now if rev.active else rev.last_active),
-            "fqdn": domain_fqdn.replace(view["properties"]["latestRevisionName"], rev.name),
+            "fqdn": self.ingress_host(traffic.address_key(app.id, "revision", rev.name))
+                    if app.id.lower() in self._ingress
+                    else domain_fqdn.replace(view["properties"]["latestRevisionName"], rev.name),
             "template": copy.deepcopy(rev.template),
             "active": rev.active,
             "replicas": len(rev.replicas),
-            "trafficWeight": 100 if rev is serving else 0,
+            "trafficWeight": traffic.weight_of(app, rt, rev) if self._mode(app) == "multiple"
+                             else 100 if rev is serving else 0,
             "healthState": health if rev.active else "None",
             "provisioningState": provisioning,
             "runningState": state,

@@ -35,7 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from . import providers
+from . import providers, traffic
 from .auth import Identity
 from .containerapps import ContainerAppsRuntime
 from .faults import FaultSet
@@ -1012,6 +1012,9 @@ class ArmEmulator:
             env_id = props.get("managedEnvironmentId") or props.get("environmentId")
             if env_id and self.state.get(env_id) is None:
                 raise ArmError(404, "ManagedEnvironmentNotFound", f"Managed environment '{env_id}' was not found.")
+            refused = traffic.check(props)
+            if refused:
+                raise ArmError(400, "ContainerAppInvalidTraffic", refused)
             wp = props.get("workloadProfileName")
             if wp and env_id:
                 profiles = (self.state.get(env_id).input.get("properties") or {}).get("workloadProfiles") or []
