@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 import httpx
-from serve_bench import free_port, load, pinned, server_env  # also puts tests/serve on the path, offline
+from serve_bench import free_port, load, pinned, server_env, stop  # also puts tests/serve on the path, offline
 from serve_model_factory import BENCH_SHAPE, PHI3_MINI_SHAPE, MountLayout, build_adapter, build_mount
 
 SHAPES = {"bench": BENCH_SHAPE, "phi3-mini": PHI3_MINI_SHAPE}
@@ -72,15 +72,6 @@ async def mixed_load(base_url: str, models: list[str], concurrency: int, rounds:
     started = time.perf_counter()
     results = await asyncio.gather(*[load(base_url, model, share, rounds, max_tokens) for model in models])
     return sum(tokens for _, _, tokens in results) / (time.perf_counter() - started)
-
-
-def stop(server: subprocess.Popen[bytes]) -> None:
-    server.terminate()
-    try:
-        server.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
 
 
 def main() -> int:

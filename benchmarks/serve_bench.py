@@ -183,6 +183,16 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
+def stop(server: subprocess.Popen[bytes]) -> None:
+    """Ask the server to end; kill it after a minute."""
+    server.terminate()
+    try:
+        server.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
 def server_env(cpu: int | None) -> dict[str, str]:
     """One torch thread, on *cpu*; vLLM's CPU build gets the same core and a 1 GiB KV cache. None: a GPU run."""
     path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
@@ -294,12 +304,7 @@ def bench_engine(
                   f"peak rss {results[-1].peak_rss_mib:.0f} MiB", flush=True)
         return results, cold
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)
 
 
 CEILING = """

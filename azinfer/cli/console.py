@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
 from azinfer._printable import printable
-from azinfer.errors import AzinferError
+from azinfer.errors import AzinferError, ReadyTimeout
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
@@ -90,11 +90,22 @@ def fail(message: str) -> None:
     print(f"azinfer: error: {printable(message, keep_newlines=True)}", file=sys.stderr)
 
 
+def show_last_logs(exc: ReadyTimeout) -> None:
+    """The container's last log lines, with the output (the error itself stays one line)."""
+    if exc.last_logs:
+        print("The container's last log lines:")
+        print("".join(f"  {line}\n" for line in exc.last_logs), end="", flush=True)
+
+
 def report_errors(handler: Callable[[], int]) -> int:
     """Run a command; turn azinfer's errors (Azure's arrive translated), a missing extra and Ctrl-C into a
     message and an exit code."""
     try:
         return int(handler())
+    except ReadyTimeout as exc:  # whichever command waited: the container's last lines, then the one-line error
+        show_last_logs(exc)
+        fail(str(exc))
+        return EXIT_FAILED
     except AzinferError as exc:
         fail(str(exc))
         return EXIT_FAILED

@@ -18,21 +18,14 @@ from azinfer.cli.console import (
 from azinfer.cli.options import add_azure_options, add_project_options, azure_project
 
 if TYPE_CHECKING:  # pragma: no cover
-    from azinfer.azure import AzureProject, Question, ReadyTimeout
+    from azinfer.azure import AzureProject, Question
     from azinfer.azure.events import ConfirmCallback
 
-__all__ = ["register", "show_last_logs"]
-
-
-def show_last_logs(exc: ReadyTimeout) -> None:
-    """The container's last log lines, with the output (the error itself stays one line)."""
-    if exc.last_logs:
-        print("The container's last log lines:")
-        print("".join(f"  {line}\n" for line in exc.last_logs), end="", flush=True)
+__all__ = ["register"]
 
 
 def _cmd_deploy(args: argparse.Namespace) -> int:
-    from azinfer.azure import ReadyTimeout, SyncInterrupted
+    from azinfer.azure import SyncInterrupted
 
     if args.canary and (args.restart or args.no_wait):
         print("azinfer: error: --canary starts a new revision and waits for it: leave out --restart and --no-wait",
@@ -58,9 +51,6 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
         except SyncInterrupted as exc:
             print(f"azinfer: {exc}", file=sys.stderr)
             return EXIT_INTERRUPTED
-        except ReadyTimeout as exc:
-            show_last_logs(exc)
-            raise
     if result.declined:
         return declined("changed")
     if result.restarted is None:

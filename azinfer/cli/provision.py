@@ -15,7 +15,6 @@ from azinfer.cli.console import (
     use_color,
 )
 from azinfer.cli.console import confirm as confirm_on_terminal
-from azinfer.cli.lifecycle import show_last_logs
 from azinfer.cli.options import add_azure_options, add_project_options, azure_project, command_target
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -77,14 +76,8 @@ def _offer_to_wait(project: AzureProject, args: argparse.Namespace, target: str)
         print(f"Next: 'azinfer up {target}' waits for it and asks the model once; 'azinfer status {target}' "
               "shows its state.")
         return EXIT_OK
-    from azinfer.azure import ReadyTimeout
-
     with EventDisplay() as display:
-        try:
-            ready = project.wait_ready(on_event=display)
-        except ReadyTimeout as exc:
-            show_last_logs(exc)
-            raise
+        ready = project.wait_ready(on_event=display)
     print(f"Ready: {ready.endpoint}. Next: 'azinfer up {target}' asks the model once and prints how to call it.")
     return EXIT_OK
 

@@ -7,7 +7,6 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from azinfer.cli.console import EXIT_INTERRUPTED, EXIT_OK, EventDisplay, ask, declined, use_color
-from azinfer.cli.lifecycle import show_last_logs
 from azinfer.cli.options import add_azure_options, add_project_options, azure_project, command_target
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -17,7 +16,7 @@ __all__ = ["register"]
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
-    from azinfer.azure import ReadyTimeout, UpInterrupted
+    from azinfer.azure import UpInterrupted
     from azinfer.azure.up import next_steps
     from azinfer.errors import PlanBlockedError
 
@@ -36,9 +35,6 @@ def _cmd_up(args: argparse.Namespace) -> int:
     except UpInterrupted as exc:
         print(f"azinfer: {exc}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except ReadyTimeout as exc:
-        show_last_logs(exc)
-        raise
     if result.declined:
         return declined("changed")
     assert result.smoke is not None and result.endpoint is not None  # not declined: both are there
