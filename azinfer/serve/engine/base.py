@@ -24,7 +24,10 @@ The contract, which the HTTP layer relies on and the tests check for every engin
   :class:`GenerationError` when the engine failed this request. The text is
   already cut at a stop string (the stop string itself is never sent) and
   holds no incomplete character; :mod:`azinfer.serve.engine.stream` does
-  this for engines that produce token ids.
+  this for engines that produce token ids. A request that asks for log
+  probabilities (``SamplingParams.logprobs``) gets one delta per generated
+  token counted in ``completion_tokens``, each with that token's
+  :class:`TokenLogprob` (its text may then be empty: held back, or cut).
 - **Cancellation.** :meth:`Generation.cancel` may be called from any thread,
   any number of times, before or while streaming; the engine then stops
   generating for it within about one step, frees its capacity, and the
@@ -65,6 +68,7 @@ __all__ = [
     "GenerationError",
     "GenerationRequest",
     "InvalidRequestError",
+    "MAX_LOGPROBS",
     "MAX_SEED",
     "MAX_STOP_CHARS",
     "MAX_STOP_STRINGS",
@@ -79,6 +83,7 @@ __all__ = [
     "Role",
     "SamplingParams",
     "TextDelta",
+    "TokenLogprob",
 ]
 
 FinishReason = Literal["stop", "length", "cancelled", "error"]
@@ -98,10 +103,12 @@ MAX_SEED = 2**63 - 1
 MAX_STOP_STRINGS = 4
 MAX_STOP_CHARS = 256
 MAX_STOP_TOKEN_IDS = 64
-# vLLM's sampling extensions, with the value that leaves sampling as it is (vLLM's defaults).
+# Alternatives per token: OpenAI's limit on top_logprobs, and vLLM's default max_logprobs.
+MAX_LOGPROBS = 20
+# vLLM's sampling extensions and log probabilities, with the value that leaves the request as it is (vLLM's defaults).
 NEUTRAL_EXTENSIONS: dict[str, object] = {
     "top_k": 0, "min_p": 0.0, "repetition_penalty": 1.0, "presence_penalty": 0.0, "frequency_penalty": 0.0,
-    "min_tokens": 0, "ignore_eos": False, "stop_token_ids": (),
+    "min_tokens": 0, "ignore_eos": False, "stop_token_ids": (), "logprobs": None,
 }
 
 
@@ -145,6 +152,10 @@ class SamplingParams:
     not end the completion) and ``stop_token_ids`` (at most
     :data:`MAX_STOP_TOKEN_IDS` more tokens that end it, not sent).
 
+    ``logprobs`` asks for each generated token's log probability and, when
+    above 0, that many alternatives (at most :data:`MAX_LOGPROBS`), as vLLM's
+    ``SamplingParams.logprobs``; ``None``: none.
+
     :raises InvalidRequestError: a value is out of range; ``param`` names its OpenAI field.
     """
 
@@ -161,6 +172,7 @@ class SamplingParams:
     min_tokens: int = 0
     ignore_eos: bool = False
     stop_token_ids: tuple[int, ...] = ()
+    logprobs: int | None = None
 
     def __post_init__(self) -> None:
         if not _whole(self.max_tokens) or self.max_tokens < 1:
@@ -205,6 +217,18 @@ class SamplingParams:
         if len(self.stop_token_ids) > MAX_STOP_TOKEN_IDS or not all(_whole(t) and t >= 0 for t in self.stop_token_ids):
             raise InvalidRequestError("stop_token_ids", f"stop_token_ids must be at most {MAX_STOP_TOKEN_IDS} token ids "
                                       "(whole numbers from 0)")
+        self._check_logprobs()
+
+    def _check_logprobs(self) -> None:
+        """vLLM's server's checks of ``top_logprobs`` (-1 asks for the whole vocabulary), with its messages."""
+        if self.logprobs is None:
+            return
+        if not _whole(self.logprobs) or self.logprobs < -1:
+            raise InvalidRequestError("top_logprobs", "`top_logprobs` must be a positive value or -1.")
+        if self.logprobs == -1 or self.logprobs > MAX_LOGPROBS:
+            asked = "the whole vocabulary (-1)" if self.logprobs == -1 else str(self.logprobs)
+            raise InvalidRequestError("top_logprobs", f"Requested sample logprobs of {asked}, "
+                                      f"which is greater than max allowed: {MAX_LOGPROBS}")
 
     def extensions_in_use(self) -> list[str]:
         """The vLLM extensions set to something else than their neutral value."""
@@ -214,7 +238,7 @@ class SamplingParams:
     @property
     def shapes_logits(self) -> bool:
         """Whether a token's choice needs more than the temperature and ``top_p`` (penalties, ``top_k``, ``min_p``, ``min_tokens``)."""
-        return bool(set(self.extensions_in_use()) - {"ignore_eos", "stop_token_ids"})
+        return bool(set(self.extensions_in_use()) - {"ignore_eos", "stop_token_ids", "logprobs"})
 
     @property
     def greedy(self) -> bool:
@@ -260,10 +284,27 @@ class GenerationRequest:
 
 
 @dataclass(frozen=True)
+class TokenLogprob:
+    """A generated token's log probability, as vLLM's server reports it.
+
+    ``token`` is the token's text as vLLM shows it (its own decoding, a byte
+    of an unfinished character completed from the tokens before it, else
+    ``""``); ``top`` holds ``(text, logprob)`` of as many alternatives as the
+    request asked for, in vLLM's order: the generated token first, then the
+    most likely others.
+    """
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
 class TextDelta:
-    """New text of a completion (never empty)."""
+    """New text of a completion, never empty unless it carries a token's log probability (see the module docstring)."""
 
     text: str
+    logprobs: tuple[TokenLogprob, ...] = ()
 
 
 @dataclass(frozen=True)

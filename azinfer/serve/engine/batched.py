@@ -37,7 +37,7 @@ from typing import Any
 
 from azinfer.serve.discovery import ModelPaths
 from azinfer.serve.engine.base import AdapterError, EngineStats, Generation, GenerationRequest, InvalidRequestError
-from azinfer.serve.engine.hf import ThreadedGeneration, TransformersEngine
+from azinfer.serve.engine.hf import SampledLogprobs, ThreadedGeneration, TransformersEngine
 from azinfer.serve.loading import LoadedModel, load_model
 from azinfer.serve.settings import DEFAULT_PROMPT_TEMPLATE, ServeSettings
 
@@ -59,6 +59,8 @@ class _Running:
     mask: Any  # [batch, length], 0 on left padding
     next_tokens: Any  # [batch], fed at the next step
     positions: Any  # [batch], position id of next_tokens
+    # Per row, next_tokens' log probabilities where the request asks for them; read once, by _emit.
+    logprobs: list[SampledLogprobs | None] | None = None
 
 
 def _shaped(logits: Any, generation: ThreadedGeneration, eos_token_ids: frozenset[int]) -> Any:
@@ -119,6 +121,30 @@ def _sample(logits: Any, generations: Sequence[ThreadedGeneration], generators: 
             log.warning("sampling failed for request %s: %s", generation.request.request_id, error)
             generation.finish("error", error)
     return tokens
+
+
+def _logprobs(logits: Any, generations: Sequence[ThreadedGeneration], tokens: Sequence[int]
+              ) -> list[SampledLogprobs | None] | None:
+    """The sampled tokens' log probabilities and the most likely ones', for the rows whose request asks; else ``None``.
+
+    vLLM's default ``logprobs_mode`` (``raw_logprobs``): the log-softmax of
+    the model's logits, before penalties, temperature and truncation. Rows
+    that do not ask cost nothing more than this check.
+    """
+    rows = [i for i, g in enumerate(generations) if g.request.params.logprobs is not None]
+    if not rows:
+        return None
+    import torch
+
+    index = torch.tensor(rows, device=logits.device)
+    logprobs = torch.log_softmax(logits[index].float(), dim=-1)
+    chosen = logprobs.gather(1, torch.tensor([[tokens[i]] for i in rows], device=logits.device))[:, 0].tolist()
+    most = max(generations[i].request.params.logprobs or 0 for i in rows)
+    top_logprobs, top_ids = (t.tolist() for t in logprobs.topk(most, dim=-1))
+    found: list[SampledLogprobs | None] = [None] * len(generations)
+    for j, row in enumerate(rows):
+        found[row] = SampledLogprobs(chosen[j], top_ids[j], top_logprobs[j])
+    return found
 
 
 def _generator(request: GenerationRequest) -> Any:
@@ -339,13 +365,15 @@ class BatchedEngine(TransformersEngine):
         cache = DynamicCache()
         logits = self._forward(ids, mask, positions, cache, generations)
         generators = [_generator(g.request) for g in generations]
+        tokens = _sample(logits, generations, generators, self.loaded.eos_token_ids)
         return _Running(
             generations=generations,
             generators=generators,
             cache=cache,
             mask=mask,
-            next_tokens=torch.tensor(_sample(logits, generations, generators, self.loaded.eos_token_ids), device=device),
+            next_tokens=torch.tensor(tokens, device=device),
             positions=mask.sum(-1),
+            logprobs=_logprobs(logits, generations, tokens),
         )
 
     def _splice(self, new: _Running) -> None:
@@ -383,8 +411,10 @@ class BatchedEngine(TransformersEngine):
         self._drop_done()
 
     def _emit(self, running: _Running) -> None:
-        for generation, token in zip(running.generations, running.next_tokens.tolist()):
-            generation.push_token(token)
+        logprobs, running.logprobs = running.logprobs, None
+        tokens = running.next_tokens.tolist()
+        for row, (generation, token) in enumerate(zip(running.generations, tokens)):
+            generation.push_token(token, logprobs[row] if logprobs else None)
 
     def _decode(self, running: _Running) -> None:
         import torch
@@ -394,10 +424,9 @@ class BatchedEngine(TransformersEngine):
         logits = self._forward(running.next_tokens[:, None], running.mask, running.positions[:, None], running.cache,
                                running.generations)
         running.positions = running.positions + 1
-        running.next_tokens = torch.tensor(
-            _sample(logits, running.generations, running.generators, self.loaded.eos_token_ids),
-            device=running.next_tokens.device
-        )
+        tokens = _sample(logits, running.generations, running.generators, self.loaded.eos_token_ids)
+        running.next_tokens = torch.tensor(tokens, device=running.next_tokens.device)
+        running.logprobs = _logprobs(logits, running.generations, tokens)
         self._emit(running)
         self._drop_done()
 

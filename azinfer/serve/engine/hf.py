@@ -15,7 +15,7 @@ import re
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 from azinfer.serve.engine.base import (
     ChatTurn,
@@ -29,10 +29,12 @@ from azinfer.serve.engine.base import (
     PromptTooLongError,
     RequestCounter,
     TextDelta,
+    TokenLogprob,
 )
 from azinfer.serve.engine.stream import TextStream
+from azinfer.serve.engine.token_text import TokenTexts
 
-__all__ = ["ChatTokenizer", "ThreadedGeneration", "TransformersEngine", "render_with_template"]
+__all__ = ["ChatTokenizer", "SampledLogprobs", "ThreadedGeneration", "TransformersEngine", "render_with_template"]
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +145,14 @@ class ChatTokenizer:
         self._workers.shutdown(wait=False, cancel_futures=True)
 
 
+class SampledLogprobs(NamedTuple):
+    """A sampled token's log probability and the most likely tokens' (ids and log probabilities, most likely first)."""
+
+    logprob: float
+    top_ids: list[int]
+    top_logprobs: list[float]
+
+
 class ThreadedGeneration(Generation):
     """One request's generation: fed token ids by an engine thread, read as text on the event loop."""
 
@@ -153,9 +163,11 @@ class ThreadedGeneration(Generation):
         eos_token_ids: frozenset[int],
         loop: asyncio.AbstractEventLoop,
         on_end: Callable[[ThreadedGeneration], None],
+        token_texts: TokenTexts,
     ) -> None:
         self.request = request
         self._text = text
+        self._token_texts = token_texts
         self._eos = eos_token_ids
         self._loop = loop
         self._on_end = on_end
@@ -190,22 +202,38 @@ class ThreadedGeneration(Generation):
         if text:
             self._send(TextDelta(text))
 
-    def push_token(self, token_id: int) -> bool:
-        """Take the next generated token (engine thread); return whether the generation is over."""
+    def push_token(self, token_id: int, logprobs: SampledLogprobs | None = None) -> bool:
+        """Take the next generated token (engine thread); return whether the generation is over.
+
+        *logprobs*: the token's, for a request that asks for them (sent with its text, even empty).
+        """
         if self.done:
             return True
         params = self.request.params
         if (token_id in self._eos and not params.ignore_eos) or token_id in params.stop_token_ids:
             return self.finish("stop")
+        before = self.output_ids[-4:]  # what TokenTexts.after reads at most
         self.output_ids.append(token_id)
         self._generated += 1
         text, stopped = self._text.push(token_id)
-        self._emit(text)
+        if logprobs is not None:
+            self._send(TextDelta(text, (self._token_logprob(token_id, before, logprobs),)))
+        else:
+            self._emit(text)
         if stopped:
             return self.finish("stop")
         if self._generated >= params.max_tokens:
             return self.finish("length")
         return False
+
+    def _token_logprob(self, token_id: int, before: list[int], logprobs: SampledLogprobs) -> TokenLogprob:
+        """vLLM's report of a token: its text and log probability, and the alternatives asked for, itself first."""
+        texts = self._token_texts
+        chosen = (token_id, logprobs.logprob)
+        others = [(i, p) for i, p in zip(logprobs.top_ids, logprobs.top_logprobs) if i != token_id]
+        top = [chosen, *others][: self.request.params.logprobs or 0]
+        return TokenLogprob(texts.after(token_id, before), logprobs.logprob,
+                            tuple((texts.after(i, before), p) for i, p in top))
 
     def finish(self, reason: FinishReason, error: BaseException | None = None) -> bool:
         """End the generation (engine thread) and free its slot; the first call wins. Returns True."""
@@ -251,6 +279,7 @@ class TransformersEngine(Engine):
     def __init__(self, loaded: Any, *, capacity: int, prompt_template: str) -> None:
         self.loaded = loaded
         self.tokenizer = ChatTokenizer(loaded.tokenizer, loaded.context_length, prompt_template)
+        self._token_texts = TokenTexts(loaded.tokenizer)
         self._counter = RequestCounter(capacity)
 
     @property
@@ -277,6 +306,7 @@ class TransformersEngine(Engine):
             self.loaded.eos_token_ids,
             asyncio.get_running_loop(),
             self._ended,
+            self._token_texts,
         )
         self._counter.admit(generation)
         return generation

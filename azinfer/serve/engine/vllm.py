@@ -47,6 +47,7 @@ from azinfer.serve.engine.base import (
     InvalidRequestError,
     RequestCounter,
     TextDelta,
+    TokenLogprob,
 )
 from azinfer.serve.engine.hf import ChatTokenizer
 from azinfer.serve.settings import ServeSettings
@@ -89,11 +90,14 @@ class VllmGeneration(Generation):
         self._task.add_done_callback(self._ended)
 
     async def _pump(self, outputs: AsyncIterator[Any]) -> None:
+        top = self.request.params.logprobs
         async for output in outputs:
             completion = output.outputs[0]
             self._tokens += len(completion.token_ids)
-            if completion.text:
-                self._events.put_nowait(TextDelta(completion.text))
+            logprobs = () if top is None else tuple(
+                _token_logprob(token, position, top) for token, position in zip(completion.token_ids, completion.logprobs))
+            if completion.text or logprobs:
+                self._events.put_nowait(TextDelta(completion.text, logprobs))
             if output.finished:
                 if completion.finish_reason not in _FINISH_REASONS:
                     raise GenerationError(f"vLLM ended the request with {completion.finish_reason!r}")
@@ -128,6 +132,13 @@ class VllmGeneration(Generation):
         """Abort the request in vLLM (any thread, idempotent)."""
         if not self._task.done():
             self._loop.call_soon_threadsafe(self._task.cancel)
+
+
+def _token_logprob(token_id: int, position: dict[int, Any], top: int) -> TokenLogprob:
+    """vLLM's log probabilities of one position (the sampled token first, then the most likely) as its server reports them."""
+    chosen = position[token_id]
+    return TokenLogprob(chosen.decoded_token or "", chosen.logprob,
+                        tuple((p.decoded_token or "", p.logprob) for p in list(position.values())[:top]))
 
 
 class VllmEngine(Engine):
@@ -205,6 +216,7 @@ class VllmEngine(Engine):
             min_tokens=params.min_tokens,
             ignore_eos=params.ignore_eos,
             stop_token_ids=list(params.stop_token_ids),
+            logprobs=params.logprobs,
             output_kind=RequestOutputKind.DELTA,
         )
 

@@ -41,6 +41,7 @@ from azinfer.serve.engine.base import (
     InvalidRequestError,
     QueueFullError,
     TextDelta,
+    TokenLogprob,
 )
 from azinfer.serve.http import wire
 from azinfer.serve.http.auth import KeyCheck, Receive, Scope, Send
@@ -212,9 +213,11 @@ class _Completions:
                            {"Retry-After": str(error.retry_after)}) from None
         completion_id = wire.new_completion_id()
         events = self.metrics.observe(generation.stream(), chat.model)
+        logprobs = chat.params.logprobs is not None
         if chat.stream:
-            return _EventStream(lambda: self._events(events, chat.model, completion_id, chat.include_usage), generation)
-        return JSONResponse(await self._whole(request, generation, events, chat.model, completion_id))
+            return _EventStream(lambda: self._events(events, chat.model, completion_id, chat.include_usage, logprobs),
+                                generation)
+        return JSONResponse(await self._whole(request, generation, events, chat.model, completion_id, logprobs))
 
     def _adapter(self, model: str) -> str | None:
         """The adapter *model* names (``None``: the base model's id).
@@ -230,14 +233,16 @@ class _Completions:
                        "invalid_request_error", "model_not_found", param="model")
 
     async def _whole(self, request: Request, generation: Generation, events: AsyncIterator[TextDelta | Finished],
-                     model: str, completion_id: str) -> dict[str, Any]:
+                     model: str, completion_id: str, logprobs: bool) -> dict[str, Any]:
         watcher = asyncio.create_task(_cancel_on_disconnect(request.receive, generation))
         parts: list[str] = []
+        tokens: list[TokenLogprob] = []
         finished: Finished | None = None
         try:
             async for event in events:
                 if isinstance(event, TextDelta):
                     parts.append(event.text)
+                    tokens += event.logprobs
                 else:
                     finished = event
         except GenerationError as error:
@@ -247,15 +252,16 @@ class _Completions:
             generation.cancel()
         assert finished is not None
         return wire.completion_body(completion_id, model, "".join(parts), finished.reason,
-                                    finished.prompt_tokens, finished.completion_tokens)
+                                    finished.prompt_tokens, finished.completion_tokens, tokens if logprobs else None)
 
     async def _events(self, events: AsyncIterator[TextDelta | Finished], model: str, completion_id: str,
-                      include_usage: bool) -> AsyncIterator[bytes]:
+                      include_usage: bool, logprobs: bool) -> AsyncIterator[bytes]:
         yield _sse(wire.chunk_body(completion_id, model, {"role": "assistant", "content": ""}))
         try:
             async for event in events:
                 if isinstance(event, TextDelta):
-                    yield _sse(wire.chunk_body(completion_id, model, {"content": event.text}))
+                    yield _sse(wire.chunk_body(completion_id, model, {"content": event.text},
+                                               logprobs=event.logprobs if logprobs else None))
                 else:
                     yield _sse(wire.chunk_body(completion_id, model, {}, event.reason))
                     if include_usage:

@@ -59,17 +59,17 @@ class ServeMetrics:
         try:
             async for event in events:
                 now = time.monotonic()
-                if isinstance(event, TextDelta):
+                if isinstance(event, Finished):
+                    self.prompt_tokens.labels(model).inc(event.prompt_tokens)
+                    self.generation_tokens.labels(model).inc(event.completion_tokens)
+                    self.finished.labels(model, event.reason).inc()
+                elif event.text:  # a delta with only a token's log probability (text held back) is no text
                     if first:
                         self.ttft.labels(model).observe(now - started)
                         first = False
                     else:
                         self.tbt.labels(model).observe(now - last)
                     last = now
-                else:
-                    self.prompt_tokens.labels(model).inc(event.prompt_tokens)
-                    self.generation_tokens.labels(model).inc(event.completion_tokens)
-                    self.finished.labels(model, event.reason).inc()
                 yield event
         finally:
             self.in_flight.labels(model).dec()

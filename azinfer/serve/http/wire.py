@@ -1,11 +1,13 @@
 """OpenAI's chat-completions wire format: a request body read strictly, and the bodies we answer with.
 
 vLLM's sampling extensions (``top_k``, ``min_p``, ``repetition_penalty``,
-``min_tokens``, ``ignore_eos``, ``stop_token_ids``) are read as its server
-reads them. A field we do not support is refused with 400 naming it, rather than ignored:
-a client asking for tools, log probabilities or a JSON response would
+``min_tokens``, ``ignore_eos``, ``stop_token_ids``) and ``logprobs`` with
+``top_logprobs`` are read as its server reads them, with its messages; log
+probabilities are answered in OpenAI's shape (``choices[].logprobs.content``).
+A field we do not support is refused with 400 naming it, rather than ignored:
+a client asking for tools or a JSON response would
 otherwise get an answer that silently lacks them. Fields that only carry
-their neutral value (``"tools": []``, ``"logprobs": false``, ``"n": 1``...)
+their neutral value (``"tools": []``, ``"n": 1``...)
 and metadata fields (``user``, ``metadata``...) are accepted, since common
 clients send them by default.
 """
@@ -16,11 +18,11 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from azinfer.serve.engine.base import ChatTurn, InvalidRequestError, Role, SamplingParams
+from azinfer.serve.engine.base import ChatTurn, InvalidRequestError, Role, SamplingParams, TokenLogprob
 
 __all__ = [
     "ChatRequest",
@@ -29,6 +31,7 @@ __all__ = [
     "chunk_body",
     "completion_body",
     "error_body",
+    "logprobs_body",
     "new_completion_id",
     "parse_chat_request",
 ]
@@ -46,10 +49,6 @@ def _one_of(*allowed: Any) -> Callable[[Any], bool]:
     return lambda value: any(value is a or (type(value) is type(a) and value == a) for a in allowed)
 
 
-def _zero(value: Any) -> bool:
-    return value is None or (isinstance(value, int | float) and not isinstance(value, bool) and value == 0)
-
-
 def _anything(value: Any) -> bool:
     return True
 
@@ -61,8 +60,6 @@ _NEUTRAL_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "tool_choice": (_one_of(None, "none", "auto"), "tool calls are not supported"),
     "function_call": (_one_of(None, "none", "auto"), "function calls are not supported"),
     "parallel_tool_calls": (_anything, ""),
-    "logprobs": (_one_of(None, False), "log probabilities are not supported by azinfer serve's engines"),
-    "top_logprobs": (_zero, "log probabilities are not supported by azinfer serve's engines"),
     "response_format": (lambda v: v is None or v == {"type": "text"}, "only text responses are supported (type 'text')"),
     "logit_bias": (_empty, "logit_bias is not supported"),
     "n": (_one_of(None, 1), "only one choice per request is supported (n=1)"),
@@ -81,7 +78,7 @@ _NEUTRAL_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "prompt_cache_key": (_anything, ""),
 }
 _FIELDS = {"model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens",
-           "temperature", "top_p", "seed", "stop", "presence_penalty", "frequency_penalty",
+           "temperature", "top_p", "seed", "stop", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs",
            # vLLM's extensions (its server takes them in the same body)
            "top_k", "min_p", "repetition_penalty", "min_tokens", "ignore_eos", "stop_token_ids"}
 # Keys a client may echo back in an assistant message it got from us (all empty then).
@@ -232,6 +229,22 @@ def _token_ids(value: Any) -> tuple[int, ...]:
     return tuple(value)
 
 
+def _logprobs(data: dict[str, Any]) -> int | None:
+    """Alternatives per token that ``logprobs`` and ``top_logprobs`` ask for; ``None``: no log probabilities.
+
+    vLLM's server's checks, in its order and with its messages (``null`` is 0).
+    """
+    wanted = _flag(data, "logprobs")
+    top = data.get("top_logprobs")
+    if top is not None and (isinstance(top, bool) or not isinstance(top, int)):
+        raise InvalidRequestError("top_logprobs", "`top_logprobs` must be an integer.")
+    if top and top < -1:
+        raise InvalidRequestError("top_logprobs", "`top_logprobs` must be a positive value or -1.")
+    if top and not wanted:
+        raise InvalidRequestError("top_logprobs", "when using `top_logprobs`, `logprobs` must be set to true.")
+    return (top or 0) if wanted else None
+
+
 def parse_chat_request(body: bytes, default_max_tokens: int) -> ChatRequest:
     """Read and check a chat-completions body.
 
@@ -274,6 +287,7 @@ def parse_chat_request(body: bytes, default_max_tokens: int) -> ChatRequest:
             min_tokens=_whole(data, "min_tokens") or 0,
             ignore_eos=_flag(data, "ignore_eos"),
             stop_token_ids=_token_ids(data.get("stop_token_ids")),
+            logprobs=_logprobs(data),
         )
     except InvalidRequestError as error:
         if error.param == "max_tokens" and data.get("max_completion_tokens") is not None:
@@ -295,17 +309,30 @@ def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
     }
 
 
+def _logprob(text: str, logprob: float) -> dict[str, Any]:
+    # vLLM's server: -inf (a token the model rules out) is clamped, bytes of unfinished UTF-8 are U+FFFD's.
+    return {"token": text, "logprob": max(logprob, -9999.0), "bytes": list(text.encode("utf-8", "replace"))}
+
+
+def logprobs_body(tokens: Sequence[TokenLogprob]) -> dict[str, Any]:
+    """A choice's ``logprobs``: ``{"content": [{token, logprob, bytes, top_logprobs}...]}``."""
+    return {"content": [{**_logprob(t.token, t.logprob), "top_logprobs": [_logprob(*top) for top in t.top]}
+                        for t in tokens]}
+
+
 def completion_body(
-    completion_id: str, model: str, text: str, finish_reason: str, prompt_tokens: int, completion_tokens: int
+    completion_id: str, model: str, text: str, finish_reason: str, prompt_tokens: int, completion_tokens: int,
+    logprobs: Sequence[TokenLogprob] | None = None,
 ) -> dict[str, Any]:
-    """A ``chat.completion`` object."""
+    """A ``chat.completion`` object; *logprobs* for a request that asked for them."""
     return {
         "id": completion_id,
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
         "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason}
+            {"index": 0, "message": {"role": "assistant", "content": text},
+             "logprobs": None if logprobs is None else logprobs_body(logprobs), "finish_reason": finish_reason}
         ],
         "usage": _usage(prompt_tokens, completion_tokens),
     }
@@ -317,14 +344,19 @@ def chunk_body(
     delta: dict[str, str] | None,
     finish_reason: str | None = None,
     usage: tuple[int, int] | None = None,
+    logprobs: Sequence[TokenLogprob] | None = None,
 ) -> dict[str, Any]:
-    """A ``chat.completion.chunk`` object; without *delta*, the final usage-only chunk."""
+    """A ``chat.completion.chunk`` object; without *delta*, the final usage-only chunk.
+
+    *logprobs*: those of the tokens this chunk's text came from, for a request that asked for them.
+    """
     body: dict[str, Any] = {
         "id": completion_id,
         "object": "chat.completion.chunk",
         "created": int(time.time()),
         "model": model,
-        "choices": [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+        "choices": [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish_reason,
+                                              "logprobs": None if logprobs is None else logprobs_body(logprobs)}],
     }
     if usage is not None:
         body["usage"] = _usage(*usage)
