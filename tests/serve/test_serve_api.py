@@ -179,9 +179,9 @@ def test_max_tokens_is_clamped_to_the_context(openai_client: openai.OpenAI) -> N
 
 
 def test_unsupported_fields_are_400_naming_them(openai_client: openai.OpenAI) -> None:
-    # Was: tools, logprobs and response_format were silently ignored.
+    # Was: tools, logprobs (now served) and response_format were silently ignored.
     tool = {"type": "function", "function": {"name": "now", "parameters": {"type": "object", "properties": {}}}}
-    for options, param in [({"tools": [tool]}, "tools"), ({"logprobs": True}, "logprobs"),
+    for options, param in [({"tools": [tool]}, "tools"), ({"n": 2}, "n"),
                            ({"response_format": {"type": "json_object"}}, "response_format")]:
         with pytest.raises(openai.BadRequestError) as raised:
             greedy(openai_client, HELLO, max_tokens=2, **options)

@@ -164,7 +164,28 @@ def test_extensions_an_engine_cannot_honour_are_refused_by_name(engine: Engine) 
         assert len(set(penalised)) > len(set(ids_of(engine, max_tokens=12, temperature=0)[0])) / 2
         return
     for name in engine.unsupported:
-        value = {"ignore_eos": True, "min_tokens": 1, "top_k": 5}.get(name, 0.5)
+        value = {"ignore_eos": True, "min_tokens": 1, "top_k": 5, "logprobs": 2}.get(name, 0.5)
         with pytest.raises(InvalidRequestError, match=f"{name} is not supported by the baseline engine") as raised:
             asyncio.run(engine.start_chat(HELLO, SamplingParams(max_tokens=4, **{name: value})))
         assert raised.value.param == name
+
+
+def test_log_probabilities_come_with_each_tokens_delta(engine: Engine) -> None:
+    if "logprobs" in engine.unsupported:
+        return  # refused by name (above)
+
+    async def scenario() -> None:
+        plain, _ = await generate(engine, max_tokens=8, temperature=0)
+        generation = await engine.start_chat(HELLO, SamplingParams(max_tokens=8, temperature=0, logprobs=2))
+        events = [event async for event in generation.stream()]
+        finished = events[-1]
+        deltas = [e for e in events if isinstance(e, TextDelta)]
+        with_logprobs = [d for d in deltas if d.logprobs]
+        assert isinstance(finished, Finished) and len(with_logprobs) == finished.completion_tokens == 8
+        assert all(len(d.logprobs) == 1 for d in with_logprobs) and deltas[: len(with_logprobs)] == with_logprobs
+        assert "".join(d.text for d in deltas) == "".join(plain)  # asking for them changes no text
+        for token in (d.logprobs[0] for d in with_logprobs):
+            assert len(token.top) == 2 and token.top[0] == (token.token, token.logprob)  # greedy: the most likely
+            assert token.logprob <= 0 and token.top[1][1] <= token.logprob
+
+    asyncio.run(scenario())

@@ -112,13 +112,14 @@ def test_ignore_eos_lets_the_end_of_sequence_pass(ignore_eos: bool, reason: str,
 
     from azinfer.serve.engine.base import GenerationRequest, SamplingParams
     from azinfer.serve.engine.hf import ThreadedGeneration
+    from azinfer.serve.engine.token_text import TokenTexts
 
     eos = 0
     loop = asyncio.new_event_loop()
     try:
         request = GenerationRequest((5,), SamplingParams(max_tokens=3, ignore_eos=ignore_eos))
         generation = ThreadedGeneration(request, TextStream(lambda ids: "x" * len(ids)), frozenset({eos}), loop,
-                                        lambda g: None)
+                                        lambda g: None, TokenTexts(None))  # no logprobs asked: no tokenizer needed
         for token in (7, eos, 8):
             if generation.push_token(token):
                 break

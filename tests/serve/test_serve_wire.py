@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from azinfer.serve.engine.base import ChatTurn, InvalidRequestError, SamplingParams
-from azinfer.serve.http.wire import parse_chat_request
+from azinfer.serve.engine.base import TokenLogprob
+from azinfer.serve.http.wire import chunk_body, completion_body, parse_chat_request
 
 HELLO = [{"role": "user", "content": "hello"}]
 
@@ -83,8 +84,6 @@ def test_out_of_range_or_wrong_type_is_refused_naming_the_field(fields: dict[str
     [
         {"tools": [{"type": "function", "function": {"name": "f"}}]},
         {"tool_choice": "required"},
-        {"logprobs": True},
-        {"top_logprobs": 3},
         {"response_format": {"type": "json_object"}},
         {"logit_bias": {"42": 10}},
         {"n": 2},
@@ -164,3 +163,53 @@ def test_too_many_messages_or_values_are_refused_before_they_are_built() -> None
     assert error.code == "too_many_messages"
     error = refused({"model": "m", "messages": HELLO, "metadata": [0] * (MAX_SEPARATORS + 1)})
     assert error.code == "body_too_complex"
+
+
+def test_logprobs_and_top_logprobs_are_read_as_vllms_server_reads_them() -> None:
+    assert parse(logprobs=True, top_logprobs=5).params.logprobs == 5
+    assert parse(logprobs=True).params.logprobs == parse(logprobs=True, top_logprobs=None).params.logprobs == 0
+    assert parse(logprobs=False, top_logprobs=0).params.logprobs is None
+    assert parse(logprobs=True, top_logprobs=20).params.logprobs == 20
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"top_logprobs": 3}, "when using `top_logprobs`, `logprobs` must be set to true."),
+        ({"logprobs": False, "top_logprobs": 1}, "when using `top_logprobs`, `logprobs` must be set to true."),
+        ({"logprobs": True, "top_logprobs": 21}, "Requested sample logprobs of 21, which is greater than max allowed: 20"),
+        ({"logprobs": True, "top_logprobs": -1}, "which is greater than max allowed: 20"),
+        ({"logprobs": True, "top_logprobs": -2}, "`top_logprobs` must be a positive value or -1."),
+        ({"logprobs": True, "top_logprobs": "3"}, "`top_logprobs` must be an integer."),
+        ({"logprobs": True, "top_logprobs": 2.5}, "`top_logprobs` must be an integer."),
+    ],
+    ids=["without-logprobs", "logprobs-false", "above-20", "whole-vocabulary", "negative", "string", "fraction"],
+)
+def test_bad_top_logprobs_are_refused_with_vllms_messages(fields: dict[str, Any], message: str) -> None:
+    error = refused({"model": "m", "messages": HELLO, **fields})
+    assert error.param == "top_logprobs" and message in str(error)
+    assert error.code == "invalid_value"
+
+
+def test_logprobs_must_be_true_or_false() -> None:
+    error = refused({"model": "m", "messages": HELLO, "logprobs": 1})
+    assert error.param == "logprobs" and "logprobs must be true or false" in str(error)
+
+
+def test_log_probabilities_have_openais_shape() -> None:
+    tokens = [TokenLogprob("hé", -0.5, (("hé", -0.5), ("x", -1.25))), TokenLogprob("", float("-inf"), ()),
+              TokenLogprob("\ufffd", -2.0, ())]
+    choice = completion_body("c", "m", "hé", "stop", 3, 3, tokens)["choices"][0]
+    assert choice["logprobs"] == {"content": [
+        {"token": "hé", "logprob": -0.5, "bytes": [104, 195, 169],
+         "top_logprobs": [{"token": "hé", "logprob": -0.5, "bytes": [104, 195, 169]},
+                          {"token": "x", "logprob": -1.25, "bytes": [120]}]},
+        # vLLM's server: -inf is clamped to -9999, an unfinished character's bytes are U+FFFD's
+        {"token": "", "logprob": -9999.0, "bytes": [], "top_logprobs": []},
+        {"token": "\ufffd", "logprob": -2.0, "bytes": [239, 191, 189], "top_logprobs": []},
+    ]}
+    assert json.dumps(choice)  # plain JSON (no -Infinity)
+    assert completion_body("c", "m", "hi", "stop", 3, 1)["choices"][0]["logprobs"] is None
+    chunk = chunk_body("c", "m", {"content": "hé"}, logprobs=tokens[:1])["choices"][0]
+    assert chunk["logprobs"]["content"][0]["token"] == "hé"
+    assert chunk_body("c", "m", {"content": "hé"})["choices"][0]["logprobs"] is None

@@ -27,7 +27,8 @@ The contract, which the HTTP layer relies on and the tests check for every engin
   this for engines that produce token ids. A request that asks for log
   probabilities (``SamplingParams.logprobs``) gets one delta per generated
   token counted in ``completion_tokens``, each with that token's
-  :class:`TokenLogprob` (its text may then be empty: held back, or cut).
+  :class:`TokenLogprob` (its text may then be empty: held back, or cut);
+  text still held back when the completion ends may follow in a delta of its own.
 - **Cancellation.** :meth:`Generation.cancel` may be called from any thread,
   any number of times, before or while streaming; the engine then stops
   generating for it within about one step, frees its capacity, and the
