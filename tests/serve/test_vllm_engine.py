@@ -134,6 +134,41 @@ def test_stop_string_cuts_the_reply(vllm_server: RunningServer, vllm_mount: Moun
     assert reply.choices[0].finish_reason == "stop"
 
 
+def test_log_probabilities_equal_the_batched_engines(
+    vllm_server: RunningServer, batched_server: RunningServer, vllm_mount: MountLayout
+) -> None:
+    options = {"max_tokens": 12, "temperature": 0, "logprobs": True, "top_logprobs": 4}
+    for prompt in PROMPTS[:2]:
+        ours = ask(vllm_server, vllm_mount.hub_id, prompt, extra_body={**options, "ignore_eos": True})
+        batched = ask(batched_server, vllm_mount.hub_id, prompt, extra_body={**options, "ignore_eos": True})
+        content, expected = ours.choices[0].logprobs.content, batched.choices[0].logprobs.content
+        assert len(content) == ours.usage.completion_tokens == len(expected) == 12
+        assert [t.token for t in content] == [t.token for t in expected], prompt
+        assert [t.logprob for t in content] == pytest.approx([t.logprob for t in expected], abs=1e-3)
+        for token, other in zip(content, expected):
+            assert token.bytes == list(token.token.encode("utf-8", "replace")) and token.logprob <= 0
+            assert len(token.top_logprobs) == 4 and token.top_logprobs[0].token == token.token  # greedy: the top-1
+            assert token.top_logprobs[0].logprob == token.logprob == max(t.logprob for t in token.top_logprobs)
+            theirs = {t.token: t.logprob for t in other.top_logprobs if t.token}
+            for alternative in token.top_logprobs:  # "" is any unfinished character's byte: not comparable
+                if alternative.token in theirs:
+                    assert alternative.logprob == pytest.approx(theirs[alternative.token], abs=1e-3)
+
+
+def test_streamed_log_probabilities_equal_the_whole_replys_on_vllm(vllm_server: RunningServer,
+                                                                  vllm_mount: MountLayout) -> None:
+    options = {"max_tokens": 10, "temperature": 0, "logprobs": True, "top_logprobs": 2}
+    whole = ask(vllm_server, vllm_mount.hub_id, PROMPTS[1], **options).choices[0]
+    chunks = list(ask(vllm_server, vllm_mount.hub_id, PROMPTS[1], stream=True, **options))
+    streamed = [t for c in chunks if c.choices and c.choices[0].logprobs for t in c.choices[0].logprobs.content]
+    assert [(t.token, t.logprob) for t in streamed] == [(t.token, t.logprob) for t in whole.logprobs.content]
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == whole.message.content
+    with pytest.raises(openai.BadRequestError) as raised:  # the same limit as the batched engine, before vLLM
+        ask(vllm_server, vllm_mount.hub_id, PROMPTS[1], max_tokens=2, logprobs=True, top_logprobs=21)
+    assert raised.value.body["param"] == "top_logprobs"
+    assert "which is greater than max allowed: 20" in raised.value.body["message"]
+
+
 def test_seed_makes_sampling_repeatable(vllm_server: RunningServer, vllm_mount: MountLayout) -> None:
     replies = {ask(vllm_server, vllm_mount.hub_id, PROMPTS[3], max_tokens=12, temperature=1.0, top_p=0.9,
                    seed=1234).choices[0].message.content for _ in range(2)}

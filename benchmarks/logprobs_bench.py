@@ -1,0 +1,140 @@
+"""What log probabilities cost the batched engine: 16 streams with and without ``logprobs`` requests.
+
+Serves ``serve_bench.py``'s model (Phi-3 shaped, head dimension 64, about
+40 MB, adapter merged) with ``azinfer serve --engine batched`` pinned to one
+core, this load generator on the other, and runs 16 streaming clients of
+64 new tokens each (greedy, ``ignore_eos``: every request makes all 64) in
+three mixes, interleaved and repeated so drift hits each alike:
+
+- ``none``: no request asks for log probabilities;
+- ``half``: every other client asks (``logprobs: true, top_logprobs: 5``);
+- ``all``: every client asks.
+
+Reported per mix: completion tokens/s (median of the repeats, and the
+range) and the time to first token p50.
+
+    python benchmarks/logprobs_bench.py                    # about 5 minutes on 2 CPU cores
+    python benchmarks/logprobs_bench.py --tree /tmp/base --mixes none   # another checkout's server, to compare
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from serve_bench import PROMPT, free_port, percentile, pinned, server_command, server_env, stop  # noqa: E402
+from serve_model_factory import BENCH_SHAPE, build_mount  # noqa: E402  (serve_bench puts it on the path)
+
+LOGPROBS = {"logprobs": True, "top_logprobs": 5}
+MIXES = {"none": lambda client: False, "half": lambda client: client % 2 == 1, "all": lambda client: True}
+
+
+async def one_stream(client: httpx.AsyncClient, url: str, model: str, max_tokens: int, logprobs: bool
+                     ) -> tuple[float, int]:
+    """One streaming request; (time to first chunk with a token in s, completion tokens)."""
+    body = {"model": model, "messages": PROMPT, "max_tokens": max_tokens, "temperature": 0, "ignore_eos": True,
+            "stream": True, "stream_options": {"include_usage": True}, **(LOGPROBS if logprobs else {})}
+    started = time.perf_counter()
+    first: float | None = None
+    tokens = 0
+    async with client.stream("POST", url, json=body) as response:
+        response.raise_for_status()
+        async for line in response.aiter_lines():
+            if not line.startswith("data: {"):
+                continue
+            chunk = json.loads(line[6:])
+            if "error" in chunk:
+                raise RuntimeError(f"the server failed the request: {chunk['error']}")
+            choice = chunk["choices"][0] if chunk["choices"] else {}
+            if first is None and (choice.get("delta", {}).get("content") or choice.get("logprobs")):
+                first = time.perf_counter() - started
+            if chunk.get("usage"):
+                tokens = chunk["usage"]["completion_tokens"]
+    return (first if first is not None else float("nan")), tokens
+
+
+async def load(base_url: str, model: str, streams: int, rounds: int, max_tokens: int, mix: str
+               ) -> tuple[float, list[float], int]:
+    asks = MIXES[mix]
+    url = f"{base_url}/v1/chat/completions"
+    async with httpx.AsyncClient(timeout=600, limits=httpx.Limits(max_connections=streams + 4)) as client:
+
+        async def client_loop(i: int) -> list[tuple[float, int]]:
+            return [await one_stream(client, url, model, max_tokens, asks(i)) for _ in range(rounds)]
+
+        started = time.perf_counter()
+        per_client = await asyncio.gather(*[client_loop(i) for i in range(streams)])
+        elapsed = time.perf_counter() - started
+    samples = [sample for results in per_client for sample in results]
+    return elapsed, [ttft for ttft, _ in samples], sum(tokens for _, tokens in samples)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--streams", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=2, help="requests each client sends back to back per run")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each mix, interleaved")
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--mixes", nargs="+", choices=MIXES, default=list(MIXES))
+    parser.add_argument("--tree", type=Path, help="serve the azinfer of this checkout (default: this one)")
+    parser.add_argument("--server-cpu", type=int, default=0)
+    parser.add_argument("--client-cpu", type=int, default=1)
+    args = parser.parse_args()
+    os.sched_setaffinity(0, {args.client_cpu})
+    with tempfile.TemporaryDirectory() as folder:
+        layout = build_mount(Path(folder) / "mount", BENCH_SHAPE)
+        port = free_port()
+        command, ready_path, model = server_command("batched", layout, port, args.streams)
+        env = server_env(args.server_cpu)
+        if args.tree:
+            env["PYTHONPATH"] = str(args.tree.resolve())
+        log_path = Path(folder) / "server.log"
+        with log_path.open("w") as log:
+            server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                      preexec_fn=pinned(args.server_cpu))
+        base_url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 600
+            while True:
+                try:
+                    if httpx.get(f"{base_url}{ready_path}").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError(f"the server did not become ready:\n{log_path.read_text()[-2000:]}")
+                time.sleep(0.1)
+            asyncio.run(load(base_url, model, args.streams, 1, 8, args.mixes[0]))  # warm up
+            rates: dict[str, list[float]] = {mix: [] for mix in args.mixes}
+            ttfts: dict[str, list[float]] = {mix: [] for mix in args.mixes}
+            for _ in range(args.repeats):
+                for mix in args.mixes:
+                    seconds, firsts, tokens = asyncio.run(
+                        load(base_url, model, args.streams, args.rounds, args.max_tokens, mix))
+                    rates[mix].append(tokens / seconds)
+                    ttfts[mix] += firsts
+                    print(f"  {mix:5} {tokens / seconds:8.1f} tok/s", flush=True)
+        finally:
+            stop(server)
+    print(f"{args.streams} streams x {args.rounds} rounds x {args.max_tokens} tokens, {args.repeats} runs per mix, "
+          f"server on core {args.server_cpu}, tree {args.tree or 'this one'}")
+    print("mix    tok/s median  (min-max)        ttft p50")
+    for mix in args.mixes:
+        print(f"{mix:6} {statistics.median(rates[mix]):8.1f}     ({min(rates[mix]):.1f}-{max(rates[mix]):.1f})"
+              f"    {percentile(ttfts[mix], 0.5) * 1000:7.1f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
