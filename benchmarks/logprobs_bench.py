@@ -11,8 +11,8 @@ three mixes, interleaved and repeated so drift hits each alike:
 - ``all``: every client asks.
 
 Reported per mix: completion tokens/s (median of the repeats, and the
-range), tokens per second of the server's CPU time (what the work costs,
-steadier than wall time on a shared machine) and the time to first token p50.
+range) and tokens per second of the server's CPU time (what the work costs,
+steadier than wall time on a shared machine).
 
     python benchmarks/logprobs_bench.py                    # about 5 minutes on 2 CPU cores
     python benchmarks/logprobs_bench.py --compare /tmp/base   # and another checkout's server, no logprobs
@@ -34,51 +34,38 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serve_bench import PROMPT, free_port, percentile, pinned, server_command, server_env, stop  # noqa: E402
+from serve_bench import PROMPT, free_port, pinned, server_command, server_env, stop  # noqa: E402
 from serve_model_factory import BENCH_SHAPE, MountLayout, build_mount  # noqa: E402  (serve_bench puts it on the path)
 
 LOGPROBS = {"logprobs": True, "top_logprobs": 5}
 MIXES = {"none": lambda client: False, "half": lambda client: client % 2 == 1, "all": lambda client: True}
 
 
-async def one_stream(client: httpx.AsyncClient, url: str, model: str, max_tokens: int, logprobs: bool
-                     ) -> tuple[float, int]:
-    """One streaming request; (time to first chunk with a token in s, completion tokens)."""
+async def one_stream(client: httpx.AsyncClient, url: str, model: str, max_tokens: int, logprobs: bool) -> int:
+    """One streaming request, read to its end; its completion tokens (from the usage chunk)."""
     body = {"model": model, "messages": PROMPT, "max_tokens": max_tokens, "temperature": 0, "ignore_eos": True,
             "stream": True, "stream_options": {"include_usage": True}, **(LOGPROBS if logprobs else {})}
-    started = time.perf_counter()
-    first: float | None = None
-    tokens = 0
     async with client.stream("POST", url, json=body) as response:
         response.raise_for_status()
-        async for line in response.aiter_lines():
-            if not line.startswith("data: {"):
-                continue
-            chunk = json.loads(line[6:])
-            if "error" in chunk:
-                raise RuntimeError(f"the server failed the request: {chunk['error']}")
-            choice = chunk["choices"][0] if chunk["choices"] else {}
-            if first is None and (choice.get("delta", {}).get("content") or choice.get("logprobs")):
-                first = time.perf_counter() - started
-            if chunk.get("usage"):
-                tokens = chunk["usage"]["completion_tokens"]
-    return (first if first is not None else float("nan")), tokens
+        events = [line async for line in response.aiter_lines() if line.startswith("data: {")]
+    last = json.loads(events[-1][6:])
+    if "usage" not in last:
+        raise RuntimeError(f"the stream did not end with its usage: {last}")
+    return int(last["usage"]["completion_tokens"])
 
 
-async def load(base_url: str, model: str, streams: int, rounds: int, max_tokens: int, mix: str
-               ) -> tuple[float, list[float], int]:
+async def load(base_url: str, model: str, streams: int, rounds: int, max_tokens: int, mix: str) -> tuple[float, int]:
+    """*streams* clients each send *rounds* requests back to back; (seconds, completion tokens)."""
     asks = MIXES[mix]
     url = f"{base_url}/v1/chat/completions"
     async with httpx.AsyncClient(timeout=600, limits=httpx.Limits(max_connections=streams + 4)) as client:
 
-        async def client_loop(i: int) -> list[tuple[float, int]]:
-            return [await one_stream(client, url, model, max_tokens, asks(i)) for _ in range(rounds)]
+        async def client_loop(i: int) -> int:
+            return sum([await one_stream(client, url, model, max_tokens, asks(i)) for _ in range(rounds)])
 
         started = time.perf_counter()
-        per_client = await asyncio.gather(*[client_loop(i) for i in range(streams)])
-        elapsed = time.perf_counter() - started
-    samples = [sample for results in per_client for sample in results]
-    return elapsed, [ttft for ttft, _ in samples], sum(tokens for _, tokens in samples)
+        tokens = sum(await asyncio.gather(*[client_loop(i) for i in range(streams)]))
+        return time.perf_counter() - started, tokens
 
 
 def cpu_seconds(pid: int) -> float:
@@ -132,7 +119,6 @@ def main() -> int:
     rows = [(None, mix) for mix in args.mixes] + [(tree, "none") for tree in trees[1:]]
     rates: dict[tuple[Path | None, str], list[float]] = {row: [] for row in rows}
     per_cpu: dict[tuple[Path | None, str], list[float]] = {row: [] for row in rows}
-    ttfts: dict[tuple[Path | None, str], list[float]] = {row: [] for row in rows}
     with tempfile.TemporaryDirectory() as folder:
         layout = build_mount(Path(folder) / "mount", BENCH_SHAPE)
         servers: dict[Path | None, tuple[subprocess.Popen[bytes], str, str]] = {}
@@ -145,11 +131,10 @@ def main() -> int:
                 for tree, mix in rows:
                     server, base_url, model = servers[tree]
                     cpu = cpu_seconds(server.pid)
-                    seconds, firsts, tokens = asyncio.run(
+                    seconds, tokens = asyncio.run(
                         load(base_url, model, args.streams, args.rounds, args.max_tokens, mix))
                     rates[tree, mix].append(tokens / seconds)
                     per_cpu[tree, mix].append(tokens / (cpu_seconds(server.pid) - cpu))
-                    ttfts[tree, mix] += firsts
                     print(f"  {str(tree or 'this'):12} {mix:5} {rates[tree, mix][-1]:8.1f} tok/s "
                           f"{per_cpu[tree, mix][-1]:8.1f} tok/cpu-s", flush=True)
         finally:
@@ -157,12 +142,12 @@ def main() -> int:
                 stop(server)
     print(f"{args.streams} streams x {args.rounds} rounds x {args.max_tokens} tokens, {args.repeats} runs per row, "
           f"servers on core {args.server_cpu}")
-    print("tree         mix    tok/s median (min-max)   tok/cpu-s median (min-max)   ttft p50")
+    print("tree         mix    tok/s median (min-max)   tok/cpu-s median (min-max)")
     for row in rows:
         tree, mix = row
         print(f"{str(tree or 'this'):12} {mix:6} {statistics.median(rates[row]):8.1f} ({min(rates[row]):.0f}-"
               f"{max(rates[row]):.0f})   {statistics.median(per_cpu[row]):8.1f} ({min(per_cpu[row]):.0f}-"
-              f"{max(per_cpu[row]):.0f})   {percentile(ttfts[row], 0.5) * 1000:7.1f} ms")
+              f"{max(per_cpu[row]):.0f})")
     return 0
 
 

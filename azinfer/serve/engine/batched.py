@@ -158,7 +158,8 @@ class BatchedEngine(TransformersEngine):
     """The scheduler described in the module docstring; implements :class:`~azinfer.serve.engine.base.Engine`.
 
     At most *max_batch_size* requests run; up to *max_queue* more wait for a slot.
-    Every sampling extension of vLLM is honoured (:func:`_sample`).
+    Every sampling extension of vLLM is honoured (:func:`_sample`), and log probabilities are
+    reported as vLLM reports them (:func:`_logprobs`, token texts by :mod:`.token_text`).
     """
 
     name = "batched"

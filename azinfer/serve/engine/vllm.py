@@ -144,7 +144,8 @@ def _token_logprob(token_id: int, position: dict[int, Any], top: int) -> TokenLo
 class VllmEngine(Engine):
     """An ``AsyncLLM`` with the azinfer admission, tokenizer and stream; see the module docstring.
 
-    Every sampling extension goes to vLLM as it is.
+    Every sampling extension goes to vLLM as it is, and so does ``logprobs``;
+    vLLM's log probabilities are passed on in its server's order (:func:`_token_logprob`).
 
     :param llm: the started ``vllm.v1.engine.async_llm.AsyncLLM``.
     :param tokenizer: the model's tokenizer, as the other engines use it.
