@@ -42,7 +42,8 @@ class ThreadPerRequestEngine(TransformersEngine):
     """Implements :class:`~azinfer.serve.engine.base.Engine` the way the AI Toolkit's server does."""
 
     name = "baseline"
-    # ``generate`` stops at the end of sequence itself and has no presence or frequency penalty.
+    # ``generate`` stops at the end of sequence itself, has no presence or frequency penalty, and its
+    # streamer sees tokens, not their distribution (no log probabilities).
     unsupported = frozenset(NEUTRAL_EXTENSIONS) - {"stop_token_ids"}
 
     def __init__(
