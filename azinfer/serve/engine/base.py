@@ -25,10 +25,12 @@ The contract, which the HTTP layer relies on and the tests check for every engin
   already cut at a stop string (the stop string itself is never sent) and
   holds no incomplete character; :mod:`azinfer.serve.engine.stream` does
   this for engines that produce token ids. A request that asks for log
-  probabilities (``SamplingParams.logprobs``) gets one delta per generated
-  token counted in ``completion_tokens``, each with that token's
-  :class:`TokenLogprob` (its text may then be empty: held back, or cut);
-  text still held back when the completion ends may follow in a delta of its own.
+  probabilities (``SamplingParams.logprobs``) gets one :class:`TokenLogprob`
+  per token counted in ``completion_tokens``, in order, each in the delta of
+  the text it came from (whose text may then be empty: held back, or cut);
+  the batched engine sends one token per delta, an engine that merges the
+  deltas of a slow reader merges their log probabilities too. Text still
+  held back when the completion ends may follow in a delta of its own.
 - **Cancellation.** :meth:`Generation.cancel` may be called from any thread,
   any number of times, before or while streaming; the engine then stops
   generating for it within about one step, frees its capacity, and the
