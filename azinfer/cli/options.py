@@ -5,7 +5,7 @@ read: ``AZURE_RESOURCE_MANAGER_ENDPOINT`` (ARM), ``AZURE_AUTHORITY_HOST``
 (azure-identity's sign-in authority), ``AZURE_SDK_CLOUD_CONF`` (azure-core's cloud
 name: ``AZURE_PUBLIC_CLOUD``, ``AZURE_CHINA_CLOUD``, ``AZURE_US_GOVERNMENT``), and
 ``AZURE_SUBSCRIPTION_ID`` when neither ``--subscription`` nor the project names one.
-``python -m tests.emulator`` prints them for the ARM emulator.
+``python -m azinfer.local.emulator`` prints them for the ARM emulator.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Containers that really run (``emu.apps.containers``; off by default): each replica's container as a local process.
 
-With ``emu.apps.containers.enabled = True`` (``python -m tests.emulator
+With ``emu.apps.containers.enabled = True`` (``python -m azinfer.local.emulator
 --run-containers``), a replica that starts runs its container's ``command`` +
 ``args`` with the template's ``env`` (a ``secretRef`` resolved to the app's
 secret), the current Python environment standing in for the image:
@@ -236,7 +236,7 @@ class ContainerProcesses:
         """The local folder of the container's first Azure Files volume."""
         emu = self.runtime.emu
         for mount in spec.get("volumeMounts") or []:
-            volume = next((v for v in template.get("volumes") or [] if v.get("name") == mount.get("volumeName")), {})
+            volume: dict[str, Any] = next((v for v in template.get("volumes") or [] if v.get("name") == mount.get("volumeName")), {})
             env_id = (app.input.get("properties") or {}).get("environmentId") \
                 or (app.input.get("properties") or {}).get("managedEnvironmentId") or ""
             storage = emu.state.get(f"{env_id}/storages/{volume.get('storageName', '')}") if volume else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from azinfer.names import default_name, resource_suffix
 from azinfer.resources import ResourceKind
@@ -54,7 +54,7 @@ class FinetuningGroup:
 def seed_finetuning_group(emu: ArmEmulator, subscription_id: str | None = None, resource_group: str = "rg-finetune",
                           location: str = "eastus", *, gpu_maximum_count: int = 1,
                           allow_shared_key_access: bool = True, timeout: int = 10800,
-                          workload_profiles: list[dict] | None = None) -> FinetuningGroup:
+                          workload_profiles: list[dict[str, Any]] | None = None) -> FinetuningGroup:
     """Create the resource group and the resources the fine-tuning template deploys, with its default names.
 
     The resources' inputs are what the template sets (docs/ai-toolkit-remote-inference.md), so a template

@@ -4,7 +4,7 @@ HTTPS on 127.0.0.1 (a ``trustme`` CA), stateful, driven through the real Azure
 SDK clients and the real azure-identity credential flow: ARM and Entra ID, the
 Azure Files data plane, Container Apps' revisions, replicas, log stream and
 ingress.  See :class:`~.server.ArmEmulator`, :func:`~.fixtures.seed_finetuning_group`
-and ``README.md``; ``python -m tests.emulator`` runs it on its own.
+and ``README.md``; ``python -m azinfer.local.emulator`` runs it on its own.
 """
 
 from .containerapps import ReplicaStart
