@@ -152,7 +152,7 @@ def seed_finetuning_share(emu: ArmEmulator, fg: FinetuningGroup,
 
 def seed_share_from(emu: ArmEmulator, fg: FinetuningGroup, folder: Path) -> dict[str, bytes]:
     """The fine-tuning share's model files from a local folder laid out as the toolkit's share
-    (``model-cache/``, ``models/``: e.g. a tiny model from ``tests/serve/serve_model_factory.py``), replacing
+    (``model-cache/``, ``models/``: e.g. a tiny model from :mod:`azinfer.local.tinymodel`), replacing
     the stand-ins under those two folders; returns ``{path: bytes}`` as written.
 
     :raises ValueError: when the folder has neither ``model-cache/`` nor ``models/``.
