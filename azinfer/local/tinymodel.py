@@ -101,6 +101,7 @@ def build_tokenizer(directory: Path, vocab: int) -> PreTrainedTokenizerFast:
         vocab_size=vocab,
         special_tokens=SPECIAL_TOKENS,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
     )
     tokenizer.train_from_iterator(CORPUS * 4 + (synthetic_corpus() if vocab > 1000 else []), trainer=trainer)
     fast = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
@@ -173,7 +174,8 @@ def build_adapter(model_dir: Path, adapter_dir: Path, hub_id: str, shape: ModelS
     )
     peft_model = get_peft_model(base, config)
     peft_model.peft_config["default"].base_model_name_or_path = hub_id
-    peft_model.save_pretrained(str(adapter_dir), safe_serialization=True)
+    # No embedding layer is adapted: saying so spares PEFT a look-up of the hub id on the network.
+    peft_model.save_pretrained(str(adapter_dir), safe_serialization=True, save_embedding_layers=False)
 
 
 def build_mount(root: Path, shape: ModelShape, hub_id: str | None = None) -> MountLayout:
@@ -204,8 +206,11 @@ def build_stand_in(root: Path) -> MountLayout:
     layout = stand_in_layout(root)
     if (layout.adapter_dir / "adapter_config.json").is_file():
         return layout
+    from transformers.utils import logging as transformers_logging
+
     root.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # a few kilobytes: no bars
     try:
         build_mount(work / "share", ModelShape(family="phi3"), hub_id=STAND_IN_ID)
         if root.exists():  # an older, incomplete one

@@ -192,12 +192,18 @@ class ContainerProcesses:
         """Seconds between probes until a container is ready (then the readiness probe's ``periodSeconds``)."""
         self.extra_env: dict[str, str] = {}
         """More environment for every container (after the template's), e.g. ``PIP_NO_INDEX``."""
+        self.root: Path | None = None
+        """Where the share folders and the containers' working folder live; ``None``: a temporary folder,
+        removed on close (``azinfer up --local`` keeps them in its state folder)."""
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._shares: ShareFolders | None = None
 
     @property
     def shares(self) -> ShareFolders:
-        if self._shares is None:
+        if self._shares is None and self.root is not None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._shares = ShareFolders(self.root)
+        elif self._shares is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="armemu-shares-")
             self._shares = ShareFolders(Path(self._tmp.name))
         return self._shares
