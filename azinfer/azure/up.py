@@ -98,7 +98,8 @@ def next_steps(endpoint: str, model: str, command: str = "azinfer", target: str 
             % json.dumps(model))
     cacert = f" --cacert {shlex.quote(ca)}" if ca else ""
     client = (f'client = OpenAI(base_url="{endpoint}/v1", api_key=os.environ["{KEY_VARIABLE}"]'
-              + (f", http_client=httpx.Client(verify={json.dumps(ca)}))" if ca else ")"))
+              + (f", http_client=httpx.Client(verify=ssl.create_default_context(cafile={json.dumps(ca)})))"
+                 if ca else ")"))
     return "\n".join([
         f"Endpoint: {endpoint}",
         f"The API key is the app's secret; '{command} key {target}' prints it. In this shell:",
@@ -112,7 +113,7 @@ def next_steps(endpoint: str, model: str, command: str = "azinfer", target: str 
         "",
         "python - <<'EOF'",
         "import os",
-        *(["import httpx"] if ca else []),
+        *(["import ssl", "import httpx"] if ca else []),
         "from openai import OpenAI",
         client,
         f"answer = client.chat.completions.create(model={json.dumps(model)}, "
