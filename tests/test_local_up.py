@@ -114,6 +114,11 @@ def test_readme_up_local_answers_then_key_status_chat_resume_replace_and_down(st
     answer = client.chat.completions.create(model=STAND_IN_ID, messages=[{"role": "user", "content": "hello"}],
                                             max_tokens=8)
     assert answer.choices[0].message.content
+    # The openai snippet up printed works as printed (it trusts the daemon's CA, reads the key from the variable).
+    snippet = up.stdout.split("python - <<'EOF'\n", 1)[1].split("\nEOF\n", 1)[0]
+    printed = subprocess.run([sys.executable, "-c", snippet], capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "AZINFER_API_KEY": key})
+    assert printed.returncode == 0 and printed.stdout.strip(), printed.stderr
 
     resumed = _cli(state, "up", example, "--local", "--yes")
     assert f"the local endpoint runs already (daemon pid {daemon}): resuming with it" in resumed.stderr
