@@ -168,13 +168,18 @@ def find(project_dir: str | os.PathLike[str], *, say: Callable[[str], None] | No
         if say is not None:
             say(f"the local endpoint's daemon (pid {pid}) is no longer running: cleared what it left")
         return None
+    return _serving(workspace)
+
+
+def _serving(workspace: Workspace) -> LocalEndpoint | None:
+    """What ``endpoint.json`` says; ``None`` before the daemon wrote it (it writes it once it serves)."""
     try:
         data: dict[str, Any] = json.loads(workspace.endpoint_file.read_text())
     except (OSError, ValueError):
-        return None  # still starting
-    return LocalEndpoint(workspace, pid, data["url"], Path(data["ca"]), data["tenant_id"], data["client_id"],
-                         data["client_secret"], data["subscription_id"], data["resource_group"], data["model"],
-                         bool(data["stand_in"]))
+        return None
+    return LocalEndpoint(workspace, int(data["pid"]), data["url"], Path(data["ca"]), data["tenant_id"],
+                         data["client_id"], data["client_secret"], data["subscription_id"], data["resource_group"],
+                         data["model"], bool(data["stand_in"]))
 
 
 def require(project_dir: str) -> LocalEndpoint:
@@ -204,21 +209,23 @@ def start(project_dir: str | os.PathLike[str], *, share_from: str | os.PathLike[
     if running is not None:
         return running, True
     workspace = Workspace.of(project_dir)
-    spec = _spec(workspace, share_from, subscription_id, resource_group, say)
-    write_atomic(workspace.spec, json.dumps(spec.to_json(), indent=2) + "\n")
-    with open(os.open(workspace.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
-        daemon = subprocess.Popen([sys.executable, "-m", _DAEMON_MODULE, str(workspace.root)],
-                                  stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                  start_new_session=True, close_fds=True)
-    write_atomic(workspace.pid_file, f"{daemon.pid}\n")
+    other = _read_pid(workspace)
+    daemon: subprocess.Popen[bytes] | None = None
+    if other is None or not _daemon_alive(other):  # else another `up --local` is starting one: wait for it
+        spec = _spec(workspace, share_from, subscription_id, resource_group, say)
+        write_atomic(workspace.spec, json.dumps(spec.to_json(), indent=2) + "\n")
+        with open(os.open(workspace.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
+            daemon = subprocess.Popen([sys.executable, "-m", _DAEMON_MODULE, str(workspace.root)],
+                                      stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                      start_new_session=True, close_fds=True)
+        write_atomic(workspace.pid_file, f"{daemon.pid}\n")
     deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        endpoint = find(project_dir)
+    # Our own daemon by its Popen: right after the fork its command line is not the daemon's yet.
+    while time.monotonic() < deadline and (daemon.poll() is None if daemon is not None else _daemon_alive(other or 0)):
+        endpoint = _serving(workspace)
         if endpoint is not None:
             say(f"local ARM emulator (daemon pid {endpoint.pid}) serves {endpoint.url}; log {workspace.log}")
             return endpoint, False
-        if daemon.poll() is not None:
-            break
         time.sleep(0.05)
     stop(project_dir)
     tail = "\n".join(workspace.log.read_text(errors="replace").splitlines()[-15:])
