@@ -19,7 +19,13 @@ from azinfer.cli.console import (
     ask,
     declined,
 )
-from azinfer.cli.options import add_azure_options, add_project_options, azure_project, check_local_options
+from azinfer.cli.options import (
+    add_azure_options,
+    add_project_options,
+    azure_project,
+    check_local_options,
+    say_local,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from azinfer.azure import AzureProject, Question
@@ -105,7 +111,7 @@ def _local_summary(args: argparse.Namespace) -> dict[str, Any] | None:
         return None
     from azinfer.local.endpoint import require
 
-    endpoint = require(args.project_dir)
+    endpoint = require(args.project_dir, say=say_local)
     return {"pid": endpoint.pid, "arm_endpoint": endpoint.url, "ca": str(endpoint.ca), "model": endpoint.model,
             "stand_in": endpoint.stand_in, "state_folder": str(endpoint.workspace.root)}
 
@@ -147,7 +153,7 @@ def _cmd_down(args: argparse.Namespace) -> int:
     from azinfer.local.endpoint import find, stop
 
     check_local_options(args)
-    endpoint = find(args.project_dir, say=lambda line: print(f"azinfer: {line}", file=sys.stderr))
+    endpoint = find(args.project_dir, say=say_local)
     if endpoint is None:
         print(f"No local endpoint for {args.project_dir}: nothing to stop.")
         return EXIT_OK

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import TYPE_CHECKING
 
 from azinfer.errors import AzinferError, ResolutionError
@@ -23,7 +24,8 @@ from azinfer.resources import ResourceKind
 if TYPE_CHECKING:  # pragma: no cover
     from azinfer.azure import AzureProject
 
-__all__ = ["add_project_options", "add_azure_options", "azure_project", "check_local_options", "command_target"]
+__all__ = ["add_project_options", "add_azure_options", "azure_project", "check_local_options", "command_target",
+           "say_local"]
 
 
 def add_project_options(parser: argparse.ArgumentParser, *, update: bool = True, location: bool = True) -> None:
@@ -95,7 +97,7 @@ def azure_project(args: argparse.Namespace) -> AzureProject:
     if args.local:
         from azinfer.local.endpoint import require
 
-        return require(args.project_dir).project(subscription_id=args.subscription, resource_group=args.resource_group,
+        return require(args.project_dir, say=say_local).project(subscription_id=args.subscription, resource_group=args.resource_group,
                                                  location=getattr(args, "location", None), update=update)
     folder = working_folder(args.project_dir)
 
@@ -120,6 +122,11 @@ def azure_project(args: argparse.Namespace) -> AzureProject:
         if exc.field != "subscription" or fallback is None:
             raise
         return build(fallback)
+
+
+def say_local(line: str) -> None:
+    """What the local endpoint's helpers say (a daemon started, resumed, found stale), on stderr."""
+    print(f"azinfer: {line}", file=sys.stderr, flush=True)
 
 
 def check_local_options(args: argparse.Namespace) -> None:

@@ -17,6 +17,7 @@ from azinfer.cli.options import (
     azure_project,
     check_local_options,
     command_target,
+    say_local,
 )
 
 from azinfer.errors import AzinferError
@@ -68,9 +69,7 @@ def _start_local(args: argparse.Namespace) -> LocalEndpoint:
     """The project's local endpoint: the running daemon, or a new one (said on stderr, with the model)."""
     from azinfer.local.endpoint import start
 
-    def say(line: str) -> None:
-        print(f"azinfer: {line}", file=sys.stderr, flush=True)
-
+    say = say_local
     try:
         endpoint, resumed = start(args.project_dir, share_from=args.share_from, subscription_id=args.subscription,
                                   resource_group=args.resource_group, say=say)

@@ -14,13 +14,13 @@ Its log lines say what it does, never a secret.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import shutil
 import signal
 import sys
 import threading
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,8 @@ from azinfer.local.workspace import Workspace
 from azinfer.resources import ResourceKind
 
 __all__ = ["DaemonSpec", "main"]
+
+log = logging.getLogger(__name__)
 
 OPERATION_EXPIRY = 600.0
 """Seconds an ARM deployment waits for a container to start (the model loads on the CPU)."""
@@ -60,10 +62,6 @@ class DaemonSpec:
         return cls(**data)
 
 
-def _log(message: str) -> None:
-    print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {message}", file=sys.stderr, flush=True)
-
-
 def main(argv: list[str] | None = None) -> int:
     from azinfer.local.emulator import ArmEmulator, ReplicaStart
     from azinfer.local.emulator.fixtures import seed_finetuning_group, seed_finetuning_share, seed_share_from
@@ -72,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m azinfer.local.daemon STATE_DIR", file=sys.stderr)
         return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     workspace = Workspace(source=Path(), root=Path(args[0]))  # the daemon needs only its state folder
     spec = DaemonSpec.from_json(json.loads(workspace.spec.read_text()))
     stop = threading.Event()
@@ -103,15 +102,15 @@ def main(argv: list[str] | None = None) -> int:
                     "subscription_id": fg.subscription_id, "resource_group": fg.resource_group,
                     "model": spec.model_label, "stand_in": spec.stand_in}
         write_atomic(workspace.endpoint_file, json.dumps(endpoint, indent=2) + "\n")  # 0600, as mkstemp makes it
-        _log(f"ARM emulator at {emu.url}; resource group {fg.resource_group} (storage {fg.storage_account}/"
-             f"{fg.file_share}, environment {fg.environment}); model: {spec.model_label}")
+        log.info("ARM emulator at %s; resource group %s (storage %s/%s, environment %s); model: %s", emu.url,
+                 fg.resource_group, fg.storage_account, fg.file_share, fg.environment, spec.model_label)
         while not stop.wait(0.5):  # a plain wait() may not wake for a signal on every platform
             pass
-        _log("stopping: containers, then listeners")
+        log.info("stopping: containers, then listeners")
     finally:
         workspace.endpoint_file.unlink(missing_ok=True)
         emu.stop()
-    _log("stopped")
+    log.info("stopped")
     return 0
 
 

@@ -182,12 +182,12 @@ def _serving(workspace: Workspace) -> LocalEndpoint | None:
                          data["model"], bool(data["stand_in"]))
 
 
-def require(project_dir: str) -> LocalEndpoint:
-    """The daemon serving the project.
+def require(project_dir: str, *, say: Callable[[str], None] | None = None) -> LocalEndpoint:
+    """The daemon serving the project (``say``: that a stale one was cleared).
 
     :raises LocalEndpointError: none runs ("run `azinfer up DIR --local`").
     """
-    endpoint = find(project_dir, say=lambda line: print(f"azinfer: {line}", file=sys.stderr))
+    endpoint = find(project_dir, say=say)
     if endpoint is None:
         raise LocalEndpointError(f"no local endpoint for {project_dir}; run `azinfer up {project_dir} --local`",
                                  project_dir)
