@@ -5,7 +5,7 @@ it (resources and share files), prints the environment variables a shell
 needs to reach it (``export NAME='value'`` lines on stdout, as ``emu.env()``;
 ``--env-file`` writes them to a file too), and runs until Ctrl-C or SIGTERM,
 then stops cleanly (exit 0).  A process using that environment must build its
-credential with ``disable_instance_discovery=True`` (see README.md).
+credential with ``disable_instance_discovery=True`` (see docs/emulator.md).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ stops it (SIGTERM to its process group, SIGKILL after 10 s).
 An ARM deployment that creates or changes a container app stays ``Running``
 until the app's latest revision has a started replica; after
 :attr:`ContainerProcesses.operation_expiry` seconds it fails with
-``ContainerAppOperationError`` "... Operation expired" (see the README).
+``ContainerAppOperationError`` "... Operation expired" (see docs/emulator.md).
 """
 
 from __future__ import annotations
