@@ -5,8 +5,8 @@ Run: python benchmarks/local_up.py
   own, in a fresh state folder (up builds it once, when no model is at hand; excluded from the figures below);
 - cold: no daemon running (it starts, seeds, the app is created and its container started from the wheel);
 - warm: the same command again while the daemon runs (resume: nothing deployed, uploaded or restarted);
-- baseline, in the same run: the same command on an already-built model with a fresh daemon, twice,
-  for the spread; then `down --local`.
+- then the same pair twice more (after `down --local`, on the model built already), for the spread on a
+  busy machine.
 Each figure is the wall time of the whole command (`python -m azinfer.cli`), and up's own stage total.
 """
 
@@ -56,8 +56,8 @@ def main() -> None:
         _up(state, "warm (daemon running: resume)")
         _cli(state, "down", "examples/phi3", "--local")
         for run in (1, 2):
-            _up(state, f"baseline: cold again, run {run}")
-            _up(state, f"baseline: warm again, run {run}")
+            _up(state, f"cold again, run {run}")
+            _up(state, f"warm again, run {run}")
             seconds, _ = _cli(state, "down", "examples/phi3", "--local")
             print(f"  {'down --local':<34} {seconds:6.1f} s")
 

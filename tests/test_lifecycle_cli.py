@@ -169,6 +169,8 @@ def test_destroy_shows_the_plan_asks_and_clears_only_its_keys(emu: ArmEmulator, 
     assert f"- container app '{app}' will be deleted" in refused.stdout
     assert f"= file share '{group.file_share}' will be kept" in refused.stdout
     assert not emu.requests_matching("DELETE", "*")
+    down = cli(emu, "down", str(root), stdin="")  # on Azure, down is destroy
+    assert (down.returncode, down.stdout, down.stderr) == (refused.returncode, refused.stdout, refused.stderr)
 
     done = cli(emu, "destroy", str(root), "--yes")
     assert done.returncode == 0 and done.stderr == "", done.stderr
