@@ -28,8 +28,9 @@ from openai import OpenAI
 from toolkit_projects import EXAMPLE, REPO
 
 from azinfer.local.endpoint import container_pids, stop
-from azinfer.local.tinymodel import STAND_IN_ID, STAND_IN_LABEL
+from azinfer.local.tinymodel import STAND_IN_ID, STAND_IN_LABEL, ModelShape, build_mount
 from azinfer.local.workspace import Workspace
+from azinfer.testing import write_project
 
 STATE = "XDG_STATE_HOME"
 
@@ -187,3 +188,21 @@ def test_share_from_must_be_a_share_layout_and_goes_with_local(state: dict[str, 
     alone = run_cli(["up", str(root), "--share-from", str(tmp_path / "empty")], state, timeout=60)
     assert alone.returncode == 1 and "--share-from goes with --local" in alone.stderr
     assert not Workspace.of(root).pid_file.exists()  # no daemon was started
+
+
+@pytest.mark.slow
+def test_a_project_as_the_toolkit_ships_it_serves_its_own_model(state: dict[str, str], tmp_path: Path) -> None:
+    # Its config files name no subscription or group (nothing provisioned): the emulator's defaults stand in.
+    root = write_project(tmp_path / "proj", subscription_id=None, resource_group=None)
+    layout = build_mount(root, ModelShape(family="phi3"))  # the project's own model-cache/ and models/
+    try:
+        up = _cli(state, "up", str(root), "--local", "--yes")
+        assert f"smoke test: model '{layout.hub_id}' answered in" in up.stdout
+        assert f"model: the project's own model ({root}/model-cache, models)" in up.stdout
+        assert STAND_IN_LABEL not in up.stdout + up.stderr
+        status = _cli(state, "status", str(root), "--local").stdout
+        assert "resource group rg-finetune" in status and "ready         yes" in status
+        assert not (root / "infra" / "inference.config.json").exists()  # the project's own config is not written
+    finally:
+        down = _cli(state, "down", str(root), "--local")
+    assert "Deleted 1 resource(s)." in down.stdout and container_pids(Workspace.of(root)) == []
