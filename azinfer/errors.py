@@ -29,6 +29,7 @@ request later::
     │   │   └── SyncInterrupted   Ctrl-C during the sync: run deploy again (it continues)
     │   ├── ReadyTimeout          the endpoint did not get ready: read its state and last log lines
     │   └── SmokeTestFailed       a canary revision failed its smoke test: the traffic stayed where it was
+    ├── LocalEndpointError        no local endpoint runs for the project, or its daemon did not start
     ├── ServeError                the inference server cannot start (no model found, bad settings...)
     │   ├── MergeUnsupported      the adapter uses a feature the LoRA merge does not reproduce
     │   └── AdapterError          an adapter cannot be loaded or unloaded while the server runs
@@ -66,6 +67,7 @@ __all__ = [
     "SyncInterrupted",
     "ReadyTimeout",
     "SmokeTestFailed",
+    "LocalEndpointError",
     "ServeError",
     "MergeUnsupported",
     "AdapterError",
@@ -333,6 +335,17 @@ class SmokeTestFailed(AzureError):
         self.revision = revision
         self.detail = detail
         super().__init__(message)
+
+
+class LocalEndpointError(AzinferError):
+    """``--local``: no daemon serves the project (run ``azinfer up DIR --local``), or one did not start.
+
+    :ivar project_dir: the project folder as the command was given it.
+    """
+
+    def __init__(self, message: str, project_dir: str) -> None:
+        super().__init__(message)
+        self.project_dir = project_dir
 
 
 class ServeError(AzinferError):

@@ -23,7 +23,7 @@ from test_azure_provision import FAULTS  # noqa: E402
 
 from azinfer.errors import AzinferError  # noqa: E402
 from azinfer.project import INFERENCE_CONFIG  # noqa: E402
-from tests.emulator import ArmEmulator, seed_finetuning_group  # noqa: E402
+from azinfer.local.emulator import ArmEmulator, seed_finetuning_group  # noqa: E402
 
 LATENCY = 0.2
 

@@ -27,7 +27,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 from azure_support import DEPLOY_OWNED, azure_project, make_project, share_writes_outside  # noqa: E402
 
 from azinfer.azure.share import MANIFEST  # noqa: E402
-from tests.emulator import ArmEmulator, seed_finetuning_group, seed_finetuning_share  # noqa: E402
+from azinfer.local.emulator import ArmEmulator, seed_finetuning_group, seed_finetuning_share  # noqa: E402
 
 LATENCY = 0.05
 FILES = 200

@@ -29,7 +29,7 @@ def main() -> None:
     size_mib = int(sys.argv[1]) if len(sys.argv) > 1 else 512
     with tempfile.TemporaryDirectory() as tmp:
         env_file = Path(tmp) / "emulator.env"
-        emulator = subprocess.Popen([sys.executable, "-m", "tests.emulator", "--subscription", SUB,
+        emulator = subprocess.Popen([sys.executable, "-m", "azinfer.local.emulator", "--subscription", SUB,
                                      "--resource-group", RG, "--location", "westus3", "--env-file", str(env_file)],
                                     cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:

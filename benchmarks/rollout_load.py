@@ -20,8 +20,8 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from azure_support import SteadyLoad, azure_project, make_project  # noqa: E402
 
-from tests.emulator import ArmEmulator, seed_finetuning_group, seed_finetuning_share  # noqa: E402
-from tests.emulator.containerapps import ReplicaStart  # noqa: E402
+from azinfer.local.emulator import ArmEmulator, seed_finetuning_group, seed_finetuning_share  # noqa: E402
+from azinfer.local.emulator.containerapps import ReplicaStart  # noqa: E402
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from azure_support import azure_project, make_project  # noqa: E402
 
-from tests.emulator import ArmEmulator, ReplicaStart, seed_finetuning_group, seed_finetuning_share  # noqa: E402
+from azinfer.local.emulator import ArmEmulator, ReplicaStart, seed_finetuning_group, seed_finetuning_share  # noqa: E402
 
 LATENCY = 0.2
 REPLICA_START = 1.0

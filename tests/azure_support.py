@@ -12,7 +12,7 @@ from typing import Any
 
 from azinfer.azure import AzureProject
 from azinfer.testing import write_project
-from tests.emulator import ArmEmulator
+from azinfer.local.emulator import ArmEmulator
 
 _REPO = Path(__file__).resolve().parent.parent
 

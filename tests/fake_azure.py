@@ -4,7 +4,7 @@ It answers the few SDK calls the operations make about one container app (its
 revisions and replicas, restarts, its secret, deletes, traffic updates) from plain objects, holds a
 scripted share sync, ``/ready`` and smoke test, and keeps a clock that moves only when the
 operation sleeps, so a wait that would take minutes takes none. The emulator
-(``tests/emulator``) stays for end to end.
+(``azinfer.local.emulator``) stays for end to end.
 """
 
 from __future__ import annotations

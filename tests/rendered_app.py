@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from azinfer.templates import RenderedTemplates
-from tests.emulator.expressions import Context, evaluate_value
+from azinfer.local.emulator.expressions import Context, evaluate_value
 
 
 def deployed_container(rendered: RenderedTemplates, **parameters: Any) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from typing import Any
 
 from pycep import BicepParser
 
-from tests.emulator.expressions import Call, Index, Literal, Prop, is_expression, parse
+from azinfer.local.emulator.expressions import Call, Index, Literal, Prop, is_expression, parse
 
 __all__ = ["arm_form", "bicep_form", "differences", "show"]
 

@@ -11,7 +11,7 @@ from azure_support import make_project, share_writes_outside
 from azure_support import run_cli as run
 
 from azinfer.project import INFERENCE_CONFIG
-from tests.emulator import ArmEmulator, FinetuningGroup, seed_finetuning_group
+from azinfer.local.emulator import ArmEmulator, FinetuningGroup, seed_finetuning_group
 
 
 @pytest.fixture
@@ -106,7 +106,7 @@ def test_clouds(cloud: str, arm: str, authority: str) -> None:
 
 def test_provision_says_when_the_endpoint_is_not_ready_yet_and_what_waits_for_it(
         emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
-    from tests.emulator import ReplicaStart
+    from azinfer.local.emulator import ReplicaStart
 
     emu.apps.default_start = ReplicaStart(ready_after=None)  # the replica starts and stays unready
     root = make_project(tmp_path, group.subscription_id, group.resource_group)

@@ -24,7 +24,7 @@ from azinfer.azure import DeploymentInterrupted, Event, EventKind
 from azinfer.plan import Action, ProblemCode, WarningCode
 from azinfer.project import INFERENCE_CONFIG
 from azinfer.resources import ResourceKind
-from tests.emulator import ArmEmulator, FinetuningGroup, seed_finetuning_group
+from azinfer.local.emulator import ArmEmulator, FinetuningGroup, seed_finetuning_group
 
 LOCATION = "westus3"
 

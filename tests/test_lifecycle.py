@@ -33,13 +33,13 @@ from azinfer.azure.logstream import CLOCK_SKEW, log_lines
 from azinfer.errors import AzureError
 from azinfer.project import INFERENCE_CONFIG
 from azinfer.resources import ResourceKind
-from tests.emulator import (
+from azinfer.local.emulator import (
     ArmEmulator,
     FinetuningGroup,
     seed_finetuning_group,
     seed_finetuning_share,
 )
-from tests.emulator.containerapps import ReplicaStart
+from azinfer.local.emulator.containerapps import ReplicaStart
 
 USER_COMMANDS = ["cd /mount/inference", "python3 ./my_server.py --port 7860"]
 # What the projects of these tests mirror to the share when the start command is the user's.
@@ -749,7 +749,7 @@ def test_status_during_a_first_provision_says_it_is_under_way(emu: ArmEmulator, 
 
 def test_up_in_python_one_event_stream_and_a_smoke_test_the_endpoint_refuses(
         emu: ArmEmulator, group: FinetuningGroup, tmp_path: Path) -> None:
-    from tests.emulator import Response
+    from azinfer.local.emulator import Response
 
     root = make_project(tmp_path, group.subscription_id, group.resource_group)
     events: list[Event] = []

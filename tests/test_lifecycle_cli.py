@@ -36,7 +36,7 @@ from toolkit_projects import EXAMPLE, REPO
 
 from azinfer.project import INFERENCE_CONFIG
 from azinfer.testing import EXAMPLE_LOCATION, EXAMPLE_RESOURCE_GROUP, EXAMPLE_SUBSCRIPTION
-from tests.emulator import (
+from azinfer.local.emulator import (
     ArmEmulator,
     FinetuningGroup,
     ReplicaStart,
@@ -169,6 +169,8 @@ def test_destroy_shows_the_plan_asks_and_clears_only_its_keys(emu: ArmEmulator, 
     assert f"- container app '{app}' will be deleted" in refused.stdout
     assert f"= file share '{group.file_share}' will be kept" in refused.stdout
     assert not emu.requests_matching("DELETE", "*")
+    down = cli(emu, "down", str(root), stdin="")  # on Azure, down is destroy
+    assert (down.returncode, down.stdout, down.stderr) == (refused.returncode, refused.stdout, refused.stderr)
 
     done = cli(emu, "destroy", str(root), "--yes")
     assert done.returncode == 0 and done.stderr == "", done.stderr
@@ -381,7 +383,7 @@ def _snippet(text: str, first: str, last: str) -> str:
 
 def test_up_ends_with_an_answer_and_snippets_that_work_as_printed(emu: ArmEmulator, group: FinetuningGroup,
                                                                    tmp_path: Path) -> None:
-    from tests.emulator.containerapps import STAND_IN_ANSWER
+    from azinfer.local.emulator.containerapps import STAND_IN_ANSWER
 
     root = make_project(tmp_path / "project", group.subscription_id, group.resource_group)
     emu.retry_after = 1  # Retry-After 0 makes the SDK wait 30 s

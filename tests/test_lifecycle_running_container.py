@@ -26,8 +26,8 @@ import pytest
 from azure_support import cli_env, make_project, run_cli
 from openai import OpenAI
 
-from tests.emulator import ArmEmulator, FinetuningGroup, seed_finetuning_group, seed_finetuning_share, seed_share_from
-from tests.serve.serve_model_factory import MountLayout, ModelShape, build_adapter, build_mount
+from azinfer.local.emulator import ArmEmulator, FinetuningGroup, seed_finetuning_group, seed_finetuning_share, seed_share_from
+from azinfer.local.tinymodel import ModelShape, MountLayout, build_adapter, build_mount
 
 pytestmark = pytest.mark.slow
 

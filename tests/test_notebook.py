@@ -1,7 +1,7 @@
 """``examples/quickstart.ipynb`` runs top to bottom in a real Jupyter kernel against the ARM emulator.
 
 The kernel gets the emulator's environment (``emu.env()``) exactly as a user's shell gets it from
-``python -m tests.emulator``; the notebook reads nothing else, so unset it reaches Azure.
+``python -m azinfer.local.emulator``; the notebook reads nothing else, so unset it reaches Azure.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 from nbclient import NotebookClient
 
 from azinfer.testing import EXAMPLE_LOCATION, EXAMPLE_RESOURCE_GROUP, EXAMPLE_SUBSCRIPTION
-from tests.emulator import ArmEmulator, seed_finetuning_group, seed_finetuning_share
+from azinfer.local.emulator import ArmEmulator, seed_finetuning_group, seed_finetuning_share
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"

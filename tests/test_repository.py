@@ -14,10 +14,12 @@ def _bash_blocks(text: str) -> list[str]:
     return [block.strip() for block in re.findall(r"```bash\n(.*?)```", text, re.S)]
 
 
-def test_readme_gives_two_commands_and_ci_runs_the_test_one_then_mypy() -> None:
+def test_readme_gives_the_main_job_first_and_ci_runs_the_test_command_then_mypy() -> None:
     blocks = _bash_blocks((REPO / "README.md").read_text())
-    assert len(blocks) == 2
-    test_command = blocks[1]
+    assert len(blocks) == 3
+    # Install, then the main job on this machine (tests/test_local_up.py runs its last step).
+    assert blocks[0] == "pip install torch==2.13.0 && pip install -e '.[local]' && azinfer up examples/phi3 --local"
+    test_command = blocks[-1]
     ci = (REPO / ".ci" / "run").read_text().strip().splitlines()
     assert "set -euo pipefail" in ci  # any failing command fails CI
     commands = [line for line in ci if line and not line.startswith(("#", "set ", "cd ", "export "))]

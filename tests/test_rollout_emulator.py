@@ -2,7 +2,7 @@
 labels, the revision's own address, and requests under steady load while the traffic moves.
 
 The emulator's stand-in app answers ``/ready``, ``/v1/models`` and one chat
-completion whose id names the revision that answered (tests/emulator/traffic.py
+completion whose id names the revision that answered (azinfer/local/emulator/traffic.py
 routes each request by the app's traffic rules).
 """
 
@@ -19,9 +19,9 @@ from azure_support import SteadyLoad, azure_project, make_project, run_cli
 
 from azinfer.azure import AzureProject
 from azinfer.errors import SmokeTestFailed
-from tests.emulator import ArmEmulator, FinetuningGroup, seed_finetuning_group, seed_finetuning_share
-from tests.emulator.containerapps import ReplicaStart
-from tests.emulator.server import Request, Response
+from azinfer.local.emulator import ArmEmulator, FinetuningGroup, seed_finetuning_group, seed_finetuning_share
+from azinfer.local.emulator.containerapps import ReplicaStart
+from azinfer.local.emulator.server import Request, Response
 
 CHAT = SteadyLoad.CHAT
 

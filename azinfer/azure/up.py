@@ -85,20 +85,27 @@ class UpResult:
         return "\n".join(lines) + "\n"
 
 
-def next_steps(endpoint: str, model: str, command: str = "azinfer", target: str = ".") -> str:
+def next_steps(endpoint: str, model: str, command: str = "azinfer", target: str = ".", *,
+               ca: str | None = None, delete: str = "destroy") -> str:
     """What the user needs next: the endpoint, how to get the key, a ``curl`` and an ``openai`` snippet, and the
     commands for status, logs and destroy. The snippets read the key from ``$AZINFER_API_KEY`` and work as printed.
 
     :param command: how the user runs azinfer; :param target: the project folder and options as they typed them.
+    :param ca: a CA file the endpoint's certificate needs (the local endpoint's): the snippets trust it.
+    :param delete: the command that removes it (``down`` for the local endpoint).
     """
     body = ('{"model": %s, "messages": [{"role": "user", "content": "Hello!"}], "max_tokens": 64}'
             % json.dumps(model))
+    cacert = f" --cacert {shlex.quote(ca)}" if ca else ""
+    client = (f'client = OpenAI(base_url="{endpoint}/v1", api_key=os.environ["{KEY_VARIABLE}"]'
+              + (f", http_client=httpx.Client(verify=ssl.create_default_context(cafile={json.dumps(ca)})))"
+                 if ca else ")"))
     return "\n".join([
         f"Endpoint: {endpoint}",
         f"The API key is the app's secret; '{command} key {target}' prints it. In this shell:",
         "",
         f'export {KEY_VARIABLE}="$({command} key {target})"',
-        f"curl -sS {endpoint}/v1/chat/completions \\",
+        f"curl -sS{cacert} {endpoint}/v1/chat/completions \\",
         f'  -H "Authorization: Bearer ${KEY_VARIABLE}" -H "Content-Type: application/json" \\',
         f"  -d {shlex.quote(body)}",
         "",
@@ -106,15 +113,16 @@ def next_steps(endpoint: str, model: str, command: str = "azinfer", target: str 
         "",
         "python - <<'EOF'",
         "import os",
+        *(["import ssl", "import httpx"] if ca else []),
         "from openai import OpenAI",
-        f'client = OpenAI(base_url="{endpoint}/v1", api_key=os.environ["{KEY_VARIABLE}"])',
+        client,
         f"answer = client.chat.completions.create(model={json.dumps(model)}, "
         'messages=[{"role": "user", "content": "Hello!"}], max_tokens=64)',
         "print(answer.choices[0].message.content)",
         "EOF",
         "",
         f"Status: {command} status {target}    Logs: {command} logs {target} --follow    "
-        f"Delete: {command} destroy {target}",
+        f"Delete: {command} {delete} {target}",
     ]) + "\n"
 
 

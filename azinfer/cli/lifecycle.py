@@ -1,4 +1,8 @@
-"""``azinfer deploy``, ``rollback``, ``status``, ``logs`` and ``destroy``: the endpoint's life after provisioning."""
+"""``azinfer deploy``, ``rollback``, ``status``, ``logs``, ``destroy`` and ``down``: the endpoint's life after provisioning.
+
+``down`` is ``destroy``; with ``--local`` it also stops the local endpoint's
+daemon and its containers (and asks nothing: all of it is on this machine).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,13 @@ from azinfer.cli.console import (
     ask,
     declined,
 )
-from azinfer.cli.options import add_azure_options, add_project_options, azure_project
+from azinfer.cli.options import (
+    add_azure_options,
+    add_project_options,
+    azure_project,
+    check_local_options,
+    say_local,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from azinfer.azure import AzureProject, Question
@@ -84,11 +94,26 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
 
 def _cmd_status(args: argparse.Namespace) -> int:
     status = azure_project(args).status()
+    local = _local_summary(args)
     if args.json:
-        print(json.dumps(status.to_json(), indent=2))
+        print(json.dumps(status.to_json() | ({"local": local} if local else {}), indent=2))
     else:
         sys.stdout.write(status.to_text())
+        if local:
+            print(f"Local: daemon pid {local['pid']}, ARM emulator at {local['arm_endpoint']}; "
+                  f"model: {local['model']}")
     return EXIT_OK
+
+
+def _local_summary(args: argparse.Namespace) -> dict[str, Any] | None:
+    """With ``--local``: the daemon, where it listens and the model it serves (never its secret)."""
+    if not args.local:
+        return None
+    from azinfer.local.endpoint import require
+
+    endpoint = require(args.project_dir, say=say_local)
+    return {"pid": endpoint.pid, "arm_endpoint": endpoint.url, "ca": str(endpoint.ca), "model": endpoint.model,
+            "stand_in": endpoint.stand_in, "state_folder": str(endpoint.workspace.root)}
 
 
 def _cmd_logs(args: argparse.Namespace) -> int:
@@ -119,6 +144,27 @@ def _cmd_destroy(args: argparse.Namespace) -> int:
     print(f"Deleted {len(result.deleted)} resource(s).")
     if result.config_path is not None:
         print(f"Cleared azinfer's keys in {result.config_path} (your other keys are kept).")
+    return EXIT_OK
+
+
+def _cmd_down(args: argparse.Namespace) -> int:
+    if not args.local or args.preview:
+        return _cmd_destroy(args)
+    from azinfer.local.endpoint import find, stop
+
+    check_local_options(args)
+    endpoint = find(args.project_dir, say=say_local)
+    if endpoint is None:
+        print(f"No local endpoint for {args.project_dir}: nothing to stop.")
+        return EXIT_OK
+    try:
+        with EventDisplay() as display:
+            result = azure_project(args).destroy(on_event=display)
+        print(f"Deleted {len(result.deleted)} resource(s).")
+    finally:  # a failed destroy still stops the daemon: its state goes with it
+        pid = stop(args.project_dir)
+    print(f"Stopped the local endpoint (daemon pid {pid} and its containers); its log stays in "
+          f"{endpoint.workspace.log}.")
     return EXIT_OK
 
 
@@ -190,9 +236,12 @@ def register(commands: Any) -> None:
     logs.add_argument("--system", action="store_true", help="the app's system events instead of the console")
     logs.set_defaults(handler=_cmd_logs)
 
-    destroy = commands.add_parser("destroy", help="delete what azinfer created for inference, nothing else")
-    add_project_options(destroy, update=False)
-    add_azure_options(destroy)
-    destroy.add_argument("--preview", action="store_true", help="show what would be deleted, delete nothing")
-    destroy.add_argument("--yes", "-y", action="store_true", help="do not ask before deleting")
-    destroy.set_defaults(handler=_cmd_destroy)
+    for name, handler, summary in (
+            ("destroy", _cmd_destroy, "delete what azinfer created for inference, nothing else"),
+            ("down", _cmd_down, "destroy; with --local (which asks nothing) also stop the local endpoint's daemon")):
+        command = commands.add_parser(name, help=summary)
+        add_project_options(command, update=False)
+        add_azure_options(command)
+        command.add_argument("--preview", action="store_true", help="show what would be deleted, delete nothing")
+        command.add_argument("--yes", "-y", action="store_true", help="do not ask before deleting")
+        command.set_defaults(handler=handler)

@@ -5,13 +5,17 @@ read: ``AZURE_RESOURCE_MANAGER_ENDPOINT`` (ARM), ``AZURE_AUTHORITY_HOST``
 (azure-identity's sign-in authority), ``AZURE_SDK_CLOUD_CONF`` (azure-core's cloud
 name: ``AZURE_PUBLIC_CLOUD``, ``AZURE_CHINA_CLOUD``, ``AZURE_US_GOVERNMENT``), and
 ``AZURE_SUBSCRIPTION_ID`` when neither ``--subscription`` nor the project names one.
-``python -m tests.emulator`` prints them for the ARM emulator.
+``python -m azinfer.local.emulator`` prints them for the ARM emulator.
+
+``--local`` instead targets the project's local endpoint (``azinfer up DIR
+--local``: the daemon of :mod:`azinfer.local.endpoint`), read from its state file.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import TYPE_CHECKING
 
 from azinfer.errors import AzinferError, ResolutionError
@@ -20,7 +24,8 @@ from azinfer.resources import ResourceKind
 if TYPE_CHECKING:  # pragma: no cover
     from azinfer.azure import AzureProject
 
-__all__ = ["add_project_options", "add_azure_options", "azure_project", "command_target"]
+__all__ = ["add_project_options", "add_azure_options", "azure_project", "check_local_options", "command_target",
+           "say_local"]
 
 
 def add_project_options(parser: argparse.ArgumentParser, *, update: bool = True, location: bool = True) -> None:
@@ -44,6 +49,9 @@ def add_azure_options(parser: argparse.ArgumentParser) -> None:
                         help="Azure cloud (default: $AZURE_SDK_CLOUD_CONF's, else public)")
     parser.add_argument("--arm-endpoint", metavar="URL",
                         help="a custom Azure Resource Manager endpoint (default: $AZURE_RESOURCE_MANAGER_ENDPOINT)")
+    parser.add_argument("--local", action="store_true",
+                        help="this machine's endpoint that 'azinfer up DIR --local' started (the ARM emulator "
+                             "azinfer runs, the container as a local process), not Azure")
     parser.add_argument("--verbose", "-v", action="store_true",
                         help="also show the Azure SDK's log on stderr (sign-in attempts, requests, retries)")
 
@@ -84,6 +92,13 @@ def azure_project(args: argparse.Namespace) -> AzureProject:
     from azinfer.azure import AzureProject
     from azinfer.cli.example import working_folder
 
+    update = [ResourceKind(u) for u in getattr(args, "update", [])]
+    check_local_options(args)
+    if args.local:
+        from azinfer.local.endpoint import require
+
+        return require(args.project_dir, say=say_local).project(subscription_id=args.subscription, resource_group=args.resource_group,
+                                                 location=getattr(args, "location", None), update=update)
     folder = working_folder(args.project_dir)
 
     def build(subscription: str | None) -> AzureProject:
@@ -96,7 +111,7 @@ def azure_project(args: argparse.Namespace) -> AzureProject:
             subscription_id=subscription,
             resource_group=args.resource_group,
             location=getattr(args, "location", None),
-            update=[ResourceKind(u) for u in getattr(args, "update", [])],
+            update=update,
         )
 
     try:
@@ -109,6 +124,22 @@ def azure_project(args: argparse.Namespace) -> AzureProject:
         return build(fallback)
 
 
+def say_local(line: str) -> None:
+    """What the local endpoint's helpers say (a daemon started, resumed, found stale), on stderr."""
+    print(f"azinfer: {line}", file=sys.stderr, flush=True)
+
+
+def check_local_options(args: argparse.Namespace) -> None:
+    """``--local`` goes without ``--cloud`` and ``--arm-endpoint``; ``--share-from`` only with it.
+
+    :raises AzinferError: naming the options that do not go together.
+    """
+    if args.local and (args.cloud or args.arm_endpoint):
+        raise AzinferError("--local targets this machine's endpoint: leave out --cloud and --arm-endpoint")
+    if getattr(args, "share_from", None) and not args.local:
+        raise AzinferError("--share-from goes with --local (on Azure the model is on the fine-tuning share)")
+
+
 def command_target(args: argparse.Namespace) -> str:
     """The project folder and the options that pick its target, as a shell takes them again (for next steps)."""
     import shlex
@@ -117,4 +148,4 @@ def command_target(args: argparse.Namespace) -> str:
     for option, value in (("--subscription", args.subscription), ("--resource-group", args.resource_group)):
         if value:
             words += [option, value]
-    return shlex.join(words)
+    return shlex.join(words + (["--local"] if getattr(args, "local", False) else []))

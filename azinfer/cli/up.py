@@ -1,4 +1,8 @@
-"""``azinfer up``: plan, ask, provision, wait for ``/ready``, one chat completion, and what to do next."""
+"""``azinfer up``: plan, ask, provision, wait for ``/ready``, one chat completion, and what to do next.
+
+With ``--local`` the same runs against the project's local endpoint, started
+first (or found running): :mod:`azinfer.local.endpoint`.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,20 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from azinfer.cli.console import EXIT_INTERRUPTED, EXIT_OK, EventDisplay, ask, declined, use_color
-from azinfer.cli.options import add_azure_options, add_project_options, azure_project, command_target
+from azinfer.cli.options import (
+    add_azure_options,
+    add_project_options,
+    azure_project,
+    check_local_options,
+    command_target,
+    say_local,
+)
+
+from azinfer.errors import AzinferError
 
 if TYPE_CHECKING:  # pragma: no cover
     from azinfer.azure import Event, Question
+    from azinfer.local.endpoint import LocalEndpoint
 
 __all__ = ["register"]
 
@@ -20,6 +34,8 @@ def _cmd_up(args: argparse.Namespace) -> int:
     from azinfer.azure.up import next_steps
     from azinfer.errors import PlanBlockedError
 
+    check_local_options(args)
+    local = _start_local(args) if args.local else None
     project = azure_project(args)
     color = use_color(sys.stdout)
 
@@ -40,9 +56,29 @@ def _cmd_up(args: argparse.Namespace) -> int:
     assert result.smoke is not None and result.endpoint is not None  # not declined: both are there
     print(f"\nUp in {sum(stage.seconds for stage in result.stages):.1f} s:")
     sys.stdout.write(result.to_text())
+    if local is not None:
+        print(f"  model: {local.model}")
     print()
-    sys.stdout.write(next_steps(result.endpoint, result.smoke.model, target=command_target(args)))
+    sys.stdout.write(next_steps(result.endpoint, result.smoke.model, target=command_target(args),
+                                ca=str(local.ca) if local is not None else None,
+                                delete="down" if local is not None else "destroy"))
     return EXIT_OK
+
+
+def _start_local(args: argparse.Namespace) -> LocalEndpoint:
+    """The project's local endpoint: the running daemon, or a new one (said on stderr, with the model)."""
+    from azinfer.local.endpoint import start
+
+    say = say_local
+    try:
+        endpoint, resumed = start(args.project_dir, share_from=args.share_from, subscription_id=args.subscription,
+                                  resource_group=args.resource_group, say=say)
+    except ValueError as exc:
+        raise AzinferError(str(exc)) from None
+    if resumed:
+        say(f"the local endpoint runs already (daemon pid {endpoint.pid}): resuming with it")
+    say(f"model: {endpoint.model}")
+    return endpoint
 
 
 class _Display:
@@ -80,4 +116,7 @@ def register(commands: Any) -> None:
     up.add_argument("--yes", "-y", action="store_true", help="do not ask before changing anything")
     up.add_argument("--timeout", type=float, default=900.0, metavar="SECONDS",
                     help="how long to wait for /ready (default 900)")
+    up.add_argument("--share-from", metavar="DIR",
+                    help="with --local: the model, from a folder laid out as the AI Toolkit's share (model-cache/, "
+                         "models/); default: the project's own, else a tiny random-weight stand-in azinfer builds")
     up.set_defaults(handler=_cmd_up)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.emulator import ArmEmulator, seed_finetuning_group
+from azinfer.local.emulator import ArmEmulator, seed_finetuning_group
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from tests.emulator import ReplicaStart, Response
+from azinfer.local.emulator import ReplicaStart, Response
 
 KEY = "s3cret-key"
 

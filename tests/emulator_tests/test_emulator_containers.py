@@ -18,7 +18,7 @@ from azure.mgmt.appcontainers import ContainerAppsAPIClient
 
 from azinfer.errors import AzureError
 from tests.azure_support import azure_project, make_project
-from tests.emulator import ArmEmulator, FinetuningGroup, seed_finetuning_group, seed_finetuning_share
+from azinfer.local.emulator import ArmEmulator, FinetuningGroup, seed_finetuning_group, seed_finetuning_share
 
 SERVE_SHARE = ['cd "$AZINFER_MOUNT"', 'echo "serving $AZINFER_MOUNT with key $AZINFER_API_KEY"',
                'exec python3 -m http.server "$AZINFER_PORT"']

@@ -132,7 +132,7 @@ def test_deployment_into_an_empty_group_creates_everything(emu, deployments, aca
     assert app.location == "westus3"
     env = aca.managed_environments.get("rg-empty", f"aienv{suffix}")
     assert env.properties.workload_profiles[1].maximum_count == 2
-    from tests.emulator.providers import workspace_keys
+    from azinfer.local.emulator.providers import workspace_keys
 
     ws = emu.state.get(f"{group['id']}/providers/Microsoft.OperationalInsights/workspaces/ailog{suffix}")
     log_config = emu.state.get(env.id).input["properties"]["appLogsConfiguration"]["logAnalyticsConfiguration"]

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from azinfer.names import unique_string
-from tests.emulator.expressions import (
+from azinfer.local.emulator.expressions import (
     Context,
     ExpressionError,
     Unknown,

@@ -115,7 +115,7 @@ def test_admin_endpoint(emu, fg, aca):
 
 
 def test_global_latency_option():
-    from tests.emulator import ArmEmulator
+    from azinfer.local.emulator import ArmEmulator
 
     with ArmEmulator.start(latency=0.1) as emu:
         t0 = time.perf_counter()

@@ -18,8 +18,8 @@ from azure.core.exceptions import (
 )
 from azure.storage.fileshare import ContentSettings, ShareClient, ShareServiceClient
 
-from tests.emulator import sharedkey
-from tests.emulator.fileshare import MAX_RANGE
+from azinfer.local.emulator import sharedkey
+from azinfer.local.emulator.fileshare import MAX_RANGE
 
 
 def _file_records(emu, method=None):
@@ -143,7 +143,7 @@ def test_put_range_limits(emu, fg, share):
     assert emu.files(fg.storage_account, fg.file_share)["r.bin"][:6] == b"\0" * 6
 
     # a body whose MD5 is not the one sent (signed with the listed key, sent as is)
-    from tests.emulator.providers import storage_keys
+    from azinfer.local.emulator.providers import storage_keys
 
     account_key = storage_keys(emu.fileservice.account(fg.storage_account))["keys"][0]["value"]
     raw_path = f"/{fg.storage_account}/{fg.file_share}/r.bin"

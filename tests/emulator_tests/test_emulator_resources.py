@@ -13,7 +13,7 @@ from azure.core.exceptions import (
     ResourceNotFoundError,
 )
 
-from tests.emulator import ArmEmulator
+from azinfer.local.emulator import ArmEmulator
 
 
 def test_starts_fast_and_stops_cleanly():

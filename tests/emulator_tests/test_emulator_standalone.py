@@ -1,4 +1,4 @@
-"""``python -m tests.emulator``: the emulator on its own, for people and scripts."""
+"""``python -m azinfer.local.emulator``: the emulator on its own, for people and scripts."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _start(env_file: Path, *options: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "tests.emulator", "--env-file", str(env_file),
+    return subprocess.Popen([sys.executable, "-m", "azinfer.local.emulator", "--env-file", str(env_file),
                              "--resource-group", "rg-alone", *options],
                             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -124,5 +124,5 @@ def test_a_share_folder_without_the_toolkit_layout_is_one_line(tmp_path):
     proc = _start(tmp_path / "bad.env", "--share-from", str(tmp_path))
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2
-    assert err.strip().splitlines()[-1] == (f"python -m tests.emulator: error: --share-from: {tmp_path}: expected a "
+    assert err.strip().splitlines()[-1] == (f"python -m azinfer.local.emulator: error: --share-from: {tmp_path}: expected a "
                                            "share layout with model-cache/ and models/ folders")

@@ -350,9 +350,8 @@ class FileService:
             if parent not in share.dirs:
                 raise StorageError(404, "ParentNotFound", "The specified parent path does not exist.")
             share.mkdir(path)
-            node = share.dirs[key]
             share.dirs[parent].touch()
-            return Response(201, None, _node_headers(node, directory=True, parent=share.dirs[parent]))
+            return Response(201, None, _node_headers(share.dirs[key], directory=True, parent=share.dirs[parent]))
         node = share.dirs.get(key)
         if node is None:
             parent = key.rpartition("/")[0]

@@ -1,11 +1,11 @@
-"""Run the emulator on its own: ``python -m tests.emulator [--port N] [--resource-group RG] ...``.
+"""Run the emulator on its own: ``python -m azinfer.local.emulator [--port N] [--resource-group RG] ...``.
 
 It seeds a resource group as a finished AI Toolkit remote fine-tuning leaves
 it (resources and share files), prints the environment variables a shell
 needs to reach it (``export NAME='value'`` lines on stdout, as ``emu.env()``;
 ``--env-file`` writes them to a file too), and runs until Ctrl-C or SIGTERM,
 then stops cleanly (exit 0).  A process using that environment must build its
-credential with ``disable_instance_discovery=True`` (see README.md).
+credential with ``disable_instance_discovery=True`` (see docs/emulator.md).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from .server import DEFAULT_SUBSCRIPTION, ArmEmulator
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tests.emulator", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m azinfer.local.emulator", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0, help="the ARM listener's port (default: any free one)")
     parser.add_argument("--subscription", default=DEFAULT_SUBSCRIPTION,
                         help="the subscription of the group (e.g. the one a project's fine-tuning config names)")
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 seed_share_from(emu, fg, args.share_from)
             except ValueError as error:
-                print(f"python -m tests.emulator: error: --share-from: {error}", file=sys.stderr)
+                print(f"python -m azinfer.local.emulator: error: --share-from: {error}", file=sys.stderr)
                 return 2
         emu.apps.containers.enabled = args.run_containers
         emu.apps.containers.operation_expiry = args.operation_expiry

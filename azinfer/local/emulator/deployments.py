@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import operator
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from .expressions import Context, ExpressionError, Unknown, evaluate_value, to_a
 from .state import Operation, at_path, parse_resource_id
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .server import ArmEmulator, Request, Response
+    from .server import ArmEmulator, Request, RequestRecord, Response
 
 __all__ = ["DeploymentEngine", "Deployment", "TemplateError"]
 
@@ -46,7 +47,7 @@ class TemplateError(Exception):
 
 
 class ResourceFailure(Exception):
-    def __init__(self, status: int, code: str, message: str, details: list | None = None) -> None:
+    def __init__(self, status: int, code: str, message: str, details: list[Any] | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.details = status, code, message, details or []
 
@@ -221,7 +222,7 @@ class _DeployContext(Context):
 
 
 def _record(emu: ArmEmulator, method: str, path: str, api_version: str | None, body: Any, status: int,
-            deployment: str):
+            deployment: str) -> RequestRecord:
     from .server import RequestRecord
 
     return RequestRecord(method, path, api_version, body, {"api-version": api_version or ""}, {}, status,
@@ -254,7 +255,7 @@ class DeploymentEngine:
         key = f"/subscriptions/{sub}/resourcegroups/{rg}/providers/microsoft.resources/deployments/{name}".lower()
         return self.emu.state.deployments.get(key)
 
-    def hold_running(self, sub: str, rg: str, name: str, template: dict | None = None) -> Deployment:
+    def hold_running(self, sub: str, rg: str, name: str, template: dict[str, Any] | None = None) -> Deployment:
         """Fault: a deployment of this name that is (and stays) Running until cancelled."""
         dep = self._new(sub, rg, name, {"template": template or {"resources": []}, "parameters": {},
                                         "mode": "Incremental"})
@@ -264,7 +265,7 @@ class DeploymentEngine:
         self.emu.state.deployments[dep.id.lower()] = dep
         return dep
 
-    def _new(self, sub: str, rg: str, name: str, props: dict) -> Deployment:
+    def _new(self, sub: str, rg: str, name: str, props: dict[str, Any]) -> Deployment:
         group = self.emu.state.resource_group(sub, rg)
         rid = f"/subscriptions/{sub}/resourceGroups/{group['name'] if group else rg}/providers/{DEPLOYMENT_TYPE}/{name}"
         template = props.get("template")
@@ -335,13 +336,14 @@ class DeploymentEngine:
             return Response(200, copy.deepcopy(op))
         raise ArmError(404, "NotFound", f"No route for '{req.path}'.")
 
-    def _body(self, req: Request) -> dict:
+    def _body(self, req: Request) -> dict[str, Any]:
         from .server import ArmError
 
         body = req.json()
         if not isinstance(body, dict) or not isinstance(body.get("properties"), dict):
             raise ArmError(400, "InvalidRequestContent", "The request content must have 'properties'.")
-        return body["properties"]
+        properties: dict[str, Any] = body["properties"]
+        return properties
 
     def _prepare(self, req: Request, sub: str, rg: str, name: str, mode: str) -> tuple[Deployment, _DeployContext]:
         from .server import ArmError
@@ -471,11 +473,11 @@ class DeploymentEngine:
                 raise TemplateError(f"Deployment template validation failed: 'The provided value '{value}' for the "
                                     f"template parameter '{pname}' is not valid. The parameter value is not part "
                                     f"of the allowed value(s): '{','.join(map(str, allowed))}'.'.")
-            for bound, check in (("minValue", lambda v, b: v >= b), ("maxValue", lambda v, b: v <= b)):
+            for bound, check in (("minValue", operator.ge), ("maxValue", operator.le)):
                 if bound in pdef and isinstance(value, int) and not check(value, pdef[bound]):
                     raise TemplateError(f"The provided value for the template parameter '{pname}' is out of range.")
-            for bound, check in (("minLength", lambda v, b: len(v) >= b), ("maxLength", lambda v, b: len(v) <= b)):
-                if bound in pdef and isinstance(value, (str, list)) and not check(value, pdef[bound]):
+            for bound, check in (("minLength", operator.ge), ("maxLength", operator.le)):
+                if bound in pdef and isinstance(value, (str, list)) and not check(len(value), pdef[bound]):
                     raise TemplateError(f"The provided value for the template parameter '{pname}' has an invalid length.")
             values[pname] = value
         dep.parameters = dict(values)
@@ -483,7 +485,7 @@ class DeploymentEngine:
     def _plan(self, ctx: _DeployContext) -> None:
         plan: list[PlannedResource] = []
 
-        def add(raw: dict, parent: PlannedResource | None, copy_index: dict[str, int]) -> None:
+        def add(raw: dict[str, Any], parent: PlannedResource | None, copy_index: dict[str, int]) -> None:
             ctx.copy_index = copy_index
             rtype = to_arm_string(evaluate_value(raw.get("type"), ctx))
             name = to_arm_string(evaluate_value(raw.get("name"), ctx))
@@ -643,7 +645,7 @@ class DeploymentEngine:
             spec = providers.spec_for(rid.type)
             if spec.tracked and "location" not in body:
                 body["location"] = group.get("location")
-            existing = self.emu._get_or_implicit(rid) if self.emu.state.resource_group(rid.subscription, rid.resource_group) else None
+            existing = self.emu._get_or_implicit(rid) if self.emu.state.resource_group(rid.subscription, rid.resource_group or "") else None
             res = self.emu.provider_put(rid, body, existing)
             status = 200 if existing is not None else 201
             self.emu.record(_record(self.emu, "PUT", res.id, p.api_version, body, status, dep.name))
@@ -662,7 +664,7 @@ class DeploymentEngine:
                                                                "details": []}})
 
     def _add_operation(self, dep: Deployment, p: PlannedResource | None, kind: str, state: str, status: int,
-                       message: dict) -> None:
+                       message: dict[str, Any]) -> None:
         op_id = uuid.uuid4().hex[:16].upper()
         props: dict[str, Any] = {
             "provisioningOperation": kind,
@@ -705,7 +707,7 @@ class DeploymentEngine:
             spec = providers.spec_for(rid.type)
             if spec.tracked and "location" not in body:
                 body["location"] = ctx.location
-            existing = self.emu._get_or_implicit(rid) if self.emu.state.resource_group(rid.subscription, rid.resource_group) else None
+            existing = self.emu._get_or_implicit(rid) if self.emu.state.resource_group(rid.subscription, rid.resource_group or "") else None
             after_input = _mask(_renderable(providers.clean_input(rid, body)), spec.secret_paths)
             after = {"apiVersion": p.api_version, "id": p.id, "name": rid.name, "type": rid.type, **after_input}
             if existing is None:
@@ -753,7 +755,7 @@ def _same(a: Any, b: Any, key: str) -> bool:
         return a.replace(" ", "").lower() == b.replace(" ", "").lower()
     if isinstance(a, bool) != isinstance(b, bool):
         return False
-    return a == b
+    return bool(a == b)
 
 
 def _diff(before: Any, after: Any, path: str) -> list[dict[str, Any]]:
@@ -769,9 +771,9 @@ def _diff(before: Any, after: Any, path: str) -> list[dict[str, Any]]:
             bk, ak = bkeys.get(low_key), akeys.get(low_key)
             if bk is not None and ak is None:
                 out.append({"path": join(path, bk), "propertyChangeType": "Delete", "before": before[bk]})
-            elif bk is None:
+            elif ak is not None and bk is None:
                 out.append({"path": join(path, ak), "propertyChangeType": "Create", "after": after[ak]})
-            else:
+            elif bk is not None and ak is not None:
                 out.extend(_diff(before[bk], after[ak], join(path, ak)))
         return out
     if isinstance(before, list) and isinstance(after, list):

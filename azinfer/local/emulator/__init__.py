@@ -1,10 +1,10 @@
-"""An Azure Resource Manager emulator for azinfer's tests.
+"""An Azure Resource Manager emulator: what ``azinfer up --local`` runs, and what azinfer's tests talk to.
 
 HTTPS on 127.0.0.1 (a ``trustme`` CA), stateful, driven through the real Azure
 SDK clients and the real azure-identity credential flow: ARM and Entra ID, the
 Azure Files data plane, Container Apps' revisions, replicas, log stream and
 ingress.  See :class:`~.server.ArmEmulator`, :func:`~.fixtures.seed_finetuning_group`
-and ``README.md``; ``python -m tests.emulator`` runs it on its own.
+and ``docs/emulator.md``; ``python -m azinfer.local.emulator`` runs it on its own.
 """
 
 from .containerapps import ReplicaStart

@@ -1,6 +1,6 @@
 """Traffic rules of a container app: multiple revision mode, weights, labels, per-revision and per-label addresses.
 
-Sources (each in tests/emulator/README.md): the REST spec's ``Ingress.traffic``
+Sources (each in docs/emulator.md): the REST spec's ``Ingress.traffic``
 (``TrafficWeight``: ``revisionName``, ``weight``, ``latestRevision``,
 ``label``) and ``Revision.properties.fqdn``/``trafficWeight``; Microsoft's
 "Traffic splitting in Azure Container Apps" (the weights of all rules add up to

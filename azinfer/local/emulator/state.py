@@ -10,6 +10,7 @@ previous input, and GET can hide write-only secrets.
 
 from __future__ import annotations
 
+import builtins
 import copy
 import threading
 import time
@@ -66,7 +67,7 @@ class ResourceId:
         return build_id(self.subscription, self.resource_group, self.namespace, self.types, self.names)
 
 
-def build_id(sub: str, rg: str | None, namespace: str | None, types: tuple, names: tuple) -> str:
+def build_id(sub: str, rg: str | None, namespace: str | None, types: tuple[Any, ...], names: tuple[Any, ...]) -> str:
     out = f"/subscriptions/{sub}"
     if rg is not None:
         out += f"/resourceGroups/{rg}"
@@ -122,7 +123,8 @@ class Resource:
 
     @property
     def provisioning_state(self) -> str | None:
-        return self.view().get("properties", {}).get("provisioningState")
+        state = self.view().get("properties", {}).get("provisioningState")
+        return None if state is None else str(state)
 
 
 def at_path(node: Any, path: tuple[str, ...], act: Callable[[dict[str, Any], str], None]) -> None:
@@ -182,7 +184,7 @@ class State:
         self.deployments: dict[str, Any] = {}  # lower id -> deployments.Deployment
 
     # subscriptions & groups ---------------------------------------------
-    def add_subscription(self, sub: str, display_name: str = "Emulated subscription", tenant: str = "") -> dict:
+    def add_subscription(self, sub: str, display_name: str = "Emulated subscription", tenant: str = "") -> dict[str, Any]:
         with self.lock:
             key = sub.lower()
             if key not in self.subscriptions:
@@ -201,7 +203,7 @@ class State:
                 }
             return self.subscriptions[key]
 
-    def add_resource_group(self, sub: str, rg: str, location: str = "eastus", tags: dict | None = None) -> dict:
+    def add_resource_group(self, sub: str, rg: str, location: str = "eastus", tags: dict[str, Any] | None = None) -> dict[str, Any]:
         with self.lock:
             self.add_subscription(sub)
             rid = f"/subscriptions/{sub}/resourceGroups/{rg}"
@@ -217,7 +219,10 @@ class State:
             self.resource_groups[rid.lower()] = group
             return group
 
-    def resource_group(self, sub: str, rg: str) -> dict | None:
+    def resource_group(self, sub: str, rg: str | None) -> dict[str, Any] | None:
+        """The group's view; ``None`` when it does not exist (or ``rg`` is ``None``: a subscription-level id)."""
+        if rg is None:
+            return None
         with self.lock:
             return self.resource_groups.get(f"/subscriptions/{sub}/resourcegroups/{rg}".lower())
 
@@ -233,11 +238,14 @@ class State:
             return True
 
     # resources ------------------------------------------------------------
-    def get(self, rid: str) -> Resource | None:
+    def get(self, rid: str | None) -> Resource | None:
+        """The resource; ``None`` when it does not exist (or ``rid`` is ``None``: a parent a top resource lacks)."""
+        if rid is None:
+            return None
         with self.lock:
             return self.resources.get(rid.rstrip("/").lower())
 
-    def view(self, rid: str, *, secrets: bool = False) -> dict | None:
+    def view(self, rid: str, *, secrets: bool = False) -> dict[str, Any] | None:
         """The resource as GET shows it, or None."""
         with self.lock:
             res = self.get(rid)
@@ -270,7 +278,7 @@ class State:
                 out = [r for r in out if r.type.lower() == type_.lower()]
             return sorted(out, key=lambda r: r.created)
 
-    def list_in_group(self, sub: str, rg: str) -> list[Resource]:
+    def list_in_group(self, sub: str, rg: str) -> builtins.list[Resource]:
         return self.list(f"/subscriptions/{sub}/resourceGroups/{rg}/providers/")
 
     # operations -------------------------------------------------------------

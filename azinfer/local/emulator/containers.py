@@ -1,6 +1,6 @@
 """Containers that really run (``emu.apps.containers``; off by default): each replica's container as a local process.
 
-With ``emu.apps.containers.enabled = True`` (``python -m tests.emulator
+With ``emu.apps.containers.enabled = True`` (``python -m azinfer.local.emulator
 --run-containers``), a replica that starts runs its container's ``command`` +
 ``args`` with the template's ``env`` (a ``secretRef`` resolved to the app's
 secret), the current Python environment standing in for the image:
@@ -23,7 +23,7 @@ stops it (SIGTERM to its process group, SIGKILL after 10 s).
 An ARM deployment that creates or changes a container app stays ``Running``
 until the app's latest revision has a started replica; after
 :attr:`ContainerProcesses.operation_expiry` seconds it fails with
-``ContainerAppOperationError`` "... Operation expired" (see the README).
+``ContainerAppOperationError`` "... Operation expired" (see docs/emulator.md).
 """
 
 from __future__ import annotations
@@ -192,12 +192,18 @@ class ContainerProcesses:
         """Seconds between probes until a container is ready (then the readiness probe's ``periodSeconds``)."""
         self.extra_env: dict[str, str] = {}
         """More environment for every container (after the template's), e.g. ``PIP_NO_INDEX``."""
+        self.root: Path | None = None
+        """Where the share folders and the containers' working folder live; ``None``: a temporary folder,
+        removed on close (``azinfer up --local`` keeps them in its state folder)."""
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._shares: ShareFolders | None = None
 
     @property
     def shares(self) -> ShareFolders:
-        if self._shares is None:
+        if self._shares is None and self.root is not None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._shares = ShareFolders(self.root)
+        elif self._shares is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="armemu-shares-")
             self._shares = ShareFolders(Path(self._tmp.name))
         return self._shares
@@ -236,7 +242,7 @@ class ContainerProcesses:
         """The local folder of the container's first Azure Files volume."""
         emu = self.runtime.emu
         for mount in spec.get("volumeMounts") or []:
-            volume = next((v for v in template.get("volumes") or [] if v.get("name") == mount.get("volumeName")), {})
+            volume: dict[str, Any] = next((v for v in template.get("volumes") or [] if v.get("name") == mount.get("volumeName")), {})
             env_id = (app.input.get("properties") or {}).get("environmentId") \
                 or (app.input.get("properties") or {}).get("managedEnvironmentId") or ""
             storage = emu.state.get(f"{env_id}/storages/{volume.get('storageName', '')}") if volume else None

@@ -56,14 +56,14 @@ def workspace_keys(res: Resource) -> dict[str, Any]:
     }
 
 
-def _props(body: dict) -> dict:
+def _props(body: dict[str, Any]) -> dict[str, Any]:
     return body.get("properties") or {}
 
 
 # --------------------------------------------------------------------------------------------
 # computed values per type
 
-def _storage_account(rid: ResourceId, body: dict, old: Resource | None, emu: Any) -> dict:
+def _storage_account(rid: ResourceId, body: dict[str, Any], old: Resource | None, emu: Any) -> dict[str, Any]:
     n = rid.name
     loc = body.get("location", "")
     return {
@@ -86,7 +86,7 @@ def _storage_account(rid: ResourceId, body: dict, old: Resource | None, emu: Any
     }
 
 
-def _file_share(rid: ResourceId, body: dict, old: Resource | None, emu: Any) -> dict:
+def _file_share(rid: ResourceId, body: dict[str, Any], old: Resource | None, emu: Any) -> dict[str, Any]:
     return {
         "etag": f'"0x8DC{_h(rid.name, str(time.time())).hex()[:12].upper()}"',
         "properties": {
@@ -100,7 +100,7 @@ def _file_share(rid: ResourceId, body: dict, old: Resource | None, emu: Any) -> 
     }
 
 
-def _workspace(rid: ResourceId, body: dict, old: Resource | None, emu: Any) -> dict:
+def _workspace(rid: ResourceId, body: dict[str, Any], old: Resource | None, emu: Any) -> dict[str, Any]:
     return {
         "properties": {
             "provisioningState": "Succeeded",
@@ -113,7 +113,7 @@ def _workspace(rid: ResourceId, body: dict, old: Resource | None, emu: Any) -> d
     }
 
 
-def _managed_env(rid: ResourceId, body: dict, old: Resource | None, emu: Any) -> dict:
+def _managed_env(rid: ResourceId, body: dict[str, Any], old: Resource | None, emu: Any) -> dict[str, Any]:
     loc = (body.get("location") or "eastus").replace(" ", "").lower()
     word = _h(str(rid)).hex()
     return {
@@ -133,7 +133,7 @@ def _stream_base(emu: Any, location: str) -> str:
     return emu.logstream_url or f"https://{location}.azurecontainerapps.dev"
 
 
-def _container_app(rid: ResourceId, body: dict, old: Resource | None, emu: Any) -> dict:
+def _container_app(rid: ResourceId, body: dict[str, Any], old: Resource | None, emu: Any) -> dict[str, Any]:
     props = _props(body)
     env_id = props.get("managedEnvironmentId") or props.get("environmentId") or ""
     env = emu.state.get(env_id) if env_id else None
@@ -161,18 +161,18 @@ def _container_app(rid: ResourceId, body: dict, old: Resource | None, emu: Any) 
     return {"properties": computed_props}
 
 
-def _job(rid: ResourceId, body: dict, old: Resource | None, emu: Any) -> dict:
+def _job(rid: ResourceId, body: dict[str, Any], old: Resource | None, emu: Any) -> dict[str, Any]:
     props = _props(body)
     env_id = props.get("environmentId") or props.get("managedEnvironmentId") or ""
     return {"properties": {"provisioningState": "Succeeded", "environmentId": env_id,
                            "eventStreamEndpoint": f"https://eastus.azurecontainerapps.dev/jobs/{rid.name}/eventstream"}}
 
 
-def _env_storage(rid: ResourceId, body: dict, old: Resource | None, emu: Any) -> dict:
+def _env_storage(rid: ResourceId, body: dict[str, Any], old: Resource | None, emu: Any) -> dict[str, Any]:
     return {}
 
 
-def _file_service(rid: ResourceId, body: dict, old: Resource | None, emu: Any) -> dict:
+def _file_service(rid: ResourceId, body: dict[str, Any], old: Resource | None, emu: Any) -> dict[str, Any]:
     return {}
 
 
@@ -182,7 +182,7 @@ class TypeSpec:
     put: str = "sync"  # sync | async (201 + Azure-AsyncOperation) | location (202 + Location)
     patch: str = "sync"
     delete: str = "sync"
-    compute: Callable[..., dict] = lambda rid, body, old, emu: {}
+    compute: Callable[..., dict[str, Any]] = lambda rid, body, old, emu: {}
     secret_paths: tuple[tuple[str, ...], ...] = ()
     tracked: bool = True  # has location and tags
     in_progress_state: str = "InProgress"
@@ -233,7 +233,7 @@ def canonical_type(rid: ResourceId) -> str:
     return spec.type if spec else rid.type
 
 
-def make_resource(rid: ResourceId, body: dict, old: Resource | None, emu: Any) -> Resource:
+def make_resource(rid: ResourceId, body: dict[str, Any], old: Resource | None, emu: Any) -> Resource:
     """A resource as the provider stores it after a PUT of ``body``."""
     spec = spec_for(rid.type)
     clean = clean_input(rid, body)
@@ -252,7 +252,7 @@ def make_resource(rid: ResourceId, body: dict, old: Resource | None, emu: Any) -
     return res
 
 
-def clean_input(rid: ResourceId, body: dict) -> dict:
+def clean_input(rid: ResourceId, body: dict[str, Any]) -> dict[str, Any]:
     """The part of a PUT body the provider keeps as input (no id/name/type/apiVersion/dependsOn, no read-only state)."""
     spec = spec_for(rid.type)
     skip = _READ_ONLY_TOP | {"apiVersion", "dependsOn", "condition", "copy", "comments", "resources", "scope"}
@@ -264,6 +264,7 @@ def clean_input(rid: ResourceId, body: dict) -> dict:
     return clean
 
 
-def patch_body(old: Resource, patch: dict) -> dict:
+def patch_body(old: Resource, patch: dict[str, Any]) -> dict[str, Any]:
     """The input after a PATCH: objects merged, arrays and scalars replaced."""
-    return deep_merge(old.input, {k: v for k, v in patch.items() if k not in _READ_ONLY_TOP})
+    merged: dict[str, Any] = deep_merge(old.input, {k: v for k, v in patch.items() if k not in _READ_ONLY_TOP})
+    return merged

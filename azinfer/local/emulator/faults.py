@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,35 +78,35 @@ class FaultSet:
             self._faults.append(fault)
         return fault
 
-    def http_error(self, status: int = 500, *, method: str = "*", path: str | re.Pattern = "*",
+    def http_error(self, status: int = 500, *, method: str = "*", path: str | re.Pattern[str] = "*",
                    count: int | None = 1, code: str | None = None, message: str = "Injected fault.",
                    retry_after: int | None = None) -> Fault:
         return self.add("http", status=status, method=method, path=path, count=count,
                         code=code or _DEFAULT_CODES.get(status, "Error"), message=message,
                         retry_after=retry_after)
 
-    def throttle(self, *, method: str = "*", path: str | re.Pattern = "*", count: int | None = 1,
+    def throttle(self, *, method: str = "*", path: str | re.Pattern[str] = "*", count: int | None = 1,
                  retry_after: int = 0) -> Fault:
         """429 TooManyRequests with ``Retry-After``."""
         return self.http_error(429, method=method, path=path, count=count, retry_after=retry_after,
                                message="The request is being throttled.")
 
-    def reset(self, *, method: str = "*", path: str | re.Pattern = "*", count: int | None = 1) -> Fault:
+    def reset(self, *, method: str = "*", path: str | re.Pattern[str] = "*", count: int | None = 1) -> Fault:
         """Close the connection without answering (TCP reset)."""
         return self.add("reset", method=method, path=path, count=count)
 
-    def latency(self, seconds: float, *, method: str = "*", path: str | re.Pattern = "*",
+    def latency(self, seconds: float, *, method: str = "*", path: str | re.Pattern[str] = "*",
                 count: int | None = None) -> Fault:
         """Delay matching requests by ``seconds`` before answering normally."""
         return self.add("latency", seconds=seconds, method=method, path=path, count=count)
 
-    def slow_operation(self, polls: int, *, method: str = "*", path: str | re.Pattern = "*",
+    def slow_operation(self, polls: int, *, method: str = "*", path: str | re.Pattern[str] = "*",
                        count: int | None = 1) -> Fault:
         """Long-running operations started by matching requests stay InProgress for ``polls`` polls."""
         return self.add("slow_operation", polls=polls, method=method, path=path, count=count)
 
     def fail_operation(self, *, code: str = "InternalServerError", message: str = "The operation failed.",
-                       method: str = "*", path: str | re.Pattern = "*", count: int | None = 1) -> Fault:
+                       method: str = "*", path: str | re.Pattern[str] = "*", count: int | None = 1) -> Fault:
         """Long-running operations started by matching requests end Failed with this error."""
         return self.add("fail_operation", code=code, message=message, method=method, path=path, count=count)
 
@@ -145,7 +146,7 @@ class FaultSet:
         with self._lock:
             self._faults.clear()
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Fault]:
         with self._lock:
             return iter(list(self._faults))
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from azinfer.names import default_name, resource_suffix
 from azinfer.resources import ResourceKind
@@ -54,8 +55,10 @@ class FinetuningGroup:
 def seed_finetuning_group(emu: ArmEmulator, subscription_id: str | None = None, resource_group: str = "rg-finetune",
                           location: str = "eastus", *, gpu_maximum_count: int = 1,
                           allow_shared_key_access: bool = True, timeout: int = 10800,
-                          workload_profiles: list[dict] | None = None) -> FinetuningGroup:
-    """Create the resource group and the resources the fine-tuning template deploys, with its default names.
+                          workload_profiles: list[dict[str, Any]] | None = None,
+                          names: Mapping[ResourceKind, str] | None = None, job: str | None = None) -> FinetuningGroup:
+    """Create the resource group and the resources the fine-tuning template deploys, with its default names
+    (or ``names``, ``job``: those a project's fine-tuning files give).
 
     The resources' inputs are what the template sets (docs/ai-toolkit-remote-inference.md), so a template
     declaring the same settings is NoChange in what-if; anything else the provider adds is read-only.
@@ -63,13 +66,13 @@ def seed_finetuning_group(emu: ArmEmulator, subscription_id: str | None = None, 
     sub = subscription_id or emu.subscription_id
     group = emu.add_resource_group(sub, resource_group, location)
     rg_id = group["id"]
-    names = {kind: default_name(kind, rg_id) for kind in ResourceKind}
+    names = {kind: default_name(kind, rg_id) for kind in ResourceKind} | dict(names or {})
     suffix = resource_suffix(rg_id)
     fg = FinetuningGroup(
         subscription_id=sub, resource_group=group["name"], location=group["location"], rg_id=rg_id, suffix=suffix,
         storage_account=names[ResourceKind.STORAGE_ACCOUNT], file_share=names[ResourceKind.FILE_SHARE],
         log_analytics=names[ResourceKind.LOG_ANALYTICS], environment=names[ResourceKind.ENVIRONMENT],
-        environment_storage=names[ResourceKind.ENVIRONMENT_STORAGE], job=f"aiacajob{suffix}",
+        environment_storage=names[ResourceKind.ENVIRONMENT_STORAGE], job=job or f"aiacajob{suffix}",
     )
     (storage,) = emu.seed({
         "id": fg.id("storage_account"), "location": location, "kind": "StorageV2",
@@ -152,7 +155,7 @@ def seed_finetuning_share(emu: ArmEmulator, fg: FinetuningGroup,
 
 def seed_share_from(emu: ArmEmulator, fg: FinetuningGroup, folder: Path) -> dict[str, bytes]:
     """The fine-tuning share's model files from a local folder laid out as the toolkit's share
-    (``model-cache/``, ``models/``: e.g. a tiny model from ``tests/serve/serve_model_factory.py``), replacing
+    (``model-cache/``, ``models/``: e.g. a tiny model from :mod:`azinfer.local.tinymodel`), replacing
     the stand-ins under those two folders; returns ``{path: bytes}`` as written.
 
     :raises ValueError: when the folder has neither ``model-cache/`` nor ``models/``.

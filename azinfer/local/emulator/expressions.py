@@ -164,8 +164,8 @@ class _Parser:
 
     def parse(self) -> Any:
         node = self.expr()
-        if self.peek() is not None:
-            tok = self.peek()
+        tok = self.peek()
+        if tok is not None:
             raise ExpressionError(f"unexpected {tok.value!r} at position {tok.pos} in {self.text!r}")
         return node
 
@@ -195,8 +195,8 @@ class _Parser:
             nxt = self.peek()
             if nxt is not None and nxt.kind == "(":
                 self.take("(")
-                args = []
-                if self.peek() is not None and self.peek().kind == ")":
+                args: list[Any] = []
+                if (after := self.peek()) is not None and after.kind == ")":
                     self.take(")")
                     return Call(tok.value, args)
                 while True:
@@ -374,7 +374,7 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
-def _need(name: str, args: list, lo: int, hi: int | None = None) -> None:
+def _need(name: str, args: list[Any], lo: int, hi: int | None = None) -> None:
     hi = lo if hi is None else hi
     if not (lo <= len(args) <= (hi if hi >= 0 else 10**9)):
         raise ExpressionError(
@@ -383,7 +383,7 @@ def _need(name: str, args: list, lo: int, hi: int | None = None) -> None:
         )
 
 
-def _dict_get(obj: dict, name: str) -> Any:
+def _dict_get(obj: dict[str, Any], name: str) -> Any:
     if name in obj:
         return obj[name]
     for key, value in obj.items():
@@ -420,12 +420,12 @@ def _empty(value: Any) -> bool:
 def _equals(a: Any, b: Any) -> bool:
     if isinstance(a, bool) != isinstance(b, bool):
         return False
-    return a == b
+    return bool(a == b)
 
 
 def _union(*args: Any) -> Any:
     if all(isinstance(a, dict) for a in args):
-        out: dict = {}
+        out: dict[str, Any] = {}
         for a in args:
             for k, v in a.items():
                 if k in out and isinstance(out[k], dict) and isinstance(v, dict):
@@ -434,7 +434,7 @@ def _union(*args: Any) -> Any:
                     out[k] = v
         return out
     if all(isinstance(a, list) for a in args):
-        out_list: list = []
+        out_list: list[Any] = []
         for a in args:
             for item in a:
                 if item not in out_list:
@@ -545,7 +545,7 @@ def _format(fmt: Any, *args: Any) -> str:
 
 def _concat(*args: Any) -> Any:
     if args and all(isinstance(a, list) for a in args):
-        out: list = []
+        out: list[Any] = []
         for a in args:
             out.extend(a)
         return out
@@ -558,7 +558,7 @@ def _join(items: Any, sep: Any) -> str:
     return to_arm_string(sep).join(to_arm_string(x) for x in items)
 
 
-def _create_object(*args: Any) -> dict:
+def _create_object(*args: Any) -> dict[str, Any]:
     if len(args) % 2:
         raise ExpressionError("createObject() takes key/value pairs")
     return {to_arm_string(args[i]): args[i + 1] for i in range(0, len(args), 2)}
@@ -578,7 +578,7 @@ def _unique_string(*args: Any) -> str:
 def _compare(a: Any, b: Any) -> int:
     if type(a) is not type(b) and not (isinstance(a, (int, float)) and isinstance(b, (int, float))):
         raise ExpressionError("comparison of different types")
-    return (a > b) - (a < b)
+    return int(a > b) - int(a < b)
 
 
 _PURE: dict[str, Callable[..., Any]] = {

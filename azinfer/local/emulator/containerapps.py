@@ -52,6 +52,7 @@ readiness, its console log and the ingress's answers (:mod:`.ingress`).
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import secrets
@@ -342,7 +343,7 @@ class ContainerAppsRuntime:
     def revision_name(self, rid: ResourceId, template: dict[str, Any], old: Resource | None) -> str:
         """The latest revision's name after a PUT with this template."""
         rt = self._apps.get(str(rid).lower()) if old is not None else None
-        revisions = rt.revisions if rt is not None and rt.created == old.created else []
+        revisions = rt.revisions if rt is not None and old is not None and rt.created == old.created else []
         if revisions and revisions[-1].template == template:
             return revisions[-1].name
         suffix = template.get("revisionSuffix") or hashlib.sha256(
@@ -475,7 +476,7 @@ class ContainerAppsRuntime:
         rt = self._runtime(app)
         rev = rt.revision(rid.names[-2])
         rep = next((r for r in rev.replicas if r.name.lower() == rid.name.lower()), None) if rev else None
-        if rep is None:
+        if rev is None or rep is None:
             raise self.emu.not_found(rid)
         return Response(200, self._replica_view(app, rev, rep, time.time()))
 
@@ -534,7 +535,7 @@ class ContainerAppsRuntime:
             return fail(404, "Not found")
         rev = rt.revision(segs[7])
         rep = next((r for r in rev.replicas if r.name.lower() == low[9]), None) if rev else None
-        if rep is None:
+        if rev is None or rep is None:
             return fail(404, f"Replica '{segs[9]}' of revision '{segs[7]}' was not found")
         container = next((c for c in rep.containers if c.lower() == low[11]), None)
         if container is None:
@@ -698,9 +699,7 @@ class ContainerAppsRuntime:
             rev.replicas.append(rep)
             app = self.emu.state.get(rt.id)
             if self.containers.enabled and app is not None and start.pull_error is None:
-                self.containers.start(app, rep, on_exit=lambda c, code, rev=rev.name, rep=name: self._event(
-                    rt, "ContainerTerminated", f"Container '{c}' was terminated with exit code '{code}' and reason "
-                    "'ProcessExited'", type_="Warning", revision=rev, replica=rep))
+                self.containers.start(app, rep, on_exit=functools.partial(self._terminated, rt, rev.name, name))
             self._event(rt, "AssigningReplica", f"Replica '{name}' has been scheduled to run on a node.",
                         revision=rev.name, replica=name)
             self._event(rt, "PullingImage", f"Pulling image '{rev.image()}'", revision=rev.name, replica=name)
@@ -737,6 +736,11 @@ class ContainerAppsRuntime:
         rev.active = False
         rev.last_active = time.time()
         self._event(rt, "RevisionDeactivated", f"Revision '{rev.name}' has been deactivated", revision=rev.name)
+
+    def _terminated(self, rt: AppRuntime, revision: str, replica: str, container: str, code: int) -> None:
+        """A container's process exited by itself (``containers.start``'s ``on_exit``)."""
+        self._event(rt, "ContainerTerminated", f"Container '{container}' was terminated with exit code '{code}' "
+                    "and reason 'ProcessExited'", type_="Warning", revision=revision, replica=replica)
 
     def _event(self, rt: AppRuntime, reason: str, message: str, *, type_: str = "Normal", revision: str = "",
                replica: str = "") -> None:

@@ -29,10 +29,10 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from . import providers, traffic
@@ -41,7 +41,10 @@ from .containerapps import ContainerAppsRuntime
 from .faults import FaultSet
 from .fileshare import FileService, ShareData, StorageError, error_headers
 from .logstream import StreamAborted
-from .state import Operation, Resource, State, parse_resource_id
+from .state import Operation, Resource, ResourceId, State, parse_resource_id
+
+if TYPE_CHECKING:  # pragma: no cover
+    from azure.identity import ClientSecretCredential
 
 __all__ = ["ArmEmulator", "ArmError", "Request", "Response", "RequestRecord"]
 
@@ -55,7 +58,7 @@ READ_ACTIONS = {"listkeys", "sharedkeys", "listsecrets", "validate", "whatif", "
 class ArmError(Exception):
     """An ARM error answer: ``{"error": {"code", "message", "details"}}``."""
 
-    def __init__(self, status: int, code: str, message: str, details: list | None = None,
+    def __init__(self, status: int, code: str, message: str, details: list[Any] | None = None,
                  headers: dict[str, str] | None = None) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status, self.code, self.message = status, code, message
@@ -144,6 +147,7 @@ class RequestRecord:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "ArmEmulator/1.0"
+    server: _Server
 
     def setup(self) -> None:
         self.request.settimeout(30)
@@ -239,6 +243,18 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     service = "arm"
     target: str | None = None
+    ssl_context: ssl.SSLContext
+    emulator: ArmEmulator
+
+
+@dataclass
+class UsageOverrides:
+    """What :meth:`ArmEmulator.set_usage` changed at one location (usage name -> value)."""
+
+    current: dict[str, float] = field(default_factory=dict)
+    limit: dict[str, float] = field(default_factory=dict)
+    remove: set[str] = field(default_factory=set)
+    not_applicable: set[str] = field(default_factory=set)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -269,14 +285,14 @@ class ArmEmulator:
         self.state = State()
         self.faults = FaultSet()
         self.taken_storage_names: set[str] = set()  # storage names "taken" in other subscriptions
-        self.location_usages: dict[str, dict[str, float]] = {}  # location -> {usage name -> currentValue}
+        self.location_usages: dict[str, UsageOverrides] = {}  # location -> what set_usage changed there
         # location -> the workload profile types offered there (absent: every type is offered)
         self.location_profile_types: dict[str, set[str]] = {}
         self._log: list[RequestRecord] = []
         self._log_lock = threading.Lock()
         self._servers: list[_Server] = []
         self._ssl: ssl.SSLContext | None = None
-        self._tmp: tempfile.TemporaryDirectory | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self.stopping = threading.Event()
         self.ca_path = ""
         self.url = ""
@@ -365,7 +381,7 @@ class ArmEmulator:
     def tenant_id(self) -> str:
         return self.identity.tenant_id
 
-    def credential(self, **kwargs: Any):
+    def credential(self, **kwargs: Any) -> ClientSecretCredential:
         """A real ``ClientSecretCredential`` that gets its tokens from the emulator."""
         from azure.identity import ClientSecretCredential
 
@@ -425,7 +441,7 @@ class ArmEmulator:
         with self.state.lock:
             return self.fileservice.share(account, share).file_bytes()
 
-    def seed_files(self, account: str, share: str, files: dict[str, bytes | str], *,
+    def seed_files(self, account: str, share: str, files: Mapping[str, bytes | str], *,
                    content_md5: bool = False) -> None:
         """Write files into a share (parent directories made), bypassing HTTP; ``content_md5=True`` stores
         each file's MD5 as a client setting ``ContentSettings(content_md5=...)`` would."""
@@ -448,7 +464,7 @@ class ArmEmulator:
 
     # seeding ---------------------------------------------------------------------------------------
     def add_resource_group(self, sub: str | None, rg: str, location: str = "eastus",
-                           tags: dict | None = None) -> dict:
+                           tags: dict[str, Any] | None = None) -> dict[str, Any]:
         return self.state.add_resource_group(sub or self.subscription_id, rg, location, tags)
 
     def seed(self, *resources: dict[str, Any]) -> list[Resource]:
@@ -719,19 +735,19 @@ class ArmEmulator:
             for wp in (env.input.get("properties") or {}).get("workloadProfiles") or []:
                 if str(wp.get("workloadProfileType", "")).upper().startswith("NC"):
                     dedicated_gpus += int(wp.get("minimumCount") or 0)
-        current = {"ManagedEnvironmentCount": len(envs), "ManagedEnvironmentConsumptionCores": 0,
+        current: dict[str, float] = {"ManagedEnvironmentCount": len(envs), "ManagedEnvironmentConsumptionCores": 0,
                    "ManagedEnvironmentGeneralPurposeCores": 0, "ManagedEnvironmentMemoryOptimizedCores": 0,
                    "SubscriptionDedicatedNCA100Gpus": dedicated_gpus}
-        limits = {"ManagedEnvironmentCount": 50, "ManagedEnvironmentConsumptionCores": 100,
+        limits: dict[str, float] = {"ManagedEnvironmentCount": 50, "ManagedEnvironmentConsumptionCores": 100,
                   "ManagedEnvironmentGeneralPurposeCores": 100, "ManagedEnvironmentMemoryOptimizedCores": 100,
                   "SubscriptionDedicatedNCA100Gpus": 4}
         return self._usage_rows(loc, current, limits)
 
     def _environment_usages(self, location: str) -> list[dict[str, Any]]:
         """``managedEnvironments/{env}/usages``: the serverless GPU rows live here."""
-        current = {"ManagedEnvironmentConsumptionCores": 0, "ManagedEnvironmentConsumptionNCA100Gpus": 0,
+        current: dict[str, float] = {"ManagedEnvironmentConsumptionCores": 0, "ManagedEnvironmentConsumptionNCA100Gpus": 0,
                    "ManagedEnvironmentConsumptionT4Gpus": 0}
-        limits = {"ManagedEnvironmentConsumptionCores": 100, "ManagedEnvironmentConsumptionNCA100Gpus": 4,
+        limits: dict[str, float] = {"ManagedEnvironmentConsumptionCores": 100, "ManagedEnvironmentConsumptionNCA100Gpus": 4,
                   "ManagedEnvironmentConsumptionT4Gpus": 4}
         return self._usage_rows(location.replace(" ", "").lower(), current, limits)
 
@@ -741,21 +757,21 @@ class ArmEmulator:
     def _usage_rows(self, loc: str, current: dict[str, float], limits: dict[str, float]) -> list[dict[str, Any]]:
         import re
 
-        overrides = self.location_usages.get(loc, {})
+        overrides = self.location_usages.get(loc, UsageOverrides())
         environment_scope = "ManagedEnvironmentCount" not in current
-        for name in {*overrides.get("current", {}), *overrides.get("limit", {})}:
+        for name in {*overrides.current, *overrides.limit}:
             # A row the defaults lack joins the region's list, or the environment's for its rows.
             if name in current or (name in self._ENVIRONMENT_ROWS) == environment_scope:
-                current[name] = overrides.get("current", {}).get(name, current.get(name, 0))
-                limits[name] = overrides.get("limit", {}).get(name, limits.get(name, 0))
+                current[name] = overrides.current.get(name, current.get(name, 0))
+                limits[name] = overrides.limit.get(name, limits.get(name, 0))
         rows = []
         for name, value in current.items():
-            if name in overrides.get("remove", ()):
+            if name in overrides.remove:
                 continue
             row: dict[str, Any] = {
                 "unit": "Count", "currentValue": value, "limit": limits.get(name, 0),
                 "name": {"value": name, "localizedValue": re.sub(r"(?<!^)(?=[A-Z][a-z])", " ", name)}}
-            if name in overrides.get("not_applicable", ()):
+            if name in overrides.not_applicable:
                 row["isQuotaApplicable"] = False
             rows.append(row)
         return rows
@@ -766,16 +782,15 @@ class ArmEmulator:
 
         ``applicable=False`` marks the row ``isQuotaApplicable: false``; ``present=False`` removes it.
         """
-        entry = self.location_usages.setdefault(
-            location.replace(" ", "").lower(), {"current": {}, "limit": {}, "remove": set(), "not_applicable": set()})
+        entry = self.location_usages.setdefault(location.replace(" ", "").lower(), UsageOverrides())
         if current is not None:
-            entry["current"][name] = current
+            entry.current[name] = current
         if limit is not None:
-            entry["limit"][name] = limit
+            entry.limit[name] = limit
         if not applicable:
-            entry["not_applicable"].add(name)
+            entry.not_applicable.add(name)
         if not present:
-            entry["remove"].add(name)
+            entry.remove.add(name)
 
     # operations ----------------------------------------------------------------------------------------------
     def _op_urls(self, op: Operation, api_version: str | None) -> tuple[str, str]:
@@ -850,7 +865,8 @@ class ArmEmulator:
                 if not body.get("location") and group is None:
                     raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
                 created = group is None
-                group = self.state.add_resource_group(sub, rg, body.get("location") or group["location"],
+                location = str(body.get("location") or (group or {})["location"])  # one of them: checked above
+                group = self.state.add_resource_group(sub, rg, location,
                                                       body.get("tags"))
                 return Response(201 if created else 200, group)
             if req.method == "DELETE":
@@ -888,19 +904,19 @@ class ArmEmulator:
         view = res.view()
         return {k: view[k] for k in ("id", "name", "type", "location", "tags", "kind", "sku") if k in view}
 
-    def _require_group(self, rid) -> dict:
+    def _require_group(self, rid: ResourceId) -> dict[str, Any]:
         group = self.state.resource_group(rid.subscription, rid.resource_group)
         if group is None:
             raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{rid.resource_group}' could not be found.")
         return group
 
-    def not_found(self, rid) -> ArmError:
+    def not_found(self, rid: ResourceId) -> ArmError:
         return ArmError(404, "ResourceNotFound",
                         f"The Resource '{rid.type}/{'/'.join(rid.names)}' under resource group "
                         f"'{rid.resource_group}' was not found. For more details please go to "
                         "https://aka.ms/ARMResourceNotFoundFix")
 
-    def _get_or_implicit(self, rid) -> Resource | None:
+    def _get_or_implicit(self, rid: ResourceId) -> Resource | None:
         res = self.state.get(str(rid))
         if res is None and rid.type.lower() == "microsoft.storage/storageaccounts/fileservices" \
                 and rid.name.lower() == "default" and self.state.get(rid.parent) is not None:
@@ -908,15 +924,16 @@ class ArmEmulator:
             res = self.state.put(providers.make_resource(rid, {"properties": {}}, None, self))
         return res
 
-    def _resource(self, req: Request, rid) -> Response:
+    def _resource(self, req: Request, rid: ResourceId) -> Response:
         self._require_group(rid)
         spec = providers.spec_for(rid.type)
         rtype = rid.type.lower()
         if rtype in ("microsoft.app/containerapps/revisions", "microsoft.app/containerapps/revisions/replicas"):
             if req.method != "GET":
                 raise ArmError(405, "MethodNotAllowed", f"{req.method} is not supported on {rid.type}")
+            assert rid.parent is not None  # a revision's (or replica's) id has its app's above it
             app_id = parse_resource_id(rid.parent if rtype.endswith("revisions") else
-                                       parse_resource_id(rid.parent).parent)
+                                       parse_resource_id(rid.parent).parent or "")
             app = self.state.get(str(app_id))
             if app is None:
                 raise self.not_found(app_id)
@@ -938,7 +955,7 @@ class ArmEmulator:
                 return Response(200)
             existing.computed.setdefault("properties", {})["provisioningState"] = (
                 "ScheduledForDelete" if rtype == "microsoft.app/managedenvironments" else "Deleting")
-            op = self.start_operation(req, kind="delete", resource_id=existing.id, namespace=rid.namespace,
+            op = self.start_operation(req, kind="delete", resource_id=existing.id, namespace=rid.namespace or "",
                                       location=existing.input.get("location", ""),
                                       on_complete=lambda o: self.state.delete(o.resource_id) if o.status == "Succeeded" else None)
             return Response(202, None, self.lro_headers(op, req))
@@ -961,13 +978,13 @@ class ArmEmulator:
             final = copy.deepcopy(res.computed.get("properties", {}).get("provisioningState", "Succeeded"))
             res.computed.setdefault("properties", {})["provisioningState"] = state_word
 
-            def done(o: Operation, res_id=res.id, final=final) -> None:
+            def done(o: Operation, res_id: str = res.id, final: str = final) -> None:
                 cur = self.state.get(res_id)
                 if cur is not None:
                     cur.computed.setdefault("properties", {})["provisioningState"] = (
                         final if o.status == "Succeeded" else "Failed")
 
-            op = self.start_operation(req, kind=req.method.lower(), resource_id=res.id, namespace=ns,
+            op = self.start_operation(req, kind=req.method.lower(), resource_id=res.id, namespace=ns or "",
                                       location=res.input.get("location", ""), on_complete=done)
             if style == "async":
                 return Response(200 if existing is not None else 201, res.view(),
@@ -991,7 +1008,7 @@ class ArmEmulator:
                 raise ArmError(409, code, f"The specified environment {env.name} cannot be deleted because it still "
                                           f"contains {len(members)} {label}.")
 
-    def provider_put(self, rid, body: dict, existing: Resource | None) -> Resource:
+    def provider_put(self, rid: ResourceId, body: dict[str, Any], existing: Resource | None) -> Resource:
         """Validate and store a PUT body as the resource provider would (used by HTTP and deployments)."""
         spec = providers.spec_for(rid.type)
         group = self._require_group(rid)
@@ -1010,14 +1027,15 @@ class ArmEmulator:
         if rid.type.lower() in ("microsoft.app/containerapps", "microsoft.app/jobs"):
             props = body.get("properties") or {}
             env_id = props.get("managedEnvironmentId") or props.get("environmentId")
-            if env_id and self.state.get(env_id) is None:
+            env = self.state.get(env_id) if env_id else None
+            if env_id and env is None:
                 raise ArmError(404, "ManagedEnvironmentNotFound", f"Managed environment '{env_id}' was not found.")
             refused = traffic.check(props)
             if refused:
                 raise ArmError(400, "ContainerAppInvalidTraffic", refused)
             wp = props.get("workloadProfileName")
-            if wp and env_id:
-                profiles = (self.state.get(env_id).input.get("properties") or {}).get("workloadProfiles") or []
+            if wp and env is not None:
+                profiles = (env.input.get("properties") or {}).get("workloadProfiles") or []
                 if not any(str(p.get("name", "")).lower() == wp.lower() for p in profiles):
                     raise ArmError(400, "WorkloadProfileNotFound",
                                    f"Workload profile '{wp}' does not exist in managed environment '{env_id}'.")
@@ -1030,7 +1048,7 @@ class ArmEmulator:
         if res.type.lower() == "microsoft.app/containerapps":
             self.apps.after_put(res)
 
-    def _collection_or_action(self, req: Request, parent, last: str) -> Response:
+    def _collection_or_action(self, req: Request, parent: ResourceId, last: str) -> Response:
         self._require_group(parent)
         res = self._get_or_implicit(parent)
         low = last.lower()
@@ -1039,7 +1057,7 @@ class ArmEmulator:
         if ptype == "microsoft.app/containerapps/revisions":
             app = self.state.get(parent.parent)
             if app is None:
-                raise self.not_found(parse_resource_id(parent.parent))
+                raise self.not_found(parse_resource_id(parent.parent or ""))
             return self.apps.revision_action(req, app, parent, low)
         if res is None:
             raise self.not_found(parent)
