@@ -54,16 +54,17 @@ class ServeMetrics:
         """Pass *events* through, measuring the time to the first text, between texts, and the tokens."""
         started = last = time.monotonic()
         first = True
+        ttft, tbt = self.ttft.labels(model), self.tbt.labels(model)  # looked up once, not per token
         self.in_flight.labels(model).inc()
         try:
             async for event in events:
                 now = time.monotonic()
                 if isinstance(event, TextDelta):
                     if first:
-                        self.ttft.labels(model).observe(now - started)
+                        ttft.observe(now - started)
                         first = False
                     else:
-                        self.tbt.labels(model).observe(now - last)
+                        tbt.observe(now - last)
                     last = now
                 else:
                     self.prompt_tokens.labels(model).inc(event.prompt_tokens)
