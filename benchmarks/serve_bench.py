@@ -23,10 +23,15 @@ in-process batched ``generate`` of the same model at the highest concurrency
 (the ceiling for the batched engine); and each server's cold start, process
 start to ready, split into imports (timed in a fresh interpreter),
 weight loading and warm-up (from the server's log) and the rest.
+With ``--together`` every server starts first and each concurrency is
+measured ``--repeat`` times in turns, and a table gives our tokens/s over
+vLLM's and vLLM's TTFT p50 over ours per run: on a shared machine the ratio
+within a turn holds where the absolute figures drift.
 
     python benchmarks/serve_bench.py --quick      # a few minutes on 2 CPU cores
     python benchmarks/serve_bench.py --engines batched vllm-lora vllm-openai --json out.json
     python benchmarks/serve_bench.py --shape phi3-mini --concurrency 1 16   # on a GPU
+    python benchmarks/serve_bench.py --engines vllm-merged vllm-openai-merged --concurrency 1 16 64 --together --repeat 3
 
 On a machine with a CUDA GPU nothing is pinned: the servers and the ceiling
 run on the GPU in the checkpoint's dtype (``--shape phi3-mini`` builds
