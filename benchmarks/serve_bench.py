@@ -23,10 +23,15 @@ in-process batched ``generate`` of the same model at the highest concurrency
 (the ceiling for the batched engine); and each server's cold start, process
 start to ready, split into imports (timed in a fresh interpreter),
 weight loading and warm-up (from the server's log) and the rest.
+With ``--together`` every server starts first and each concurrency is
+measured ``--repeat`` times in turns, and a table gives our tokens/s over
+vLLM's and vLLM's TTFT p50 over ours per run: on a shared machine the ratio
+within a turn holds where the absolute figures drift.
 
     python benchmarks/serve_bench.py --quick      # a few minutes on 2 CPU cores
     python benchmarks/serve_bench.py --engines batched vllm-lora vllm-openai --json out.json
     python benchmarks/serve_bench.py --shape phi3-mini --concurrency 1 16   # on a GPU
+    python benchmarks/serve_bench.py --engines vllm-merged vllm-openai-merged --concurrency 1 16 64 --together --repeat 3
 
 On a machine with a CUDA GPU nothing is pinned: the servers and the ceiling
 run on the GPU in the checkpoint's dtype (``--shape phi3-mini`` builds
@@ -101,6 +106,7 @@ class Result:
     ttft_p50_ms: float
     ttft_p95_ms: float
     peak_rss_mib: float
+    run: int = 1
 
 
 @dataclass
@@ -207,12 +213,17 @@ def pinned(cpu: int | None) -> Callable[[], None] | None:
     return None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu}))
 
 
-def server_command(engine: str, layout: MountLayout, port: int, batch: int) -> tuple[list[str], str, str]:
-    """The command line of *engine*'s server, its readiness path and the model id requests name."""
+def server_command(engine: str, layout: MountLayout, port: int, batch: int | None) -> tuple[list[str], str, str]:
+    """The command line of *engine*'s server, its readiness path and the model id requests name.
+
+    *batch* is the requests a server runs at once; ``None``: the engine's own choice.
+    """
     if engine.startswith("vllm-openai"):
         command = [
             sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--port", str(port),
-            "--max-num-seqs", str(batch), "--disable-log-stats",
+            *(["--max-num-seqs", str(batch)] if batch else []),
+            # Its statistics stay on, as they are by default: ours computes them too, for vllm:* in /metrics
+            # (with --disable-log-stats vLLM skips them, about 5% more tokens/s at one stream on the CPU model).
             # The checkpoint's dtype, as every other row (on CPU vLLM's "auto" would pick bf16 for float32).
             "--dtype", "float32" if layout_dtype(layout) == "float32" else "auto",
         ]
@@ -225,7 +236,7 @@ def server_command(engine: str, layout: MountLayout, port: int, batch: int) -> t
         "baseline": ["baseline"], "batched": ["batched"], "vllm-merged": ["vllm"], "vllm-lora": ["vllm", "--no-merge"],
     }[engine]
     command = [sys.executable, "-m", "azinfer.serve", "--mount", str(layout.root), "--port", str(port),
-               "--engine", azinfer_engine, "--max-batch-size", str(batch), *extra]
+               "--engine", azinfer_engine, *(["--max-batch-size", str(batch)] if batch else []), *extra]
     return command, "/ready", layout.hub_id
 
 
@@ -259,11 +270,21 @@ def seconds_in_log(log: str, patterns: tuple[str, ...]) -> float:
     return sum(float(match) for pattern in patterns for match in re.findall(pattern, log))
 
 
-def bench_engine(
-    engine: str, layout: MountLayout, levels: list[int], rounds: int, max_tokens: int, cpu: int | None, logs: Path
-) -> tuple[list[Result], ColdStart]:
+@dataclass
+class Running:
+    """A started server, ready to measure."""
+
+    engine: str
+    server: subprocess.Popen[bytes]
+    base_url: str
+    model: str
+    cold: ColdStart
+
+
+def start_server(engine: str, layout: MountLayout, cpu: int | None, logs: Path, batch: int | None) -> Running:
+    """Start *engine*'s server, wait until it is ready, send a first request, and time its cold start."""
     port = free_port()
-    command, ready_path, model = server_command(engine, layout, port, max(levels))
+    command, ready_path, model = server_command(engine, layout, port, batch)
     log_path = logs / f"{engine}.log"
     started = time.perf_counter()
     with log_path.open("w") as log_file:
@@ -287,24 +308,70 @@ def bench_engine(
         first_request_ms = (time.perf_counter() - first_started) * 1000
         log = log_path.read_text()
         imports = import_seconds(engine, cpu)
-        weights, warmup = seconds_in_log(log, WEIGHT_LINES), seconds_in_log(log, WARMUP_LINES)
-        cold = ColdStart(engine, round(to_ready, 1), round(imports, 1), round(weights, 1), round(warmup, 1),
-                         round(to_ready - imports - weights - warmup, 1), round(first_request_ms, 1))
-        results = []
-        for concurrency in levels:
-            seconds, ttfts, tokens = asyncio.run(load(base_url, model, concurrency, rounds, max_tokens))
-            results.append(Result(
-                engine=engine, concurrency=concurrency, requests=len(ttfts), completion_tokens=tokens,
-                seconds=round(seconds, 2), tokens_per_s=round(tokens / seconds, 1),
-                ttft_p50_ms=round(percentile(ttfts, 0.5) * 1000, 1), ttft_p95_ms=round(percentile(ttfts, 0.95) * 1000, 1),
-                peak_rss_mib=round(tree_peak_rss_mib(server.pid), 1),
-            ))
-            print(f"  {engine:12} c={concurrency:<3} {results[-1].tokens_per_s:8.1f} tok/s  "
-                  f"ttft p50 {results[-1].ttft_p50_ms:7.1f} ms  p95 {results[-1].ttft_p95_ms:7.1f} ms  "
-                  f"peak rss {results[-1].peak_rss_mib:.0f} MiB", flush=True)
-        return results, cold
-    finally:
+    except BaseException:
         stop(server)
+        raise
+    weights, warmup = seconds_in_log(log, WEIGHT_LINES), seconds_in_log(log, WARMUP_LINES)
+    cold = ColdStart(engine, round(to_ready, 1), round(imports, 1), round(weights, 1), round(warmup, 1),
+                     round(to_ready - imports - weights - warmup, 1), round(first_request_ms, 1))
+    return Running(engine, server, base_url, model, cold)
+
+
+def measure(running: Running, concurrency: int, rounds: int, max_tokens: int, run: int) -> Result:
+    """One load of *concurrency* clients on a started server."""
+    seconds, ttfts, tokens = asyncio.run(load(running.base_url, running.model, concurrency, rounds, max_tokens))
+    result = Result(
+        engine=running.engine, concurrency=concurrency, requests=len(ttfts), completion_tokens=tokens,
+        seconds=round(seconds, 2), tokens_per_s=round(tokens / seconds, 1),
+        ttft_p50_ms=round(percentile(ttfts, 0.5) * 1000, 1), ttft_p95_ms=round(percentile(ttfts, 0.95) * 1000, 1),
+        peak_rss_mib=round(tree_peak_rss_mib(running.server.pid), 1), run=run,
+    )
+    print(f"  {running.engine:18} c={concurrency:<3} run {run}  {result.tokens_per_s:8.1f} tok/s  "
+          f"ttft p50 {result.ttft_p50_ms:7.1f} ms  p95 {result.ttft_p95_ms:7.1f} ms  "
+          f"peak rss {result.peak_rss_mib:.0f} MiB  load average {loadavg()}", flush=True)
+    return result
+
+
+def bench_engines(engines: list[str], layout: MountLayout, levels: list[int], rounds: int, max_tokens: int,
+                  cpu: int | None, logs: Path, batch: int | None, repeat: int, together: bool
+                  ) -> tuple[list[Result], list[ColdStart]]:
+    """Measure every engine at every concurrency *repeat* times.
+
+    One server at a time (*together* false), or all started first and measured
+    in turns, each concurrency's runs alternating the order: on a machine whose
+    other load drifts, the servers of one turn see about the same load, so
+    their ratio holds where their absolute figures do not.
+    """
+    results: list[Result] = []
+    colds: list[ColdStart] = []
+    started: list[Running] = []
+
+    def begin(engine: str) -> Running:
+        # vLLM's rows: each server's own batch size (vLLM's default, within its KV cache) unless one is given.
+        running = start_server(engine, layout, cpu, logs, batch or (None if engine in VLLM_ROWS else max(levels)))
+        started.append(running)
+        colds.append(running.cold)
+        return running
+
+    try:
+        if together:
+            for engine in engines:
+                begin(engine)
+            for concurrency in levels:
+                for run in range(1, repeat + 1):
+                    for running in started if run % 2 else started[::-1]:
+                        results.append(measure(running, concurrency, rounds, max_tokens, run))
+        else:
+            for engine in engines:
+                running = begin(engine)
+                results += [measure(running, concurrency, rounds, max_tokens, run)
+                            for concurrency in levels for run in range(1, repeat + 1)]
+                stop(running.server)
+    finally:
+        for running in started:
+            if running.server.poll() is None:
+                stop(running.server)
+    return results, colds
 
 
 CEILING = """
@@ -385,24 +452,38 @@ def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+PAIRS = (("vllm-merged", "vllm-openai-merged"), ("vllm-merged", "vllm-openai"), ("vllm-lora", "vllm-openai"))
+
+
 def print_tables(
     results: list[Result], colds: list[ColdStart], ceiling: float, levels: list[int], roofline: tuple[int, float] | None
 ) -> None:
     engines = list(dict.fromkeys(r.engine for r in results))
-    by_key = {(r.engine, r.concurrency): r for r in results}
+    runs = sorted({r.run for r in results})
+    by_run = {(r.engine, r.concurrency, r.run): r for r in results}
+    by_key = {(r.engine, r.concurrency): r for r in results if r.run == runs[0]}
     print("\ntokens/s (TTFT p50 / p95 ms)")
-    print(f"{'engine':20}" + "".join(f"{f'c={c}':>30}" for c in levels))
+    print(f"{'engine':26}" + "".join(f"{f'c={c}':>30}" for c in levels))
     for engine in engines:
-        cells = [by_key[(engine, c)] for c in levels]
-        print(f"{engine:20}" + "".join(f"{f'{r.tokens_per_s:.0f} ({r.ttft_p50_ms:.0f} / {r.ttft_p95_ms:.0f})':>30}" for r in cells))
-    print(f"{'generate':20}{'in process, batch of ' + str(levels[-1]):>{30 * (len(levels) - 1)}}{ceiling:>30.0f}")
+        for run in runs:
+            row = [by_run[(engine, c, run)] for c in levels]
+            name = engine if len(runs) == 1 else f"{engine} run {run}"
+            print(f"{name:26}" + "".join(
+                f"{f'{r.tokens_per_s:.0f} ({r.ttft_p50_ms:.0f} / {r.ttft_p95_ms:.0f})':>30}" for r in row))
+    print(f"{'generate':26}{'in process, batch of ' + str(levels[-1]):>{30 * (len(levels) - 1)}}{ceiling:>30.0f}")
     top = levels[-1]
-    for ours_name, own_name in (("vllm-merged", "vllm-openai-merged"), ("vllm-merged", "vllm-openai"),
-                                ("vllm-lora", "vllm-openai")):
-        if (ours_name, top) in by_key and (own_name, top) in by_key:
-            ours, own = by_key[(ours_name, top)], by_key[(own_name, top)]
-            print(f"{ours_name} at c={top}: {ours.tokens_per_s / own.tokens_per_s:.2f}x {own_name}'s tokens/s, "
-                  f"TTFT p50 {ours.ttft_p50_ms:.0f} ms against {own.ttft_p50_ms:.0f} ms")
+    pairs = [(mine, theirs) for mine, theirs in PAIRS if mine in engines and theirs in engines]
+    if pairs:
+        print("\nours against vLLM's own server, each run: tokens/s ours/vLLM, TTFT p50 vLLM/ours (1 or more: ours "
+              "is as fast)")
+        print(f"{'pair':46}" + "".join(f"{f'c={c}':>22}" for c in levels))
+    for mine, theirs in pairs:
+        for run in runs:
+            cells = [(by_run[(mine, c, run)], by_run[(theirs, c, run)]) for c in levels]
+            name = f"{mine} / {theirs}" + ("" if len(runs) == 1 else f" run {run}")
+            print(f"{name:46}" + "".join(
+                f"{f'{m.tokens_per_s / t.tokens_per_s:.2f}x / {t.ttft_p50_ms / m.ttft_p50_ms:.2f}x':>22}"
+                for m, t in cells))
     if ("batched", top) in by_key:
         print(f"batched at c={top}: {by_key[('batched', top)].tokens_per_s / ceiling:.2f}x the in-process generate ceiling")
     if roofline is not None and 1 in levels:
@@ -429,6 +510,12 @@ def main() -> int:
                         help="the model: bench (about 40 MB, default) or phi3-mini (3.8 B parameters, bf16, for a GPU)")
     parser.add_argument("--server-cpu", type=int, default=0, help="the core the servers run on without a GPU (default 0)")
     parser.add_argument("--client-cpu", type=int, default=1, help="the core this load generator runs on without a GPU (default 1)")
+    parser.add_argument("--max-batch-size", type=int, help="requests every server runs at once (default: vLLM's "
+                        "servers their own choice, the others the highest concurrency)")
+    parser.add_argument("--repeat", type=int, default=1, help="measure each concurrency this many times (default 1)")
+    parser.add_argument("--together", action="store_true",
+                        help="start every server first, then measure them in turns (CPU only: each vLLM server "
+                        "keeps its KV cache); the ratios of a turn then share the machine's other load")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     parser.add_argument("--logs", type=Path, help="keep each server's log in this folder (default: thrown away)")
     args = parser.parse_args()
@@ -439,12 +526,12 @@ def main() -> int:
         engines = [e for e in engines if e not in VLLM_ROWS]
     levels = sorted(args.concurrency)
     shape = SHAPES[args.shape]
-    results: list[Result] = []
-    colds: list[ColdStart] = []
     import torch
 
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
     server_cpu = None if gpu else args.server_cpu
+    if gpu and args.together:
+        parser.error("--together is for a CPU machine: every vLLM server would claim most of the GPU's memory")
     with tempfile.TemporaryDirectory() as folder:
         layout = build_mount(Path(folder) / "mount", shape)
         if gpu:
@@ -460,10 +547,8 @@ def main() -> int:
         print(f"  in-process generate, batch of {levels[-1]}: {ceiling:.0f} tok/s", flush=True)
         logs = args.logs or Path(folder)
         logs.mkdir(parents=True, exist_ok=True)
-        for engine in engines:
-            rows, cold = bench_engine(engine, layout, levels, rounds, args.max_tokens, server_cpu, logs)
-            results += rows
-            colds.append(cold)
+        results, colds = bench_engines(engines, layout, levels, rounds, args.max_tokens, server_cpu, logs,
+                                       args.max_batch_size, args.repeat, args.together)
         print_tables(results, colds, ceiling, levels, roofline)
         print(f"load average at the end: {loadavg()}")
     if args.json:

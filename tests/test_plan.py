@@ -185,11 +185,11 @@ def test_plans_are_immutable(bare_project: Path) -> None:
 def test_the_http_scale_rule_is_the_engines_batch_capacity_and_says_so(bare_project: Path) -> None:
     import json
 
-    from azinfer.serve.settings import ServeSettings
+    from azinfer.serve.settings import DEFAULT_BATCH_SIZE
     from azinfer.templates import render
 
     plan = plan_project(bare_project, inventory=finetuning_inventory())
-    batch = ServeSettings().max_batch_size
+    batch = DEFAULT_BATCH_SIZE
     scale = plan.to_json()["gpu"]["httpScale"]
     assert scale["concurrentRequests"] == batch and "--max-batch-size" in scale["source"]
     assert f"scale: a replica per {batch} concurrent requests" in plan.to_text()

@@ -20,7 +20,7 @@ from azinfer.plan.cost import Cost
 from azinfer.plan.fit import Fit
 from azinfer.project import GpuProfileType, InferenceParameters
 from azinfer.resources import ResourceKind
-from azinfer.serve.settings import ServeSettings, env_var
+from azinfer.serve.settings import DEFAULT_BATCH_SIZE, env_var
 from azinfer.start import StartCommand
 
 __all__ = [
@@ -256,7 +256,7 @@ class Plan:
         """The HTTP scale rule: a replica per batch of the server's engine; ``None`` when the start is the user's."""
         if not self.start.serves_azinfer:
             return None
-        batch = ServeSettings().max_batch_size
+        batch = DEFAULT_BATCH_SIZE
         return HttpScale(batch, f"the engine's batch capacity: the server's --max-batch-size ({env_var('max_batch_size')}, "
                                 f"default {batch}), so a replica is added before requests wait for a slot")
 

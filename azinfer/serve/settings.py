@@ -22,6 +22,7 @@ from typing import Any
 from azinfer.errors import ServeError
 
 __all__ = [
+    "DEFAULT_BATCH_SIZE",
     "DEFAULT_PROMPT_TEMPLATE",
     "ENGINE_CHOICES",
     "HTTP_CHOICES",
@@ -39,6 +40,8 @@ __all__ = [
 
 # The AI Toolkit's Phi-3 template; used only for a tokenizer without a chat template.
 DEFAULT_PROMPT_TEMPLATE = "<|user|>\n{}<|end|>\n<|assistant|>\n"
+# Requests the batched and baseline engines run together unless --max-batch-size says otherwise.
+DEFAULT_BATCH_SIZE = 16
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 # ``auto``: vLLM when a CUDA GPU and vLLM are present, else ``batched`` (azinfer.serve.server.choose_engine).
 ENGINE_CHOICES = ("auto", "batched", "vllm", "baseline")
@@ -97,7 +100,9 @@ class ServeSettings:
     engine: str = _opt("auto", "--engine", "`batched`, `vllm`, or `baseline` (the AI Toolkit's thread per request, "
                        "for benchmarks)", "`auto`: `vllm` with a CUDA GPU and vLLM installed, else `batched`",
                        choices=ENGINE_CHOICES)
-    max_batch_size: int = _opt(16, "--max-batch-size", "requests generated together", "16")
+    max_batch_size: int | None = _opt(None, "--max-batch-size", "requests generated together (vLLM's `max_num_seqs`)",
+                                      f"{DEFAULT_BATCH_SIZE}; with `vllm`, vLLM's own (128 on a CPU, 256 to 1024 "
+                                      "on a GPU) within what its KV cache holds")
     max_queue: int = _opt(64, "--max-queue", "requests waiting beyond the batch before 429", "64")
     default_max_tokens: int = _opt(256, "--default-max-tokens", "new tokens of a request that names no max_tokens", "256")
     prompt_template: str = _opt(DEFAULT_PROMPT_TEMPLATE, "--prompt-template",
@@ -124,7 +129,7 @@ class ServeSettings:
         """
         if not 0 < self.port < 65536:
             raise ServeError(f"port {self.port} is not between 1 and 65535")
-        if self.max_batch_size < 1 or self.max_queue < 0 or self.default_max_tokens < 1:
+        if (self.max_batch_size is not None and self.max_batch_size < 1) or self.max_queue < 0 or self.default_max_tokens < 1:
             raise ServeError("max batch size and default max tokens must be at least 1, max queue at least 0")
         if self.max_body_bytes < 1024 or self.max_connections < 1:
             raise ServeError("max body bytes must be at least 1024, max connections at least 1")
@@ -146,6 +151,11 @@ class ServeSettings:
             raise ServeError("--base-only and --adapter-dir contradict each other")
         if self.api_key is not None and not self.api_key.strip():
             raise ServeError("the API key is empty")
+
+    @property
+    def batch_size(self) -> int:
+        """``max_batch_size``, or :data:`DEFAULT_BATCH_SIZE` when not given (the engines but vLLM's)."""
+        return DEFAULT_BATCH_SIZE if self.max_batch_size is None else self.max_batch_size
 
     @property
     def bind_host(self) -> str:

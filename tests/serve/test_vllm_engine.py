@@ -105,6 +105,40 @@ def test_the_adapter_as_a_lora_gives_the_merged_replies(
         assert lora.choices[0].message.content == batched.choices[0].message.content.removesuffix("\ufffd"), prompt
 
 
+def test_an_explicit_batch_size_is_vllms_max_num_seqs(vllm_server: RunningServer) -> None:
+    engine = vllm_server.engine
+    assert engine._llm.vllm_config.scheduler_config.max_num_seqs == BATCH
+    assert engine.max_batch_size == engine.stats().batch_size == BATCH
+
+
+def test_without_a_batch_size_vllm_picks_its_own_within_its_kv_cache(vllm_lora_server: RunningServer) -> None:
+    from vllm.engine.arg_utils import EngineArgs
+    from vllm.usage.usage_lib import UsageContext
+
+    from azinfer.serve.engine.vllm import running_capacity
+
+    engine = vllm_lora_server.engine
+    config = engine._llm.vllm_config
+    # What vLLM's own OpenAI server picks on this platform (128 on a CPU), not azinfer's 16.
+    assert config.scheduler_config.max_num_seqs == EngineArgs.get_batch_defaults(1)[1][UsageContext.OPENAI_API_SERVER]
+    assert config.cache_config.num_gpu_blocks, "the engine core reports its KV cache to the front end"
+    assert engine.max_batch_size == running_capacity(config) == engine.stats().batch_size > 16
+
+
+def test_concurrent_streams_each_equal_their_whole_reply(vllm_server: RunningServer, vllm_mount: MountLayout) -> None:
+    # Three at once (the server's capacity): a stream that falls behind gets its deltas merged, never lost.
+    wholes = [ask(vllm_server, vllm_mount.hub_id, p, max_tokens=24, temperature=0) for p in PROMPTS[:BATCH + QUEUE]]
+
+    def streamed(prompt: str) -> tuple[str, int]:
+        chunks = list(ask(vllm_server, vllm_mount.hub_id, prompt, max_tokens=24, temperature=0, stream=True,
+                          stream_options={"include_usage": True}))
+        return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices), chunks[-1].usage.completion_tokens
+
+    with ThreadPoolExecutor(BATCH + QUEUE) as pool:
+        replies = list(pool.map(streamed, PROMPTS[:BATCH + QUEUE]))
+    assert replies == [(w.choices[0].message.content, w.usage.completion_tokens) for w in wholes]
+
+
 def test_length_finish_and_usage(vllm_server: RunningServer, vllm_mount: MountLayout) -> None:
     reply = ask(vllm_server, vllm_mount.hub_id, PROMPTS[0], max_tokens=5, temperature=0)
     # A random model may end early with its end-of-turn token; then it is "stop".

@@ -321,11 +321,16 @@ class Finished:
 
 @dataclass(frozen=True)
 class EngineStats:
-    """Admitted requests (running and waiting for a slot) and how finished ones ended, by reason."""
+    """Admitted requests (running and waiting for a slot), how finished ones ended (by reason), and the batch size.
+
+    ``batch_size`` is how many requests the engine runs at once (``/metrics``
+    gives ``running`` over it as the occupancy).
+    """
 
     running: int
     waiting: int
     finished: dict[str, int]
+    batch_size: int
 
 
 class Generation(ABC):

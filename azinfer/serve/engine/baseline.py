@@ -100,7 +100,8 @@ class ThreadPerRequestEngine(TransformersEngine):
         """Running and finished requests."""
         with self._lock:
             running = len(self._running)
-        return EngineStats(running=running, waiting=0, finished=self._counter.finished())
+        # Every admitted request runs at once, in its own thread.
+        return EngineStats(running=running, waiting=0, finished=self._counter.finished(), batch_size=self._counter.capacity)
 
     def close(self) -> None:
         """Cancel every running generation."""
@@ -116,5 +117,5 @@ def start_baseline_engine(settings: ServeSettings, paths: ModelPaths) -> ThreadP
     :raises ServeError: the model cannot be loaded.
     """
     loaded = load_model(paths, merge=False, load_in_4bit=settings.load_in_4bit)
-    return ThreadPerRequestEngine(loaded, max_concurrent=settings.max_batch_size + settings.max_queue,
+    return ThreadPerRequestEngine(loaded, max_concurrent=settings.batch_size + settings.max_queue,
                                   prompt_template=settings.prompt_template)

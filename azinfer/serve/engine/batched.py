@@ -214,7 +214,8 @@ class BatchedEngine(TransformersEngine):
             waiting = len(self._waiting)
         running = self._running
         return EngineStats(
-            running=len(running.generations) if running else 0, waiting=waiting, finished=self._counter.finished()
+            running=len(running.generations) if running else 0, waiting=waiting, finished=self._counter.finished(),
+            batch_size=self.max_batch_size,
         )
 
     async def load_adapter(self, name: str, path: str) -> None:
@@ -466,5 +467,5 @@ def start_batched_engine(settings: ServeSettings, paths: ModelPaths) -> BatchedE
     :raises ServeError: the model cannot be loaded.
     """
     loaded = load_model(paths, merge=settings.merge and not paths.runtime_adapters, load_in_4bit=settings.load_in_4bit)
-    return BatchedEngine(loaded, max_batch_size=settings.max_batch_size, max_queue=settings.max_queue,
+    return BatchedEngine(loaded, max_batch_size=settings.batch_size, max_queue=settings.max_queue,
                          prompt_template=settings.prompt_template, runtime_adapters=paths.runtime_adapters)

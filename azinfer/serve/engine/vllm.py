@@ -52,7 +52,7 @@ from azinfer.serve.engine.base import (
 from azinfer.serve.engine.hf import ChatTokenizer
 from azinfer.serve.settings import ServeSettings
 
-__all__ = ["VllmEngine", "VllmGeneration", "start_vllm_engine", "vllm_available"]
+__all__ = ["VllmEngine", "VllmGeneration", "running_capacity", "start_vllm_engine", "vllm_available"]
 
 log = logging.getLogger(__name__)
 
@@ -70,18 +70,24 @@ def vllm_available() -> bool:
 
 
 class VllmGeneration(Generation):
-    """One request's generation: a task on the event loop reads vLLM's outputs into a queue the stream reads.
+    """One request's generation: a task on the event loop collects vLLM's text deltas for the stream to read.
 
     The task runs whether or not anyone reads the stream, so the request's
     slot is freed when vLLM finishes it; cancelling the task aborts the
     request in vLLM (``AsyncLLM.generate`` does that when it is cancelled).
+    The text that arrived since the stream last read goes out as one delta,
+    as vLLM's own server merges the deltas of a slow reader: under load a
+    stream sends fewer, longer events instead of falling behind.
     """
 
     def __init__(self, request: GenerationRequest, outputs: AsyncIterator[Any], counter: RequestCounter) -> None:
         """Start reading *outputs*; *counter* has admitted ``request.request_id`` and is released at the end."""
         self.request = request
         self._counter = counter
-        self._events: asyncio.Queue[TextDelta | Finished | BaseException] = asyncio.Queue()
+        self._text: list[str] = []  # vLLM's text deltas (already detokenised and cut at stop strings) not yet read
+        self._logprobs: list[TokenLogprob] = []  # their tokens' log probabilities, when the request asks
+        self._end: Finished | BaseException | None = None
+        self._arrived = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self._tokens = 0
         self._reason: FinishReason = "cancelled"
@@ -97,7 +103,9 @@ class VllmGeneration(Generation):
             logprobs = () if top is None else tuple(
                 _token_logprob(token, position, top) for token, position in zip(completion.token_ids, completion.logprobs))
             if completion.text or logprobs:
-                self._events.put_nowait(TextDelta(completion.text, logprobs))
+                self._text.append(completion.text)
+                self._logprobs.extend(logprobs)
+                self._arrived.set()
             if output.finished:
                 if completion.finish_reason not in _FINISH_REASONS:
                     raise GenerationError(f"vLLM ended the request with {completion.finish_reason!r}")
@@ -111,21 +119,29 @@ class VllmGeneration(Generation):
         self._counter.release(self.request.request_id, reason)
         if error is not None:
             log.warning("request %s failed in vLLM: %s", self.request.request_id, error)
-            self._events.put_nowait(error)
+            self._end = error
         else:
-            self._events.put_nowait(Finished(reason, len(self.request.prompt_ids), self._tokens))
+            self._end = Finished(reason, len(self.request.prompt_ids), self._tokens)
+        self._arrived.set()
 
     async def stream(self) -> AsyncIterator[TextDelta | Finished]:
-        """Yield text deltas, then one :class:`Finished`.
+        """Yield text deltas (each the text that arrived since the last), then one :class:`Finished`.
 
         :raises GenerationError: vLLM failed while generating this request.
         """
         while True:
-            event = await self._events.get()
-            if isinstance(event, BaseException):
-                raise GenerationError(f"generation failed: {event}") from event
-            yield event
-            if isinstance(event, Finished):
+            await self._arrived.wait()
+            self._arrived.clear()
+            end = self._end  # before the text: every delta arrives before the end
+            if self._text:
+                delta = TextDelta("".join(self._text), tuple(self._logprobs))
+                self._text.clear()
+                self._logprobs.clear()
+                yield delta
+            if isinstance(end, BaseException):
+                raise GenerationError(f"generation failed: {end}") from end
+            if end is not None:
+                yield end
                 return
 
     def cancel(self) -> None:
@@ -150,8 +166,7 @@ class VllmEngine(Engine):
     :param llm: the started ``vllm.v1.engine.async_llm.AsyncLLM``.
     :param tokenizer: the model's tokenizer, as the other engines use it.
     :param lora: the ``LoRARequest`` every request carries, or ``None`` (merged or no adapter).
-    :param max_batch_size: requests vLLM runs together (its ``max_num_seqs``).
-    :param max_queue: requests admitted beyond those before 429.
+    :param max_queue: requests admitted beyond those vLLM runs at once (:func:`running_capacity`) before 429.
     :param cleanup: a folder of merged weights to delete on :meth:`close`.
     :param max_lora_rank: the largest rank an adapter loaded at run time may have; ``None``: no run-time adapters.
     """
@@ -162,7 +177,6 @@ class VllmEngine(Engine):
         tokenizer: ChatTokenizer,
         *,
         lora: Any = None,
-        max_batch_size: int,
         max_queue: int,
         cleanup: Path | None = None,
         max_lora_rank: int | None = None,
@@ -171,8 +185,8 @@ class VllmEngine(Engine):
         self._llm = llm
         self.tokenizer = tokenizer
         self._lora = lora
-        self.max_batch_size = max_batch_size
-        self._counter = RequestCounter(max_batch_size + max_queue)
+        self.max_batch_size = running_capacity(llm.vllm_config)
+        self._counter = RequestCounter(self.max_batch_size + max_queue)
         self._generations: set[VllmGeneration] = set()
         self._cleanup = cleanup
         self._max_lora_rank = max_lora_rank
@@ -288,7 +302,8 @@ class VllmEngine(Engine):
         """Admitted requests (those past the batch size wait in vLLM's queue) and finished ones."""
         admitted = self._counter.in_flight
         running = min(admitted, self.max_batch_size)
-        return EngineStats(running=running, waiting=admitted - running, finished=self._counter.finished())
+        return EngineStats(running=running, waiting=admitted - running, finished=self._counter.finished(),
+                           batch_size=self.max_batch_size)
 
     def close(self) -> None:
         """Abort every request, stop vLLM's processes and delete merged weights."""
@@ -298,6 +313,21 @@ class VllmEngine(Engine):
         self.tokenizer.close()
         if self._cleanup is not None:
             shutil.rmtree(self._cleanup, ignore_errors=True)
+
+
+def running_capacity(vllm_config: Any) -> int:
+    """Requests vLLM runs at once: its ``max_num_seqs``, or fewer when its KV cache holds fewer whole contexts.
+
+    The KV cache's tokens (blocks times block size) over ``max_model_len`` is
+    what vLLM logs as its "maximum concurrency": that many requests run
+    without one waiting for another's cache even if each fills the context.
+    """
+    seqs = int(vllm_config.scheduler_config.max_num_seqs)
+    cache = vllm_config.cache_config
+    if not cache.num_gpu_blocks:  # unknown (not reported by the engine core): the scheduler's bound alone
+        return seqs
+    contexts = int(cache.num_gpu_blocks) * int(cache.block_size) // int(vllm_config.model_config.max_model_len)
+    return max(1, min(seqs, contexts))
 
 
 def _lora_rank(adapter_dir: Path) -> _LoraRank:
@@ -357,6 +387,7 @@ def start_vllm_engine(settings: ServeSettings, paths: ModelPaths) -> VllmEngine:
         from transformers import AutoTokenizer
         from vllm import AsyncEngineArgs
         from vllm.lora.request import LoRARequest
+        from vllm.usage.usage_lib import UsageContext
         from vllm.v1.engine.async_llm import AsyncLLM
     except ImportError as error:
         raise ServeError(f"--engine vllm needs vLLM: {error}") from error
@@ -374,6 +405,7 @@ def start_vllm_engine(settings: ServeSettings, paths: ModelPaths) -> VllmEngine:
         # On a GPU the checkpoint's dtype (bf16, fp16 where bf16 is missing); on a CPU
         # float32 as the batched engine, where vLLM's "auto" would pick bf16.
         dtype="auto" if torch.cuda.is_available() else "float32",
+        # None: vLLM's default for this platform, as its own server picks it (the usage context below).
         max_num_seqs=settings.max_batch_size,
         enable_lora=lora_dir is not None or paths.runtime_adapters,
         max_lora_rank=max_rank,
@@ -384,7 +416,8 @@ def start_vllm_engine(settings: ServeSettings, paths: ModelPaths) -> VllmEngine:
         disable_log_stats=True,
     )
     try:
-        llm = AsyncLLM.from_engine_args(args, stat_loggers=[PrometheusStatLogger])
+        llm = AsyncLLM.from_engine_args(args, usage_context=UsageContext.OPENAI_API_SERVER,
+                                        stat_loggers=[PrometheusStatLogger])
         tokenizer = AutoTokenizer.from_pretrained(weights, local_files_only=True)
     except Exception as error:  # vLLM raises many kinds; each means this model cannot be served
         if cleanup is not None:
@@ -396,10 +429,12 @@ def start_vllm_engine(settings: ServeSettings, paths: ModelPaths) -> VllmEngine:
         llm,
         ChatTokenizer(tokenizer, context, settings.prompt_template),
         lora=lora,
-        max_batch_size=settings.max_batch_size,
         max_queue=settings.max_queue,
         cleanup=cleanup,
         max_lora_rank=max_rank if paths.runtime_adapters else None,
     )
-    log.info("vLLM serves %s, adapter %s, context %d tokens", paths.model_name, engine.adapter, context)
+    log.info("vLLM serves %s, adapter %s, context %d tokens; %d requests run at once (max_num_seqs %d, "
+             "KV cache %s blocks of %d tokens), %d more wait before 429", paths.model_name, engine.adapter, context,
+             engine.max_batch_size, llm.vllm_config.scheduler_config.max_num_seqs,
+             llm.vllm_config.cache_config.num_gpu_blocks, llm.vllm_config.cache_config.block_size, settings.max_queue)
     return engine

@@ -29,9 +29,8 @@ _TBT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 class ServeMetrics:
     """The server's metrics; :meth:`observe` measures one generation, :meth:`render` answers a scrape."""
 
-    def __init__(self, max_batch_size: int) -> None:
+    def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self._max_batch_size = max_batch_size
         r = self.registry
         self.running = Gauge("azinfer_requests_running", "Requests the engine is generating now", registry=r)
         self.waiting = Gauge("azinfer_requests_waiting", "Requests admitted and waiting for a batch slot", registry=r)
@@ -55,6 +54,7 @@ class ServeMetrics:
         """Pass *events* through, measuring the time to the first text, between texts, and the tokens."""
         started = last = time.monotonic()
         first = True
+        ttft, tbt = self.ttft.labels(model), self.tbt.labels(model)  # looked up once, not per token
         self.in_flight.labels(model).inc()
         try:
             async for event in events:
@@ -65,10 +65,10 @@ class ServeMetrics:
                     self.finished.labels(model, event.reason).inc()
                 elif event.text:  # a delta with only a token's log probability (text held back) is no text
                     if first:
-                        self.ttft.labels(model).observe(now - started)
+                        ttft.observe(now - started)
                         first = False
                     else:
-                        self.tbt.labels(model).observe(now - last)
+                        tbt.observe(now - last)
                     last = now
                 yield event
         finally:
@@ -83,5 +83,5 @@ class ServeMetrics:
         if stats is not None:
             self.running.set(stats.running)
             self.waiting.set(stats.waiting)
-            self.occupancy.set(stats.running / self._max_batch_size)
+            self.occupancy.set(stats.running / stats.batch_size)
         return generate_latest(self.registry) + generate_latest(REGISTRY)
