@@ -257,8 +257,9 @@ class Plan:
         if not self.start.serves_azinfer:
             return None
         batch = DEFAULT_BATCH_SIZE
-        return HttpScale(batch, f"the engine's batch capacity: the server's --max-batch-size ({env_var('max_batch_size')}, "
-                                f"default {batch}), so a replica is added before requests wait for a slot")
+        return HttpScale(batch, f"the batched engine's batch (--max-batch-size, default {batch}): a replica is added "
+                                "before requests wait for a slot; vLLM on a GPU runs more at once (sized from its KV "
+                                "cache), so a replica takes the overflow while the next one starts")
 
     @property
     def blocked(self) -> bool:

@@ -300,15 +300,14 @@ def probes(plan: Plan) -> Any:
 
 
 def _container_env(plan: Plan) -> Any:
-    """The server's environment variables: the mount, the port, the batch size the scale rule counts on,
-    the watch on the share's adapters, and the API key or the explicit opt-out."""
+    """The server's environment variables: the mount, the port, the watch on the share's adapters, and the
+    API key or the explicit opt-out.  The batch size is left to the engine (vLLM sizes it from its KV cache)."""
     fixed = [
         {"name": env_var("mount_root"), "value": MOUNT_PATH},
         {"name": env_var("port"), "value": Call("string", (Param("targetPort"),))},
     ]
     if plan.http_scale is not None:
         fixed += [
-            {"name": env_var("max_batch_size"), "value": str(plan.http_scale.concurrent_requests)},
             # `azinfer deploy --adapter DIR --name NAME` then reaches every replica within seconds, no restart.
             {"name": env_var("adapter_poll"), "value": str(ADAPTER_POLL_SECONDS)},
         ]

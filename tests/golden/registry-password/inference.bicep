@@ -278,10 +278,6 @@ resource app 'Microsoft.App/containerApps@2026-01-01' = {
               value: string(targetPort)
             }
             {
-              name: 'AZINFER_MAX_BATCH_SIZE'
-              value: '16'
-            }
-            {
               name: 'AZINFER_ADAPTER_POLL'
               value: '5'
             }
