@@ -213,15 +213,18 @@ def pinned(cpu: int | None) -> Callable[[], None] | None:
     return None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu}))
 
 
-def server_command(engine: str, layout: MountLayout, port: int, batch: int | None) -> tuple[list[str], str, str]:
+def server_command(engine: str, layout: MountLayout, port: int, batch: int | None,
+                   stats: bool = True) -> tuple[list[str], str, str]:
     """The command line of *engine*'s server, its readiness path and the model id requests name.
 
-    *batch* is the requests a server runs at once; ``None``: the engine's own choice.
+    *batch* is the requests a server runs at once; ``None``: the engine's own choice. *stats* false: vLLM
+    computes no statistics in either server (``--disable-log-stats``, ours ``--no-engine-metrics``).
     """
     if engine.startswith("vllm-openai"):
         command = [
             sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--port", str(port),
             *(["--max-num-seqs", str(batch)] if batch else []),
+            *([] if stats else ["--disable-log-stats"]),
             # Its statistics stay on, as they are by default: ours computes them too, for vllm:* in /metrics
             # (with --disable-log-stats vLLM skips them, about 5% more tokens/s at one stream on the CPU model).
             # The checkpoint's dtype, as every other row (on CPU vLLM's "auto" would pick bf16 for float32).
@@ -235,6 +238,8 @@ def server_command(engine: str, layout: MountLayout, port: int, batch: int | Non
     azinfer_engine, *extra = {
         "baseline": ["baseline"], "batched": ["batched"], "vllm-merged": ["vllm"], "vllm-lora": ["vllm", "--no-merge"],
     }[engine]
+    if not stats and azinfer_engine == "vllm":
+        extra.append("--no-engine-metrics")
     command = [sys.executable, "-m", "azinfer.serve", "--mount", str(layout.root), "--port", str(port),
                "--engine", azinfer_engine, *(["--max-batch-size", str(batch)] if batch else []), *extra]
     return command, "/ready", layout.hub_id
@@ -281,10 +286,11 @@ class Running:
     cold: ColdStart
 
 
-def start_server(engine: str, layout: MountLayout, cpu: int | None, logs: Path, batch: int | None) -> Running:
+def start_server(engine: str, layout: MountLayout, cpu: int | None, logs: Path, batch: int | None,
+                 stats: bool = True) -> Running:
     """Start *engine*'s server, wait until it is ready, send a first request, and time its cold start."""
     port = free_port()
-    command, ready_path, model = server_command(engine, layout, port, batch)
+    command, ready_path, model = server_command(engine, layout, port, batch, stats)
     log_path = logs / f"{engine}.log"
     started = time.perf_counter()
     with log_path.open("w") as log_file:
@@ -333,7 +339,7 @@ def measure(running: Running, concurrency: int, rounds: int, max_tokens: int, ru
 
 
 def bench_engines(engines: list[str], layout: MountLayout, levels: list[int], rounds: int, max_tokens: int,
-                  cpu: int | None, logs: Path, batch: int | None, repeat: int, together: bool
+                  cpu: int | None, logs: Path, batch: int | None, repeat: int, together: bool, stats: bool = True
                   ) -> tuple[list[Result], list[ColdStart]]:
     """Measure every engine at every concurrency *repeat* times.
 
@@ -348,7 +354,7 @@ def bench_engines(engines: list[str], layout: MountLayout, levels: list[int], ro
 
     def begin(engine: str) -> Running:
         # vLLM's rows: each server's own batch size (vLLM's default, within its KV cache) unless one is given.
-        running = start_server(engine, layout, cpu, logs, batch or (None if engine in VLLM_ROWS else max(levels)))
+        running = start_server(engine, layout, cpu, logs, batch or (None if engine in VLLM_ROWS else max(levels)), stats)
         started.append(running)
         colds.append(running.cold)
         return running
@@ -516,6 +522,8 @@ def main() -> int:
     parser.add_argument("--together", action="store_true",
                         help="start every server first, then measure them in turns (CPU only: each vLLM server "
                         "keeps its KV cache); the ratios of a turn then share the machine's other load")
+    parser.add_argument("--no-stats", action="store_true", help="vLLM computes no statistics in its rows: "
+                        "--disable-log-stats for its own server, --no-engine-metrics for ours (default: both on)")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     parser.add_argument("--logs", type=Path, help="keep each server's log in this folder (default: thrown away)")
     args = parser.parse_args()
@@ -548,7 +556,7 @@ def main() -> int:
         logs = args.logs or Path(folder)
         logs.mkdir(parents=True, exist_ok=True)
         results, colds = bench_engines(engines, layout, levels, rounds, args.max_tokens, server_cpu, logs,
-                                       args.max_batch_size, args.repeat, args.together)
+                                       args.max_batch_size, args.repeat, args.together, not args.no_stats)
         print_tables(results, colds, ceiling, levels, roofline)
         print(f"load average at the end: {loadavg()}")
     if args.json:

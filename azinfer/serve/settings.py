@@ -90,6 +90,9 @@ class ServeSettings:
                               "64")
     base_only: bool = _opt(False, "--base-only", "serve the base model without an adapter", "off")
     merge: bool = _opt(True, "--no-merge", "keep the adapter unmerged", "adapter merged", inverted=True)
+    engine_metrics: bool = _opt(True, "--no-engine-metrics",
+                                "leave out vLLM's own statistics (`vllm:*` in /metrics), about 5% of a CPU stream's time",
+                                "on", inverted=True)
     load_in_4bit: bool = _opt(False, "--load-in-4bit", "4-bit weights with bitsandbytes, CUDA only", "off")
     host: str | None = _opt(None, "--host", "address to listen on", "`0.0.0.0` with a key, `127.0.0.1` without")
     port: int = _opt(7860, "--port", "port", "7860")

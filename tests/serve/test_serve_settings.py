@@ -69,6 +69,6 @@ def test_the_template_sets_only_declared_variables() -> None:
     template = (Path(__file__).parents[1] / "golden" / "all-new" / "inference.json").read_text(encoding="utf-8")
     # The container's environment entries, as ARM expressions or as objects: ('name', 'AZINFER_X' or "name": "AZINFER_X".
     used = set(re.findall(r"""name'?"?,? ?:? ?\\?['"]?(AZINFER_[A-Z_]+)""", template))
-    assert used == {"AZINFER_MOUNT", "AZINFER_PORT", "AZINFER_API_KEY", "AZINFER_INSECURE_NO_AUTH", "AZINFER_MAX_BATCH_SIZE",
+    assert used == {"AZINFER_MOUNT", "AZINFER_PORT", "AZINFER_API_KEY", "AZINFER_INSECURE_NO_AUTH",
                     "AZINFER_ADAPTER_POLL"}
     assert used <= {s.env for s in options()}

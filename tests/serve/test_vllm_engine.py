@@ -45,10 +45,10 @@ def vllm_server(vllm_mount: MountLayout) -> Iterator[RunningServer]:
 
 @pytest.fixture(scope="module")
 def vllm_lora_server(vllm_mount: MountLayout) -> Iterator[RunningServer]:
-    """The same model with ``--no-merge``: the adapter goes to vLLM as a ``LoRARequest``."""
+    """The same model with ``--no-merge`` (the adapter goes to vLLM as a ``LoRARequest``) and ``--no-engine-metrics``."""
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     with running_server(ready_timeout=300, mount_root=vllm_mount.root, api_key=API_KEY, engine="vllm",
-                        merge=False) as server:
+                        merge=False, engine_metrics=False) as server:
         yield server
 
 
@@ -103,6 +103,13 @@ def test_the_adapter_as_a_lora_gives_the_merged_replies(
         lora = ask(vllm_lora_server, vllm_mount.hub_id, prompt, max_tokens=24, temperature=0)
         batched = ask(batched_server, vllm_mount.hub_id, prompt, max_tokens=24, temperature=0)
         assert lora.choices[0].message.content == batched.choices[0].message.content.removesuffix("\ufffd"), prompt
+
+
+def test_vllm_computes_its_statistics_only_for_the_engine_metrics(
+    vllm_server: RunningServer, vllm_lora_server: RunningServer
+) -> None:
+    assert vllm_server.engine._llm.log_stats  # its Prometheus logger feeds vllm:* in /metrics
+    assert not vllm_lora_server.engine._llm.log_stats  # --no-engine-metrics: no per-step statistics to pay for
 
 
 def test_an_explicit_batch_size_is_vllms_max_num_seqs(vllm_server: RunningServer) -> None:

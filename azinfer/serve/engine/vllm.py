@@ -412,12 +412,13 @@ def start_vllm_engine(settings: ServeSettings, paths: ModelPaths) -> VllmEngine:
         max_loras=settings.max_loras if paths.runtime_adapters else 1,
         # The request's own sampling values only, as with the other engines.
         generation_config="vllm",
-        # No periodic log lines; the Prometheus logger alone (below) keeps vLLM's metrics for /metrics.
+        # No periodic log lines; the Prometheus logger alone (below) keeps vLLM's metrics for /metrics,
+        # and without it (--no-engine-metrics) vLLM computes no statistics at all.
         disable_log_stats=True,
     )
     try:
         llm = AsyncLLM.from_engine_args(args, usage_context=UsageContext.OPENAI_API_SERVER,
-                                        stat_loggers=[PrometheusStatLogger])
+                                        stat_loggers=[PrometheusStatLogger] if settings.engine_metrics else None)
         tokenizer = AutoTokenizer.from_pretrained(weights, local_files_only=True)
     except Exception as error:  # vLLM raises many kinds; each means this model cannot be served
         if cleanup is not None:
