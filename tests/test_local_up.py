@@ -206,3 +206,20 @@ def test_a_project_as_the_toolkit_ships_it_serves_its_own_model(state: dict[str,
     finally:
         down = _cli(state, "down", str(root), "--local")
     assert "Deleted 1 resource(s)." in down.stdout and container_pids(Workspace.of(root)) == []
+
+
+@pytest.mark.slow
+def test_the_docs_python_example_runs_as_written(state: dict[str, str]) -> None:
+    # docs/local.md "From Python": the same life from a notebook, run from the checkout's root as written.
+    page = (REPO / "docs" / "local.md").read_text()
+    code = re.findall(r"## From Python.*?```python\n(.*?)```", page, re.S)[0]
+    before = _git_status()
+    ran = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=os.environ | state, capture_output=True,
+                         text=True, timeout=240)
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    endpoint_line, smoke_line = ran.stdout.splitlines()[:2]
+    assert endpoint_line.startswith("https://127.0.0.1:") and endpoint_line.endswith(STAND_IN_LABEL)
+    assert smoke_line.startswith(f"model '{STAND_IN_ID}' answered in")
+    workspace = Workspace.of(EXAMPLE)
+    assert not workspace.pid_file.exists() and container_pids(workspace) == []
+    assert _git_status() == before

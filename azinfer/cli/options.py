@@ -97,8 +97,9 @@ def azure_project(args: argparse.Namespace) -> AzureProject:
     if args.local:
         from azinfer.local.endpoint import require
 
-        return require(args.project_dir, say=say_local).project(subscription_id=args.subscription, resource_group=args.resource_group,
-                                                 location=getattr(args, "location", None), update=update)
+        endpoint = require(args.project_dir, say=say_local)
+        return endpoint.project(subscription_id=args.subscription, resource_group=args.resource_group,
+                                location=getattr(args, "location", None), update=update)
     folder = working_folder(args.project_dir)
 
     def build(subscription: str | None) -> AzureProject:

@@ -19,7 +19,6 @@ from azinfer.cli.options import (
     command_target,
     say_local,
 )
-
 from azinfer.errors import AzinferError
 
 if TYPE_CHECKING:  # pragma: no cover
