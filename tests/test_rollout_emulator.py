@@ -21,7 +21,7 @@ from azinfer.azure import AzureProject
 from azinfer.errors import SmokeTestFailed
 from azinfer.local.emulator import ArmEmulator, FinetuningGroup, seed_finetuning_group, seed_finetuning_share
 from azinfer.local.emulator.containerapps import ReplicaStart
-from azinfer.local.emulator.server import Request, Response
+from azinfer.local.emulator.messages import Request, Response
 
 CHAT = SteadyLoad.CHAT
 

@@ -13,7 +13,8 @@ from .faults import Fault, FaultSet
 from .fileshare import ShareData, StorageError
 from .fixtures import FinetuningGroup, seed_finetuning_group, seed_finetuning_share, seed_share_from
 from .logstream import StreamSettings
-from .server import ArmEmulator, ArmError, Request, RequestRecord, Response
+from .messages import ArmError, Request, RequestRecord, Response
+from .server import ArmEmulator
 from .state import Resource, State, parse_resource_id
 
 __all__ = [

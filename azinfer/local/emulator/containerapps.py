@@ -67,10 +67,12 @@ from . import ingress as ingress_proxy
 from . import logstream, providers, traffic
 from .containers import ContainerProcesses, RunningContainer
 from .logstream import StreamSettings
+from .messages import ArmError, Request, Response
 from .state import Resource, ResourceId, parse_resource_id
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .server import ArmEmulator, Request, Response
+    from .server import ArmEmulator
+
 
 __all__ = ["ReplicaStart", "Replica", "Revision", "AppRuntime", "ContainerAppsRuntime", "StreamSettings"]
 
@@ -187,7 +189,6 @@ STAND_IN_ANSWER = "Hello from the emulated endpoint!"
 def _chat_completion(req: Request, revision: str) -> Response:
     """An OpenAI chat completion answering :data:`STAND_IN_ANSWER`, one word per streamed chunk; its id
     (``chatcmpl-<revision>``) names the revision that answered."""
-    from .server import Response
 
     body = req.json() or {}
     model = body.get("model") or "emulated"
@@ -414,8 +415,6 @@ class ContainerAppsRuntime:
 
     # ARM routes (called with the state lock held) ---------------------------------------------------------
     def list_revisions(self, req: Request, app: Resource) -> Response:
-        from .server import ArmError, Response
-
         if req.query.get("$filter"):
             raise ArmError(400, "InvalidFilter", "$filter on revisions is not supported by the emulator.")
         rt = self._runtime(app)
@@ -429,8 +428,6 @@ class ContainerAppsRuntime:
         return Response(200, body)
 
     def get_revision(self, app: Resource, rid: ResourceId) -> Response:
-        from .server import Response
-
         rt = self._runtime(app)
         rev = rt.revision(rid.name)
         if rev is None:
@@ -438,8 +435,6 @@ class ContainerAppsRuntime:
         return Response(200, self._revision_view(app, rt, rev))
 
     def revision_action(self, req: Request, app: Resource, rev_id: ResourceId, action: str) -> Response:
-        from .server import ArmError, Response
-
         rt = self._runtime(app)
         rev = rt.revision(rev_id.name)
         if rev is None:
@@ -471,8 +466,6 @@ class ContainerAppsRuntime:
         return Response(200)
 
     def get_replica(self, app: Resource, rid: ResourceId) -> Response:
-        from .server import Response
-
         rt = self._runtime(app)
         rev = rt.revision(rid.names[-2])
         rep = next((r for r in rev.replicas if r.name.lower() == rid.name.lower()), None) if rev else None
@@ -481,8 +474,6 @@ class ContainerAppsRuntime:
         return Response(200, self._replica_view(app, rev, rep, time.time()))
 
     def auth_token(self, res: Resource) -> Response:
-        from .server import Response
-
         token = secrets.token_urlsafe(48)
         expires = time.time() + self.token_lifetime
         self._tokens[token] = (res.id.lower(), expires)
@@ -493,8 +484,6 @@ class ContainerAppsRuntime:
 
     # log stream -----------------------------------------------------------------------------------------
     def logstream(self, req: Request) -> Response:
-        from .server import Response
-
         def fail(status: int, text: str) -> Response:
             return Response(status, text.encode(), {"Content-Type": "text/plain; charset=utf-8"})
 
@@ -560,8 +549,6 @@ class ContainerAppsRuntime:
 
     def _stream_events(self, events: list[tuple[float, dict[str, Any]]], tail: int, follow_on: bool,
                        settings: StreamSettings, alive: Callable[[], bool]) -> Response:
-        from .server import Response
-
         initial = [logstream.system_line(e) for _, e in events[len(events) - min(tail, len(events)):]]
         cursor = [len(events)]
 
@@ -586,8 +573,6 @@ class ContainerAppsRuntime:
 
     # ingress --------------------------------------------------------------------------------------------------
     def ingress(self, req: Request) -> Response:
-        from .server import Response
-
         app_id, kind, name = traffic.split_target(req.target or "")
         rt = self._apps.get(app_id.lower())
         res = self.emu.state.get(app_id)
@@ -624,8 +609,6 @@ class ContainerAppsRuntime:
         return self._stand_in(res, rev, req)
 
     def _stand_in(self, app: Resource, rev: Revision, req: Request) -> Response:
-        from .server import Response
-
         path = req.path.rstrip("/") or "/"
         if req.method == "GET" and path == "/health":
             return Response(200, {"status": "ok"})

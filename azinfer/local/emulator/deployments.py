@@ -27,10 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 from . import providers
 from .expressions import Context, ExpressionError, Unknown, evaluate_value, to_arm_string
+from .messages import ArmError, Request, RequestRecord, Response
 from .state import Operation, at_path, parse_resource_id
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .server import ArmEmulator, Request, RequestRecord, Response
+    from .server import ArmEmulator
+
 
 __all__ = ["DeploymentEngine", "Deployment", "TemplateError"]
 
@@ -223,8 +225,6 @@ class _DeployContext(Context):
 
 def _record(emu: ArmEmulator, method: str, path: str, api_version: str | None, body: Any, status: int,
             deployment: str) -> RequestRecord:
-    from .server import RequestRecord
-
     return RequestRecord(method, path, api_version, body, {"api-version": api_version or ""}, {}, status,
                          source=f"deployment:{deployment}")
 
@@ -280,8 +280,6 @@ class DeploymentEngine:
 
     # routing ---------------------------------------------------------------------------------------
     def route(self, req: Request, sub: str, rg: str, tail: list[str]) -> Response:
-        from .server import ArmError, Response
-
         low = [t.lower() for t in tail]
         if not tail:
             if req.method != "GET":
@@ -337,8 +335,6 @@ class DeploymentEngine:
         raise ArmError(404, "NotFound", f"No route for '{req.path}'.")
 
     def _body(self, req: Request) -> dict[str, Any]:
-        from .server import ArmError
-
         body = req.json()
         if not isinstance(body, dict) or not isinstance(body.get("properties"), dict):
             raise ArmError(400, "InvalidRequestContent", "The request content must have 'properties'.")
@@ -346,8 +342,6 @@ class DeploymentEngine:
         return properties
 
     def _prepare(self, req: Request, sub: str, rg: str, name: str, mode: str) -> tuple[Deployment, _DeployContext]:
-        from .server import ArmError
-
         try:
             dep = self._new(sub, rg, name, self._body(req))
             ctx = _DeployContext(self, dep, mode)
@@ -370,8 +364,6 @@ class DeploymentEngine:
         return dep, ctx
 
     def _put(self, req: Request, sub: str, rg: str, name: str, existing: Deployment | None) -> Response:
-        from .server import ArmError, Response
-
         if existing is not None and existing.active:
             raise ArmError(409, "DeploymentActive",
                            f"Unable to edit or replace deployment '{name}': previous deployment from "
@@ -397,8 +389,6 @@ class DeploymentEngine:
         return Response(201 if existing is None else 200, dep.view(), headers)
 
     def _validate(self, req: Request, sub: str, rg: str, name: str) -> Response:
-        from .server import Response
-
         dep, ctx = self._prepare(req, sub, rg, name, "validate")
         resources = []
         for p in ctx.plan:
@@ -410,8 +400,6 @@ class DeploymentEngine:
         return Response(200, view)
 
     def _what_if(self, req: Request, sub: str, rg: str, name: str) -> Response:
-        from .server import Response
-
         dep, ctx = self._prepare(req, sub, rg, name, "whatif")
         result = self._what_if_result(ctx)
         op = self.emu.start_operation(req, kind="whatIf", resource_id=dep.id, namespace="Microsoft.Resources",
@@ -618,8 +606,6 @@ class DeploymentEngine:
         self._failed(dep)
 
     def _apply_one(self, ctx: _DeployContext, p: PlannedResource) -> None:
-        from .server import ArmError
-
         key = p.id.lower()
         if key in ctx.applied:
             return

@@ -48,10 +48,12 @@ from urllib.parse import unquote
 from xml.sax.saxutils import escape, quoteattr
 
 from . import providers, sharedkey
+from .messages import Request, Response
 from .state import Resource
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .server import ArmEmulator, Request, Response
+    from .server import ArmEmulator
+
 
 __all__ = ["StorageError", "ShareData", "FileEntry", "FileService", "MAX_RANGE"]
 
@@ -234,8 +236,6 @@ class FileService:
 
     # HTTP ----------------------------------------------------------------------------------------------
     def handle(self, req: Request) -> Response:
-        from .server import Response
-
         try:
             return self._handle(req)
         except StorageError as err:
@@ -313,8 +313,6 @@ class FileService:
 
     # shares ---------------------------------------------------------------------------------------------
     def _share_op(self, req: Request, acct: Resource, share_name: str) -> Response:
-        from .server import Response
-
         res = self._share_resource(acct, share_name)
         if req.method == "PUT" and not req.query.get("comp"):
             if res is not None:
@@ -337,8 +335,6 @@ class FileService:
 
     # directories -----------------------------------------------------------------------------------------
     def _directory_op(self, req: Request, share: ShareData, path: str) -> Response:
-        from .server import Response
-
         key = path.lower()
         if req.method == "PUT" and not req.query.get("comp"):
             if key in share.dirs:
@@ -371,8 +367,6 @@ class FileService:
         raise StorageError(400, "UnsupportedHttpVerb", f"{req.method} is not supported on a directory here.")
 
     def _list(self, req: Request, acct: Resource, share_name: str, share: ShareData, path: str) -> Response:
-        from .server import Response
-
         if req.method != "GET":
             raise StorageError(400, "UnsupportedHttpVerb", "List takes GET.")
         key = path.lower()
@@ -421,8 +415,6 @@ class FileService:
 
     # files ---------------------------------------------------------------------------------------------------
     def _file_op(self, req: Request, share: ShareData, path: str, comp: str) -> Response:
-        from .server import Response
-
         key = path.lower()
         parent_key = key.rpartition("/")[0]
         if parent_key not in share.dirs:
@@ -452,8 +444,6 @@ class FileService:
         raise StorageError(400, "UnsupportedHttpVerb", f"{req.method} with comp={comp!r} is not emulated on files.")
 
     def _create_file(self, req: Request, share: ShareData, path: str) -> Response:
-        from .server import Response
-
         if req.headers.get("x-ms-type", "").lower() != "file":
             raise StorageError(400, "MissingRequiredHeader", "An HTTP header that's mandatory for this request is "
                                "not specified.", HeaderName="x-ms-type")
@@ -475,8 +465,6 @@ class FileService:
         return Response(201, None, {**_node_headers(entry, parent=parent), "x-ms-request-server-encrypted": "true"})
 
     def _put_range(self, req: Request, entry: FileEntry) -> Response:
-        from .server import Response
-
         start, end = _one_range(req)
         write = req.headers.get("x-ms-write", "").lower()
         if write not in ("update", "clear"):
@@ -522,8 +510,6 @@ class FileService:
         entry.touch()
 
     def _download(self, req: Request, entry: FileEntry, parent: _Node) -> Response:
-        from .server import Response
-
         headers = _file_headers(entry, parent=parent)
         size = len(entry.data)
         if not (req.headers.get("x-ms-range") or req.headers.get("range")):

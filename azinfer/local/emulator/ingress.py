@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import http.client
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .server import Request, Response
+from .messages import Request, Response
+
 
 __all__ = ["forward"]
 
@@ -24,8 +23,6 @@ _HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgra
 
 def forward(port: int, req: Request, *, timeout: float = 300.0) -> Response:
     """Send ``req`` to ``127.0.0.1:port`` and relay the answer (503 ``upstream connect error`` when it refuses)."""
-    from .server import Response
-
     upstream = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     headers = {k: v for k, v in req.headers.items() if k not in _HOP}
     headers["x-forwarded-proto"] = "https"
