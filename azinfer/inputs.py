@@ -37,7 +37,7 @@ from azinfer.project import (
 )
 from azinfer.resources import ResourceKind
 
-__all__ = ["Source", "Resolved", "ResolvedInputs", "resolve", "resource_group_id", "RESOLVERS"]
+__all__ = ["Source", "Resolved", "ResolvedInputs", "resolve", "resource_group_id", "with_fallbacks", "RESOLVERS"]
 
 T = TypeVar("T")
 
@@ -364,3 +364,25 @@ def resolve(
         project_root=str(project.root),
         base_model=project.base_model,
     )
+
+
+def with_fallbacks(build: Callable[[dict[str, str | None]], T], options: dict[str, str | None],
+                   fallbacks: Mapping[str, str]) -> T:
+    """``build(options)``; where resolving finds no subscription (or resource group) and *options* name none,
+    ``build`` again with the value *fallbacks* holds for it.
+
+    *options* and *fallbacks* are keyed ``subscription_id`` and ``resource_group``, as :func:`resolve` takes
+    them. A project as the AI Toolkit ships it names neither (its config files are ``null``): the command
+    line's ``AZURE_SUBSCRIPTION_ID``, or the local emulator's defaults, stand in.
+
+    :raises ResolutionError: a value is missing and *fallbacks* has none for it.
+    """
+    keys = {"subscription": "subscription_id", "resource group": "resource_group"}
+    while True:
+        try:
+            return build(options)
+        except ResolutionError as exc:
+            key = keys.get(exc.field)
+            if key is None or options.get(key) is not None or key not in fallbacks:
+                raise
+            options = {**options, key: fallbacks[key]}

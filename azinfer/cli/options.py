@@ -18,7 +18,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from azinfer.errors import AzinferError, ResolutionError
+from azinfer.errors import AzinferError
 from azinfer.resources import ResourceKind
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -91,6 +91,7 @@ def azure_project(args: argparse.Namespace) -> AzureProject:
     """
     from azinfer.azure import AzureProject
     from azinfer.cli.example import working_folder
+    from azinfer.inputs import with_fallbacks
 
     update = [ResourceKind(u) for u in getattr(args, "update", [])]
     check_local_options(args)
@@ -102,27 +103,23 @@ def azure_project(args: argparse.Namespace) -> AzureProject:
                                 location=getattr(args, "location", None), update=update)
     folder = working_folder(args.project_dir)
 
-    def build(subscription: str | None) -> AzureProject:
+    def build(options: dict[str, str | None]) -> AzureProject:
         return AzureProject(
             folder,
             cloud=_cloud(args),
             arm_endpoint=args.arm_endpoint or _https("AZURE_RESOURCE_MANAGER_ENDPOINT",
                                                      _environment("AZURE_RESOURCE_MANAGER_ENDPOINT")),
             authority_host=_https("AZURE_AUTHORITY_HOST", _environment("AZURE_AUTHORITY_HOST")),
-            subscription_id=subscription,
-            resource_group=args.resource_group,
+            subscription_id=options["subscription_id"],
+            resource_group=options["resource_group"],
             location=getattr(args, "location", None),
             update=update,
         )
 
-    try:
-        return build(args.subscription)
-    except ResolutionError as exc:
-        # AZURE_SUBSCRIPTION_ID only where nothing else names one: the project's own subscription wins.
-        fallback = _environment("AZURE_SUBSCRIPTION_ID")
-        if exc.field != "subscription" or fallback is None:
-            raise
-        return build(fallback)
+    # AZURE_SUBSCRIPTION_ID only where nothing else names one: the project's own subscription wins.
+    fallback = _environment("AZURE_SUBSCRIPTION_ID")
+    return with_fallbacks(build, {"subscription_id": args.subscription, "resource_group": args.resource_group},
+                          {"subscription_id": fallback} if fallback else {})
 
 
 def say_local(line: str) -> None:

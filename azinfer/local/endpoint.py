@@ -28,10 +28,11 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from azinfer._files import write_atomic
-from azinfer.errors import LocalEndpointError, ResolutionError
+from azinfer.errors import LocalEndpointError
+from azinfer.inputs import with_fallbacks
 from azinfer.local.daemon import DaemonSpec
 from azinfer.local.workspace import ModelSource, Workspace, local_state_root, model_source
 from azinfer.resources import ResourceKind
@@ -47,25 +48,6 @@ STOP_TIMEOUT = 30.0
 """Seconds the daemon gets to stop its containers before it is killed."""
 _DAEMON_MODULE = "azinfer.local.daemon"
 _DEFAULT_GROUP = "rg-finetune"  # a project that names no fine-tuning group (as the toolkit ships it)
-_T = TypeVar("_T")
-
-
-def _with_fallbacks(build: Callable[[dict[str, str | None]], _T], options: dict[str, str | None],
-                    fallbacks: dict[str, str]) -> _T:
-    """``build(options)``; where it finds no subscription (or resource group), again with ``fallbacks``' value.
-
-    A project as the AI Toolkit ships it names neither (its config files are ``null``): locally, the emulator's
-    defaults stand in, where on Azure the user passes them.
-    """
-    keys = {"subscription": "subscription_id", "resource group": "resource_group"}
-    while True:
-        try:
-            return build(options)
-        except ResolutionError as exc:
-            key = keys.get(exc.field)
-            if key is None or options.get(key) is not None or key not in fallbacks:
-                raise
-            options = {**options, key: fallbacks[key]}
 
 
 @dataclass(frozen=True)
@@ -103,7 +85,7 @@ class LocalEndpoint:
                                 polling_interval=0.05, retry_backoff_factor=0.05, retry_backoff_max=0.5,
                                 subscription_id=options["subscription_id"], resource_group=options["resource_group"])
 
-        return _with_fallbacks(build, {"subscription_id": subscription_id, "resource_group": resource_group},
+        return with_fallbacks(build, {"subscription_id": subscription_id, "resource_group": resource_group},
                                {"subscription_id": self.subscription_id, "resource_group": self.resource_group})
 
 
@@ -243,9 +225,9 @@ def _spec(workspace: Workspace, share_from: str | os.PathLike[str] | None, subsc
 
     project = load_project(workspace.refresh_project())
     # The fine-tuning group as the project's files name it (the target group, when another, is made beside it).
-    inputs = _with_fallbacks(lambda options: resolve(project, None, **options),
-                             {"subscription_id": subscription_id, "resource_group": None},
-                             {"subscription_id": DEFAULT_SUBSCRIPTION, "resource_group": _DEFAULT_GROUP})
+    inputs = with_fallbacks(lambda options: resolve(project, None, **options),
+                            {"subscription_id": subscription_id, "resource_group": None},
+                            {"subscription_id": DEFAULT_SUBSCRIPTION, "resource_group": _DEFAULT_GROUP})
     source = model_source(workspace, share_from)
     if source is None:
         folder = local_state_root() / "stand-in-model"
