@@ -212,12 +212,11 @@ class ThreadedGeneration(Generation):
         params = self.request.params
         if (token_id in self._eos and not params.ignore_eos) or token_id in params.stop_token_ids:
             return self.finish("stop")
-        before = self.output_ids[-4:]  # what TokenTexts.after reads at most
         self.output_ids.append(token_id)
         self._generated += 1
         text, stopped = self._text.push(token_id)
         if logprobs is not None:
-            self._send(TextDelta(text, (self._token_logprob(token_id, before, logprobs),)))
+            self._send(TextDelta(text, (self._token_logprob(token_id, logprobs),)))
         else:
             self._emit(text)
         if stopped:
@@ -226,9 +225,11 @@ class ThreadedGeneration(Generation):
             return self.finish("length")
         return False
 
-    def _token_logprob(self, token_id: int, before: list[int], logprobs: SampledLogprobs) -> TokenLogprob:
-        """vLLM's report of a token: its text and log probability, and the alternatives asked for, itself first."""
+    def _token_logprob(self, token_id: int, logprobs: SampledLogprobs) -> TokenLogprob:
+        """vLLM's report of a token (the last of ``output_ids``): its text and log probability, and the
+        alternatives asked for, itself first."""
         texts = self._token_texts
+        before = self.output_ids[-5:-1]  # the ids before it that TokenTexts.after reads at most
         chosen = (token_id, logprobs.logprob)
         others = [(i, p) for i, p in zip(logprobs.top_ids, logprobs.top_logprobs) if i != token_id]
         top = [chosen, *others][: self.request.params.logprobs or 0]
